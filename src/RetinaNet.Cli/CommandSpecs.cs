@@ -1,0 +1,112 @@
+using System.Globalization;
+using RetinaNet.Model;
+
+namespace RetinaNet.Cli;
+
+/// <summary>The command lines: every ODTK option keeps its name, default and meaning; ours are marked.</summary>
+public static class CommandSpecs
+{
+    static string[] D(params object[] v) => v.Select(x => Convert.ToString(x, CultureInfo.InvariantCulture)!).ToArray();
+
+    public static readonly OptionSpec Master = new("--master", Arity.One, "address and port of the master worker", "address:port", D("127.0.0.1:29500"));
+
+    // Ours, shared by train, infer and export: post-processing settings and the device.
+    static IEnumerable<OptionSpec> Postprocessing(InferenceConfig d) =>
+    [
+        new("--score-threshold", Arity.One, "(ours) minimum class score kept by decoding", "value", D(d.ScoreThreshold)),
+        new("--top-n", Arity.One, "(ours) candidates kept per pyramid level before NMS", "number", D(d.TopN)),
+        new("--nms", Arity.One, "(ours) NMS IoU threshold", "value", D(d.NmsThreshold)),
+        new("--detections", Arity.One, "(ours) detections kept per image after NMS", "number", D(d.Detections)),
+    ];
+
+    static readonly OptionSpec Device = new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda");
+
+    public static CommandSpec Train(int defaultBatch) => new("train", "Train a RetinaNet detector on COCO-style annotations.",
+        [("model", "path to the output model, or the checkpoint to resume from")],
+        [
+            new("--annotations", Arity.One, "path to COCO style annotations", "path", Required: true),
+            new("--images", Arity.One, "path to images", "path", D(".")),
+            new("--backbone", Arity.OneOrMore, "backbone model (or list of)", "name", D("ResNet50FPN")),
+            new("--classes", Arity.One, "number of classes", "num", D(80)),
+            new("--batch", Arity.One, "batch size (over all GPUs)", "size", D(defaultBatch)),
+            new("--resize", Arity.One, "resize to given size", "scale", D(800)),
+            new("--max-size", Arity.One, "maximum resizing size", "max", D(1333)),
+            new("--jitter", Arity.Two, "jitter size within range", "min max", D(640, 1024)),
+            new("--iters", Arity.One, "number of iterations to train for", "number", D(90000)),
+            new("--milestones", Arity.Any, "list of iteration indices where learning rate decays", "iter", D(60000, 80000)),
+            new("--schedule", Arity.One, "scale schedule (affecting iters and milestones)", "scale", D(1)),
+            new("--full-precision", Arity.Flag, "train in full precision"),
+            new("--lr", Arity.One, "learning rate", "value", D(0.01)),
+            new("--warmup", Arity.One, "number of warmup iterations", "iterations", D(1000)),
+            new("--gamma", Arity.One, "multiplicative factor of learning rate decay", "value", D(0.1)),
+            new("--override", Arity.Flag, "override model (start over instead of resuming)"),
+            new("--val-annotations", Arity.One, "path to COCO style validation annotations", "path"),
+            new("--val-images", Arity.One, "path to validation images", "path"),
+            new("--post-metrics", Arity.One, "post metrics to specified url", "url"),
+            new("--fine-tune", Arity.One, "fine tune a pretrained model", "path"),
+            new("--logdir", Arity.One, "directory where to write logs", "logdir"),
+            new("--val-iters", Arity.One, "number of iterations between each validation", "number", D(8000)),
+            new("--with-dali", Arity.Flag, "use the GPU data path (nvJPEG decode, GPU resize)"),
+            new("--augment-rotate", Arity.Flag, "use four-fold rotational augmentation"),
+            new("--augment-free", Arity.Flag, "use free rotational augmentation (rotated boxes only)"),
+            new("--augment-brightness", Arity.One, "adjust the brightness of the image", "value", D(0.002)),
+            new("--augment-contrast", Arity.One, "adjust the contrast of the image", "value", D(0.002)),
+            new("--augment-hue", Arity.One, "adjust the hue of the image", "value", D(0.0002)),
+            new("--augment-saturation", Arity.One, "adjust the saturation of the image", "value", D(0.002)),
+            new("--regularization-l2", Arity.One, "L2 regularization for optim", "alpha", D(0.0001)),
+            new("--rotated-bbox", Arity.Flag, "detect rotated box"),
+            new("--anchor-ious", Arity.Two, "anchor/bbox overlap threshold (background, foreground)", "value value", D(0.4, 0.5)),
+            new("--absolute-angle", Arity.Flag, "regress absolute angle (rotated boxes only)"),
+            new("--anchor-ratios", Arity.OneOrMore, "(ours) anchor aspect ratios (h/w)", "ratio", D(AnchorConfig.DefaultRatios.Cast<object>().ToArray())),
+            new("--anchor-scales", Arity.OneOrMore, "(ours) anchor scales, in units of the level stride", "scale", D(AnchorConfig.DefaultScales.Cast<object>().ToArray())),
+            new("--backbone-weights", Arity.One, "(ours) ImageNet weights for the backbone, torchvision layout (.pth or .safetensors)", "path"),
+            new("--checkpoint-interval", Arity.One, "(ours) seconds between checkpoints", "seconds", D(60)),
+            new("--log-interval", Arity.One, "(ours) seconds between log lines", "seconds", D(10)),
+            .. Postprocessing(new InferenceConfig()),
+            Device,
+        ]);
+
+    public static CommandSpec Infer(int defaultBatch) => new("infer", "Run inference (and COCO evaluation when annotations are given).",
+        [("model", "path to model (.pth checkpoint, .safetensors, or exported .onnx)")],
+        [
+            new("--images", Arity.One, "path to images", "path", D(".")),
+            new("--annotations", Arity.One, "evaluate using provided annotations", "annotations"),
+            new("--output", Arity.OneOrMore, "save detections to specified JSON file(s)", "file", D("detections.json")),
+            new("--batch", Arity.One, "batch size (over all GPUs)", "size", D(defaultBatch)),
+            new("--resize", Arity.One, "resize to given size", "scale", D(800)),
+            new("--max-size", Arity.One, "maximum resizing size", "max", D(1333)),
+            new("--with-dali", Arity.Flag, "use the GPU data path (nvJPEG decode, GPU resize)"),
+            new("--full-precision", Arity.Flag, "inference in full precision"),
+            new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
+            .. Postprocessing(new InferenceConfig()),
+            Device,
+        ]);
+
+    public static CommandSpec Export() => new("export", "Export a model to ONNX (or a TensorRT engine through ONNX Runtime).",
+        [("model", "path to model"), ("export", "path to exported output (.onnx, .plan or .engine)")],
+        [
+            new("--size", Arity.OneOrMore, "input size (square) or sizes (h w)", "height width", D(1280)),
+            new("--batch", Arity.One, "max batch size to use for TensorRT engine", "size", D(2)),
+            new("--full-precision", Arity.Flag, "export in full instead of half precision"),
+            new("--int8", Arity.Flag, "calibrate model and export in int8 precision"),
+            new("--calibration-batches", Arity.One, "number of batches to use for int8 calibration", "size", D(2)),
+            new("--calibration-images", Arity.One, "path to calibration images to use for int8 calibration", "path", D("")),
+            new("--calibration-table", Arity.One, "path of existing calibration table to load from, or name of new calibration table", "path", D("")),
+            new("--verbose", Arity.Flag, "enable verbose logging"),
+            new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
+            new("--dynamic-batch-opts", Arity.Three, "profile batch sizes for the TensorRT engine (min, opt, max)", "min opt max", D(1, 8, 16)),
+            new("--opset", Arity.One, "ONNX opset version", "version"),
+            .. Postprocessing(new InferenceConfig()),
+        ]);
+
+    public static CommandSpec Summary() => new("summary", "(ours) Build a detector, print its structure and run it once on a synthetic image.",
+        [],
+        [
+            new("--model", Arity.One, "a checkpoint to describe instead of a fresh model", "path"),
+            new("--backbone", Arity.OneOrMore, "backbone model (or list of)", "name", D("ResNet18FPN")),
+            new("--classes", Arity.One, "number of classes", "num", D(80)),
+            new("--size", Arity.Two, "synthetic input height and width (multiples of 128)", "height width", D(512, 640)),
+            .. Postprocessing(new InferenceConfig()),
+            Device,
+        ]);
+}

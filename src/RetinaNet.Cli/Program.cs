@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using RetinaNet.Checkpoints;
+using RetinaNet.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);
+
+namespace RetinaNet.Cli
+{
+    /// <summary>Entry point, callable in-process by tests: returns the exit code (0 ok, 1 failed, 2 bad command
+    /// line, 3 not yet supported), printing errors as one line on <c>stderr</c>.</summary>
+    public static class CommandLine
+    {
+        public const int Ok = 0, Failed = 1, BadUsage = 2, NotYetSupported = 3;
+
+        public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+        {
+            string command = "retinanet";
+            try
+            {
+                var rest = new List<string>(args);
+                string? master = null;
+                // Global options come before the command, as in ODTK (argparse).
+                while (rest.Count > 0 && rest[0].StartsWith("--") && rest[0] is not ("--help" or "--version"))
+                {
+                    if (rest[0] == "--master" && rest.Count > 1) { master = rest[1]; rest.RemoveRange(0, 2); }
+                    else if (rest[0].StartsWith("--master=")) { master = rest[0]["--master=".Length..]; rest.RemoveAt(0); }
+                    else throw new UsageException($"unknown global option {rest[0]} (global options: --master address:port)");
+                }
+                if (rest.Count == 0 || rest[0] is "--help" or "-h" or "help")
+                {
+                    stdout.Write(GeneralHelp());
+                    return rest.Count == 0 ? BadUsage : Ok;
+                }
+                if (rest[0] == "--version")
+                {
+                    stdout.WriteLine($"retinanet {typeof(CommandLine).Assembly.GetName().Version} (TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version})");
+                    return Ok;
+                }
+                command = $"retinanet {rest[0]}";
+                int gpus = rest[0] is "train" or "infer" ? DeviceChoice.GpuCount() : 0;
+                var spec = rest[0] switch
+                {
+                    "train" => CommandSpecs.Train(2 * Math.Max(1, gpus)),
+                    "infer" => CommandSpecs.Infer(2 * Math.Max(1, gpus)),
+                    "export" => CommandSpecs.Export(),
+                    "summary" => CommandSpecs.Summary(),
+                    _ => throw new UsageException($"unknown command '{rest[0]}': use train, infer, export or summary (retinanet --help)"),
+                };
+                var commandArgs = rest.Skip(1).ToList();
+                if (commandArgs.Contains("--help") || commandArgs.Contains("-h"))
+                {
+                    stdout.Write(spec.Usage());
+                    return Ok;
+                }
+                var parsed = ArgParser.Parse(spec, commandArgs);
+                if (master is not null) parsed.Positionals["--master"] = master;
+                Validation.Master(master ?? CommandSpecs.Master.Default![0]);
+                return spec.Name switch
+                {
+                    "train" => Commands.Train(parsed, gpus, stdout),
+                    "infer" => Commands.Infer(parsed, gpus, stdout),
+                    "export" => Commands.Export(parsed, stdout),
+                    _ => Commands.Summary(parsed, stdout),
+                };
+            }
+            catch (UsageException e)
+            {
+                stderr.WriteLine($"{command}: error: {e.Message}");
+                return BadUsage;
+            }
+            catch (NotYetSupportedException e)
+            {
+                stderr.WriteLine($"{command}: not yet supported: {e.Message}");
+                return NotYetSupported;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"{command}: error: {e.Message}");
+                return Failed;
+            }
+        }
+
+        static string GeneralHelp() =>
+            """
+            usage: retinanet [--master address:port] COMMAND [options]
+
+            RetinaNet object detection for .NET: train on COCO-style data, infer, evaluate, export.
+
+            commands:
+              train      train a network
+              infer      run inference (and COCO evaluation with --annotations)
+              export     export a model to ONNX / a TensorRT engine
+              summary    (ours) print a model's structure and run it once on a synthetic image
+
+            retinanet COMMAND --help shows a command's options.
+
+            """;
+    }
+
+    /// <summary>A feature that a later release brings: reported, never silently ignored.</summary>
+    public sealed class NotYetSupportedException(string message) : Exception(message);
+}

@@ -1,0 +1,100 @@
+using RetinaNet.Model;
+
+namespace RetinaNet.Cli;
+
+/// <summary>Checks of command-line values; each failure is one line naming the option, the value and the fix.</summary>
+static class Validation
+{
+    public static void ExistingFile(string what, string? path, params string[] extensions)
+    {
+        if (string.IsNullOrEmpty(path)) throw new UsageException($"{what}: a file path is needed");
+        if (Directory.Exists(path)) throw new UsageException($"{what}: {path} is a directory, expected a file");
+        if (!File.Exists(path)) throw new UsageException($"{what}: {path} does not exist");
+        Extension(what, path, extensions);
+    }
+
+    public static void Extension(string what, string path, params string[] extensions)
+    {
+        if (extensions.Length > 0 && !extensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
+            throw new UsageException($"{what}: {path} has the wrong extension, expected {string.Join(" or ", extensions)}");
+    }
+
+    public static void ExistingDirectory(string what, string? path)
+    {
+        if (string.IsNullOrEmpty(path)) throw new UsageException($"{what}: a directory is needed");
+        if (File.Exists(path)) throw new UsageException($"{what}: {path} is a file, expected a directory of images");
+        if (!Directory.Exists(path)) throw new UsageException($"{what}: directory {path} does not exist");
+    }
+
+    public static void WritableParent(string what, string path)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"{what}: the folder of {path} does not exist; create {dir} first");
+    }
+
+    public static int Positive(ParsedArgs a, string name)
+    {
+        int v = a.Int(name);
+        return v > 0 ? v : throw new UsageException($"{name} must be positive, got {v}");
+    }
+
+    public static int NonNegative(ParsedArgs a, string name)
+    {
+        int v = a.Int(name);
+        return v >= 0 ? v : throw new UsageException($"{name} must not be negative, got {v}");
+    }
+
+    public static double PositiveDouble(ParsedArgs a, string name)
+    {
+        double v = a.Double(name);
+        return v > 0 ? v : throw new UsageException($"{name} must be positive, got {v}");
+    }
+
+    public static double NonNegativeDouble(ParsedArgs a, string name)
+    {
+        double v = a.Double(name);
+        return v >= 0 ? v : throw new UsageException($"{name} must not be negative, got {v}");
+    }
+
+    public static IReadOnlyList<string> Backbones(ParsedArgs a)
+    {
+        var names = a.Strings("--backbone");
+        foreach (var n in names)
+            if (!Model.Backbones.IsKnown(n))
+                throw new UsageException($"--backbone: unknown backbone '{n}'; choose from {string.Join(", ", Model.Backbones.Names)}");
+        if (names.Distinct().Count() != names.Count) throw new UsageException("--backbone: each backbone may be listed once");
+        return names;
+    }
+
+    /// <summary>Post-processing options (ours) into the model's inference settings.</summary>
+    public static InferenceConfig InferenceSettings(ParsedArgs a)
+    {
+        var config = new InferenceConfig
+        {
+            ScoreThreshold = a.Double("--score-threshold"), TopN = a.Int("--top-n"),
+            NmsThreshold = a.Double("--nms"), Detections = a.Int("--detections"),
+        };
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        return config;
+    }
+
+    public static void Master(string master)
+    {
+        int colon = master.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(master[(colon + 1)..], out int port) || port is <= 0 or > 65535)
+            throw new UsageException($"--master: expected address:port (e.g. 10.0.0.1:29500), got '{master}'");
+    }
+
+    public static void BatchDividesGpus(int batch, int gpus)
+    {
+        if (gpus > 1 && batch % gpus != 0)
+            throw new UsageException($"--batch {batch} is not divisible by the {gpus} GPUs in use; use a multiple of {gpus}");
+    }
+
+    public static void MultipleOf(string name, int value, int multiple)
+    {
+        if (value <= 0 || value % multiple != 0)
+            throw new UsageException($"{name}: {value} must be a positive multiple of {multiple} (the model's stride)");
+    }
+}

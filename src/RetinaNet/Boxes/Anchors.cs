@@ -1,0 +1,93 @@
+using RetinaNet.Model;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Boxes;
+
+/// <summary>ODTK's anchors. Boxes are [x1, y1, x2, y2] with ODTK's inclusive-pixel convention
+/// (width = x2 - x1 + 1) everywhere in this library.</summary>
+public static class Anchors
+{
+    /// <summary>The A anchors of one cell at <paramref name="stride"/>, centred on the cell's centre:
+    /// index a = scaleIndex * ratios + ratioIndex (ODTK's generate_anchors). Returns [A, 4] float32 on the CPU.</summary>
+    public static Tensor ForCell(double stride, AnchorConfig config)
+    {
+        var values = new float[config.Count * 4];
+        int a = 0;
+        foreach (var scale in config.Scales)
+            foreach (var ratio in config.Ratios)
+            {
+                // ODTK computes in float32: ws = sqrt(stride^2 / ratio), hs = ws * ratio.
+                float s = (float)stride, r = (float)ratio, sc = (float)scale;
+                float ws = MathF.Sqrt(s * s / r), hs = ws * r;
+                values[a * 4 + 0] = 0.5f * (s - ws * sc);
+                values[a * 4 + 1] = 0.5f * (s - hs * sc);
+                values[a * 4 + 2] = 0.5f * (s + ws * sc);
+                values[a * 4 + 3] = 0.5f * (s + hs * sc);
+                a++;
+            }
+        return tensor(values, [config.Count, 4]);
+    }
+
+    /// <summary>All anchors of one level with a <paramref name="height"/> x <paramref name="width"/> grid,
+    /// ordered (anchor, y, x) like the heads' channels: [A * H * W, 4].</summary>
+    public static Tensor ForLevel(int stride, long height, long width, AnchorConfig config, Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        var cell = ForCell(stride, config).to(device ?? CPU);
+        var ys = arange(height, dtype: ScalarType.Float32, device: device) * stride;
+        var xs = arange(width, dtype: ScalarType.Float32, device: device) * stride;
+        var shift = stack([
+            xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width),
+            xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1); // [H, W, 4]
+        var all = cell.view(-1, 1, 1, 4) + shift.unsqueeze(0); // [A, H, W, 4]
+        return all.reshape(-1, 4).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Anchors of every level for an input size, cached per (size, device): computed once, reused by
+/// training targets and inference decoding alike.</summary>
+public sealed class AnchorGenerator : IDisposable
+{
+    readonly AnchorConfig config;
+    readonly Dictionary<(long, long, string), LevelAnchors> cache = new();
+
+    public AnchorGenerator(AnchorConfig config) => this.config = config;
+
+    public AnchorConfig Config => config;
+
+    /// <summary>Level anchors for feature maps of the given sizes, for an input of inputHeight x inputWidth.</summary>
+    public LevelAnchors For(long inputHeight, long inputWidth, IReadOnlyList<(long H, long W)> levels, Device device)
+    {
+        var key = (inputHeight, inputWidth, device.ToString());
+        lock (cache)
+        {
+            if (cache.TryGetValue(key, out var hit) && hit.Sizes.SequenceEqual(levels)) return hit;
+            var strides = levels.Select(l => (int)(inputWidth / l.W)).ToArray();
+            var tensors = levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray();
+            var entry = new LevelAnchors(tensors, strides, levels.ToArray(), config.Count);
+            if (cache.Remove(key, out var old)) old.Dispose();
+            cache[key] = entry;
+            return entry;
+        }
+    }
+
+    Tensor ForLevelDetached(int stride, long h, long w, Device device)
+    {
+        var t = Anchors.ForLevel(stride, h, w, config, device);
+        return t.DetachFromDisposeScope(); // owned by the cache, not by the caller's scope
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in cache.Values) e.Dispose();
+        cache.Clear();
+    }
+}
+
+/// <summary>Anchors per level ([A*H*W, 4] each), their strides and grid sizes.</summary>
+public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, long W)[] Sizes, int AnchorsPerLocation) : IDisposable
+{
+    public long Total => PerLevel.Sum(t => t.shape[0]);
+    public long[] Counts => PerLevel.Select(t => t.shape[0]).ToArray();
+    public void Dispose() { foreach (var t in PerLevel) t.Dispose(); }
+}

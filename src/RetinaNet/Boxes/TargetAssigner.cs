@@ -1,0 +1,81 @@
+using static TorchSharp.torch;
+
+namespace RetinaNet.Boxes;
+
+/// <summary>Per-anchor training targets for a batch: <c>Labels</c> [B, N] (-1 ignore, 0 background, k + 1 for
+/// class k) and <c>BoxDeltas</c> [B, N, 4] (zero where the anchor is not foreground).</summary>
+public sealed record AnchorTargets(Tensor Labels, Tensor BoxDeltas) : IDisposable
+{
+    public void Dispose() { Labels.Dispose(); BoxDeltas.Dispose(); }
+}
+
+/// <summary>Matches anchors to ground truth for a whole batch at once on the device (no per-image loop):
+/// the best-IoU box of each anchor decides (ties: the lower box index); IoU &gt;= foreground is that box's
+/// class, &lt; background is background, between is ignored (ODTK's rule). Crowd boxes never become
+/// targets; a background anchor that lies mostly inside one (intersection over the anchor's area
+/// &gt;= <see cref="CrowdIoA"/>) is ignored instead, as detectron does.</summary>
+public sealed class TargetAssigner
+{
+    /// <summary>Class value for padding rows of the target tensor.</summary>
+    public const float Padding = -1;
+    /// <summary>Class value marking a crowd (ignore) region.</summary>
+    public const float Crowd = -2;
+    public const double CrowdIoA = 0.5;
+
+    readonly double background, foreground;
+
+    public TargetAssigner(double background = 0.4, double foreground = 0.5)
+    {
+        this.background = background;
+        this.foreground = foreground;
+    }
+
+    /// <param name="anchors">[N, 4] anchors of all levels, concatenated.</param>
+    /// <param name="targets">[B, M, 5] rows (x, y, w, h, class) in input pixels, class -1 padding, -2 crowd (ODTK's layout).</param>
+    public AnchorTargets Assign(Tensor anchors, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        long batch = targets.shape[0], n = anchors.shape[0], m = targets.shape[1];
+        var device = anchors.device;
+        if (m == 0)
+            return new AnchorTargets(
+                zeros(batch, n, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope(),
+                zeros(batch, n, 4, device: device).MoveToOuterDisposeScope());
+
+        var t = targets.to(ScalarType.Float32).to(device);
+        var xy = t[.., .., 0..2];
+        var boxes = cat([xy, xy + t[.., .., 2..4] - 1], -1); // [B, M, 4] inclusive corners
+        var cls = t[.., .., 4];
+        var isObject = cls >= 0;
+        var isCrowd = cls == Crowd;
+
+        // One intersection pass serves both IoU with objects and coverage by crowd regions.
+        var a = anchors.unsqueeze(0); // [1, N, 4]
+        var ax1 = a[.., .., 0].unsqueeze(-1); var ay1 = a[.., .., 1].unsqueeze(-1);
+        var ax2 = a[.., .., 2].unsqueeze(-1); var ay2 = a[.., .., 3].unsqueeze(-1);
+        var bx1 = boxes[.., .., 0].unsqueeze(1); var by1 = boxes[.., .., 1].unsqueeze(1);
+        var bx2 = boxes[.., .., 2].unsqueeze(1); var by2 = boxes[.., .., 3].unsqueeze(1);
+        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0) * (ay2.minimum(by2) - ay1.maximum(by1) + 1).clamp_min(0);
+        var anchorArea = BoxOps.Area(a).unsqueeze(-1); // [1, N, 1]
+        var boxArea = BoxOps.Area(boxes).unsqueeze(1); // [B, 1, M]
+        var iou = (inter / (anchorArea + boxArea - inter)).masked_fill(~isObject.unsqueeze(1), -1); // [B, N, M]
+
+        var best = iou.amax([-1]); // [B, N]
+        var columns = arange(m, dtype: ScalarType.Int64, device: device).view(1, 1, m);
+        var bestIndex = where(iou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1); // first best box
+
+        var fg = best >= foreground;
+        var labels = full(batch, n, -1L, dtype: ScalarType.Int64, device: device);
+        labels = labels.masked_fill(best < background, 0);
+        var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64) + 1;
+        labels = where(fg, matchedClass, labels);
+
+        var crowdCover = (inter / anchorArea).masked_fill(~isCrowd.unsqueeze(1), 0).amax([-1]);
+        labels = labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1);
+
+        var matched = boxes.gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 4));
+        // Zero deltas off the foreground: padding rows would give log(negative) = NaN, and NaN * 0 is NaN.
+        var deltas = BoxCoder.Encode(matched, a).masked_fill(~fg.unsqueeze(-1), 0);
+        return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,54 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>ODTK's FPN: P3-P5 from lateral 1x1 + top-down nearest upsampling + 3x3 smoothing, P6 from C5
+/// (stride-2 3x3), P7 from relu(P6). Names as ODTK (features, lateral3..5, pyramid6/7, smooth3..5).</summary>
+public sealed class Fpn : nn.Module<Tensor, Tensor[]>
+{
+    public const long Channels = 256;
+    /// <summary>Inputs must be padded to a multiple of this (P7's stride).</summary>
+    public const int Stride = 128;
+
+    readonly FeatureBody features;
+    readonly Conv2d lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5;
+
+    public Fpn(FeatureBody body) : base("FPN")
+    {
+        features = body;
+        var c = body.Channels;
+        lateral3 = nn.Conv2d(c[0], Channels, 1);
+        lateral4 = nn.Conv2d(c[1], Channels, 1);
+        lateral5 = nn.Conv2d(c[2], Channels, 1);
+        pyramid6 = nn.Conv2d(c[2], Channels, 3, stride: 2, padding: 1);
+        pyramid7 = nn.Conv2d(Channels, Channels, 3, stride: 2, padding: 1);
+        smooth3 = nn.Conv2d(Channels, Channels, 3, padding: 1);
+        smooth4 = nn.Conv2d(Channels, Channels, 3, padding: 1);
+        smooth5 = nn.Conv2d(Channels, Channels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public FeatureBody Body => features;
+
+    /// <summary>The FPN's own convolutions (not the body's): ODTK initialises them with Xavier-uniform, bias 0.</summary>
+    public IEnumerable<Conv2d> OwnConvolutions => [lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5];
+
+    public override Tensor[] forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c = features.forward(x);
+        var p5 = lateral5.forward(c[2]);
+        var p4 = lateral4.forward(c[1]).add_(UpsampleTo(p5, c[1]));
+        var p3 = lateral3.forward(c[0]).add_(UpsampleTo(p4, c[0]));
+        var p6 = pyramid6.forward(c[2]);
+        var p7 = pyramid7.forward(nn.functional.relu(p6));
+        Tensor[] levels = [smooth3.forward(p3), smooth4.forward(p4), smooth5.forward(p5), p6, p7];
+        return levels.Select(l => l.MoveToOuterDisposeScope()).ToArray();
+    }
+
+    // Nearest 2x upsampling (ODTK: interpolate(scale_factor=2)), sized to the finer map so odd sizes still add up.
+    static Tensor UpsampleTo(Tensor coarse, Tensor fine) =>
+        nn.functional.interpolate(coarse, size: [fine.shape[2], fine.shape[3]], mode: InterpolationMode.Nearest);
+}

@@ -1,0 +1,45 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>Batch norm with fixed statistics and affine parameters, as detectors fine-tune with small
+/// per-GPU batches. Everything is a buffer (never trained), named as torchvision's BatchNorm2d so its
+/// checkpoints load as they are; <c>num_batches_tracked</c> is kept for ODTK's state-dict key set.</summary>
+public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
+{
+    public const double Eps = 1e-5;
+    readonly Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+    public FrozenBatchNorm2d(long channels) : base(nameof(FrozenBatchNorm2d))
+    {
+        weight = ones(channels);
+        bias = zeros(channels);
+        running_mean = zeros(channels);
+        running_var = ones(channels);
+        num_batches_tracked = tensor(0L);
+        register_buffer(nameof(weight), weight);
+        register_buffer(nameof(bias), bias);
+        register_buffer(nameof(running_mean), running_mean);
+        register_buffer(nameof(running_var), running_var);
+        register_buffer(nameof(num_batches_tracked), num_batches_tracked);
+    }
+
+    public long Channels => weight.shape[0];
+
+    /// <summary>Per-channel (scale, shift) such that y = x * scale + shift, in float32.</summary>
+    public (Tensor Scale, Tensor Shift) Affine()
+    {
+        var scale = weight * (running_var + Eps).rsqrt();
+        return (scale, bias - running_mean * scale);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var (scale, shift) = Affine();
+        var shape = new long[] { 1, -1, 1, 1 };
+        // Cast to the activation dtype so autocast (bf16/fp16) activations stay in low precision.
+        return x.mul(scale.to(x.dtype).view(shape)).add_(shift.to(x.dtype).view(shape)).MoveToOuterDisposeScope();
+    }
+}

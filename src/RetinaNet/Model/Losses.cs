@@ -1,0 +1,68 @@
+using RetinaNet.Boxes;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>ODTK's losses, elementwise (reduction is the caller's).</summary>
+public static class Losses
+{
+    /// <summary>Sigmoid focal loss (Lin et al.): alpha_t * (1 - p_t)^gamma * BCE, targets in {0, 1}.</summary>
+    public static Tensor Focal(Tensor logits, Tensor targets, double alpha = 0.25, double gamma = 2)
+    {
+        using var scope = NewDisposeScope();
+        var p = logits.sigmoid();
+        var ce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction: nn.Reduction.None);
+        var alphaT = targets * alpha + (1 - targets) * (1 - alpha);
+        var pt = where(targets == 1, p, 1 - p);
+        return (alphaT * (1 - pt).pow(gamma) * ce).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Smooth L1 with ODTK's beta 0.11: |x| - beta/2 for |x| &gt;= beta, else x^2 / (2 beta).</summary>
+    public static Tensor SmoothL1(Tensor prediction, Tensor target, double beta = 0.11)
+    {
+        using var scope = NewDisposeScope();
+        var x = (prediction - target).abs();
+        return where(x >= beta, x - 0.5 * beta, 0.5 * x.pow(2) / beta).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>RetinaNet's training loss for a batch, all levels at once: focal loss over non-ignored anchors and
+/// smooth L1 over foreground anchors, each summed and divided by ODTK's normaliser (per level the
+/// foreground count clamped to at least 1, summed over levels). Computed in float32.</summary>
+public sealed class DetectionLoss
+{
+    readonly TargetAssigner assigner;
+    readonly int classes, anchorsPerLocation;
+
+    public DetectionLoss(DetectorConfig config)
+    {
+        assigner = new TargetAssigner(config.AnchorIous.Background, config.AnchorIous.Foreground);
+        classes = config.Classes;
+        anchorsPerLocation = config.Anchors.Count;
+    }
+
+    /// <returns>(classification loss, box loss), scalar tensors.</returns>
+    public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        var logits = cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32); // [B, N, C]
+        var deltas = cat(heads.BoxDeltas.Select(l => PerAnchor(l, 4)).ToArray(), 1).to(ScalarType.Float32);     // [B, N, 4]
+        using var assigned = assigner.Assign(cat(anchors.PerLevel, 0), targets);
+        var labels = assigned.Labels;
+        var fg = labels > 0;
+
+        var oneHot = zeros_like(logits).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), fg.unsqueeze(-1).to(logits.dtype));
+        var clsLoss = Losses.Focal(logits, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum();
+        var boxLoss = Losses.SmoothL1(deltas, assigned.BoxDeltas).masked_fill(~fg.unsqueeze(-1), 0).sum();
+
+        var normaliser = stack(fg.split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
+        return ((clsLoss / normaliser).MoveToOuterDisposeScope(), (boxLoss / normaliser).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>[B, A*K, H, W] head map to [B, A*H*W, K], anchors ordered (a, y, x) like <see cref="Anchors.ForLevel"/>.</summary>
+    public Tensor PerAnchor(Tensor head, int k)
+    {
+        long b = head.shape[0], h = head.shape[2], w = head.shape[3];
+        return head.view(b, anchorsPerLocation, k, h, w).permute(0, 1, 3, 4, 2).reshape(b, -1, k);
+    }
+}

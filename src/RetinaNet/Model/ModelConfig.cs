@@ -1,0 +1,59 @@
+namespace RetinaNet.Model;
+
+/// <summary>Anchor shapes per location: every ratio for every scale (ODTK order: scale-major), sizes
+/// relative to the level stride.</summary>
+public sealed record AnchorConfig
+{
+    public static readonly double[] DefaultRatios = [1.0, 2.0, 0.5];
+    public static readonly double[] DefaultScales = [4 * Math.Pow(2, 0.0 / 3), 4 * Math.Pow(2, 1.0 / 3), 4 * Math.Pow(2, 2.0 / 3)];
+
+    public IReadOnlyList<double> Ratios { get; init; } = DefaultRatios;
+    public IReadOnlyList<double> Scales { get; init; } = DefaultScales;
+    public int Count => Ratios.Count * Scales.Count;
+
+    public void Validate()
+    {
+        if (Ratios.Count == 0 || Scales.Count == 0) throw new ArgumentException("anchor ratios and scales must not be empty");
+        if (Ratios.Concat(Scales).Any(v => !(v > 0) || double.IsInfinity(v)))
+            throw new ArgumentException("anchor ratios and scales must be positive numbers");
+    }
+}
+
+/// <summary>Post-processing settings (ODTK: threshold 0.05, top-n 1000 per level, NMS 0.5, 100 detections).</summary>
+public sealed record InferenceConfig
+{
+    public double ScoreThreshold { get; init; } = 0.05;
+    public int TopN { get; init; } = 1000;
+    public double NmsThreshold { get; init; } = 0.5;
+    public int Detections { get; init; } = 100;
+
+    public void Validate()
+    {
+        if (!(ScoreThreshold >= 0 && ScoreThreshold < 1)) throw new ArgumentException($"score threshold must be in [0, 1), got {ScoreThreshold}");
+        if (TopN <= 0) throw new ArgumentException($"top-n must be positive, got {TopN}");
+        if (!(NmsThreshold > 0 && NmsThreshold <= 1)) throw new ArgumentException($"NMS threshold must be in (0, 1], got {NmsThreshold}");
+        if (Detections <= 0) throw new ArgumentException($"detections must be positive, got {Detections}");
+    }
+}
+
+/// <summary>Everything that defines a detector besides its weights; saved in checkpoints.</summary>
+public sealed record DetectorConfig
+{
+    public IReadOnlyList<string> Backbones { get; init; } = ["ResNet50FPN"];
+    public int Classes { get; init; } = 80;
+    public AnchorConfig Anchors { get; init; } = new();
+    public InferenceConfig Inference { get; init; } = new();
+    /// <summary>ODTK's anchor_ious: IoU below the first is background, at or above the second foreground.</summary>
+    public (double Background, double Foreground) AnchorIous { get; init; } = (0.4, 0.5);
+
+    public void Validate()
+    {
+        if (Backbones.Count == 0) throw new ArgumentException("at least one backbone is needed");
+        foreach (var b in Backbones) if (!Model.Backbones.IsKnown(b)) Model.Backbones.CreateBody(b); // throws the listing message
+        if (Classes <= 0) throw new ArgumentException($"--classes must be positive, got {Classes}");
+        if (!(AnchorIous.Background > 0 && AnchorIous.Background <= AnchorIous.Foreground && AnchorIous.Foreground <= 1))
+            throw new ArgumentException($"anchor IoUs must satisfy 0 < background <= foreground <= 1, got {AnchorIous.Background} {AnchorIous.Foreground}");
+        Anchors.Validate();
+        Inference.Validate();
+    }
+}

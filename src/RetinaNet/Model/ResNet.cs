@@ -1,0 +1,124 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>torchvision's BasicBlock (ResNet18/34), with frozen batch norm.</summary>
+sealed class BasicBlock : nn.Module<Tensor, Tensor>
+{
+    public const int Expansion = 1;
+    readonly Conv2d conv1, conv2;
+    readonly FrozenBatchNorm2d bn1, bn2;
+    readonly Sequential? downsample;
+
+    public BasicBlock(long inplanes, long planes, long stride, Sequential? downsample) : base(nameof(BasicBlock))
+    {
+        conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn1 = new FrozenBatchNorm2d(planes);
+        conv2 = nn.Conv2d(planes, planes, 3, padding: 1, bias: false);
+        bn2 = new FrozenBatchNorm2d(planes);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
+        y = bn2.forward(conv2.forward(y));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>torchvision's Bottleneck (ResNet50+, ResNeXt: stride on the 3x3 conv, "v1.5"), frozen batch norm.</summary>
+sealed class Bottleneck : nn.Module<Tensor, Tensor>
+{
+    public const int Expansion = 4;
+    readonly Conv2d conv1, conv2, conv3;
+    readonly FrozenBatchNorm2d bn1, bn2, bn3;
+    readonly Sequential? downsample;
+
+    public Bottleneck(long inplanes, long planes, long stride, Sequential? downsample, long groups, long widthPerGroup)
+        : base(nameof(Bottleneck))
+    {
+        long width = planes * widthPerGroup / 64 * groups;
+        conv1 = nn.Conv2d(inplanes, width, 1, bias: false);
+        bn1 = new FrozenBatchNorm2d(width);
+        conv2 = nn.Conv2d(width, width, 3, stride: stride, padding: 1, groups: groups, bias: false);
+        bn2 = new FrozenBatchNorm2d(width);
+        conv3 = nn.Conv2d(width, planes * Expansion, 1, bias: false);
+        bn3 = new FrozenBatchNorm2d(planes * Expansion);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
+        y = nn.functional.relu(bn2.forward(conv2.forward(y)), inplace: true);
+        y = bn3.forward(conv3.forward(y));
+        var identity = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>ResNet / ResNeXt body with torchvision's parameter names (conv1, bn1, layer1.0.conv1, ...),
+/// returning C3..C5. No fc: detection never uses it.</summary>
+public sealed class ResNetBody : FeatureBody
+{
+    readonly Conv2d conv1;
+    readonly FrozenBatchNorm2d bn1;
+    readonly MaxPool2d maxpool;
+    readonly Sequential layer1, layer2, layer3, layer4;
+    readonly long[] channels;
+
+    public ResNetBody(int[] layers, bool bottleneck, long groups = 1, long widthPerGroup = 64) : base("ResNet")
+    {
+        long expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
+        long inplanes = 64;
+        Sequential MakeLayer(long planes, int blocks, long stride)
+        {
+            Sequential? down = null;
+            if (stride != 1 || inplanes != planes * expansion)
+                down = nn.Sequential(
+                    ("0", nn.Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false)),
+                    ("1", new FrozenBatchNorm2d(planes * expansion)));
+            var list = new List<(string, nn.Module<Tensor, Tensor>)>();
+            for (int i = 0; i < blocks; i++)
+            {
+                nn.Module<Tensor, Tensor> block = bottleneck
+                    ? new Bottleneck(inplanes, planes, i == 0 ? stride : 1, i == 0 ? down : null, groups, widthPerGroup)
+                    : new BasicBlock(inplanes, planes, i == 0 ? stride : 1, i == 0 ? down : null);
+                list.Add((i.ToString(), block));
+                inplanes = planes * expansion;
+            }
+            return nn.Sequential(list);
+        }
+        conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
+        bn1 = new FrozenBatchNorm2d(64);
+        maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
+        layer1 = MakeLayer(64, layers[0], 1);
+        layer2 = MakeLayer(128, layers[1], 2);
+        layer3 = MakeLayer(256, layers[2], 2);
+        layer4 = MakeLayer(512, layers[3], 2);
+        channels = [128 * expansion, 256 * expansion, 512 * expansion];
+        RegisterComponents();
+    }
+
+    public override long[] Channels => channels;
+    public override string[] UnusedTorchvisionPrefixes => ["fc."];
+
+    public override Tensor[] forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = maxpool.forward(nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true));
+        y = layer1.forward(y);
+        var c3 = layer2.forward(y);
+        var c4 = layer3.forward(c3);
+        var c5 = layer4.forward(c4);
+        return [c3.MoveToOuterDisposeScope(), c4.MoveToOuterDisposeScope(), c5.MoveToOuterDisposeScope()];
+    }
+}

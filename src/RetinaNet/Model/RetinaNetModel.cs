@@ -1,0 +1,119 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>Raw head outputs per pyramid level: classification logits [B, A*C, H, W] (channel a*C + c)
+/// and box deltas [B, A*4, H, W] (channel a*4 + k), ODTK's layout.</summary>
+public sealed record HeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var t in ClassLogits.Concat(BoxDeltas)) t.Dispose();
+    }
+}
+
+/// <summary>RetinaNet (Lin et al. 2017) as ODTK builds it: one or more FPN backbones whose levels are
+/// concatenated, and classification/box heads shared by all levels. State-dict names follow ODTK
+/// (<c>backbones.ResNet50FPN.features.layer1.0.conv1.weight</c>, <c>cls_head.8.bias</c>).</summary>
+public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
+{
+    public const double ClassPrior = 0.01;
+
+    readonly ModuleDict<Fpn> backbones;
+    readonly Sequential cls_head, box_head;
+
+    public DetectorConfig Config { get; }
+
+    public RetinaNetModel(DetectorConfig config) : base("RetinaNet")
+    {
+        config.Validate();
+        Config = config;
+        backbones = new ModuleDict<Fpn>();
+        foreach (var name in config.Backbones) backbones.Add((name, Model.Backbones.Create(name)));
+        int anchors = config.Anchors.Count;
+        cls_head = MakeHead(config.Classes * anchors);
+        box_head = MakeHead(4 * anchors);
+        RegisterComponents();
+    }
+
+    public int Classes => Config.Classes;
+    public int AnchorsPerLocation => Config.Anchors.Count;
+    /// <summary>Input height and width must be multiples of this.</summary>
+    public int Stride => Fpn.Stride;
+    public IEnumerable<(string Name, Fpn Backbone)> BackboneModules
+    {
+        get { foreach (var name in Config.Backbones) yield return (name, backbones[name]); }
+    }
+
+    static Sequential MakeHead(long outChannels)
+    {
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        for (int i = 0; i < 4; i++)
+        {
+            layers.Add(((2 * i).ToString(), nn.Conv2d(Fpn.Channels, Fpn.Channels, 3, padding: 1)));
+            layers.Add(((2 * i + 1).ToString(), nn.ReLU(inplace: true)));
+        }
+        layers.Add(("8", nn.Conv2d(Fpn.Channels, outChannels, 3, padding: 1)));
+        return nn.Sequential(layers);
+    }
+
+    /// <summary>ODTK's initialisation without a checkpoint: body convs as torchvision (Kaiming normal, fan-out),
+    /// FPN convs Xavier-uniform, head convs N(0, 0.01) with zero bias, class bias at the 0.01 prior.
+    /// Body and FPN draw from the global generator (torch.manual_seed); heads from <paramref name="generator"/> if given.</summary>
+    public void Initialize(Generator? generator = null)
+    {
+        using var noGrad = no_grad();
+        foreach (var (_, fpn) in BackboneModules)
+        {
+            foreach (var (_, module) in fpn.Body.named_modules())
+                if (module is Conv2d conv) nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+            foreach (var conv in fpn.OwnConvolutions)
+            {
+                nn.init.xavier_uniform_(conv.weight);
+                nn.init.zeros_(conv.bias!);
+            }
+        }
+        InitializeHead(cls_head, generator, -Math.Log((1 - ClassPrior) / ClassPrior));
+        InitializeHead(box_head, generator, 0);
+    }
+
+    /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest).</summary>
+    public void InitializeClassOutput(Generator? generator = null)
+    {
+        using var noGrad = no_grad();
+        var last = (Conv2d)cls_head.children().Last();
+        nn.init.normal_(last.weight, 0, 0.01, generator);
+        nn.init.constant_(last.bias!, -Math.Log((1 - ClassPrior) / ClassPrior));
+    }
+
+    static void InitializeHead(Sequential head, Generator? generator, double lastBias)
+    {
+        var convs = head.children().OfType<Conv2d>().ToList();
+        foreach (var conv in convs)
+        {
+            nn.init.normal_(conv.weight, 0, 0.01, generator);
+            nn.init.constant_(conv.bias!, conv == convs[^1] ? lastBias : 0);
+        }
+    }
+
+    /// <summary>Pyramid features of all backbones, in order (ODTK extends the list per backbone).</summary>
+    public Tensor[] Features(Tensor images)
+    {
+        if (images.dim() != 4 || images.shape[1] != 3)
+            throw new ArgumentException($"expected images [batch, 3, height, width], got [{string.Join(", ", images.shape)}]");
+        if (images.shape[2] % Stride != 0 || images.shape[3] % Stride != 0)
+            throw new ArgumentException($"image height and width must be multiples of {Stride}, got {images.shape[2]}x{images.shape[3]}");
+        return backbones.values().SelectMany(b => b.forward(images)).ToArray();
+    }
+
+    public override HeadOutputs forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var features = Features(images);
+        var cls = features.Select(f => cls_head.forward(f).MoveToOuterDisposeScope()).ToArray();
+        var box = features.Select(f => box_head.forward(f).MoveToOuterDisposeScope()).ToArray();
+        return new HeadOutputs(cls, box);
+    }
+}

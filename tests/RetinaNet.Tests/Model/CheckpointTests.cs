@@ -1,0 +1,104 @@
+using RetinaNet.Checkpoints;
+using RetinaNet.Model;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Model;
+
+public class CheckpointTests
+{
+    [Fact]
+    public void OdtkCheckpointLoadsWithEveryWeightInPlace()
+    {
+        // Made by tests/fixtures/make_odtk_checkpoint.py in ODTK's layout; every tensor is one value from its key.
+        var loaded = Checkpoint.Load(Paths.Fixture("odtk", "odtk_resnet18fpn_3classes.pth"));
+        using var model = loaded.Model;
+        Assert.Equal(["ResNet18FPN"], model.Config.Backbones);
+        Assert.Equal(3, model.Classes);
+        Assert.Equal(1234, loaded.State!.Iteration);
+        Assert.NotNull(loaded.State.Optimizer);
+        int checkedCount = 0;
+        foreach (var (key, t) in StateDict.Of(model))
+        {
+            if (StateDict.IsBatchCounter(key)) continue;
+            float expected = (float)((FormulaWeights.Fnv1a(key) % 1000) / 1000.0 - 0.5);
+            Assert.True(t.eq(expected).all().item<bool>(), $"{key} was not loaded from the checkpoint");
+            checkedCount++;
+        }
+        Assert.True(checkedCount > 100);
+    }
+
+    [Theory]
+    [InlineData("model.pth")]
+    [InlineData("model.safetensors")]
+    public void SaveLoadRoundTripKeepsWeightsAndConfiguration(string name)
+    {
+        var dir = Paths.TempDir();
+        var path = Path.Combine(dir, name);
+        torch.manual_seed(5);
+        var config = new DetectorConfig
+        {
+            Backbones = ["MobileNetV2FPN"], Classes = 4,
+            Anchors = new AnchorConfig { Ratios = [0.5, 1, 2, 3], Scales = [4, 6] },
+            Inference = new InferenceConfig { ScoreThreshold = 0.3, TopN = 50, NmsThreshold = 0.6, Detections = 7 },
+            AnchorIous = (0.3, 0.6),
+        };
+        using var model = new RetinaNetModel(config);
+        model.Initialize();
+        Checkpoint.Save(path, model, name.EndsWith(".pth") ? new TrainingState(42, new Dictionary<string, object?> { ["lr"] = 0.01 }) : null);
+        Assert.Equal([path], Directory.GetFiles(dir)); // no temporary file left
+        var loaded = Checkpoint.Load(path);
+        using var copy = loaded.Model;
+        Assert.Equal(config.Backbones, copy.Config.Backbones);
+        Assert.Equal(config.Anchors.Ratios, copy.Config.Anchors.Ratios);
+        Assert.Equal(config.Anchors.Scales, copy.Config.Anchors.Scales);
+        Assert.Equal(config.Inference, copy.Config.Inference);
+        Assert.Equal(config.AnchorIous, copy.Config.AnchorIous);
+        if (name.EndsWith(".pth")) Assert.Equal(42, loaded.State!.Iteration);
+        var a = StateDict.Of(model); var b = StateDict.Of(copy);
+        Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
+        foreach (var key in a.Keys) Assert.True(a[key].equal(b[key]).all().item<bool>(), key);
+    }
+
+    [Fact]
+    public void AFailedSaveLeavesThePreviousCheckpointIntact()
+    {
+        var dir = Paths.TempDir();
+        var path = Path.Combine(dir, "model.pth");
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
+        Checkpoint.Save(path, model, new TrainingState(1));
+        var before = File.ReadAllBytes(path);
+        // An optimizer state the writer cannot serialise makes the save fail half-way through.
+        Assert.ThrowsAny<Exception>(() => Checkpoint.Save(path, model, new TrainingState(2, new Dictionary<string, object?> { ["bad"] = new object() })));
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal([path], Directory.GetFiles(dir));
+        using var reloaded = Checkpoint.Load(path).Model;
+    }
+
+    [Fact]
+    public void WrongKindsOfFilesAreNamedInTheError()
+    {
+        var dir = Paths.TempDir();
+        var text = Path.Combine(dir, "notes.pth");
+        File.WriteAllText(text, "this is not a checkpoint");
+        var e = Assert.ThrowsAny<CheckpointFormatException>(() => Checkpoint.Load(text));
+        Assert.Contains(text, e.Message);
+
+        var shared = Paths.Shared();
+        Assert.NotNull(shared);
+        var weights = Path.Combine(shared!, "weights", "resnet18-imagenet.pth");
+        var bare = Assert.ThrowsAny<CheckpointFormatException>(() => Checkpoint.Load(weights));
+        Assert.Contains("--backbone-weights", bare.Message);
+    }
+
+    [Fact]
+    public void BackboneWeightsOfTheWrongNetworkAreRefused()
+    {
+        var shared = Paths.Shared();
+        Assert.NotNull(shared);
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet50FPN"], Classes = 2 });
+        var e = Assert.Throws<InvalidDataException>(() => BackboneWeights.Load(model, Path.Combine(shared!, "weights", "resnet18-imagenet.pth")));
+        Assert.Contains("resnet50", e.Message);
+    }
+}

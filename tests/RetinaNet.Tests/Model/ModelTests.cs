@@ -1,0 +1,76 @@
+using RetinaNet.Boxes;
+using RetinaNet.Checkpoints;
+using RetinaNet.Inference;
+using RetinaNet.Model;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Model;
+
+public class ModelTests
+{
+    [Fact]
+    public void HeadsHaveOdtkShapesNamesAndInitialisation()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(1);
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 });
+        model.Initialize();
+        var sd = StateDict.Of(model);
+        Assert.Contains("backbones.ResNet18FPN.features.layer4.1.bn2.running_var", sd.Keys);
+        Assert.Contains("backbones.ResNet18FPN.pyramid7.weight", sd.Keys);
+        Assert.Equal(new long[] { 45, 256, 3, 3 }, sd["cls_head.8.weight"].shape);
+        Assert.Equal(new long[] { 36, 256, 3, 3 }, sd["box_head.8.weight"].shape);
+        Assertions.Close(-Math.Log(99), sd["cls_head.8.bias"][0].item<float>(), 1e-5, "prior bias");
+        Assertions.Close(0.01, sd["cls_head.0.weight"].std().item<float>(), 2e-4, "head std");
+        // Frozen batch norm: nothing in the backbone body's norms is trainable.
+        Assert.DoesNotContain(model.named_parameters(), p => p.name.Contains(".bn"));
+
+        using var heads = model.forward(rand(2, 3, 256, 384));
+        Assert.Equal(5, heads.ClassLogits.Length);
+        Assert.Equal(new long[] { 2, 45, 32, 48 }, heads.ClassLogits[0].shape);
+        Assert.Equal(new long[] { 2, 36, 2, 3 }, heads.BoxDeltas[4].shape);
+    }
+
+    [Fact]
+    public void TwoBackbonesConcatenateTheirLevels()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN", "MobileNetV2FPN"], Classes = 2 });
+        using var heads = model.forward(rand(1, 3, 128, 128));
+        Assert.Equal(10, heads.ClassLogits.Length);
+    }
+
+    [Fact]
+    public void RejectsInputsThatAreNotMultiplesOfTheStride()
+    {
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
+        var e = Assert.Throws<ArgumentException>(() => model.forward(zeros(1, 3, 100, 128)));
+        Assert.Contains("multiples of 128", e.Message);
+    }
+
+    [Fact]
+    public void ForwardBackwardGivesFiniteGradientsToTrainableParametersOnly()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(2);
+        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
+        using var model = new RetinaNetModel(config);
+        model.Initialize();
+        model.train();
+        var images = rand(2, 3, 128, 256);
+        var targets = tensor(new float[] { 10, 20, 60, 40, 1, 100, 30, 50, 80, 2, 0, 0, 30, 30, 0, -1, -1, -1, -1, -1 }, [2, 2, 5]);
+        var heads = model.forward(images);
+        using var generator = new AnchorGenerator(config.Anchors);
+        var anchors = generator.For(128, 256, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), CPU);
+        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets);
+        (cls + box).backward();
+        Assert.True(float.IsFinite(cls.item<float>()) && float.IsFinite(box.item<float>()));
+        foreach (var (name, p) in model.named_parameters())
+        {
+            Assert.True(p.grad is not null, $"{name} has no gradient");
+            Assert.False(p.grad!.isnan().any().item<bool>(), $"{name} gradient has NaN");
+        }
+    }
+}

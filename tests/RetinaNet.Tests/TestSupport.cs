@@ -1,0 +1,103 @@
+using System.Text;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests;
+
+static class Paths
+{
+    public static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
+
+    /// <summary>The shared/ folder beside the repository (../shared from the project root), or null.</summary>
+    public static string? Shared()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared");
+            if (Directory.Exists(Path.Combine(candidate, "weights")) && File.Exists(Path.Combine(dir.FullName, "shared", "README.md"))) return candidate;
+        }
+        return null;
+    }
+
+    public static string TempDir()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "retinanet-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}
+
+/// <summary>A fact that runs only where a CUDA GPU is visible, and says so when skipped.</summary>
+public sealed class GpuFactAttribute : FactAttribute
+{
+    public GpuFactAttribute()
+    {
+        if (!torch.cuda.is_available()) Skip = "skipped: no CUDA GPU on this machine (runs on the GPU machine)";
+    }
+}
+
+/// <summary>The deterministic parameter fill shared with tests/fixtures/make_backbone_fixtures.py (see its docstring):
+/// both sides compute the same weights from names, so no weight file is needed.</summary>
+static class FormulaWeights
+{
+    public static uint Fnv1a(string key)
+    {
+        uint h = 2166136261;
+        foreach (byte b in Encoding.UTF8.GetBytes(key)) { h ^= b; h *= 16777619; }
+        return h;
+    }
+
+    public static float[] Values(string key, long[] shape)
+    {
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        double s = Fnv1a(key) % 10007;
+        double fanIn = shape.Length == 4 ? shape[1] * shape[2] * shape[3] : 1;
+        var v = new float[n];
+        for (long i = 0; i < n; i++)
+        {
+            double x = Math.Sin(0.001 * s + 0.61803398875 * i);
+            v[i] = (float)(key.EndsWith("running_var") ? 1 + 0.25 * (x + 1)
+                : key.EndsWith("running_mean") ? 0.1 * x
+                : shape.Length == 4 ? x * Math.Sqrt(1 / fanIn)
+                : key.EndsWith("weight") ? 0.5 + 0.25 * x
+                : 0.1 * x);
+        }
+        return v;
+    }
+
+    public static void Fill(nn.Module module)
+    {
+        using var noGrad = no_grad();
+        foreach (var (key, t) in RetinaNet.Model.StateDict.Of(module))
+        {
+            if (RetinaNet.Model.StateDict.IsBatchCounter(key)) continue;
+            using var values = tensor(Values(key, t.shape), t.shape);
+            t.copy_(values);
+        }
+    }
+
+    /// <summary>x.flatten()[i] = sin(0.1 i + 0.5), as the fixture script.</summary>
+    public static Tensor Input(params long[] shape)
+    {
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var v = new float[n];
+        for (long i = 0; i < n; i++) v[i] = (float)Math.Sin(0.1 * i + 0.5);
+        return tensor(v, shape);
+    }
+}
+
+static class Assertions
+{
+    /// <summary>max |a - b| / max |b| &lt;= tolerance.</summary>
+    public static void RelClose(Tensor expected, Tensor actual, double tolerance, string what)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        double scale = expected.abs().max().item<float>();
+        double err = (expected - actual).abs().max().item<float>();
+        Assert.True(err <= tolerance * Math.Max(scale, 1e-12), $"{what}: max abs error {err:E3} vs max |expected| {scale:E3} (rel {err / scale:E3} > {tolerance:E1})");
+    }
+
+    public static void Close(double expected, double actual, double tolerance, string what = "")
+        => Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: expected {expected:R}, got {actual:R}");
+}
