@@ -56,7 +56,7 @@ public static class TorchCheckpointFile
         return new Materializer(path, s =>
         {
             var entry = zip.GetEntry($"{prefix}data/{s.Key}") ?? throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
-            if (entry.Length != s.Numel * s.DType.Size)
+            if (entry.Length != s.Numel * s.DType.Size || entry.CompressedLength > fs.Length) // before allocating numel elements
                 throw new CheckpointFormatException($"{path}: storage {s.Key} has {entry.Length} bytes, expected {s.Numel} x {s.DType.Size}");
             using var data = entry.Open();
             return TensorIo.Read(data, s.DType, s.Numel);

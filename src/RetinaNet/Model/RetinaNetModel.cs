@@ -21,7 +21,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
 {
     public const double ClassPrior = 0.01;
 
-    readonly ModuleDict<Fpn> backbones;
+    readonly BackboneSet backbones;
     readonly Sequential cls_head, box_head;
 
     public DetectorConfig Config { get; }
@@ -30,8 +30,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     {
         config.Validate();
         Config = config;
-        backbones = new ModuleDict<Fpn>();
-        foreach (var name in config.Backbones) backbones.Add((name, Model.Backbones.Create(name)));
+        backbones = new BackboneSet(config.Backbones);
         int anchors = config.Anchors.Count;
         cls_head = MakeHead(config.Classes * anchors);
         box_head = MakeHead(4 * anchors);
@@ -44,7 +43,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     public int Stride => Fpn.Stride;
     public IEnumerable<(string Name, Fpn Backbone)> BackboneModules
     {
-        get { foreach (var name in Config.Backbones) yield return (name, backbones[name]); }
+        get { foreach (var (name, module) in backbones.named_children()) yield return (name, (Fpn)module); }
     }
 
     static Sequential MakeHead(long outChannels)
@@ -105,7 +104,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
             throw new ArgumentException($"expected images [batch, 3, height, width], got [{string.Join(", ", images.shape)}]");
         if (images.shape[2] % Stride != 0 || images.shape[3] % Stride != 0)
             throw new ArgumentException($"image height and width must be multiples of {Stride}, got {images.shape[2]}x{images.shape[3]}");
-        return backbones.values().SelectMany(b => b.forward(images)).ToArray();
+        return BackboneModules.SelectMany(b => b.Backbone.forward(images)).ToArray();
     }
 
     public override HeadOutputs forward(Tensor images)
@@ -115,5 +114,15 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         var cls = features.Select(f => cls_head.forward(f).MoveToOuterDisposeScope()).ToArray();
         var box = features.Select(f => box_head.forward(f).MoveToOuterDisposeScope()).ToArray();
         return new HeadOutputs(cls, box);
+    }
+}
+
+/// <summary>The backbones by ODTK name (state-dict prefix <c>backbones.NAME.</c>). Not TorchSharp's ModuleDict:
+/// its two indexers named "Item" break Module.to(device) on TorchSharp 0.107.</summary>
+sealed class BackboneSet : nn.Module
+{
+    public BackboneSet(IEnumerable<string> names) : base("backbones")
+    {
+        foreach (var name in names) register_module(name, Backbones.Create(name));
     }
 }

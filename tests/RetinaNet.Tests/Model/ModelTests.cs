@@ -74,3 +74,19 @@ public class ModelTests
         }
     }
 }
+
+public class ModelDeviceTests
+{
+    [Fact]
+    public void ModelMovesBetweenDtypesAndKeepsItsWeights()
+    {
+        // Module.to walks every submodule; TorchSharp's ModuleDict broke it, so the backbones use their own container.
+        using var model = new RetinaNetModel(new RetinaNet.Model.DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
+        var before = RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].clone();
+        model.to(TorchSharp.torch.ScalarType.Float64).to(TorchSharp.torch.CPU);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float64, RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].dtype);
+        model.to(TorchSharp.torch.ScalarType.Float32);
+        Assert.True(RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].equal(before).all().item<bool>());
+        Assert.Contains("backbones.ResNet18FPN.features.conv1.weight", RetinaNet.Model.StateDict.Of(model).Keys);
+    }
+}
