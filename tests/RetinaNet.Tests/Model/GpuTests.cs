@@ -1,0 +1,44 @@
+using RetinaNet.Boxes;
+using RetinaNet.Model;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Model;
+
+/// <summary>Run where a CUDA GPU is visible (skipped, saying so, elsewhere).</summary>
+public class GpuTests
+{
+    [GpuFact]
+    public void ForwardAndBackwardRunOnCuda()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(0);
+        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
+        using var model = new RetinaNetModel(config);
+        model.Initialize();
+        model.to(CUDA).train();
+        var heads = model.forward(rand(2, 3, 256, 256, device: CUDA));
+        using var generator = new AnchorGenerator(config.Anchors);
+        var anchors = generator.For(256, 256, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), CUDA);
+        var targets = tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]).to(CUDA);
+        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets);
+        (cls + box).backward();
+        Assert.True(float.IsFinite((cls + box).item<float>()));
+        Assert.All(model.parameters(), p => Assert.Equal(DeviceType.CUDA, p.grad!.device_type));
+    }
+
+    [GpuFact]
+    public void NmsOnCudaEqualsNmsOnCpu()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(11);
+        var xy = rand(2, 3000, 2, generator: g) * 500;
+        var boxes = cat([xy, xy + rand(2, 3000, 2, generator: g) * 100 + 5], -1);
+        var scores = rand(2, 3000, generator: g);
+        var classes = randint(0, 5, [2, 3000], generator: g);
+        using var cpu = BatchedNms.Run(scores, boxes, classes, null, 0.5, 300);
+        using var gpu = BatchedNms.Run(scores.cuda(), boxes.cuda(), classes.cuda(), null, 0.5, 300);
+        Assert.True(gpu.Indices.cpu().equal(cpu.Indices).all().item<bool>());
+    }
+}
