@@ -13,18 +13,10 @@ public class GpuTests
     public void ForwardAndBackwardRunOnCuda()
     {
         using var scope = NewDisposeScope();
-        torch.manual_seed(0);
-        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
-        using var model = new RetinaNetModel(config);
-        model.Initialize();
-        model.to(CUDA).train();
-        var heads = model.forward(rand(2, 3, 256, 256, device: CUDA));
-        using var generator = new AnchorGenerator(config.Anchors);
-        var anchors = generator.For(256, 256, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), CUDA);
-        var targets = tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]).to(CUDA);
-        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets);
-        (cls + box).backward();
-        Assert.True(float.IsFinite((cls + box).item<float>()));
+        var (model, loss) = TrainingLoss.Once(CUDA, 256, 256, tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]));
+        using var _ = model;
+        loss.backward();
+        Assert.True(float.IsFinite(loss.item<float>()));
         Assert.All(model.parameters(), p => Assert.Equal(DeviceType.CUDA, p.grad!.device_type));
     }
 

@@ -54,24 +54,34 @@ public class ModelTests
     public void ForwardBackwardGivesFiniteGradientsToTrainableParametersOnly()
     {
         using var scope = NewDisposeScope();
-        torch.manual_seed(2);
-        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
-        using var model = new RetinaNetModel(config);
-        model.Initialize();
-        model.train();
-        var images = rand(2, 3, 128, 256);
         var targets = tensor(new float[] { 10, 20, 60, 40, 1, 100, 30, 50, 80, 2, 0, 0, 30, 30, 0, -1, -1, -1, -1, -1 }, [2, 2, 5]);
-        var heads = model.forward(images);
-        using var generator = new AnchorGenerator(config.Anchors);
-        var anchors = generator.For(128, 256, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), CPU);
-        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets);
-        (cls + box).backward();
-        Assert.True(float.IsFinite(cls.item<float>()) && float.IsFinite(box.item<float>()));
+        var (model, loss) = TrainingLoss.Once(CPU, 128, 256, targets);
+        using var _ = model;
+        loss.backward();
+        Assert.True(float.IsFinite(loss.item<float>()));
         foreach (var (name, p) in model.named_parameters())
         {
             Assert.True(p.grad is not null, $"{name} has no gradient");
             Assert.False(p.grad!.isnan().any().item<bool>(), $"{name} gradient has NaN");
         }
+    }
+}
+
+/// <summary>One training forward pass of a fresh ResNet18FPN (3 classes) on random images: model and total loss.</summary>
+static class TrainingLoss
+{
+    public static (RetinaNetModel Model, Tensor Loss) Once(Device device, int height, int width, Tensor targets)
+    {
+        torch.manual_seed(2);
+        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
+        var model = new RetinaNetModel(config);
+        model.Initialize();
+        model.to(device).train();
+        var heads = model.forward(rand(targets.shape[0], 3, height, width).to(device));
+        using var generator = new AnchorGenerator(config.Anchors);
+        var anchors = generator.For(height, width, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), device);
+        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets.to(device));
+        return (model, cls + box);
     }
 }
 
