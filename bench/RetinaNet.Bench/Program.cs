@@ -82,7 +82,7 @@ void ModelStep()
         using var scope = NewDisposeScope();
         var watch = Stopwatch.StartNew();
         var heads = model.forward(images);
-        var anchors = generator.For(h, w, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), device);
+        var anchors = generator.For(h, w, heads);
         var (cls, box) = loss.Compute(heads, anchors, targets);
         var total = cls + box;
         model.zero_grad();
@@ -104,7 +104,7 @@ void ModelStep()
         using var noGrad = no_grad();
         var watch = Stopwatch.StartNew();
         var heads = model.forward(images);
-        var anchors = generator.For(h, w, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), device);
+        var anchors = generator.For(h, w, heads);
         using var detections = Postprocess.Detect(heads, anchors, config.Classes, inference, (w, h));
         Sync();
         if (i >= 2) inferMs += watch.Elapsed.TotalMilliseconds / iters;

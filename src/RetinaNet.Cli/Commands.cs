@@ -157,7 +157,7 @@ static class Commands
         var watch = Stopwatch.StartNew();
         using var heads = model.forward(image);
         using var anchors = new AnchorGenerator(config.Anchors);
-        var levels = anchors.For(size[0], size[^1], heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), device);
+        var levels = anchors.For(size[0], size[^1], heads);
         using var detections = Postprocess.Detect(heads, levels, config.Classes, config.Inference, (size[^1], size[0]));
         long kept = detections.Count.cpu().item<long>();
         watch.Stop();

@@ -79,7 +79,7 @@ static class TrainingLoss
         model.to(device).train();
         var heads = model.forward(rand(targets.shape[0], 3, height, width).to(device));
         using var generator = new AnchorGenerator(config.Anchors);
-        var anchors = generator.For(height, width, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), device);
+        var anchors = generator.For(height, width, heads);
         var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets.to(device));
         return (model, cls + box);
     }
