@@ -37,15 +37,10 @@ namespace RetinaNet.Cli
                     return Ok;
                 }
                 command = $"retinanet {rest[0]}";
-                int gpus = rest[0] is "train" or "infer" ? DeviceChoice.GpuCount() : 0;
-                var spec = rest[0] switch
-                {
-                    "train" => CommandSpecs.Train(2 * Math.Max(1, gpus)),
-                    "infer" => CommandSpecs.Infer(2 * Math.Max(1, gpus)),
-                    "export" => CommandSpecs.Export(),
-                    "summary" => CommandSpecs.Summary(),
-                    _ => throw new UsageException($"unknown command '{rest[0]}': use train, infer, export or summary (retinanet --help)"),
-                };
+                var cli = CommandRegistry.Find(rest[0])
+                    ?? throw new UsageException($"unknown command '{rest[0]}': use {string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
+                int gpus = cli.NeedsGpuCount ? DeviceChoice.GpuCount() : 0;
+                var spec = cli.Spec(2 * Math.Max(1, gpus));
                 var commandArgs = rest.Skip(1).ToList();
                 if (commandArgs.Contains("--help") || commandArgs.Contains("-h"))
                 {
@@ -55,13 +50,7 @@ namespace RetinaNet.Cli
                 var parsed = ArgParser.Parse(spec, commandArgs);
                 if (master is not null) parsed.Positionals["--master"] = master;
                 Validation.Master(master ?? CommandSpecs.Master.Default![0]);
-                return spec.Name switch
-                {
-                    "train" => Commands.Train(parsed, gpus, stdout),
-                    "infer" => Commands.Infer(parsed, gpus, stdout),
-                    "export" => Commands.Export(parsed, stdout),
-                    _ => Commands.Summary(parsed, stdout),
-                };
+                return cli.Run(parsed, gpus, stdout);
             }
             catch (UsageException e)
             {
@@ -81,20 +70,10 @@ namespace RetinaNet.Cli
         }
 
         static string GeneralHelp() =>
-            """
-            usage: retinanet [--master address:port] COMMAND [options]
-
-            RetinaNet object detection for .NET: train on COCO-style data, infer, evaluate, export.
-
-            commands:
-              train      train a network
-              infer      run inference (and COCO evaluation with --annotations)
-              export     export a model to ONNX / a TensorRT engine
-              summary    (ours) print a model's structure and run it once on a synthetic image
-
-            retinanet COMMAND --help shows a command's options.
-
-            """;
+            "usage: retinanet [--master address:port] COMMAND [options]\n\n"
+            + "RetinaNet object detection for .NET: train on COCO-style data, infer, evaluate, export.\n\ncommands:\n"
+            + string.Concat(CommandRegistry.All.Select(c => $"  {c.Name,-10} {c.Help}\n"))
+            + "\nretinanet COMMAND --help shows a command's options.\n";
     }
 
     /// <summary>A feature that a later release brings: reported, never silently ignored.</summary>
