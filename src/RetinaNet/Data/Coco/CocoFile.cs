@@ -1,0 +1,198 @@
+using System.Text.Json;
+
+namespace RetinaNet.Data.Coco;
+
+public sealed record CocoImageInfo(long Id, string FileName, int? Width, int? Height);
+
+/// <summary>One object. <c>Area</c> is the file's <c>area</c> field (COCO's evaluator sorts objects into
+/// small/medium/large by it, not by the box); when absent it is the box area.</summary>
+public sealed record CocoAnnotation(long Id, long ImageId, long CategoryId, double X, double Y, double W, double H, double Area, bool IsCrowd);
+
+public sealed record CocoCategory(long Id, string Name, string? Supercategory = null);
+
+/// <summary>A COCO-format annotation file as written, checked: every required field present and of the right
+/// type, image and category ids unique, every annotation pointing at a known image and category. Errors are
+/// <see cref="BadInputException"/>s naming the file, the entry and the fix. An image-list file without
+/// <c>annotations</c> (a test set) is valid.</summary>
+public sealed class CocoFile
+{
+    public string Path { get; }
+    public IReadOnlyList<CocoImageInfo> Images { get; }
+    public IReadOnlyList<CocoAnnotation> Annotations { get; }
+    public IReadOnlyList<CocoCategory> Categories { get; }
+
+    public CocoFile(string path, IReadOnlyList<CocoImageInfo> images, IReadOnlyList<CocoAnnotation> annotations, IReadOnlyList<CocoCategory> categories)
+    {
+        (Path, Images, Annotations, Categories) = (path, images, annotations, categories);
+        Check();
+    }
+
+    public static CocoFile Load(string path)
+    {
+        if (!File.Exists(path)) throw new BadInputException(path, "annotation file not found; check the path given");
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    public static CocoFile Parse(ReadOnlyMemory<byte> json, string path)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new BadInputException(path, $"not valid JSON ({e.Message.Split(" Path:")[0].TrimEnd('.')}); fix or re-export the file"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new BadInputException(path, "expected a COCO object with \"images\", \"annotations\" and \"categories\"");
+            var reader = new EntryReader(path);
+            var images = reader.Array(root, "images", required: true).Select((e, i) => new CocoImageInfo(
+                reader.Long(e, "images", i, "id"), reader.String(e, "images", i, "file_name"),
+                reader.OptionalInt(e, "images", i, "width"), reader.OptionalInt(e, "images", i, "height"))).ToList();
+            var categories = reader.Array(root, "categories", required: true).Select((e, i) => new CocoCategory(
+                reader.Long(e, "categories", i, "id"), reader.OptionalString(e, "name") ?? reader.Long(e, "categories", i, "id").ToString(),
+                reader.OptionalString(e, "supercategory"))).ToList();
+            var annotations = reader.Array(root, "annotations", required: false).Select((e, i) =>
+            {
+                var box = reader.Box(e, i);
+                return new CocoAnnotation(reader.OptionalLong(e, "id") ?? i + 1, reader.Long(e, "annotations", i, "image_id"),
+                    reader.Long(e, "annotations", i, "category_id"), box[0], box[1], box[2], box[3],
+                    reader.OptionalDouble(e, "area") ?? box[2] * box[3], (reader.OptionalLong(e, "iscrowd") ?? 0) != 0);
+            }).ToList();
+            return new CocoFile(path, images, annotations, categories);
+        }
+    }
+
+    void Check()
+    {
+        var imageIds = new HashSet<long>();
+        foreach (var image in Images)
+            if (!imageIds.Add(image.Id)) throw new BadInputException(Path, $"image id {image.Id} appears twice in \"images\" (second: {image.FileName}); image ids must be unique");
+        var categoryIds = new HashSet<long>();
+        foreach (var c in Categories)
+            if (!categoryIds.Add(c.Id)) throw new BadInputException(Path, $"category id {c.Id} appears twice in \"categories\"; category ids must be unique");
+        foreach (var a in Annotations)
+        {
+            if (!imageIds.Contains(a.ImageId)) throw new BadInputException(Path, $"annotation {a.Id} refers to image_id {a.ImageId}, which is not in \"images\"; add the image or remove the annotation");
+            if (!categoryIds.Contains(a.CategoryId)) throw new BadInputException(Path, $"annotation {a.Id} refers to category_id {a.CategoryId}, which is not in \"categories\"; add the category or remove the annotation");
+        }
+    }
+
+    /// <summary>Writes the file (temp file + rename, so a crash never leaves half a file).</summary>
+    public void Save(string path)
+    {
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("images");
+            foreach (var i in Images)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", i.Id); w.WriteString("file_name", i.FileName);
+                if (i.Width is int width) w.WriteNumber("width", width);
+                if (i.Height is int height) w.WriteNumber("height", height);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("annotations");
+            foreach (var a in Annotations)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", a.Id); w.WriteNumber("image_id", a.ImageId); w.WriteNumber("category_id", a.CategoryId);
+                w.WriteStartArray("bbox"); w.WriteNumberValue(a.X); w.WriteNumberValue(a.Y); w.WriteNumberValue(a.W); w.WriteNumberValue(a.H); w.WriteEndArray();
+                w.WriteNumber("area", a.Area); w.WriteNumber("iscrowd", a.IsCrowd ? 1 : 0);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("categories");
+            foreach (var c in Categories)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", c.Id); w.WriteString("name", c.Name);
+                if (c.Supercategory is not null) w.WriteString("supercategory", c.Supercategory);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Field access with errors that say which entry lacks what.</summary>
+    sealed class EntryReader(string path)
+    {
+        public IEnumerable<JsonElement> Array(JsonElement root, string name, bool required)
+        {
+            if (!root.TryGetProperty(name, out var array))
+            {
+                if (required) throw new BadInputException(path, $"no \"{name}\" list; a COCO annotation file needs \"images\" and \"categories\" (and \"annotations\" to train)");
+                return [];
+            }
+            if (array.ValueKind != JsonValueKind.Array) throw new BadInputException(path, $"\"{name}\" must be a list, found {array.ValueKind}");
+            return array.EnumerateArray();
+        }
+
+        JsonElement Field(JsonElement e, string list, int index, string field)
+        {
+            if (e.ValueKind != JsonValueKind.Object) throw new BadInputException(path, $"{list}[{index}] must be an object");
+            if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+                throw new BadInputException(path, $"{list}[{index}] has no \"{field}\"; every entry of \"{list}\" needs one");
+            return v;
+        }
+
+        public long Long(JsonElement e, string list, int index, string field)
+        {
+            var v = Field(e, list, index, field);
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
+            throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
+        }
+
+        public string String(JsonElement e, string list, int index, string field)
+        {
+            var v = Field(e, list, index, field);
+            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new BadInputException(path, $"{list}[{index}].{field} must be a string, found {v.GetRawText()}");
+        }
+
+        public double[] Box(JsonElement e, int index)
+        {
+            var v = Field(e, "annotations", index, "bbox");
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4 || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
+                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height], found {v.GetRawText()}");
+            var box = v.EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            if (box.Any(x => !double.IsFinite(x))) throw new BadInputException(path, $"annotations[{index}].bbox has a non-finite value");
+            return box;
+        }
+
+        public int? OptionalInt(JsonElement e, string list, int index, string field) =>
+            e.TryGetProperty(field, out var v) && v.ValueKind != JsonValueKind.Null ? checked((int)Long(e, list, index, field)) : null;
+        public static long? OptionalLongOf(JsonElement e, string field) =>
+            e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? (v.TryGetInt64(out long x) ? x : (long)v.GetDouble()) : null;
+        public long? OptionalLong(JsonElement e, string field) => OptionalLongOf(e, field);
+        public double? OptionalDouble(JsonElement e, string field) =>
+            e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        public string? OptionalString(JsonElement e, string field) =>
+            e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+}
+
+/// <summary>COCO category ids ↔ the model's contiguous class indices, in sorted id order (ODTK's
+/// <c>getCatIds()</c>), so COCO's 1..90 with gaps become 0..79.</summary>
+public sealed class CategoryMap
+{
+    readonly long[] ids;
+    readonly Dictionary<long, int> index;
+    public IReadOnlyList<string> Names { get; }
+
+    public CategoryMap(IEnumerable<CocoCategory> categories)
+    {
+        var sorted = categories.OrderBy(c => c.Id).ToArray();
+        ids = sorted.Select(c => c.Id).ToArray();
+        Names = sorted.Select(c => c.Name).ToArray();
+        index = ids.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
+    }
+
+    public int Count => ids.Length;
+    public int ClassIndexOf(long categoryId) => index.TryGetValue(categoryId, out int i) ? i : throw new KeyNotFoundException($"category id {categoryId} is not in the annotation file's categories");
+    public long CategoryIdOf(int classIndex) => ids[classIndex];
+    public IReadOnlyList<long> CategoryIds => ids;
+}
