@@ -21,6 +21,13 @@ public static class CommandSpecs
 
     static readonly OptionSpec Device = new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda");
 
+    // Ours, shared by train and infer: the data loader.
+    static IEnumerable<OptionSpec> Loading() =>
+    [
+        new("--workers", Arity.One, "(ours) image loading threads (0: one per core, at most 12)", "number", D(0)),
+        new("--skip-bad-images", Arity.Flag, "(ours) report and skip missing or corrupt images instead of stopping"),
+    ];
+
     public static CommandSpec Train(int defaultBatch) => new("train", "Train a RetinaNet detector on COCO-style annotations.",
         [("model", "path to the output model, or the checkpoint to resume from")],
         [
@@ -62,6 +69,9 @@ public static class CommandSpecs
             new("--backbone-weights", Arity.One, "(ours) ImageNet weights for the backbone, torchvision layout (.pth or .safetensors)", "path"),
             new("--checkpoint-interval", Arity.One, "(ours) seconds between checkpoints", "seconds", D(60)),
             new("--log-interval", Arity.One, "(ours) seconds between log lines", "seconds", D(10)),
+            new("--augment-crop", Arity.Flag, "(ours) bbox-safe random crop, as ODTK's DALI pipeline"),
+            new("--seed", Arity.One, "(ours) seed of the data order and augmentation", "number", D(0)),
+            .. Loading(),
             .. Postprocessing(new InferenceConfig()),
             Device,
         ]);
@@ -78,6 +88,8 @@ public static class CommandSpecs
             new("--with-dali", Arity.Flag, "use the GPU data path (nvJPEG decode, GPU resize)"),
             new("--full-precision", Arity.Flag, "inference in full precision"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
+            new("--output-format", Arity.One, "(ours) odtk ({annotations, images, categories}) or coco-results (a plain list)", "format", D("odtk")),
+            .. Loading(),
             .. Postprocessing(new InferenceConfig()),
             Device,
         ]);

@@ -3,6 +3,8 @@ using RetinaNet.Boxes;
 using RetinaNet.Checkpoints;
 using RetinaNet.Inference;
 using RetinaNet.Model;
+using RetinaNet.Training;
+using RetinaNet.Data.Transforms;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RetinaNet.Cli.Validation;
@@ -53,10 +55,49 @@ static class Commands
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
         DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
-        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU data path (nvJPEG decode) lands with issue [2/7]");
-        _ = config;
-        throw new NotYetSupportedException("training lands with issue [3/7] (on the data pipeline of [2/7]); every option given was checked and is valid");
+        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU decode path (nvJPEG) is not built yet; the CPU loader feeds the GPU");
+        var device = DeviceChoice.Resolve(a.String("--device"));
+        double schedule = a.Double("--schedule");
+        long iterations = LearningRateSchedule.Scale(a.Int("--iters"), schedule);
+        var options = new TrainingJobOptions
+        {
+            ModelPath = model, Annotations = a.String("--annotations")!, Images = a.String("--images")!, Config = config, Device = device,
+            Settings = new TrainingSettings
+            {
+                Iterations = iterations,
+                Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
+                Batch = batch / Math.Max(1, gpus),
+                WeightDecay = a.Double("--regularization-l2"),
+                MixedPrecision = Precision(a, device),
+                CheckpointInterval = TimeSpan.FromSeconds(a.Int("--checkpoint-interval")),
+                LogInterval = TimeSpan.FromSeconds(a.Int("--log-interval")),
+                ValidationInterval = a.Int("--val-iters"),
+                Seed = a.Int("--seed"),
+            },
+            Augment = new AugmentationOptions(jitter[0], jitter[1], a.Int("--max-size"), a.Flag("--augment-rotate"), a.Flag("--augment-crop"),
+                a.Double("--augment-brightness"), a.Double("--augment-contrast"), a.Double("--augment-saturation"), a.Double("--augment-hue")),
+            BackboneWeights = a.String("--backbone-weights"), FineTune = a.String("--fine-tune"), Override = a.Flag("--override"),
+            ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
+            Resize = a.Int("--resize"), MaxSize = a.Int("--max-size"),
+            LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
+            Workers = a.Int("--workers"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+        };
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            TrainingJob.Run(options, stdout, Console.Error, stop.Token);
+        }
+        catch (TrainingDivergedException e) { throw new IOException(e.Message); }
+        finally { Console.CancelKeyPress -= onCancel; }
+        return CommandLine.Ok;
     }
+
+    /// <summary>Autocast dtype: bf16 on a GPU (measured faster than fp16 + loss scaling and as accurate: bench/RESULTS.md),
+    /// none on the CPU (CPU autocast is slower than fp32 on most CPUs) or with --full-precision.</summary>
+    static ScalarType? Precision(ParsedArgs a, Device device) =>
+        a.Flag("--full-precision") || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
 
     static DetectorConfig TrainConfig(ParsedArgs a)
     {
@@ -86,11 +127,19 @@ static class Commands
         InferenceSettings(a);
         DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox");
-        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU data path (nvJPEG decode) lands with issue [2/7]");
+        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU decode path (nvJPEG) is not built yet; the CPU loader feeds the GPU");
         if (model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new NotYetSupportedException("running exported .onnx models lands with issue [5/7]");
-        using (Checkpoint.Load(model).Model) { } // a wrong or damaged model file is reported now, by name
-        throw new NotYetSupportedException("inference over an image folder lands with issue [4/7] (on the data pipeline of [2/7]); the model and every option were checked");
+        var format = a.String("--output-format")!;
+        if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
+        var device = DeviceChoice.Resolve(a.String("--device"));
+        using var loaded = Checkpoint.Load(model).Model;
+        loaded.UseInferenceSettings(InferenceSettings(a));
+        var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
+            new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
+                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images")));
+        InferCommand.Run(loaded, job, stdout, Console.Error);
+        return CommandLine.Ok;
     }
 
     public static int Export(ParsedArgs a, TextWriter stdout)

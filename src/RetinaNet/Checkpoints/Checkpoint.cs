@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Checkpoints;
 
-/// <summary>Training progress stored beside the weights (ODTK's 'iteration', 'optimizer', 'scheduler').</summary>
-public sealed record TrainingState(long Iteration, object? Optimizer = null, object? Scheduler = null);
+/// <summary>Training progress stored beside the weights (ODTK's 'iteration', 'optimizer', 'scheduler'; ours adds
+/// 'training': data sampler position, loss scale, seed).</summary>
+public sealed record TrainingState(long Iteration, object? Optimizer = null, object? Scheduler = null, object? Extra = null);
 
 public sealed record LoadedCheckpoint(RetinaNetModel Model, TrainingState? State);
 
@@ -47,6 +48,7 @@ public static class Checkpoint
                 root["iteration"] = state.Iteration;
                 if (state.Optimizer is not null) root["optimizer"] = state.Optimizer;
                 if (state.Scheduler is not null) root["scheduler"] = state.Scheduler;
+                if (state.Extra is not null) root["training"] = state.Extra;
             }
             TorchCheckpointFile.Save(path, root);
         }
@@ -101,7 +103,7 @@ public static class Checkpoint
             .ToDictionary(kv => kv.Key, kv => kv.Value as Tensor ?? throw Bad(path, $"state_dict['{kv.Key}']"));
         var model = Build(path, config, weights);
         TrainingState? state = root.TryGetValue("iteration", out var it) && it is long iteration
-            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"))
+            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"), root.GetValueOrDefault("training"))
             : null;
         return new LoadedCheckpoint(model, state);
     }

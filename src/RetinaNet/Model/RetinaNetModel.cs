@@ -24,7 +24,14 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     readonly BackboneSet backbones;
     readonly Sequential cls_head, box_head;
 
-    public DetectorConfig Config { get; }
+    public DetectorConfig Config { get; private set; }
+
+    /// <summary>Post-processing settings are not weights: infer and export may change them per run.</summary>
+    public void UseInferenceSettings(InferenceConfig settings)
+    {
+        settings.Validate();
+        Config = Config with { Inference = settings };
+    }
 
     public RetinaNetModel(DetectorConfig config) : base("RetinaNet")
     {
@@ -79,6 +86,9 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     }
 
     /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest).</summary>
+    /// <summary>State-dict prefix of the class output layer, whose shape follows the class count.</summary>
+    public string ClassOutputPrefix => $"cls_head.{cls_head.children().Count() - 1}.";
+
     public void InitializeClassOutput(Generator? generator = null)
     {
         using var noGrad = no_grad();

@@ -1,0 +1,63 @@
+using RetinaNet.Data.Imaging;
+using RetinaNet.Data.Transforms;
+using TorchSharp;
+
+namespace RetinaNet.Data.Loading;
+
+/// <summary>How a loader runs: threads, batches kept ahead, the seed of all augmentation, whether bad images are
+/// reported and skipped instead of stopping the run, and whether batches go to a GPU (then pinned).</summary>
+public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin, int Stride = Model.Fpn.Stride)
+{
+    public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount - 1, 1, 12);
+}
+
+/// <summary>Builds the prefetching loader of a detection dataset: decode, boxes clipped to the decoded size,
+/// the transform chain, collation. Training and inference differ only in the transforms and the plan.</summary>
+public static class DetectionLoader
+{
+    public static PrefetchingLoader Create(DetectionDataset dataset, IImageTransform transform, Func<BatchPlan?> plan, LoaderOptions options,
+        TextWriter warnings, long firstBatchNumber = 0) =>
+        new(
+            (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, warnings),
+            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin),
+            plan, options.Workers, options.Prefetch, options.Seed, firstBatchNumber);
+
+    /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides along).</summary>
+    public static Func<BatchPlan?> Training(ShardedSampler sampler, int batchSize) => () =>
+    {
+        var indices = sampler.NextBatch(batchSize);
+        return new BatchPlan(indices, new bool[indices.Length], sampler.State);
+    };
+
+    /// <summary>Plan of one in-order pass (inference, validation); entries repeated to even out shards are marked.</summary>
+    public static Func<BatchPlan?> OnePass(ShardedSampler sampler, int batchSize)
+    {
+        var batches = sampler.OnePass(batchSize).GetEnumerator();
+        return () => batches.MoveNext()
+            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(), batches.Current.Select(e => e.IsPadding).ToArray(), null)
+            : null;
+    }
+
+    static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad, TextWriter warnings)
+    {
+        RgbImage decoded;
+        try { decoded = ImageDecoder.Decode(sample.Path); }
+        catch (BadInputException e) when (skipBad)
+        {
+            lock (warnings) warnings.WriteLine($"warning: skipped {e.Message}");
+            return null;
+        }
+        var image = new ImageWithBoxes(decoded.ToTensor(), (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone());
+        try
+        {
+            image.ClipBoxes();
+            transform.Apply(image, random);
+            return new PreparedImage(sample.Index, sample.ImageId, image, decoded.Width, decoded.Height);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using RetinaNet.Boxes;
+using RetinaNet.Data.Loading;
+using RetinaNet.Model;
+using RetinaNet.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Inference;
+
+/// <summary>One image's detections in its original pixel coordinates: boxes as COCO [x, y, w, h].</summary>
+public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes, int[] Classes)
+{
+    public int Count => Scores.Length;
+}
+
+/// <summary>The one inference path, used by <c>infer</c>, by training's validation and by the demo: batches from the
+/// loader go to the device, through the model (under autocast unless full precision), decode and NMS for the whole
+/// batch on the device, then one copy per batch to the host, where boxes are mapped back to original coordinates
+/// (divided by the resize ratio, clipped to the image) and entries that only padded the batch are dropped.</summary>
+public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision) : IDisposable
+{
+    readonly AnchorGenerator anchors = new(model.Config.Anchors);
+
+    public void Dispose() => anchors.Dispose();
+
+    public IEnumerable<ImageDetections> Run(PrefetchingLoader loader, Action<HostBatch>? afterBatch = null)
+    {
+        model.eval();
+        while (loader.Next() is HostBatch host)
+        {
+            using (host)
+            {
+                foreach (var detections in Detect(host)) yield return detections;
+                afterBatch?.Invoke(host);
+            }
+        }
+    }
+
+    public IReadOnlyList<ImageDetections> Detect(HostBatch host)
+    {
+        if (host.Count == 0) return [];
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var batch = DeviceBatch.From(host, device);
+        float[] scores, boxes; long[] classes, counts;
+        using (mixedPrecision is ScalarType dtype ? Autocast.Enable(device.type, dtype) : null)
+        {
+            using var heads = model.forward(batch.Images);
+            var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
+            using var kept = Postprocess.Detect(heads, levels, model.Config.Classes, model.Config.Inference, (batch.Images.shape[3], batch.Images.shape[2]));
+            // the one host transfer of the batch
+            scores = kept.Scores.to(ScalarType.Float32).cpu().data<float>().ToArray();
+            boxes = kept.Boxes.to(ScalarType.Float32).cpu().data<float>().ToArray();
+            classes = kept.Classes.to(ScalarType.Int64).cpu().data<long>().ToArray();
+            counts = kept.Count.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        }
+        int d = scores.Length / host.Count;
+        var result = new List<ImageDetections>(host.Count);
+        for (int i = 0; i < host.Count; i++)
+        {
+            if (host.Padding[i]) continue;
+            result.Add(MapBack(host.ImageIds[i], scores.AsSpan(i * d, d), boxes.AsSpan(i * d * 4, d * 4), classes.AsSpan(i * d, d),
+                (int)counts[i], host.Scales[i], host.OriginalSizes[i]));
+        }
+        return result;
+    }
+
+    /// <summary>Boxes come from our decoder as corners whose width is x2 − x1 (the inverse of how targets were
+    /// encoded from COCO's [x, y, x + w, y + h]); ODTK adds 1 here, which biases every box a pixel wide.</summary>
+    static ImageDetections MapBack(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes, int count, double scale, (int Width, int Height) original)
+    {
+        var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count);
+        for (int j = 0; j < count; j++)
+        {
+            if (scores[j] <= 0) continue;
+            float x1 = Math.Clamp((float)(boxes[4 * j] / scale), 0, original.Width), y1 = Math.Clamp((float)(boxes[4 * j + 1] / scale), 0, original.Height);
+            float x2 = Math.Clamp((float)(boxes[4 * j + 2] / scale), 0, original.Width), y2 = Math.Clamp((float)(boxes[4 * j + 3] / scale), 0, original.Height);
+            if (x2 <= x1 || y2 <= y1) continue;
+            s.Add(scores[j]); b.AddRange([x1, y1, x2 - x1, y2 - y1]); c.Add((int)classes[j]);
+        }
+        return new ImageDetections(imageId, [.. s], [.. b], [.. c]);
+    }
+}

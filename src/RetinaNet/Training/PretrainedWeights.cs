@@ -1,0 +1,62 @@
+using RetinaNet.Model;
+
+namespace RetinaNet.Training;
+
+/// <summary>torchvision's ImageNet weights for a backbone, as a first training run without --backbone-weights needs
+/// them: found in the torch hub cache (shared with PyTorch), else downloaded there with a progress line; where there
+/// is no network the error says exactly which file to put where.</summary>
+public static class PretrainedWeights
+{
+    static readonly IReadOnlyDictionary<string, string> Files = new Dictionary<string, string>
+    {
+        ["resnet18"] = "resnet18-f37072fd.pth", ["resnet34"] = "resnet34-b627a593.pth", ["resnet50"] = "resnet50-0676ba61.pth",
+        ["resnet101"] = "resnet101-63fe2227.pth", ["resnet152"] = "resnet152-394f9c45.pth",
+        ["resnext50_32x4d"] = "resnext50_32x4d-7cdf4587.pth", ["resnext101_32x8d"] = "resnext101_32x8d-8ba56ff5.pth",
+        ["mobilenet_v2"] = "mobilenet_v2-b0353104.pth",
+    };
+
+    public static string CacheDirectory =>
+        Environment.GetEnvironmentVariable("TORCH_HOME") is { Length: > 0 } home ? Path.Combine(home, "hub", "checkpoints")
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "torch", "hub", "checkpoints");
+
+    public static string Url(string backbone) => $"https://download.pytorch.org/models/{Files[Backbones.TorchvisionNames[backbone]]}";
+
+    /// <summary>The cached file for the backbone, downloading it first when missing.</summary>
+    public static string Locate(string backbone, TextWriter progress)
+    {
+        var file = Files[Backbones.TorchvisionNames[backbone]];
+        var path = Path.Combine(CacheDirectory, file);
+        if (File.Exists(path)) return path;
+        Directory.CreateDirectory(CacheDirectory);
+        var url = Url(backbone);
+        progress.WriteLine($"Downloading {url} to {path}");
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+            using var response = http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult().EnsureSuccessStatusCode();
+            long? total = response.Content.Headers.ContentLength;
+            var temp = path + ".part";
+            using (var source = response.Content.ReadAsStream())
+            using (var target = File.Create(temp))
+            {
+                var buffer = new byte[1 << 20];
+                long done = 0; int n; int lastPercent = -1;
+                while ((n = source.Read(buffer)) > 0)
+                {
+                    target.Write(buffer, 0, n);
+                    done += n;
+                    int percent = total is long t && t > 0 ? (int)(100 * done / t) : -1;
+                    if (percent != lastPercent && percent % 10 == 0) { progress.WriteLine($"  {percent}% of {total / 1e6:F0} MB"); lastPercent = percent; }
+                }
+            }
+            File.Move(temp, path, overwrite: true);
+            return path;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            throw new IOException($"could not download the ImageNet weights of {backbone} ({e.Message.Split('\n')[0]}); without network, " +
+                $"fetch {url} elsewhere and place it at {path}, or pass --backbone-weights FILE (or --backbone-weights none to start from random weights)");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using RetinaNet.Boxes;
+using RetinaNet.Checkpoints;
+using RetinaNet.Data.Loading;
+using RetinaNet.Model;
+using RetinaNet.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Training;
+
+/// <summary>Where a training run reports: log lines, checkpoints, TensorBoard, metrics posts, validation.</summary>
+public sealed class TrainingHooks
+{
+    public required Action<string> Log { get; init; }
+    /// <summary>Saves a checkpoint of the model with the given training state (atomically).</summary>
+    public required Action<TrainingState> SaveCheckpoint { get; init; }
+    public Action<long, IReadOnlyDictionary<string, double>>? Metrics { get; init; }
+    /// <summary>Runs validation and returns named numbers to log (e.g. mAP), or null when there is no validation set.</summary>
+    public Func<long, IReadOnlyDictionary<string, double>?>? Validate { get; init; }
+    public Action<long, long, double>? Progress { get; init; }
+}
+
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>ODTK's training loop: SGD with warm-up and step decay, autocast mixed precision, checkpoints on a timer,
+/// at the end and on cancellation (Ctrl-C), validation every N iterations. The host never waits on the device inside
+/// an iteration: losses accumulate on the device and are read once per log line, where a non-finite loss stops the
+/// run (naming the first bad iteration) before any checkpoint can store the damaged weights.</summary>
+public sealed class Trainer : IDisposable
+{
+    readonly RetinaNetModel model;
+    readonly Device device;
+    readonly TrainingSettings settings;
+    readonly FlatSgd optimizer;
+    readonly LossScaler? scaler;
+    readonly DetectionLoss loss;
+    readonly AnchorGenerator anchors;
+
+    public Trainer(RetinaNetModel model, Device device, TrainingSettings settings)
+    {
+        (this.model, this.device, this.settings) = (model, device, settings);
+        optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay);
+        scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
+        loss = new DetectionLoss(model.Config);
+        anchors = new AnchorGenerator(model.Config.Anchors);
+    }
+
+    public FlatSgd Optimizer => optimizer;
+
+    /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training state.</summary>
+    public long Restore(TrainingState state)
+    {
+        var (momentum, lossScale) = TrainingStateCodec.ReadOptimizer(state);
+        optimizer.LoadState(momentum);
+        if (scaler is not null && lossScale is LossScalerState s) scaler.LoadState(s);
+        foreach (var t in momentum.Values) t.Dispose();
+        return state.Iteration;
+    }
+
+    /// <summary>Trains from <paramref name="iteration"/> (done so far) to the configured count. Returns the last
+    /// iteration reached (less than the target when cancelled).</summary>
+    public long Run(PrefetchingLoader loader, long iteration, TrainingHooks hooks, CancellationToken stop)
+    {
+        model.train();
+        var clock = Stopwatch.StartNew();
+        var lastCheckpoint = clock.Elapsed; var lastLog = clock.Elapsed;
+        using var sums = new LossSums(device);
+        object? samplerState = null;
+        long logStart = iteration;
+        double fw = 0, bw = 0;
+        while (iteration < settings.Iterations && !stop.IsCancellationRequested)
+        {
+            using var host = loader.Next() ?? throw new InvalidOperationException("the training sampler ended");
+            samplerState = host.ResumeState;
+            iteration++;
+            bool timed = iteration == logStart + 1; // one iteration per log interval is timed with device syncs
+            Step(host, iteration, sums, timed, ref fw, ref bw);
+            hooks.Progress?.Invoke(iteration, settings.Iterations, clock.Elapsed.TotalSeconds);
+
+            bool last = iteration == settings.Iterations;
+            if (clock.Elapsed - lastLog >= settings.LogInterval || last)
+            {
+                var (focal, box, bad) = sums.ReadAndReset();
+                if (bad is long badIteration) throw Diverged(badIteration);
+                double seconds = (clock.Elapsed - lastLog).TotalSeconds / Math.Max(1, iteration - logStart);
+                double lr = settings.Schedule.ForStep(iteration);
+                hooks.Log(TrainingLog.Line(iteration, settings.Iterations, focal, box, seconds, settings.Batch, fw, bw, lr));
+                hooks.Metrics?.Invoke(iteration, new Dictionary<string, double> { ["focal loss"] = focal, ["box loss"] = box, ["im_s"] = settings.Batch / seconds, ["lr"] = lr });
+                lastLog = clock.Elapsed; logStart = iteration;
+            }
+            if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last && hooks.Validate is not null)
+            {
+                Validate(hooks, iteration, sums);
+                model.train();
+            }
+            if (clock.Elapsed - lastCheckpoint >= settings.CheckpointInterval && !last)
+            {
+                Checkpoint(hooks, iteration, samplerState, sums);
+                lastCheckpoint = clock.Elapsed;
+            }
+        }
+        Checkpoint(hooks, iteration, samplerState, sums);
+        if (iteration == settings.Iterations && hooks.Validate is not null) Validate(hooks, iteration, sums);
+        return iteration;
+    }
+
+    void Step(HostBatch host, long iteration, LossSums sums, bool timed, ref double fw, ref double bw)
+    {
+        using var scope = NewDisposeScope();
+        var watch = timed ? Stopwatch.StartNew() : null;
+        using var batch = DeviceBatch.From(host, device);
+        Tensor total, focal, box;
+        using (settings.MixedPrecision is ScalarType dtype ? Autocast.Enable(device.type, dtype) : null)
+        {
+            using var heads = model.forward(batch.Images);
+            var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
+            (focal, box) = loss.Compute(heads, levels, batch.Targets);
+            total = focal.to(ScalarType.Float32) + box.to(ScalarType.Float32);
+        }
+        if (timed) { Sync(); fw = watch!.Elapsed.TotalSeconds; watch.Restart(); }
+        (scaler is null ? total : scaler.Scale(total)).backward();
+        bool apply = true;
+        if (scaler is not null)
+        {
+            apply = scaler.UnscaleAndCheck(optimizer.FlatGrad); // fp16 only: one host sync per step
+            scaler.Update(apply);
+        }
+        if (apply) optimizer.Step(settings.Schedule.ForStep(iteration));
+        optimizer.ZeroGrad();
+        sums.Add(focal, box, iteration);
+        if (timed) { Sync(); bw = watch!.Elapsed.TotalSeconds; }
+    }
+
+    void Sync()
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device.index);
+    }
+
+    void Checkpoint(TrainingHooks hooks, long iteration, object? samplerState, LossSums sums)
+    {
+        var (_, _, bad) = sums.Peek();
+        if (bad is long badIteration) throw Diverged(badIteration);
+        var momentum = optimizer.State();
+        try
+        {
+            hooks.SaveCheckpoint(TrainingStateCodec.Write(iteration, momentum, scaler?.State(), settings.Schedule, samplerState, settings.Seed));
+        }
+        finally
+        {
+            foreach (var t in momentum.Values) t.Dispose();
+        }
+    }
+
+    void Validate(TrainingHooks hooks, long iteration, LossSums sums)
+    {
+        var (_, _, bad) = sums.Peek();
+        if (bad is long badIteration) throw Diverged(badIteration);
+        var results = hooks.Validate!(iteration);
+        if (results is not null) hooks.Metrics?.Invoke(iteration, results);
+    }
+
+    static TrainingDivergedException Diverged(long iteration) =>
+        new($"the loss became NaN or infinite at iteration {iteration}; training stopped (the last checkpoint is kept). Try a lower --lr or a longer --warmup");
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        anchors.Dispose();
+    }
+
+    /// <summary>Running loss sums on the device, and the first iteration whose loss was not finite (−1: none).</summary>
+    sealed class LossSums(Device device) : IDisposable
+    {
+        readonly Tensor focal = zeros(1, dtype: ScalarType.Float64, device: device);
+        readonly Tensor box = zeros(1, dtype: ScalarType.Float64, device: device);
+        readonly Tensor firstBad = full(1, long.MaxValue, dtype: ScalarType.Int64, device: device);
+        long count;
+
+        public void Add(Tensor f, Tensor b, long iteration)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            focal.add_(f.detach().to(ScalarType.Float64));
+            box.add_(b.detach().to(ScalarType.Float64));
+            var finite = isfinite(f.detach()).logical_and(isfinite(b.detach()));
+            firstBad.copy_(where(finite, firstBad, firstBad.clamp_max(iteration)));
+            count++;
+        }
+
+        public (double Focal, double Box, long? Bad) Peek()
+        {
+            long bad = firstBad.cpu().item<long>();
+            return (focal.cpu().item<double>() / Math.Max(1, count), box.cpu().item<double>() / Math.Max(1, count), bad == long.MaxValue ? null : bad);
+        }
+
+        public (double Focal, double Box, long? Bad) ReadAndReset()
+        {
+            var result = Peek();
+            focal.zero_(); box.zero_(); count = 0;
+            return result;
+        }
+
+        public void Dispose() { focal.Dispose(); box.Dispose(); firstBad.Dispose(); }
+    }
+}

@@ -1,0 +1,126 @@
+using RetinaNet.Checkpoints;
+using RetinaNet.Data;
+using RetinaNet.Data.Coco;
+using RetinaNet.Data.Loading;
+using RetinaNet.Data.Transforms;
+using RetinaNet.Evaluation;
+using RetinaNet.Inference;
+using RetinaNet.Model;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Training;
+
+/// <summary>What <c>retinanet train</c> (and the demo) asks for, resolved from the command line.</summary>
+public sealed record TrainingJobOptions
+{
+    public required string ModelPath { get; init; }
+    public required string Annotations { get; init; }
+    public required string Images { get; init; }
+    public required DetectorConfig Config { get; init; }
+    public required Device Device { get; init; }
+    public required TrainingSettings Settings { get; init; }
+    public required AugmentationOptions Augment { get; init; }
+    /// <summary>ImageNet weights; "none" starts from random weights; null fetches torchvision's.</summary>
+    public string? BackboneWeights { get; init; }
+    public string? FineTune { get; init; }
+    public bool Override { get; init; }
+    public string? ValAnnotations { get; init; }
+    public string? ValImages { get; init; }
+    public int Resize { get; init; } = 800;
+    public int MaxSize { get; init; } = 1333;
+    public string? LogDir { get; init; }
+    public string? PostMetrics { get; init; }
+    public bool SkipBadImages { get; init; }
+    public int Workers { get; init; }
+    public bool ProgressBar { get; init; }
+}
+
+/// <summary>A training run from options: resume (ODTK's rule: an existing MODEL file is resumed unless --override),
+/// fine-tune or start fresh, then the loop with checkpoints, logging and validation wired in.</summary>
+public static class TrainingJob
+{
+    public static long Run(TrainingJobOptions o, TextWriter stdout, TextWriter stderr, CancellationToken stop)
+    {
+        var (model, resume) = Prepare(o, stdout);
+        using var _ = model;
+        var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
+        if (dataset.Categories.Count > model.Config.Classes)
+            throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
+        var val = o.ValAnnotations is null ? null : (Coco: CocoFile.Load(o.ValAnnotations), Data: DetectionDataset.Load(o.ValAnnotations, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
+
+        model.to(o.Device);
+        using var trainer = new Trainer(model, o.Device, o.Settings);
+        long iteration = resume is null ? 0 : trainer.Restore(resume);
+        var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed);
+        if (resume is not null && TrainingStateCodec.Sampler(resume) is SamplerState s) sampler.Restore(s);
+        if (resume is not null) stdout.WriteLine($"Resuming from {o.ModelPath} at iteration {iteration}");
+        if (iteration >= o.Settings.Iterations) { stdout.WriteLine($"{o.ModelPath} already trained for {iteration} iterations (pass --override to start over)"); return iteration; }
+
+        stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images ({dataset.Categories.Count} categories), " +
+            $"batch {o.Settings.Batch}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}");
+        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA);
+        using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
+        using var board = o.LogDir is null ? null : new TensorBoardWriter(o.LogDir);
+        var poster = o.PostMetrics is null ? null : new MetricsPoster(o.PostMetrics);
+        var progress = o.ProgressBar ? new ProgressBar(stdout) : null;
+        var hooks = new TrainingHooks
+        {
+            Log = line => { progress?.Clear(); stdout.WriteLine(line); },
+            SaveCheckpoint = state => Checkpoint.Save(o.ModelPath, model, state),
+            Metrics = (step, values) =>
+            {
+                foreach (var (name, value) in values) board?.AddScalar(name, value, step);
+                board?.Flush();
+                if (poster?.Post(values) is string warning) stderr.WriteLine($"warning: {warning}");
+            },
+            Validate = val is null ? null : step =>
+            {
+                var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers);
+                var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr);
+                var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);
+                progress?.Clear();
+                stdout.WriteLine($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
+                stdout.Write(result.SummaryText());
+                return new Dictionary<string, double> { ["mAP"] = result.Stats[0], ["mAP50"] = result.Stats[1] };
+            },
+            Progress = progress is null ? null : (i, n, seconds) => progress.Update(i, n, seconds),
+        };
+        iteration = trainer.Run(loader, iteration, hooks, stop);
+        progress?.Clear();
+        stdout.WriteLine(iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)" : $"Saved {o.ModelPath}");
+        return iteration;
+    }
+
+    /// <summary>The model to train and, when resuming, its saved training state.</summary>
+    public static (RetinaNetModel Model, TrainingState? Resume) Prepare(TrainingJobOptions o, TextWriter stdout)
+    {
+        if (File.Exists(o.ModelPath) && !o.Override)
+        {
+            var loaded = Checkpoint.Load(o.ModelPath);
+            return (loaded.Model, loaded.State ?? new TrainingState(0));
+        }
+        if (o.FineTune is not null)
+        {
+            using var source = Checkpoint.Load(o.FineTune).Model;
+            var config = source.Config with { Classes = o.Config.Classes };
+            var model = new RetinaNetModel(config);
+            model.Initialize();
+            // every weight but the class output layer (whose shape follows the class count) carries over
+            var classOutput = model.ClassOutputPrefix;
+            var weights = StateDict.Of(source).Where(kv => !kv.Key.StartsWith(classOutput)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            StateDict.Load(model, weights, o.FineTune, skipTarget: k => k.StartsWith(classOutput));
+            model.InitializeClassOutput();
+            stdout.WriteLine($"Fine-tuning from {o.FineTune} ({source.Config.Classes} → {config.Classes} classes, class output re-initialised)");
+            return (model, null);
+        }
+        var fresh = new RetinaNetModel(o.Config);
+        fresh.Initialize();
+        if (o.BackboneWeights is "none") return (fresh, null);
+        foreach (var backbone in o.Config.Backbones.Distinct())
+        {
+            var path = o.BackboneWeights ?? PretrainedWeights.Locate(backbone, stdout);
+            BackboneWeights.Load(fresh, path);
+        }
+        return (fresh, null);
+    }
+}
