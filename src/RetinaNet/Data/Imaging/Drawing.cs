@@ -1,0 +1,67 @@
+namespace RetinaNet.Data.Imaging;
+
+/// <summary>Draws detections into an <see cref="RgbImage"/> in place: box outlines, filled rectangles and text labels
+/// on a filled background. Everything is clipped to the image; nothing throws for boxes partly or wholly outside.</summary>
+public static class Drawing
+{
+    /// <summary>Fills pixels x1 &lt;= x &lt; x2, y1 &lt;= y &lt; y2.</summary>
+    public static void DrawFilledRect(RgbImage img, int x1, int y1, int x2, int y2, (byte R, byte G, byte B) color)
+    {
+        x1 = Math.Max(x1, 0); y1 = Math.Max(y1, 0);
+        x2 = Math.Min(x2, img.Width); y2 = Math.Min(y2, img.Height);
+        var px = img.Pixels;
+        for (int y = y1; y < y2; y++)
+            for (int i = 3 * (y * img.Width + x1), end = 3 * (y * img.Width + x2); i < end; i += 3)
+            {
+                px[i] = color.R;
+                px[i + 1] = color.G;
+                px[i + 2] = color.B;
+            }
+    }
+
+    /// <summary>Outline of the box (x1, y1)-(x2, y2) in pixel coordinates (a detector's output), <paramref name="thickness"/>
+    /// pixels wide, drawn inside the rounded box edges.</summary>
+    public static void DrawBox(RgbImage img, float x1, float y1, float x2, float y2, (byte R, byte G, byte B) color, int thickness = 2)
+    {
+        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "thickness must be at least 1");
+        if (!(float.IsFinite(x1) && float.IsFinite(y1) && float.IsFinite(x2) && float.IsFinite(y2))) return;
+        // Huge coordinates are clamped in Round so the int arithmetic below cannot overflow.
+        int l = Round(Math.Min(x1, x2), img.Width), r = Round(Math.Max(x1, x2), img.Width);
+        int t = Round(Math.Min(y1, y2), img.Height), b = Round(Math.Max(y1, y2), img.Height);
+        if (r <= l || b <= t) return;
+        int tx = Math.Min(thickness, r - l), ty = Math.Min(thickness, b - t);
+        DrawFilledRect(img, l, t, r, t + ty, color);
+        DrawFilledRect(img, l, b - ty, r, b, color);
+        DrawFilledRect(img, l, t, l + tx, b, color);
+        DrawFilledRect(img, r - tx, t, r, b, color);
+    }
+
+    /// <summary>Text on a box of <paramref name="color"/>, in black or white (whichever reads better on it), with its
+    /// bottom-left corner at (x, y): above a detection box whose top-left corner is (x, y). Where there is no room above,
+    /// it goes below y instead; it is shifted left to stay inside the image. <paramref name="scale"/> enlarges the
+    /// built-in 5x7 pixel font (2: 14 pixels high).</summary>
+    public static void DrawLabel(RgbImage img, float x, float y, string text, (byte R, byte G, byte B) color, int scale = 2)
+    {
+        if (scale < 1) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must be at least 1");
+        if (text.Length == 0 || !float.IsFinite(x) || !float.IsFinite(y)) return;
+        int pad = scale;
+        int w = (text.Length * BitmapFont.Advance - 1) * scale + 2 * pad, h = BitmapFont.GlyphHeight * scale + 2 * pad;
+        int left = Math.Max(0, Math.Min(Round(x, img.Width), img.Width - w));
+        int anchorY = Round(y, img.Height);
+        int top = anchorY - h >= 0 ? anchorY - h : anchorY;
+        DrawFilledRect(img, left, top, left + w, top + h, color);
+        // ITU-R BT.601 luma: dark text on light backgrounds.
+        byte ink = 0.299 * color.R + 0.587 * color.G + 0.114 * color.B > 140 ? (byte)0 : (byte)255;
+        for (int k = 0; k < text.Length; k++)
+        {
+            int gx = left + pad + k * BitmapFont.Advance * scale;
+            for (int col = 0; col < BitmapFont.GlyphWidth; col++)
+                for (int row = 0; row < BitmapFont.GlyphHeight; row++)
+                    if (BitmapFont.IsSet(text[k], col, row))
+                        DrawFilledRect(img, gx + col * scale, top + pad + row * scale, gx + (col + 1) * scale, top + pad + (row + 1) * scale, (ink, ink, ink));
+        }
+    }
+
+    // Clamped well outside the image (not to its border) so an off-image edge stays off the image.
+    static int Round(float v, int limit) => (int)MathF.Round(Math.Clamp(v, -(1 << 20), limit + (1 << 20)));
+}
