@@ -29,15 +29,28 @@ public sealed class CocoFile
 
     public static CocoFile Load(string path)
     {
+        if (Directory.Exists(path)) throw new BadInputException(path, "is a directory, expected a COCO annotation .json file");
         if (!File.Exists(path)) throw new BadInputException(path, "annotation file not found; check the path given");
-        return Parse(File.ReadAllBytes(path), path);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BadInputException(path, $"cannot read the annotation file ({OneLine(e.Message)}); check its permissions");
+        }
+        return Parse(bytes, path);
     }
 
     public static CocoFile Parse(ReadOnlyMemory<byte> json, string path)
     {
+        // Editors on Windows save UTF-8 with a byte-order mark, which the JSON reader rejects.
+        if (json.Span.StartsWith(Utf8Bom)) json = json[Utf8Bom.Length..];
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new BadInputException(path, $"not valid JSON ({e.Message.Split(" Path:")[0].TrimEnd('.')}); fix or re-export the file"); }
+        catch (JsonException e)
+        {
+            string where = e.LineNumber is long line ? $" at line {line + 1}, column {(e.BytePositionInLine ?? 0) + 1}" : "";
+            throw new BadInputException(path, $"not valid JSON{where} ({OneLine(e.Message.Split(" Path:")[0].Split(" LineNumber:")[0].TrimEnd('.', ' '))}); fix or re-export the file");
+        }
         using (doc)
         {
             var root = doc.RootElement;
@@ -45,7 +58,7 @@ public sealed class CocoFile
             var reader = new EntryReader(path);
             var images = reader.Array(root, "images", required: true).Select((e, i) => new CocoImageInfo(
                 reader.Long(e, "images", i, "id"), reader.String(e, "images", i, "file_name"),
-                reader.OptionalInt(e, "images", i, "width"), reader.OptionalInt(e, "images", i, "height"))).ToList();
+                reader.OptionalSize(e, "images", i, "width"), reader.OptionalSize(e, "images", i, "height"))).ToList();
             var categories = reader.Array(root, "categories", required: true).Select((e, i) => new CocoCategory(
                 reader.Long(e, "categories", i, "id"), reader.OptionalString(e, "name") ?? reader.Long(e, "categories", i, "id").ToString(),
                 reader.OptionalString(e, "supercategory"))).ToList();
@@ -54,7 +67,7 @@ public sealed class CocoFile
                 var box = reader.Box(e, i);
                 return new CocoAnnotation(reader.OptionalLong(e, "id") ?? i + 1, reader.Long(e, "annotations", i, "image_id"),
                     reader.Long(e, "annotations", i, "category_id"), box[0], box[1], box[2], box[3],
-                    reader.OptionalDouble(e, "area") ?? box[2] * box[3], (reader.OptionalLong(e, "iscrowd") ?? 0) != 0);
+                    reader.OptionalDouble(e, "area") ?? box[2] * box[3], reader.IsCrowd(e));
             }).ToList();
             return new CocoFile(path, images, annotations, categories);
         }
@@ -64,12 +77,16 @@ public sealed class CocoFile
     {
         var imageIds = new HashSet<long>();
         foreach (var image in Images)
-            if (!imageIds.Add(image.Id)) throw new BadInputException(Path, $"image id {image.Id} appears twice in \"images\" (second: {image.FileName}); image ids must be unique");
+            if (string.IsNullOrWhiteSpace(image.FileName)) throw new BadInputException(Path, $"image id {image.Id} has an empty \"file_name\"; give the image's path relative to the images folder");
+            else if (!imageIds.Add(image.Id)) throw new BadInputException(Path, $"image id {image.Id} appears twice in \"images\" (second: {image.FileName}); image ids must be unique");
         var categoryIds = new HashSet<long>();
         foreach (var c in Categories)
             if (!categoryIds.Add(c.Id)) throw new BadInputException(Path, $"category id {c.Id} appears twice in \"categories\"; category ids must be unique");
         foreach (var a in Annotations)
         {
+            // Values built in code (converters) never passed the reader's checks; JSON cannot hold NaN either.
+            if (!(double.IsFinite(a.X) && double.IsFinite(a.Y) && double.IsFinite(a.W) && double.IsFinite(a.H) && double.IsFinite(a.Area)))
+                throw new BadInputException(Path, $"annotation {a.Id} has a non-finite bbox or area; every value must be a finite number");
             if (!imageIds.Contains(a.ImageId)) throw new BadInputException(Path, $"annotation {a.Id} refers to image_id {a.ImageId}, which is not in \"images\"; add the image or remove the annotation");
             if (!categoryIds.Contains(a.CategoryId)) throw new BadInputException(Path, $"annotation {a.Id} refers to category_id {a.CategoryId}, which is not in \"categories\"; add the category or remove the annotation");
         }
@@ -79,8 +96,22 @@ public sealed class CocoFile
     public void Save(string path)
     {
         var temp = path + ".tmp";
-        using (var stream = File.Create(temp))
-        using (var w = new Utf8JsonWriter(stream))
+        try
+        {
+            using var stream = File.Create(temp);
+            using var w = new Utf8JsonWriter(stream);
+            Write(w);
+        }
+        catch
+        {
+            File.Delete(temp); // no stray half file beside the output
+            throw;
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    void Write(Utf8JsonWriter w)
+    {
         {
             w.WriteStartObject();
             w.WriteStartArray("images");
@@ -114,7 +145,15 @@ public sealed class CocoFile
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        File.Move(temp, path, overwrite: true);
+    }
+
+    static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    /// <summary>Messages stay on one line: raw JSON excerpts (a pretty-printed bbox) are collapsed and shortened.</summary>
+    internal static string OneLine(string text, int max = 80)
+    {
+        var s = string.Join(' ', text.Split((char[])['\r', '\n', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+        return s.Length <= max ? s : s[..(max - 3)] + "...";
     }
 
     /// <summary>Field access with errors that say which entry lacks what.</summary>
@@ -144,30 +183,39 @@ public sealed class CocoFile
             var v = Field(e, list, index, field);
             if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
             if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
-            throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
+            throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {OneLine(v.GetRawText())}");
         }
 
         public string String(JsonElement e, string list, int index, string field)
         {
             var v = Field(e, list, index, field);
-            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new BadInputException(path, $"{list}[{index}].{field} must be a string, found {v.GetRawText()}");
+            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new BadInputException(path, $"{list}[{index}].{field} must be a string, found {OneLine(v.GetRawText())}");
         }
 
         public double[] Box(JsonElement e, int index)
         {
             var v = Field(e, "annotations", index, "bbox");
             if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4 || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
-                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height], found {v.GetRawText()}");
+                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height], found {OneLine(v.GetRawText())}");
             var box = v.EnumerateArray().Select(x => x.GetDouble()).ToArray();
             if (box.Any(x => !double.IsFinite(x))) throw new BadInputException(path, $"annotations[{index}].bbox has a non-finite value");
             return box;
         }
 
-        public int? OptionalInt(JsonElement e, string list, int index, string field) =>
-            e.TryGetProperty(field, out var v) && v.ValueKind != JsonValueKind.Null ? checked((int)Long(e, list, index, field)) : null;
+        /// <summary>An optional image dimension: absent or null is unknown; present, it must be a positive int.</summary>
+        public int? OptionalSize(JsonElement e, string list, int index, string field)
+        {
+            if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            long x = Long(e, list, index, field);
+            return x is > 0 and <= int.MaxValue ? (int)x
+                : throw new BadInputException(path, $"{list}[{index}].{field} must be a positive number of pixels, found {x}; fix it or leave it out");
+        }
         public static long? OptionalLongOf(JsonElement e, string field) =>
             e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? (v.TryGetInt64(out long x) ? x : (long)v.GetDouble()) : null;
         public long? OptionalLong(JsonElement e, string field) => OptionalLongOf(e, field);
+        /// <summary>COCO writes iscrowd as 0/1; some tools write true/false.</summary>
+        public bool IsCrowd(JsonElement e) =>
+            e.TryGetProperty("iscrowd", out var v) && (v.ValueKind == JsonValueKind.True || (OptionalLongOf(e, "iscrowd") ?? 0) != 0);
         public double? OptionalDouble(JsonElement e, string field) =>
             e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
         public string? OptionalString(JsonElement e, string field) =>

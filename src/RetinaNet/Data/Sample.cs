@@ -1,0 +1,41 @@
+namespace RetinaNet.Data;
+
+/// <summary>One image of a <see cref="DetectionDataset"/> with its objects, in original image pixels.
+/// <para><c>Boxes</c> holds x1, y1, x2, y2 per object in continuous pixel coordinates: the image spans [0, Width] x
+/// [0, Height], a box covering pixel columns 0..9 is x1 = 0, x2 = 10 (no +1 anywhere; COCO's [x, y, w, h] maps to
+/// x1 = x, x2 = x + w). <c>Classes</c> holds the contiguous class index of each box (<see cref="Coco.CategoryMap"/>),
+/// or <see cref="Crowd"/> for a crowd region that training ignores rather than learns.</para></summary>
+public sealed record Sample(int Index, long ImageId, string Path, int? Width, int? Height, float[] Boxes, int[] Classes)
+{
+    /// <summary>Class value of a COCO <c>iscrowd</c> region: anchors over it are neither positive nor negative.</summary>
+    public const int Crowd = -2;
+
+    public int Count => Classes.Length;
+
+    /// <summary>The sample with its image size set and its boxes clipped to [0, width] x [0, height]; boxes left
+    /// with zero or negative width or height are dropped (for when the decoder learns the size).</summary>
+    public Sample ClipTo(int width, int height) => ClipTo(width, height, out _);
+
+    public Sample ClipTo(int width, int height, out int dropped)
+    {
+        if (width <= 0 || height <= 0) throw new ArgumentOutOfRangeException(nameof(width), $"image size must be positive, got {width}x{height}");
+        var (boxes, classes) = Clip(Boxes, Classes, width, height);
+        dropped = Count - classes.Length;
+        return this with { Width = width, Height = height, Boxes = boxes, Classes = classes };
+    }
+
+    internal static (float[] Boxes, int[] Classes) Clip(float[] boxes, int[] classes, float width, float height)
+    {
+        var keptBoxes = new List<float>(boxes.Length);
+        var keptClasses = new List<int>(classes.Length);
+        for (int i = 0; i < classes.Length; i++)
+        {
+            float x1 = Math.Clamp(boxes[4 * i], 0, width), y1 = Math.Clamp(boxes[4 * i + 1], 0, height);
+            float x2 = Math.Clamp(boxes[4 * i + 2], 0, width), y2 = Math.Clamp(boxes[4 * i + 3], 0, height);
+            if (!(x2 > x1 && y2 > y1)) continue;
+            keptBoxes.AddRange([x1, y1, x2, y2]);
+            keptClasses.Add(classes[i]);
+        }
+        return (keptBoxes.ToArray(), keptClasses.ToArray());
+    }
+}
