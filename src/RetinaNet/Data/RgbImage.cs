@@ -28,7 +28,7 @@ public sealed class RgbImage
 
 /// <summary>Bad input data (an image, an annotation file): the message names the file, says what is wrong and how
 /// to fix it, on one line.</summary>
-public sealed class BadInputException(string path, string problem) : InvalidDataException($"{path}: {problem}")
+public sealed class BadInputException(string path, string problem) : IOException($"{path}: {problem}")
 {
     public string Path { get; } = path;
 }
