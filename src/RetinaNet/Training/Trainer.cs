@@ -36,6 +36,7 @@ public sealed class Trainer : IDisposable
     readonly LossScaler? scaler;
     readonly DetectionLoss loss;
     readonly AnchorGenerator anchors;
+    readonly LossSums sums;
 
     public Trainer(RetinaNetModel model, Device device, TrainingSettings settings)
     {
@@ -44,6 +45,14 @@ public sealed class Trainer : IDisposable
         scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
         loss = new DetectionLoss(model.Config);
         anchors = new AnchorGenerator(model.Config.Anchors);
+        sums = new LossSums(device);
+    }
+
+    /// <summary>One training step on a batch, outside the loop (benchmarks).</summary>
+    public void StepForBenchmark(HostBatch host)
+    {
+        double fw = 0, bw = 0;
+        Step(host, 1, false, ref fw, ref bw);
     }
 
     public FlatSgd Optimizer => optimizer;
@@ -65,7 +74,6 @@ public sealed class Trainer : IDisposable
         model.train();
         var clock = Stopwatch.StartNew();
         var lastCheckpoint = clock.Elapsed; var lastLog = clock.Elapsed;
-        using var sums = new LossSums(device);
         object? samplerState = null;
         long logStart = iteration;
         double fw = 0, bw = 0;
@@ -75,7 +83,7 @@ public sealed class Trainer : IDisposable
             samplerState = host.ResumeState;
             iteration++;
             bool timed = iteration == logStart + 1; // one iteration per log interval is timed with device syncs
-            Step(host, iteration, sums, timed, ref fw, ref bw);
+            Step(host, iteration, timed, ref fw, ref bw);
             hooks.Progress?.Invoke(iteration, settings.Iterations, clock.Elapsed.TotalSeconds);
 
             bool last = iteration == settings.Iterations;
@@ -91,21 +99,21 @@ public sealed class Trainer : IDisposable
             }
             if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last && hooks.Validate is not null)
             {
-                Validate(hooks, iteration, sums);
+                Validate(hooks, iteration);
                 model.train();
             }
             if (clock.Elapsed - lastCheckpoint >= settings.CheckpointInterval && !last)
             {
-                Checkpoint(hooks, iteration, samplerState, sums);
+                Checkpoint(hooks, iteration, samplerState);
                 lastCheckpoint = clock.Elapsed;
             }
         }
-        Checkpoint(hooks, iteration, samplerState, sums);
-        if (iteration == settings.Iterations && hooks.Validate is not null) Validate(hooks, iteration, sums);
+        Checkpoint(hooks, iteration, samplerState);
+        if (iteration == settings.Iterations && hooks.Validate is not null) Validate(hooks, iteration);
         return iteration;
     }
 
-    void Step(HostBatch host, long iteration, LossSums sums, bool timed, ref double fw, ref double bw)
+    void Step(HostBatch host, long iteration, bool timed, ref double fw, ref double bw)
     {
         using var scope = NewDisposeScope();
         var watch = timed ? Stopwatch.StartNew() : null;
@@ -134,10 +142,10 @@ public sealed class Trainer : IDisposable
 
     void Sync()
     {
-        if (device.type == DeviceType.CUDA) cuda.synchronize(device.index);
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
     }
 
-    void Checkpoint(TrainingHooks hooks, long iteration, object? samplerState, LossSums sums)
+    void Checkpoint(TrainingHooks hooks, long iteration, object? samplerState)
     {
         var (_, _, bad) = sums.Peek();
         if (bad is long badIteration) throw Diverged(badIteration);
@@ -152,7 +160,7 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    void Validate(TrainingHooks hooks, long iteration, LossSums sums)
+    void Validate(TrainingHooks hooks, long iteration)
     {
         var (_, _, bad) = sums.Peek();
         if (bad is long badIteration) throw Diverged(badIteration);
@@ -167,6 +175,7 @@ public sealed class Trainer : IDisposable
     {
         optimizer.Dispose();
         anchors.Dispose();
+        sums.Dispose();
     }
 
     /// <summary>Running loss sums on the device, and the first iteration whose loss was not finite (−1: none).</summary>

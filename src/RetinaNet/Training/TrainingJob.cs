@@ -6,6 +6,7 @@ using RetinaNet.Data.Transforms;
 using RetinaNet.Evaluation;
 using RetinaNet.Inference;
 using RetinaNet.Model;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Training;
@@ -46,7 +47,8 @@ public static class TrainingJob
         var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
         if (dataset.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
-        var val = o.ValAnnotations is null ? null : (Coco: CocoFile.Load(o.ValAnnotations), Data: DetectionDataset.Load(o.ValAnnotations, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
+        (CocoFile Coco, DetectionDataset Data)? val = o.ValAnnotations is null ? null
+            : (CocoFile.Load(o.ValAnnotations), DetectionDataset.Load(o.ValAnnotations, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
 
         model.to(o.Device);
         using var trainer = new Trainer(model, o.Device, o.Settings);
