@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json;
+using RetinaNet.Data.Coco;
+using RetinaNet.Evaluation;
+using static RetinaNet.Cli.Validation;
+
+namespace RetinaNet.Cli;
+
+/// <summary><c>retinanet evaluate</c> (ours): COCO bbox evaluation of a detections file, printed as pycocotools prints it.</summary>
+static class EvaluateCommand
+{
+    public static CommandSpec Spec() => new("evaluate", "(ours) COCO bbox evaluation (pycocotools' COCOeval) of a detections file.",
+        [],
+        [
+            new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path", Required: true),
+            new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path", Required: true),
+            new("--metrics-json", Arity.One, "(ours) also write the metrics to this JSON file", "path"),
+        ]);
+
+    public static int Run(ParsedArgs a, TextWriter stdout)
+    {
+        string annotations = a.String("--annotations")!, detectionsPath = a.String("--detections")!;
+        ExistingFile("--annotations", annotations, ".json");
+        ExistingFile("--detections", detectionsPath, ".json");
+        string? metrics = a.String("--metrics-json");
+        if (metrics is not null) WritableParent("--metrics-json", metrics);
+
+        var groundTruth = CocoFile.Load(annotations);
+        var detections = DetectionsFile.Read(detectionsPath);
+        DetectionsFile.Validate(detections, groundTruth, detectionsPath);
+        var result = CocoEvaluator.Evaluate(groundTruth, detections);
+        stdout.Write(result.SummaryText());
+        stdout.WriteLine();
+        stdout.Write(result.PerCategoryTable());
+        if (metrics is not null) WriteMetrics(metrics, result);
+        return CommandLine.Ok;
+    }
+
+    /// <summary>{"stats": [...], "stats_names": [...], "per_category": {"id": {"name", "ap", "ap50", "gt"}}}, written atomically.</summary>
+    static void WriteMetrics(string path, CocoEvalResult result)
+    {
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("stats");
+            foreach (double s in result.Stats) w.WriteNumberValue(s);
+            w.WriteEndArray();
+            w.WriteStartArray("stats_names");
+            foreach (string s in CocoEvalResult.StatNames) w.WriteStringValue(s);
+            w.WriteEndArray();
+            w.WriteStartObject("per_category");
+            foreach (var c in result.PerCategory)
+            {
+                w.WriteStartObject(c.CategoryId.ToString(CultureInfo.InvariantCulture));
+                w.WriteString("name", c.Name); w.WriteNumber("ap", c.Ap); w.WriteNumber("ap50", c.Ap50); w.WriteNumber("gt", c.GtCount);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

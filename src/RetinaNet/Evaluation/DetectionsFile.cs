@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Text.Json;
+using RetinaNet.Data;
+using RetinaNet.Data.Coco;
+
+namespace RetinaNet.Evaluation;
+
+/// <summary>Detection files: ODTK's infer output (<c>{"annotations": [...], "images": ..., "categories": ...}</c>) or a
+/// plain COCO results list (<c>[{image_id, category_id, bbox, score}, ...]</c>). Errors are
+/// <see cref="BadInputException"/>s naming the file, the entry and the field.</summary>
+public static class DetectionsFile
+{
+    public static IReadOnlyList<CocoDetection> Read(string path)
+    {
+        if (!File.Exists(path)) throw new BadInputException(path, "detections file not found; check the path given");
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    public static IReadOnlyList<CocoDetection> Parse(ReadOnlyMemory<byte> json, string path)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new BadInputException(path, $"not valid JSON ({e.Message.Split(" Path:")[0].TrimEnd('.')}); fix or re-write the file"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            JsonElement list;
+            string name;
+            if (root.ValueKind == JsonValueKind.Array) (list, name) = (root, "detections");
+            else if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("annotations", out list)) name = "annotations";
+            else throw new BadInputException(path, "expected a COCO results list [{image_id, category_id, bbox, score}, ...] or an object with \"annotations\" (ODTK's detections file)");
+            if (list.ValueKind != JsonValueKind.Array) throw new BadInputException(path, $"\"{name}\" must be a list, found {list.ValueKind}");
+            var detections = new List<CocoDetection>(list.GetArrayLength());
+            int i = 0;
+            foreach (var e in list.EnumerateArray())
+            {
+                var entry = new Entry(path, name, i++, e);
+                var box = entry.Box();
+                detections.Add(new CocoDetection(entry.Id("image_id"), entry.Id("category_id"), box[0], box[1], box[2], box[3], entry.Float("score")));
+            }
+            return detections;
+        }
+    }
+
+    /// <summary>Checks that every detection refers to an image and a category of the ground truth (pycocotools'
+    /// loadRes asserts the images; a detection of an unknown category would silently count for nothing).</summary>
+    public static void Validate(IReadOnlyList<CocoDetection> detections, CocoFile groundTruth, string path)
+    {
+        var images = new HashSet<long>(groundTruth.Images.Count);
+        foreach (var image in groundTruth.Images) images.Add(image.Id);
+        var categories = new HashSet<long>(groundTruth.Categories.Count);
+        foreach (var c in groundTruth.Categories) categories.Add(c.Id);
+        int badImages = 0, badCategories = 0, firstImage = -1, firstCategory = -1;
+        for (int i = 0; i < detections.Count; i++)
+        {
+            if (!images.Contains(detections[i].ImageId) && badImages++ == 0) firstImage = i;
+            if (!categories.Contains(detections[i].CategoryId) && badCategories++ == 0) firstCategory = i;
+        }
+        if (badImages > 0)
+            throw new BadInputException(path, $"{badImages} detection(s) refer to images not in the ground truth {groundTruth.Path} (first: detection {firstImage}, image_id {detections[firstImage].ImageId}); evaluate against the annotations the detections were made for");
+        if (badCategories > 0)
+            throw new BadInputException(path, $"{badCategories} detection(s) refer to categories not in the ground truth {groundTruth.Path} (first: detection {firstCategory}, category_id {detections[firstCategory].CategoryId}); category ids must be the annotation file's");
+    }
+
+    /// <summary>Writes ODTK's detections file: the detections as "annotations", plus the ground truth's images and
+    /// categories (ODTK wraps categories in one more list; we write the plain list, and only "annotations" is read).</summary>
+    public static void WriteOdtk(string path, IReadOnlyList<CocoDetection> detections, CocoFile imagesAndCategories) =>
+        WriteAtomically(path, w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("annotations");
+            WriteList(w, detections);
+            w.WriteStartArray("images");
+            foreach (var i in imagesAndCategories.Images)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", i.Id); w.WriteString("file_name", i.FileName);
+                if (i.Width is int width) w.WriteNumber("width", width);
+                if (i.Height is int height) w.WriteNumber("height", height);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("categories");
+            foreach (var c in imagesAndCategories.Categories)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", c.Id); w.WriteString("name", c.Name);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+
+    /// <summary>Writes a plain COCO results list, what pycocotools' loadRes reads.</summary>
+    public static void WriteCocoResults(string path, IReadOnlyList<CocoDetection> detections) => WriteAtomically(path, w => WriteList(w, detections));
+
+    static void WriteList(Utf8JsonWriter w, IReadOnlyList<CocoDetection> detections)
+    {
+        w.WriteStartArray();
+        foreach (var d in detections)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("image_id", d.ImageId);
+            w.WriteNumber("category_id", d.CategoryId);
+            w.WriteStartArray("bbox");
+            Number(w, d.X); Number(w, d.Y); Number(w, d.W); Number(w, d.H);
+            w.WriteEndArray();
+            w.WritePropertyName("score");
+            Number(w, d.Score);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    // float.ToString() is the shortest text that reads back to the same float.
+    static void Number(Utf8JsonWriter w, float v) => w.WriteRawValue(v.ToString(CultureInfo.InvariantCulture), skipInputValidation: true);
+
+    internal static void WriteAtomically(string path, Action<Utf8JsonWriter> write)
+    {
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+        using (var w = new Utf8JsonWriter(stream))
+            write(w);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>One detection entry, with errors that name it.</summary>
+    readonly struct Entry(string path, string list, int index, JsonElement e)
+    {
+        const string Needs = "every detection needs image_id, category_id, bbox [x, y, width, height] and score";
+
+        JsonElement Field(string field)
+        {
+            if (e.ValueKind != JsonValueKind.Object) throw new BadInputException(path, $"{list}[{index}] must be an object, found {e.ValueKind}");
+            if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+                throw new BadInputException(path, $"{list}[{index}] has no \"{field}\"; {Needs}");
+            return v;
+        }
+
+        public long Id(string field)
+        {
+            var v = Field(field);
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
+            throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
+        }
+
+        public float Float(string field)
+        {
+            var v = Field(field);
+            if (v.ValueKind == JsonValueKind.Number && float.IsFinite((float)v.GetDouble())) return (float)v.GetDouble();
+            throw new BadInputException(path, $"{list}[{index}].{field} must be a finite number, found {v.GetRawText()}");
+        }
+
+        public float[] Box()
+        {
+            var v = Field("bbox");
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4)
+                throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height], found {v.GetRawText()}");
+            var box = new float[4];
+            int j = 0;
+            foreach (var x in v.EnumerateArray())
+            {
+                if (x.ValueKind != JsonValueKind.Number || !float.IsFinite((float)x.GetDouble()))
+                    throw new BadInputException(path, $"{list}[{index}].bbox must be 4 finite numbers [x, y, width, height], found {v.GetRawText()}");
+                box[j++] = (float)x.GetDouble();
+            }
+            return box;
+        }
+    }
+}

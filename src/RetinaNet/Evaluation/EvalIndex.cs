@@ -1,0 +1,104 @@
+using RetinaNet.Data.Coco;
+
+namespace RetinaNet.Evaluation;
+
+/// <summary>Ground truth and detections laid out for evaluation: images and categories in sorted id order (COCOeval's
+/// <c>sorted(getImgIds())</c>, <c>sorted(getCatIds())</c>), and per category the objects grouped by image. Detections
+/// within an image are in score order, ties kept in input order (COCOeval's <c>argsort(-score, kind='mergesort')</c>
+/// over the file's order).</summary>
+sealed class EvalIndex
+{
+    public readonly long[] ImageIds;
+    public readonly CocoCategory[] Categories;
+    public readonly CocoAnnotation[] Gts;
+    public readonly CocoDetection[] Dets;
+    /// <summary>Image index (into <see cref="ImageIds"/>) of each gt / detection.</summary>
+    public readonly int[] GtImage, DetImage;
+    /// <summary>Category k's gts are GtOrder[GtStart[k] .. GtStart[k + 1]), by image, then file order.</summary>
+    public readonly int[] GtStart, GtOrder;
+    /// <summary>Category k's detections are DetOrder[DetStart[k] .. DetStart[k + 1]), by image, then score (stable).</summary>
+    public readonly int[] DetStart, DetOrder;
+
+    public int CategoryCount => Categories.Length;
+
+    public EvalIndex(CocoFile groundTruth, IReadOnlyList<CocoDetection> detections)
+    {
+        ImageIds = new long[groundTruth.Images.Count];
+        for (int i = 0; i < ImageIds.Length; i++) ImageIds[i] = groundTruth.Images[i].Id;
+        Array.Sort(ImageIds);
+        var imageIndex = new Dictionary<long, int>(ImageIds.Length);
+        for (int i = 0; i < ImageIds.Length; i++) imageIndex[ImageIds[i]] = i;
+        Categories = [.. groundTruth.Categories];
+        Array.Sort(Categories, (a, b) => a.Id.CompareTo(b.Id));
+        var categoryIndex = new Dictionary<long, int>(Categories.Length);
+        for (int k = 0; k < Categories.Length; k++) categoryIndex[Categories[k].Id] = k;
+
+        Gts = [.. groundTruth.Annotations];
+        GtImage = new int[Gts.Length];
+        var gtCategory = new int[Gts.Length];
+        for (int i = 0; i < Gts.Length; i++)
+        {
+            GtImage[i] = imageIndex[Gts[i].ImageId];
+            gtCategory[i] = categoryIndex[Gts[i].CategoryId];
+        }
+        (GtStart, GtOrder) = GroupByCategory(gtCategory, Categories.Length);
+
+        Dets = detections as CocoDetection[] ?? [.. detections];
+        DetImage = new int[Dets.Length];
+        var detCategory = new int[Dets.Length];
+        for (int i = 0; i < Dets.Length; i++)
+        {
+            var d = Dets[i];
+            // loadRes asserts that result image ids are a subset of the ground truth's.
+            if (!imageIndex.TryGetValue(d.ImageId, out DetImage[i]))
+                throw new ArgumentException($"detection {i} refers to image id {d.ImageId}, which is not in the ground truth");
+            if (!float.IsFinite(d.Score)) throw new ArgumentException($"detection {i} has a non-finite score {d.Score}");
+            // COCOeval only looks at detections of the ground truth's categories; others are left out.
+            detCategory[i] = categoryIndex.TryGetValue(d.CategoryId, out int k) ? k : -1;
+        }
+        (DetStart, DetOrder) = GroupByCategory(detCategory, Categories.Length);
+
+        Parallel.For(0, Categories.Length, k =>
+        {
+            SortByImage(GtOrder, GtStart[k], GtStart[k + 1], i => new SortKey(GtImage[i], 0, i));
+            SortByImage(DetOrder, DetStart[k], DetStart[k + 1], i => new SortKey(DetImage[i], DescendingKey(Dets[i].Score), i));
+        });
+    }
+
+    /// <summary>Stable counting sort of item indices by category; items with category -1 are dropped.</summary>
+    static (int[] Start, int[] Order) GroupByCategory(int[] category, int categories)
+    {
+        var start = new int[categories + 1];
+        foreach (int k in category) if (k >= 0) start[k + 1]++;
+        for (int k = 0; k < categories; k++) start[k + 1] += start[k];
+        var order = new int[start[categories]];
+        var next = (int[])start.Clone();
+        for (int i = 0; i < category.Length; i++) if (category[i] >= 0) order[next[category[i]]++] = i;
+        return (start, order);
+    }
+
+    static void SortByImage(int[] order, int from, int to, Func<int, SortKey> key)
+    {
+        if (to - from < 2) return;
+        var keys = new SortKey[to - from];
+        for (int j = 0; j < keys.Length; j++) keys[j] = key(order[from + j]);
+        Array.Sort(keys);
+        for (int j = 0; j < keys.Length; j++) order[from + j] = keys[j].Item;
+    }
+
+    /// <summary>A key that sorts higher scores first (equal scores compare equal, as -score does in numpy).</summary>
+    public static uint DescendingKey(float score)
+    {
+        if (score == 0) score = 0; // -0 and +0 are one score
+        uint bits = BitConverter.SingleToUInt32Bits(score);
+        uint ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+        return ~ascending;
+    }
+
+    /// <summary>(image, score key, item): the item index last makes the unstable Array.Sort stable.</summary>
+    readonly record struct SortKey(int Image, uint Score, int Item) : IComparable<SortKey>
+    {
+        public int CompareTo(SortKey o) =>
+            Image != o.Image ? Image.CompareTo(o.Image) : Score != o.Score ? Score.CompareTo(o.Score) : Item.CompareTo(o.Item);
+    }
+}

@@ -1,0 +1,89 @@
+using RetinaNet.Data;
+using RetinaNet.Evaluation;
+using Xunit;
+using static RetinaNet.Tests.Evaluation.HandGt;
+
+namespace RetinaNet.Tests.Evaluation;
+
+public class DetectionsFileTests
+{
+    static readonly string Dir = Paths.TempDir();
+    static string Write(string name, string json) { var p = Path.Combine(Dir, name); File.WriteAllText(p, json); return p; }
+
+    [Fact]
+    public void ReadsOdtkAndPlainCocoResults()
+    {
+        var odtk = Write("odtk.json", """{"annotations": [{"image_id": 7, "score": 0.25, "category_id": 3, "bbox": [1.5, 2, 30.25, 40]}], "images": [], "categories": [[]]}""");
+        var plain = Write("plain.json", """[{"image_id": 7, "category_id": 3, "bbox": [1.5, 2, 30.25, 40], "score": 0.25}]""");
+        var expected = new CocoDetection(7, 3, 1.5f, 2, 30.25f, 40, 0.25f);
+        Assert.Equal([expected], DetectionsFile.Read(odtk));
+        Assert.Equal([expected], DetectionsFile.Read(plain));
+        Assert.Empty(DetectionsFile.Read(Write("empty.json", "[]")));
+        Assert.Empty(DetectionsFile.Read(Write("empty_odtk.json", """{"annotations": []}""")));
+    }
+
+    [Fact]
+    public void BothFormatsRoundTripEveryFloatExactly()
+    {
+        // Values with no short decimal form: the written text must read back to the same float bits.
+        var detections = new[]
+        {
+            new CocoDetection(1, 1, 0.1f, 1f / 3, 123.456789f, MathF.PI, 0.87654321f),
+            new CocoDetection(2, 3, 1e-7f, 4096.5f, 1e20f, float.Epsilon, 1f),
+        };
+        var gt = Of([], images: [1, 2], categories: [1, 3]);
+        string odtk = Path.Combine(Dir, "rt_odtk.json"), plain = Path.Combine(Dir, "rt_plain.json");
+        DetectionsFile.WriteOdtk(odtk, detections, gt);
+        DetectionsFile.WriteCocoResults(plain, detections);
+        Assert.Equal(detections, DetectionsFile.Read(odtk));
+        Assert.Equal(detections, DetectionsFile.Read(plain));
+        Assert.False(File.Exists(odtk + ".tmp"));
+    }
+
+    [Fact]
+    public void MalformedJsonNamesTheFile()
+    {
+        var path = Write("broken.json", """[{"image_id": 1, """);
+        var e = Assert.Throws<BadInputException>(() => DetectionsFile.Read(path));
+        Assert.StartsWith(path + ": not valid JSON", e.Message);
+    }
+
+    [Theory]
+    [InlineData("score")]
+    [InlineData("bbox")]
+    [InlineData("image_id")]
+    [InlineData("category_id")]
+    public void MissingFieldNamesTheFileEntryAndField(string field)
+    {
+        var fields = new Dictionary<string, string> { ["image_id"] = "1", ["category_id"] = "1", ["bbox"] = "[0, 0, 1, 1]", ["score"] = "0.5" };
+        fields.Remove(field);
+        string entry = "{" + string.Join(", ", fields.Select(f => $"\"{f.Key}\": {f.Value}")) + "}";
+        var path = Write($"missing_{field}.json", $$"""{"annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, {{entry}}]}""");
+        var e = Assert.Throws<BadInputException>(() => DetectionsFile.Read(path));
+        Assert.Equal(path, e.Path);
+        Assert.Contains($"annotations[1] has no \"{field}\"", e.Message);
+    }
+
+    [Fact]
+    public void WrongTypesAreNamed()
+    {
+        var path = Write("badbox.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}]""");
+        Assert.Contains("detections[0].bbox must be 4 numbers", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        path = Write("badscore.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}]""");
+        Assert.Contains("detections[0].score must be a finite number", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        path = Write("badroot.json", """{"detections": []}""");
+        Assert.StartsWith(path + ": expected a COCO results list", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+    }
+
+    [Fact]
+    public void UnknownImageOrCategoryIsOneClearError()
+    {
+        var gt = Of([Box(1, 1, 1, 0, 0, 10, 10)], images: [1], categories: [1]);
+        var e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate([Det(1, 1, 0, 0, 1, 1, 1), Det(5, 1, 0, 0, 1, 1, 1), Det(6, 1, 0, 0, 1, 1, 1)], gt, "dt.json"));
+        Assert.Equal("dt.json", e.Path);
+        Assert.Contains("2 detection(s) refer to images not in the ground truth hand.json (first: detection 1, image_id 5)", e.Message);
+        e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate([Det(1, 9, 0, 0, 1, 1, 1)], gt, "dt.json"));
+        Assert.Contains("1 detection(s) refer to categories not in the ground truth hand.json (first: detection 0, category_id 9)", e.Message);
+        DetectionsFile.Validate([], gt, "dt.json"); // an empty list is valid
+    }
+}

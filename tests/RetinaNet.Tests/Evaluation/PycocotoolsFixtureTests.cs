@@ -1,0 +1,34 @@
+using RetinaNet.Data.Coco;
+using RetinaNet.Evaluation;
+using Xunit;
+
+namespace RetinaNet.Tests.Evaluation;
+
+/// <summary>Our evaluator against pycocotools' own numbers on the generated fixtures (crowds, area fields that differ
+/// from the box, score ties, more than 100 detections per image, images and categories without objects).</summary>
+public class PycocotoolsFixtureTests
+{
+    public static TheoryData<string> Fixtures() => [.. EvalFixture.Names];
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void StatsAndPerCategoryApMatchPycocotools(string name)
+    {
+        var fixture = EvalFixture.Load(name);
+        var groundTruth = CocoFile.Load(fixture.GroundTruthPath);
+        var detections = DetectionsFile.Read(fixture.DetectionsPath);
+        DetectionsFile.Validate(detections, groundTruth, fixture.DetectionsPath);
+
+        var result = CocoEvaluator.Evaluate(groundTruth, detections);
+
+        Assert.Equal(12, result.Stats.Length);
+        for (int i = 0; i < 12; i++)
+            Assertions.Close(fixture.Stats[i], result.Stats[i], 1e-6, $"{name} {CocoEvalResult.StatNames[i]}");
+        foreach (var (id, ap) in fixture.ApPerCategory)
+        {
+            var category = Assert.Single(result.PerCategory, c => c.CategoryId.ToString() == id);
+            Assertions.Close(ap, category.Ap, 1e-6, $"{name} AP of category {id}");
+            Assert.Equal(fixture.NonCrowdGts[category.CategoryId], category.GtCount);
+        }
+    }
+}
