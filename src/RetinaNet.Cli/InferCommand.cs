@@ -20,10 +20,10 @@ static class InferCommand
             throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts {model.Config.Classes} classes; use the annotations the model was trained on");
         model.to(o.Inference.Device);
         stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {(o.Inference.MixedPrecision?.ToString() ?? "fp32")}, batch {o.Inference.Batch})");
-        var bar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out) ? new ProgressBar(stdout) : null;
+        var bar = new Training.TrainingLog(stdout, !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), TimeSpan.FromSeconds(0.5));
         double seconds = 0;
-        var detections = InferenceJob.Detect(model, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar?.Update(done, total, s); });
-        bar?.Clear();
+        var detections = InferenceJob.Detect(model, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); });
+        bar.Finish();
         stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, {detections.Count} detections");
         var images = coco ?? new CocoFile(o.Images, dataset.Images, [], []);
         foreach (var output in o.Outputs)

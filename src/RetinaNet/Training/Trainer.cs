@@ -93,7 +93,7 @@ public sealed class Trainer : IDisposable
                 if (bad is long badIteration) throw Diverged(badIteration);
                 double seconds = (clock.Elapsed - lastLog).TotalSeconds / Math.Max(1, iteration - logStart);
                 double lr = settings.Schedule.ForStep(iteration);
-                hooks.Log(TrainingLog.Line(iteration, settings.Iterations, focal, box, seconds, settings.Batch, fw, bw, lr));
+                hooks.Log(TrainingLogLine.Format(iteration, settings.Iterations, focal, box, seconds, settings.Batch, fw, bw, lr));
                 hooks.Metrics?.Invoke(iteration, new Dictionary<string, double> { ["focal loss"] = focal, ["box loss"] = box, ["im_s"] = settings.Batch / seconds, ["lr"] = lr });
                 lastLog = clock.Elapsed; logStart = iteration;
             }

@@ -34,6 +34,8 @@ public sealed record TrainingJobOptions
     public bool SkipBadImages { get; init; }
     public int Workers { get; init; }
     public bool ProgressBar { get; init; }
+    /// <summary>Called after every iteration (tests use it to interrupt a run as Ctrl-C would).</summary>
+    public Action<long>? AfterIteration { get; init; }
 }
 
 /// <summary>A training run from options: resume (ODTK's rule: an existing MODEL file is resumed unless --override),
@@ -63,32 +65,36 @@ public static class TrainingJob
         var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA);
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
         using var board = o.LogDir is null ? null : new TensorBoardWriter(o.LogDir);
-        var poster = o.PostMetrics is null ? null : new MetricsPoster(o.PostMetrics);
-        var progress = o.ProgressBar ? new ProgressBar(stdout) : null;
+        using var poster = o.PostMetrics is null ? null : new MetricsPoster(new Uri(o.PostMetrics));
+        var log = new TrainingLog(stdout, o.ProgressBar, TimeSpan.FromSeconds(0.5));
         var hooks = new TrainingHooks
         {
-            Log = line => { progress?.Clear(); stdout.WriteLine(line); },
+            Log = log.Line,
             SaveCheckpoint = state => Checkpoint.Save(o.ModelPath, model, state),
             Metrics = (step, values) =>
             {
                 foreach (var (name, value) in values) board?.AddScalar(name, value, step);
                 board?.Flush();
-                if (poster?.Post(values) is string warning) stderr.WriteLine($"warning: {warning}");
+                // posted in the background: a slow or dead metrics server never stalls training
+                poster?.PostAsync(values.Select(kv => (kv.Key, kv.Value))).ContinueWith(t =>
+                {
+                    foreach (var warning in t.IsCompletedSuccessfully ? t.Result : [t.Exception?.GetBaseException().Message ?? "posting metrics failed"])
+                        lock (stderr) stderr.WriteLine($"warning: {warning}");
+                }, TaskScheduler.Default);
             },
             Validate = val is null ? null : step =>
             {
                 var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers);
                 var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr);
                 var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);
-                progress?.Clear();
-                stdout.WriteLine($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
+                log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
                 stdout.Write(result.SummaryText());
                 return new Dictionary<string, double> { ["mAP"] = result.Stats[0], ["mAP50"] = result.Stats[1] };
             },
-            Progress = progress is null ? null : (i, n, seconds) => progress.Update(i, n, seconds),
+            Progress = (i, n, seconds) => { log.Progress(i, n, TimeSpan.FromSeconds(seconds)); o.AfterIteration?.Invoke(i); },
         };
         iteration = trainer.Run(loader, iteration, hooks, stop);
-        progress?.Clear();
+        log.Finish();
         stdout.WriteLine(iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)" : $"Saved {o.ModelPath}");
         return iteration;
     }

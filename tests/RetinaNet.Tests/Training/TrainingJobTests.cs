@@ -1,0 +1,112 @@
+using RetinaNet.Checkpoints;
+using RetinaNet.Data.Imaging;
+using RetinaNet.Data.Synthetic;
+using RetinaNet.Data.Transforms;
+using RetinaNet.Model;
+using RetinaNet.Training;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Training;
+
+/// <summary>Whole training runs on the CPU on a tiny synthetic dataset the test writes itself.</summary>
+public class TrainingJobTests
+{
+    static (string Annotations, string Images) TinyDataset(string dir, int count = 6)
+    {
+        var (coco, images) = ShapesDataset.Generate(count, 128, seed: 5, Path.Combine(dir, "train.json"));
+        var imageDir = Path.Combine(dir, "images");
+        Directory.CreateDirectory(imageDir);
+        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(imageDir, name));
+        coco.Save(coco.Path);
+        return (coco.Path, imageDir);
+    }
+
+    static TrainingJobOptions Options(string model, (string Annotations, string Images) data, long iterations, Action<long>? after = null) => new()
+    {
+        ModelPath = model, Annotations = data.Annotations, Images = data.Images, Device = CPU, BackboneWeights = "none",
+        Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
+        Settings = new TrainingSettings
+        {
+            Iterations = iterations, Batch = 2, Seed = 9,
+            Schedule = new LearningRateSchedule(0.01, 2, [5]),
+            CheckpointInterval = TimeSpan.FromHours(1), LogInterval = TimeSpan.FromHours(1),
+        },
+        Augment = new AugmentationOptions(96, 160, 160, Rotate: true, Brightness: 0.1, Contrast: 0.1, Saturation: 0.1, Hue: 0.02),
+        Workers = 2, AfterIteration = after,
+    };
+
+    static Dictionary<string, float[]> Weights(string path)
+    {
+        using var model = Checkpoint.Load(path).Model;
+        return StateDict.Of(model).ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+    }
+
+    [Fact]
+    public void InterruptedAndResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne()
+    {
+        var dir = Paths.TempDir();
+        var data = TinyDataset(dir);
+        string straight = Path.Combine(dir, "straight.pth"), resumed = Path.Combine(dir, "resumed.pth");
+        manual_seed(0);
+        TrainingJob.Run(Options(straight, data, 6), TextWriter.Null, TextWriter.Null, CancellationToken.None);
+
+        manual_seed(0);
+        using (var stop = new CancellationTokenSource())
+        {
+            long reached = TrainingJob.Run(Options(resumed, data, 6, i => { if (i == 3) stop.Cancel(); }), TextWriter.Null, TextWriter.Null, stop.Token);
+            Assert.Equal(3, reached); // stopped as Ctrl-C stops: a checkpoint at iteration 3
+        }
+        Assert.Equal(3, Checkpoint.Load(resumed).State!.Iteration);
+        manual_seed(123); // the resumed run must not depend on the process's RNG
+        TrainingJob.Run(Options(resumed, data, 6), TextWriter.Null, TextWriter.Null, CancellationToken.None);
+
+        var a = Weights(straight);
+        var b = Weights(resumed);
+        Assert.Equal(a.Keys, b.Keys);
+        foreach (var key in a.Keys) Assert.True(a[key].SequenceEqual(b[key]), $"{key} differs between the straight and the resumed run");
+        Assert.Equal(6, Checkpoint.Load(resumed).State!.Iteration);
+        // and training changed the weights at all
+        using var fresh = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
+        Assert.False(a["cls_head.8.weight"].SequenceEqual(new float[a["cls_head.8.weight"].Length]));
+    }
+
+    [Fact]
+    public void OverrideStartsOverInsteadOfResuming()
+    {
+        var dir = Paths.TempDir();
+        var data = TinyDataset(dir, 4);
+        var model = Path.Combine(dir, "m.pth");
+        TrainingJob.Run(Options(model, data, 2), TextWriter.Null, TextWriter.Null, CancellationToken.None);
+        var log = new StringWriter();
+        TrainingJob.Run(Options(model, data, 2), log, TextWriter.Null, CancellationToken.None);
+        Assert.Contains("already trained for 2 iterations", log.ToString());
+        var again = new StringWriter();
+        TrainingJob.Run(Options(model, data, 1) with { Override = true }, again, TextWriter.Null, CancellationToken.None);
+        Assert.Equal(1, Checkpoint.Load(model).State!.Iteration);
+    }
+
+    [Fact]
+    public void FineTuneKeepsEveryWeightButTheClassOutputAndChangesTheClassCount()
+    {
+        var dir = Paths.TempDir();
+        var source = Path.Combine(dir, "source.pth");
+        manual_seed(1);
+        using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 }))
+        {
+            m.Initialize();
+            Checkpoint.Save(source, m);
+        }
+        var options = Options(Path.Combine(dir, "tuned.pth"), ("unused.json", dir), 1) with { FineTune = source, Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 } };
+        var (tuned, resume) = TrainingJob.Prepare(options, TextWriter.Null);
+        using var _ = tuned;
+        Assert.Null(resume);
+        Assert.Equal(3, tuned.Config.Classes);
+        var before = Weights(source);
+        var after = StateDict.Of(tuned).ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+        Assert.Equal(9 * 3 * 256 * 9, after["cls_head.8.weight"].Length);   // 9 anchors x 3 classes outputs, 3x3 over 256 channels
+        Assert.Equal(9 * 5 * 256 * 9, before["cls_head.8.weight"].Length);
+        foreach (var key in before.Keys.Where(k => !k.StartsWith("cls_head.8.")))
+            Assert.True(before[key].SequenceEqual(after[key]), $"{key} did not carry over");
+    }
+}
