@@ -1,3 +1,4 @@
+using TorchSharp;
 using RetinaNet.Data;
 using RetinaNet.Data.Coco;
 using RetinaNet.Evaluation;

@@ -106,11 +106,11 @@ public class LoaderTests
     }
 
     [Fact]
-    public void DisposingWithWorkInFlightReturns()
+    public async Task DisposingWithWorkInFlightReturns()
     {
         var loader = new PrefetchingLoader((i, r) => Fake(i, r, 20), Collate, Plan(100, 4), 2, 4, seed: 0);
         using (loader.Next()) { }
         var t = Task.Run(loader.Dispose);
-        Assert.True(t.Wait(TimeSpan.FromSeconds(20)), "Dispose hung with work in flight");
+        Assert.Same(t, await Task.WhenAny(t, Task.Delay(TimeSpan.FromSeconds(20)))); // else Dispose hung with work in flight
     }
 }
