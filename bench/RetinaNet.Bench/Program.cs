@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 
 // Benchmarks that need a GPU to mean anything; each prints one JSON line per figure.
 //   RetinaNet.Bench nms [--boxes 20000] [--classes 80] [--detections 100] [--iters 50]
+//   RetinaNet.Bench eval [--images 5000] [--categories 80] [--detections 100] [--iters 5] [--dir DIR]  (CPU only)
 //   RetinaNet.Bench model [--backbone ResNet50FPN] [--batch 2] [--height 800] [--width 1216] [--iters 10]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = new Dictionary<string, string>();
@@ -20,7 +21,8 @@ switch (args.FirstOrDefault())
 {
     case "nms": Nms(); break;
     case "model": ModelStep(); break;
-    default: Console.Error.WriteLine("usage: RetinaNet.Bench nms|model [--option value ...]"); return 2;
+    case "eval": EvalBench.Run(Opt); break;
+    default: Console.Error.WriteLine("usage: RetinaNet.Bench nms|model|eval [--option value ...]"); return 2;
 }
 return 0;
 

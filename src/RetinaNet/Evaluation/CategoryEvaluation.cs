@@ -22,7 +22,7 @@ sealed class CategoryEvaluation
     readonly int[] nonIgnoredGts = new int[A];
     // Scratch for one image.
     double[] ious = new double[64];
-    bool[] gtIgnore = new bool[8], gtMatched = new bool[8];
+    bool[] gtIgnore = new bool[8], gtMatched = new bool[8], gtCrowd = new bool[8];
     int[] gtSorted = new int[8];
 
     CategoryEvaluation(EvalIndex index, int k) => (this.index, this.k) = (index, k);
@@ -73,7 +73,9 @@ sealed class CategoryEvaluation
         var gts = index.Gts;
         var dets = index.Dets;
         if (ious.Length < D * G) ious = new double[Math.Max(D * G, 2 * ious.Length)];
-        if (gtIgnore.Length < G) { gtIgnore = new bool[2 * G]; gtMatched = new bool[2 * G]; gtSorted = new int[2 * G]; }
+        if (gtIgnore.Length < G) { gtIgnore = new bool[2 * G]; gtMatched = new bool[2 * G]; gtCrowd = new bool[2 * G]; gtSorted = new int[2 * G]; }
+        for (int g = 0; g < G; g++) gtCrowd[g] = gts[index.GtOrder[g0 + g]].IsCrowd;
+        if (G == 0) { NothingToMatch(d0, D); return; }
         for (int d = 0; d < D; d++)
             for (int g = 0; g < G; g++)
                 ious[d * G + g] = BoxIou.Iou(dets[kept[d0 + d]], gts[index.GtOrder[g0 + g]]);
@@ -104,7 +106,7 @@ sealed class CategoryEvaluation
                     {
                         int g = gtSorted[j];
                         // a matched gt takes no other detection, unless it is a crowd region
-                        if (gtMatched[g] && !gts[index.GtOrder[g0 + g]].IsCrowd) continue;
+                        if (gtMatched[g] && !gtCrowd[g]) continue;
                         // once matched to a regular gt, stop at the first ignored one (they are last)
                         if (m > -1 && !gtIgnore[m] && gtIgnore[g]) break;
                         double iou = ious[d * G + g];
@@ -126,6 +128,22 @@ sealed class CategoryEvaluation
         }
     }
 
+    /// <summary>An image with detections but no ground truth: every detection is a false positive, or ignored where
+    /// its own area is outside the range.</summary>
+    void NothingToMatch(int d0, int D)
+    {
+        for (int d = 0; d < D; d++)
+        {
+            var det = index.Dets[kept[d0 + d]];
+            double area = (double)det.W * det.H;
+            for (int a = 0; a < A; a++)
+            {
+                byte st = area < AreaRanges[a].Lo || area > AreaRanges[a].Hi ? Ignored : FalsePositive;
+                for (int t = 0; t < T; t++) state[(a * T + t) * n + d0 + d] = st;
+            }
+        }
+    }
+
     void Accumulate(double[] precision, double[] recall)
     {
         int K = index.CategoryCount;
@@ -133,38 +151,51 @@ sealed class CategoryEvaluation
         var keys = new ulong[n];
         for (int p = 0; p < n; p++) keys[p] = ((ulong)EvalIndex.DescendingKey(index.Dets[kept[p]].Score) << 32) | (uint)p;
         Array.Sort(keys);
-        var rc = new double[n];
-        var pr = new double[n];
+        // For each maxDets: the pooled order, restricted to each image's top maxDets (e['dtScores'][0:maxDet]).
+        var pooled = new int[M][];
+        for (int m = 0; m < M; m++)
+        {
+            var list = new List<int>(n);
+            foreach (ulong key in keys)
+                if (rank[(int)(uint)key] < MaxDets[m]) list.Add((int)(uint)key);
+            pooled[m] = [.. list];
+        }
+        var fpAtTp = new int[n];
+        var bestFrom = new double[n + 1];
         for (int a = 0; a < A; a++)
         {
             int npig = nonIgnoredGts[a];
             if (npig == 0) continue; // no ground truth: stays -1
-            for (int m = 0; m < M; m++)
-                for (int t = 0; t < T; t++)
+            for (int t = 0; t < T; t++)
+            {
+                int row = (a * T + t) * n;
+                for (int m = 0; m < M; m++)
                 {
-                    int row = (a * T + t) * n, nd = 0;
-                    double tp = 0, fp = 0;
-                    foreach (ulong key in keys)
+                    // COCOeval's rc/pr arrays, kept only at true positives: rc rises only there, an ignored detection
+                    // repeats its predecessor's values and a false positive lowers pr, so searchsorted(rc, recThrs,
+                    // 'left') on the interpolated (right-to-left max) precision only ever lands on these values.
+                    int tps = 0, fps = 0;
+                    foreach (int p in pooled[m])
                     {
-                        int p = (int)(uint)key;
-                        if (rank[p] >= MaxDets[m]) continue;
                         byte st = state[row + p];
-                        if (st == TruePositive) tp++;
-                        else if (st == FalsePositive) fp++;
-                        rc[nd] = tp / npig;
-                        pr[nd] = tp / (fp + tp + Eps);
-                        nd++;
+                        if (st == TruePositive) fpAtTp[tps++] = fps;
+                        else if (st == FalsePositive) fps++;
                     }
-                    recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
-                    for (int i = nd - 1; i > 0; i--)
-                        if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-                    // searchsorted(rc, recThrs, side='left'); recall points past the last detection keep precision 0
+                    recall[((t * K + k) * A + a) * M + m] = (double)tps / npig;
+                    bestFrom[tps] = 0;
+                    for (int i = tps - 1; i >= 0; i--)
+                    {
+                        double tp = i + 1, pr = tp / (fpAtTp[i] + tp + Eps);
+                        bestFrom[i] = Math.Max(pr, bestFrom[i + 1]);
+                    }
+                    // recall points past the last true positive keep precision 0 (COCOeval's IndexError)
                     for (int r = 0, i = 0; r < R; r++)
                     {
-                        while (i < nd && rc[i] < RecallThresholds[r]) i++;
-                        precision[(((t * R + r) * K + k) * A + a) * M + m] = i < nd ? pr[i] : 0;
+                        while (i < tps && (double)(i + 1) / npig < RecallThresholds[r]) i++;
+                        precision[(((t * R + r) * K + k) * A + a) * M + m] = i < tps ? bestFrom[i] : 0;
                     }
                 }
+            }
         }
     }
 }
