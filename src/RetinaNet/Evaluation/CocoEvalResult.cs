@@ -81,7 +81,7 @@ public sealed class CocoEvalResult
             sb.Append(' ').Append((ap ? "Average Precision" : "Average Recall").PadRight(18)).Append(' ').Append(ap ? "(AP)" : "(AR)")
               .Append(" @[ IoU=").Append(iouText.PadRight(9)).Append(" | area=").Append(area.PadLeft(6))
               .Append(" | maxDets=").Append(maxDets.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(3))
-              .Append(" ] = ").Append(PythonFormat.Fixed3(Stats[i])).Append('\n');
+              .Append(" ] = ").Append(PythonFormat.Fixed(Stats[i], 3)).Append('\n');
         }
         return sb.ToString();
     }
@@ -93,8 +93,8 @@ public sealed class CocoEvalResult
         var sb = new StringBuilder();
         sb.Append("category".PadRight(width)).Append("      AP    AP50      #gt\n");
         foreach (var c in PerCategory)
-            sb.Append(c.Name.PadRight(width)).Append(' ').Append(PythonFormat.Fixed3(c.Ap).PadLeft(7)).Append(' ')
-              .Append(PythonFormat.Fixed3(c.Ap50).PadLeft(7)).Append(' ').Append(c.GtCount.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(8)).Append('\n');
+            sb.Append(c.Name.PadRight(width)).Append(' ').Append(PythonFormat.Fixed(c.Ap, 3).PadLeft(7)).Append(' ')
+              .Append(PythonFormat.Fixed(c.Ap50, 3).PadLeft(7)).Append(' ').Append(c.GtCount.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(8)).Append('\n');
         return sb.ToString();
     }
 }

@@ -110,10 +110,10 @@ public class HandComputedTests
     public void SummaryNumbersAreFormattedAsPythonFormatsThem()
     {
         // Python: '{:0.3f}'.format(0.0625) == '0.062', (0.1875) == '0.188' (exact value, ties to even), -1 -> '-1.000'.
-        Assert.Equal("0.062", PythonFormat.Fixed3(0.0625));
-        Assert.Equal("0.188", PythonFormat.Fixed3(0.1875));
-        Assert.Equal("-1.000", PythonFormat.Fixed3(-1));
-        Assert.Equal("0.835", PythonFormat.Fixed3(253.0 / 303.0));
-        Assert.Equal("1.000", PythonFormat.Fixed3(0.99951));
+        Assert.Equal("0.062", PythonFormat.Fixed(0.0625, 3));
+        Assert.Equal("0.188", PythonFormat.Fixed(0.1875, 3));
+        Assert.Equal("-1.000", PythonFormat.Fixed(-1, 3));
+        Assert.Equal("0.835", PythonFormat.Fixed(253.0 / 303.0, 3));
+        Assert.Equal("1.000", PythonFormat.Fixed(0.99951, 3));
     }
 }
