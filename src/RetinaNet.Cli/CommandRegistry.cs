@@ -11,6 +11,7 @@ public static class CommandRegistry
         new("train", "train a network", CommandSpecs.Train, Commands.Train, NeedsGpuCount: true),
         new("infer", "run inference (and COCO evaluation with --annotations)", CommandSpecs.Infer, Commands.Infer, NeedsGpuCount: true),
         new("export", "export a model to ONNX / a TensorRT engine", _ => CommandSpecs.Export(), (a, _, o) => Commands.Export(a, o)),
+        new("convert", "(ours) import Pascal VOC or YOLO annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, _, o) => ConvertCommand.Run(a, o)),
         new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, _, o) => Commands.Summary(a, o)),
     ];
 
