@@ -59,7 +59,7 @@ public sealed class DetectionDataset
                 (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]) = ((float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H));
                 classes[i] = a.IsCrowd ? Sample.Crowd : categories.ClassIndexOf(a.CategoryId);
             }
-            // Without a known size only degenerate boxes can be dropped now; Sample.ClipTo finishes the job later.
+            // Without a known size only the left/top edges clip now; Sample.ClipTo finishes the job once decoded.
             var (clippedBoxes, clippedClasses) = Sample.Clip(boxes, classes, image.Width ?? float.PositiveInfinity, image.Height ?? float.PositiveInfinity);
             dropped += classes.Length - clippedClasses.Length;
             samples.Add(new Sample(samples.Count, image.Id, path, image.Width, image.Height, clippedBoxes, clippedClasses));
