@@ -116,14 +116,9 @@ public sealed class PrefetchingLoader : IDisposable
         }
     }
 
-    /// <summary>A 31-bit seed that depends on every input bit (SplitMix64 finaliser), stable across .NET versions.</summary>
-    public static int SeedOf(long seed, long batch, int position)
-    {
-        ulong z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)batch * 0xBF58476D1CE4E5B9UL ^ (ulong)position * 0x94D049BB133111EBUL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
-    }
+    /// <summary>A 31-bit seed that depends on every input bit (SplitMix64's finaliser), stable across .NET versions.</summary>
+    public static int SeedOf(long seed, long batch, int position) =>
+        (int)(SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)seed) ^ (ulong)batch) ^ (ulong)position) & 0x7FFFFFFF);
 
     void Work()
     {
