@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 // Benchmarks that need a GPU to mean anything; each prints one JSON line per figure.
 //   RetinaNet.Bench nms [--boxes 20000] [--classes 80] [--detections 100] [--iters 50]
 //   RetinaNet.Bench model [--backbone ResNet50FPN] [--batch 2] [--height 800] [--width 1216] [--iters 10]
+//   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = new Dictionary<string, string>();
 for (int i = 1; i + 1 < args.Length; i += 2) options[args[i].TrimStart('-')] = args[i + 1];
@@ -20,7 +21,8 @@ switch (args.FirstOrDefault())
 {
     case "nms": Nms(); break;
     case "model": ModelStep(); break;
-    default: Console.Error.WriteLine("usage: RetinaNet.Bench nms|model [--option value ...]"); return 2;
+    case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
+    default: Console.Error.WriteLine("usage: RetinaNet.Bench nms|model|decode [--option value ...]"); return 2;
 }
 return 0;
 
