@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 //   RetinaNet.Bench infer|train [--backbone ResNet50FPN] [--batch 8] [--height 800] [--width 1216] [--precision bf16|fp16|fp32] [--iters 20]
 //   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false]
 //   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both to the GPU machine
+//   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = new Dictionary<string, string>();
 for (int i = 1; i + 1 < args.Length; i += 2) options[args[i].TrimStart('-')] = args[i + 1];
@@ -24,10 +25,11 @@ switch (args.FirstOrDefault())
     case "nms": Nms(); break;
     case "infer" or "train" when !args.Skip(1).FirstOrDefault("").EndsWith(".pth"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
+    case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
     default:
         if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error);
-        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|eval [--option value ...], or a retinanet command"); return 2;
+        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval [--option value ...], or a retinanet command"); return 2;
 }
 return 0;
 

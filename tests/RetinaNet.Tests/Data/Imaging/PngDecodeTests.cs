@@ -76,6 +76,38 @@ public class PngDecodeTests
     }
 
     [Fact]
+    public void PaletteWithTransparencyKeepsThePaletteColour()
+    {
+        byte[] palette = [10, 20, 30, 40, 50, 60];
+        var image = ImageDecoder.Decode(Png(2, 1, colorType: 3, bitDepth: 8, [[0, 1]], plte: palette, trns: [0, 255]), "palette-trns.png");
+        Assert.Equal(palette, image.Pixels);
+    }
+
+    [Fact]
+    public void SixteenBitRgbaDropsAlpha()
+    {
+        byte[] row = [0xFF, 0xFF, 0x80, 0x80, 0x00, 0x00, 0x00, 0x00, 0x12, 0x12, 0x34, 0x34, 0x56, 0x56, 0x80, 0x00];
+        var image = ImageDecoder.Decode(Png(2, 1, colorType: 6, bitDepth: 16, [row]), "rgba16.png");
+        Assert.Equal(new byte[] { 0xFF, 0x80, 0x00, 0x12, 0x34, 0x56 }, image.Pixels);
+    }
+
+    [Fact]
+    public void FilesDecodeAndReadSizeFromTheHeader()
+    {
+        var expected = Gradient(9, 4);
+        var dir = Paths.TempDir();
+        var png = Path.Combine(dir, "g.png");
+        File.WriteAllBytes(png, Png(9, 4, 2, 8, Enumerable.Range(0, 4).Select(y => expected.Pixels.AsSpan(y * 27, 27).ToArray()).ToArray()));
+        var bmp = Path.Combine(dir, "g.bmp");
+        File.WriteAllBytes(bmp, Bmp(expected));
+        foreach (var path in new[] { png, bmp })
+        {
+            Assert.Equal((9, 4), ImageDecoder.ReadSize(path));
+            Assert.Equal(expected.Pixels, ImageDecoder.Decode(path).Pixels);
+        }
+    }
+
+    [Fact]
     public void BmpIsExact()
     {
         var expected = Gradient(5, 3); // odd width: rows are padded to 4 bytes
