@@ -27,8 +27,9 @@ $R loader --images $D/bccd/images --count 2048 --workers 1,4,8,15 --pin true 2>&
 
 echo "== accuracy: ours on BCCD"
 COMMON="--backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr 0.01"
-/usr/bin/time -f "train_wall_s %e" $R train $O/bccd.pth $COMMON --annotations $D/bccd/annotations/train.json --images $D/bccd/images \
+start=$SECONDS; $R train $O/bccd.pth $COMMON --annotations $D/bccd/annotations/train.json --images $D/bccd/images \
   --backbone-weights $D/resnet18-imagenet-fp16.pth --logdir $O/tb --log-interval 15 > "$O/ours_train.log" 2>&1
+echo "train_wall_s $((SECONDS-start))" >> "$O/ours_train.log"
 tail -3 "$O/ours_train.log"
 $R infer $O/bccd.pth --images $D/bccd/images --annotations $D/bccd/annotations/val.json --output $O/ours_dets.json --resize 480 --batch 8 > "$O/ours_infer.log" 2>&1
 $R evaluate --annotations $D/bccd/annotations/val.json --detections $O/ours_dets.json --metrics-json $O/ours_metrics.json > "$O/ours_eval.txt" 2>&1

@@ -118,14 +118,14 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         var watch = timed ? Stopwatch.StartNew() : null;
         using var batch = DeviceBatch.From(host, device);
-        Tensor total, focal, box;
+        HeadOutputs heads;
         using (settings.MixedPrecision is ScalarType dtype ? Autocast.Enable(device.type, dtype) : null)
-        {
-            using var heads = model.forward(batch.Images);
-            var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
-            (focal, box) = loss.Compute(heads, levels, batch.Targets);
-            total = focal.to(ScalarType.Float32) + box.to(ScalarType.Float32);
-        }
+            heads = model.forward(batch.Images);
+        // the loss runs in fp32 outside autocast: focal terms of 1e-4-sized probabilities need the mantissa
+        using var full = new HeadOutputs([.. heads.ClassLogits.Select(t => t.to(ScalarType.Float32))], [.. heads.BoxDeltas.Select(t => t.to(ScalarType.Float32))]);
+        var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], full);
+        var (focal, box) = loss.Compute(full, levels, batch.Targets);
+        var total = focal + box;
         if (timed) { Sync(); fw = watch!.Elapsed.TotalSeconds; watch.Restart(); }
         (scaler is null ? total : scaler.Scale(total)).backward();
         bool apply = true;
