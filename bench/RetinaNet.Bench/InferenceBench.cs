@@ -28,6 +28,10 @@ static class InferenceBench
         using var model = new RetinaNetModel(config);
         model.Initialize();
         model.to(device);
+        // --convert: weights themselves in the low precision (what `infer` does); --nhwc: channels-last strides
+        bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true";
+        if (convert && dtype is ScalarType low) model.to(low);
+        if (nhwc) Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
         double ms; string extra = "";
         if (mode == "infer")
@@ -44,7 +48,7 @@ static class InferenceBench
             ms = Time(iters, () => trainer.StepForBenchmark(host), device);
         }
         Console.WriteLine($"{{\"bench\": \"{mode}\", \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
-            $"\"size\": [{h}, {w}], \"precision\": \"{precision}\"{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");
+            $"\"size\": [{h}, {w}], \"precision\": \"{precision}\", \"converted_weights\": {convert.ToString().ToLowerInvariant()}, \"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");
     }
 
     static double Time(int iters, Action step, Device device)

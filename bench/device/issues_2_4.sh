@@ -14,19 +14,22 @@ ITERS=${1:-1500}
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; echo "cores $(nproc)"; date -u; } | tee "$O/machine.txt"
 
 echo "== speed: inference and training step, ResNet50FPN 800x1216, score threshold 0"
-for args in "infer --batch 1 --precision fp32" "infer --batch 1 --precision bf16" "infer --batch 8 --precision bf16" "infer --batch 8 --precision fp16" \
-            "infer --batch 8 --precision fp32" "train --batch 8 --precision bf16" "train --batch 8 --precision fp16" "train --batch 8 --precision fp32"; do
+for args in "infer --batch 1 --precision fp32" "infer --batch 1 --precision bf16 --convert true --nhwc true" \
+            "infer --batch 8 --precision bf16" "infer --batch 8 --precision bf16 --convert true --nhwc true" "infer --batch 8 --precision fp16 --convert true --nhwc true" \
+            "train --batch 8 --precision bf16" ${SPEED_EXTRA:-}; do
   $R $args --iters 20 2>&1 | tail -1 | tee -a "$O/speed.jsonl"
 done
-for args in "--mode infer --batch 1" "--mode infer --batch 1 --amp" "--mode infer --batch 8 --amp" "--mode train --batch 8 --amp"; do
+for args in "--mode infer --batch 1" "--mode infer --batch 8 --amp" "--mode train --batch 8 --amp"; do
   python3 .device/peer_torchvision.py $args --score-thresh 0 2>&1 | tail -1 | tee -a "$O/speed.jsonl"
 done
 
-echo "== loader: decode + augment (800 shorter side, max 1333) + batch on BCCD"
-$R loader --images $D/bccd/images --count 2048 --workers 1,4,8,15 --pin true 2>&1 | tee "$O/loader.jsonl"
+if [[ -n "${LOADER:-}" ]]; then
+  echo "== loader: decode + augment (800 shorter side, max 1333) + batch on BCCD"
+  $R loader --images $D/bccd/images --count 2048 --workers 1,4,8,15 --pin true 2>&1 | tee "$O/loader.jsonl"
+fi
 
 echo "== accuracy: ours on BCCD"
-COMMON="--backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr 0.01"
+COMMON="--backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr ${LR:-0.005}"
 start=$SECONDS; $R train $O/bccd.pth $COMMON --annotations $D/bccd/annotations/train.json --images $D/bccd/images \
   --backbone-weights $D/resnet18-imagenet-fp16.pth --logdir $O/tb --log-interval 15 > "$O/ours_train.log" 2>&1
 echo "train_wall_s $((SECONDS-start))" >> "$O/ours_train.log"
@@ -37,7 +40,7 @@ $R evaluate --annotations $D/bccd/annotations/val.json --detections $O/ours_dets
 echo "== accuracy: torchvision on BCCD"
 python3 bench/accuracy/torchvision_peer.py --train-json $D/bccd/annotations/train.json --train-images $D/bccd/images \
   --val-json $D/bccd/annotations/val.json --val-images $D/bccd/images --weights $D/resnet18-imagenet-fp16.pth --out $O/peer_dets.json \
-  --iters $ITERS --batch 8 --size 480 --warmup $((ITERS/5)) --milestones $((ITERS*2/3)) $((ITERS*13/15)) > "$O/peer_train.log" 2>&1
+  --iters $ITERS --batch 8 --size 480 --lr ${LR:-0.005} --warmup $((ITERS/5)) --milestones $((ITERS*2/3)) $((ITERS*13/15)) > "$O/peer_train.log" 2>&1
 tail -2 "$O/peer_train.log"
 $R evaluate --annotations $D/bccd/annotations/val.json --detections $O/peer_dets.json --metrics-json $O/peer_metrics.json > "$O/peer_eval.txt" 2>&1
 

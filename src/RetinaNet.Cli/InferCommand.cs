@@ -20,6 +20,12 @@ static class InferCommand
         if (coco is not null && coco.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts {model.Config.Classes} classes; use the annotations the model was trained on");
         model.to(o.Inference.Device);
+        if (o.Inference.MixedPrecision is TorchSharp.torch.ScalarType low)
+        {
+            // inference alone owns this model: weights in bf16 and NHWC beat autocast (bench/RESULTS.md)
+            model.to(low);
+            Layouts.ToChannelsLast(model);
+        }
         stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {(o.Inference.MixedPrecision?.ToString() ?? "fp32")}, batch {o.Inference.Batch})");
         var bar = new Training.TrainingLog(stdout, !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), TimeSpan.FromSeconds(0.5));
         double seconds = 0;

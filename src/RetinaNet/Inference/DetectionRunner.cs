@@ -20,6 +20,10 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
 public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision) : IDisposable
 {
     readonly AnchorGenerator anchors = new(model.Config.Anchors);
+    // A model whose weights were converted (infer --precision) takes its inputs in that dtype and layout, no autocast;
+    // a model shared with training (validation) keeps fp32 weights and runs under autocast.
+    readonly ScalarType weights = model.parameters().First().dtype;
+    readonly bool channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
 
     public void Dispose() => anchors.Dispose();
 
@@ -43,9 +47,10 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
         using var noGrad = no_grad();
         using var batch = DeviceBatch.From(host, device);
         float[] scores, boxes; long[] classes, counts;
-        using (mixedPrecision is ScalarType dtype ? Autocast.Enable(device.type, dtype) : null)
+        using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32 ? Autocast.Enable(device.type, dtype) : null)
         {
-            using var heads = model.forward(batch.Images);
+            var images = batch.Images.to(weights);
+            using var heads = model.forward(channelsLast ? Layouts.NhwcCopy(images) : images);
             var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
             using var kept = Postprocess.Detect(heads, levels, model.Config.Classes, model.Config.Inference, (batch.Images.shape[3], batch.Images.shape[2]));
             // the one host transfer of the batch
