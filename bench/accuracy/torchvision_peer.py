@@ -6,7 +6,7 @@ then its detections on the validation split written as a COCO results list for `
       --weights resnet18-imagenet.pth --out peer_detections.json [--iters 1500 --batch 8 --size 480 ...]
 
 Settings mirror ODTK's (and our) defaults: SGD momentum 0.9, weight decay 1e-4, linear warm-up from 0.1x,
-step decay x0.1 at the milestones, horizontal flip, frozen batch norm, all other layers trained, bf16 autocast.
+step decay x0.1 at the milestones, horizontal flip, frozen batch norm, conv1 and layer1 frozen (torchvision's default trainable_layers=3, as ours), bf16 autocast.
 """
 import argparse, json, os, random, time
 import torch, torchvision
@@ -59,7 +59,7 @@ class Data(torch.utils.data.Dataset):
 
 def collate(batch): return list(zip(*batch))
 
-backbone = resnet_fpn_backbone(backbone_name='resnet18', weights=None, trainable_layers=5, returned_layers=[2, 3, 4],
+backbone = resnet_fpn_backbone(backbone_name='resnet18', weights=None, trainable_layers=3, returned_layers=[2, 3, 4],
                                extra_blocks=LastLevelP6P7(256, 256))
 state = torch.load(a.weights, map_location='cpu')
 missing, unexpected = backbone.body.load_state_dict({k: v for k, v in state.items() if not k.startswith('fc.')}, strict=False)

@@ -12,4 +12,9 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>
 
     /// <summary>Prefixes of torchvision's state-dict keys this body does not have (classifier, unused tail).</summary>
     public abstract string[] UnusedTorchvisionPrefixes { get; }
+
+    /// <summary>The stride-4 stem that training keeps frozen (torchvision's trainable_layers=3, detectron2's
+    /// FREEZE_AT=2): with frozen batch norm its ImageNet statistics can scale gradients by 100x and more, which made
+    /// BCCD training diverge for us and for torchvision alike when it trained.</summary>
+    public abstract IEnumerable<nn.Module> Stem { get; }
 }

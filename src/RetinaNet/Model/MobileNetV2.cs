@@ -64,6 +64,9 @@ public sealed class MobileNetV2Body : FeatureBody
     public override long[] Channels => [32, 96, 320];
     public override string[] UnusedTorchvisionPrefixes => ["features.18.", "classifier."];
 
+    /// <summary>Blocks 0..3: everything before the first stride-8 block.</summary>
+    public override IEnumerable<nn.Module> Stem => features.children().Take(4);
+
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -75,6 +75,8 @@ public sealed class ResNetBody : FeatureBody
     readonly Sequential layer1, layer2, layer3, layer4;
     readonly long[] channels;
 
+    public override IEnumerable<nn.Module> Stem => [conv1, layer1];
+
     public ResNetBody(int[] layers, bool bottleneck, long groups = 1, long widthPerGroup = 64) : base("ResNet")
     {
         long expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;

@@ -86,6 +86,14 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     }
 
     /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest).</summary>
+    /// <summary>Stops gradients to every backbone's stem (see <see cref="FeatureBody.Stem"/>).</summary>
+    public void FreezeStems()
+    {
+        foreach (var (_, fpn) in BackboneModules)
+            foreach (var module in fpn.Body.Stem)
+                foreach (var p in module.parameters()) p.requires_grad = false;
+    }
+
     /// <summary>State-dict prefix of the class output layer, whose shape follows the class count.</summary>
     public string ClassOutputPrefix => $"cls_head.{cls_head.children().Count() - 1}.";
 

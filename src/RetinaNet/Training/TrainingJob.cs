@@ -46,6 +46,7 @@ public static class TrainingJob
     {
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
+        model.FreezeStems();
         var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
         if (dataset.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
@@ -99,7 +100,7 @@ public static class TrainingJob
         return iteration;
     }
 
-    /// <summary>The model to train and, when resuming, its saved training state.</summary>
+    /// <summary>The model to train and, when resuming, its saved training state (stems not yet frozen).</summary>
     public static (RetinaNetModel Model, TrainingState? Resume) Prepare(TrainingJobOptions o, TextWriter stdout)
     {
         if (File.Exists(o.ModelPath) && !o.Override)
