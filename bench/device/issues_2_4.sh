@@ -13,6 +13,7 @@ O=${OUT:-/tmp/out}; mkdir -p "$O"
 ITERS=${1:-1500}
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; echo "cores $(nproc)"; date -u; } | tee "$O/machine.txt"
 
+if [[ -z "${SKIP_SPEED:-}" ]]; then
 echo "== speed: inference and training step, ResNet50FPN 800x1216, score threshold 0"
 for args in "infer --batch 1 --precision fp32" "infer --batch 1 --precision bf16 --convert true --nhwc true" \
             "infer --batch 8 --precision bf16" "infer --batch 8 --precision bf16 --convert true --nhwc true" "infer --batch 8 --precision fp16 --convert true --nhwc true" \
@@ -22,6 +23,8 @@ done
 for args in "--mode infer --batch 1" "--mode infer --batch 8 --amp" "--mode train --batch 8 --amp"; do
   python3 .device/peer_torchvision.py $args --score-thresh 0 2>&1 | tail -1 | tee -a "$O/speed.jsonl"
 done
+
+fi
 
 if [[ -n "${LOADER:-}" ]]; then
   echo "== loader: decode + augment (800 shorter side, max 1333) + batch on BCCD"
