@@ -6,7 +6,7 @@ then its detections on the validation split written as a COCO results list for `
       --weights resnet18-imagenet.pth --out peer_detections.json [--iters 1500 --batch 8 --size 480 ...]
 
 Settings mirror ODTK's (and our) defaults: SGD momentum 0.9, weight decay 1e-4, linear warm-up from 0.1x,
-step decay x0.1 at the milestones, horizontal flip, frozen batch norm, conv1 and layer1 frozen (torchvision's default trainable_layers=3, as ours), bf16 autocast.
+step decay x0.1 at the milestones, horizontal flip, frozen batch norm, conv1 and layer1 frozen (torchvision's default trainable_layers=3, as ours), fp16 autocast with GradScaler.
 """
 import argparse, json, os, random, time
 import torch, torchvision
@@ -73,18 +73,19 @@ def factor(it):
 sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
 loader = torch.utils.data.DataLoader(Data(train, True), batch_size=a.batch, shuffle=True, num_workers=a.workers, collate_fn=collate,
                                      drop_last=True, persistent_workers=True)
+scaler = torch.amp.GradScaler()  # torchvision's standard AMP recipe (its reference scripts' --amp); bf16 without it diverged
 model.train()
 it, t0 = 0, time.time()
 while it < a.iters:
     for _, imgs, targets in loader:
         imgs = [i.to(dev, non_blocking=True) for i in imgs]
         targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
-        with torch.autocast('cuda', dtype=torch.bfloat16):
+        with torch.autocast('cuda', dtype=torch.float16):
             losses = model(imgs, targets)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step(); sched.step(); it += 1
+        scaler.scale(loss).backward()
+        scaler.step(opt); scaler.update(); sched.step(); it += 1
         if it % 100 == 0:
             print(json.dumps({'iter': it, 'loss': round(loss.item(), 4), 'lr': sched.get_last_lr()[0], 's': round(time.time() - t0, 1)}), flush=True)
         if it >= a.iters: break
@@ -93,7 +94,7 @@ torch.cuda.synchronize(); train_s = time.time() - t0
 model.eval()
 results = []
 t1 = time.time()
-with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16):
+with torch.no_grad(), torch.autocast('cuda', dtype=torch.float16):
     for image_id, path, _ in val:
         img = (read_image(path, ImageReadMode.RGB).float() / 255).to(dev)
         out = model([img])[0]

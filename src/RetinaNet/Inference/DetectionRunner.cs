@@ -46,19 +46,23 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var batch = DeviceBatch.From(host, device);
-        float[] scores, boxes; long[] classes, counts;
         using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32 ? Autocast.Enable(device.type, dtype) : null)
         {
             var images = batch.Images.to(weights);
             using var heads = model.forward(channelsLast ? Layouts.NhwcCopy(images) : images);
             var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
             using var kept = Postprocess.Detect(heads, levels, model.Config.Classes, model.Config.Inference, (batch.Images.shape[3], batch.Images.shape[2]));
-            // the one host transfer of the batch
-            scores = kept.Scores.to(ScalarType.Float32).cpu().data<float>().ToArray();
-            boxes = kept.Boxes.to(ScalarType.Float32).cpu().data<float>().ToArray();
-            classes = kept.Classes.to(ScalarType.Int64).cpu().data<long>().ToArray();
-            counts = kept.Count.to(ScalarType.Int64).cpu().data<long>().ToArray();
+            return ToDetections(kept, host);
         }
+    }
+
+    /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>
+    public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host)
+    {
+        var scores = kept.Scores.to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var boxes = kept.Boxes.to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var classes = kept.Classes.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        var counts = kept.Count.to(ScalarType.Int64).cpu().data<long>().ToArray();
         int d = scores.Length / host.Count;
         var result = new List<ImageDetections>(host.Count);
         for (int i = 0; i < host.Count; i++)
@@ -70,8 +74,8 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
         return result;
     }
 
-    /// <summary>Boxes come from our decoder as corners whose width is x2 − x1 (the inverse of how targets were
-    /// encoded from COCO's [x, y, x + w, y + h]); ODTK adds 1 here, which biases every box a pixel wide.</summary>
+    /// <summary>Boxes come from the decoder as inclusive pixel corners (ODTK's convention: a target [x, y, w, h] is
+    /// encoded as corners x .. x + w − 1), so the width is x2 − x1 + 1, as ODTK writes it.</summary>
     static ImageDetections MapBack(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes, int count, double scale, (int Width, int Height) original)
     {
         var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count);
@@ -79,7 +83,7 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
         {
             if (scores[j] <= 0) continue;
             float x1 = Math.Clamp((float)(boxes[4 * j] / scale), 0, original.Width), y1 = Math.Clamp((float)(boxes[4 * j + 1] / scale), 0, original.Height);
-            float x2 = Math.Clamp((float)(boxes[4 * j + 2] / scale), 0, original.Width), y2 = Math.Clamp((float)(boxes[4 * j + 3] / scale), 0, original.Height);
+            float x2 = Math.Clamp((float)((boxes[4 * j + 2] + 1) / scale), 0, original.Width), y2 = Math.Clamp((float)((boxes[4 * j + 3] + 1) / scale), 0, original.Height);
             if (x2 <= x1 || y2 <= y1) continue;
             s.Add(scores[j]); b.AddRange([x1, y1, x2 - x1, y2 - y1]); c.Add((int)classes[j]);
         }

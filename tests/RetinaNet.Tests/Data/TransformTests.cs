@@ -168,7 +168,7 @@ public class TransformTests
         using var batch = HostBatch.Collate([a, new PreparedImage(1, 12, b, 60, 260)], [false, true], 128, pin: false);
         Assert.Equal(new long[] { 2, 3, 384, 256 }, batch.Pixels.shape); // max h 260 -> 384, max w 130 -> 256
         Assert.Equal(new long[] { 2, 2, 5 }, batch.Targets.shape);
-        Assert.Equal(new float[] { 1, 2, 3, 4, 0, -1, -1, -1, -1, -1, 5, 6, 7, 8, 1, 10, 10, 20, 20, -2 }, batch.Targets.data<float>().ToArray());
+        Assert.Equal(new float[] { 1, 2, 2, 2, 0, -1, -1, -1, -1, -1, 5, 6, 2, 2, 1, 10, 10, 10, 10, -2 }, batch.Targets.data<float>().ToArray()); // (x, y, w, h, class)
         Assert.Equal(new long[] { 100, 130, 260, 60 }, batch.Sizes.data<long>().ToArray());
         Assert.Equal(0, batch.Pixels[0, 0, 100.., ..].sum().item<long>()); // padding is zero
         Assert.Equal(new[] { false, true }, batch.Padding);

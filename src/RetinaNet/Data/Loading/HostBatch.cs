@@ -12,7 +12,7 @@ public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image
 /// <summary>A batch assembled on the host by a loader worker, ready to be copied to the device.
 /// Layout: <c>Pixels</c> uint8 [B, 3, H, W] with H and W the largest image's size rounded up to the stride, images at
 /// the top-left, zeros elsewhere (pinned when bound for a GPU); <c>Targets</c> float [B, M, 5] rows of
-/// (x1, y1, x2, y2, class) in the resized image's pixels, class −1 for padding rows and −2 for crowd regions
+/// (x, y, w, h, class) in the resized image's pixels, class −1 for padding rows and −2 for crowd regions
 /// (ODTK's layout, with crowd added); <c>Sizes</c> int64 [B, 2] each image's (height, width) before padding;
 /// <c>Colors</c> float [B, 4] the colour jitter factors. <c>Scales</c> divide detections back to original
 /// coordinates. <c>Padding</c> marks entries repeated only to fill the batch (inference drops their results).</summary>
@@ -52,7 +52,8 @@ public sealed class HostBatch : IDisposable
             for (int k = 0; k < image.Count; k++)
             {
                 int row = (i * m + k) * 5;
-                Array.Copy(image.Boxes, 4 * k, targets, row, 4);
+                float x1 = image.Boxes[4 * k], y1 = image.Boxes[4 * k + 1];
+                (targets[row], targets[row + 1], targets[row + 2], targets[row + 3]) = (x1, y1, image.Boxes[4 * k + 2] - x1, image.Boxes[4 * k + 3] - y1);
                 targets[row + 4] = image.Classes[k];
             }
             (sizes[2 * i], sizes[2 * i + 1]) = (image.Height, image.Width);
