@@ -26,6 +26,7 @@ p.add_argument('--lr', type=float, default=0.01)
 p.add_argument('--warmup', type=int, default=300)
 p.add_argument('--milestones', type=int, nargs='*', default=[1000, 1300])
 p.add_argument('--workers', type=int, default=8)
+p.add_argument('--precision', choices=['fp16', 'fp32'], default='fp16')
 a = p.parse_args()
 torch.manual_seed(0); random.seed(0)
 dev = 'cuda'
@@ -73,16 +74,20 @@ def factor(it):
 sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
 loader = torch.utils.data.DataLoader(Data(train, True), batch_size=a.batch, shuffle=True, num_workers=a.workers, collate_fn=collate,
                                      drop_last=True, persistent_workers=True)
-scaler = torch.amp.GradScaler()  # torchvision's standard AMP recipe (its reference scripts' --amp); bf16 without it diverged
+scaler = torch.amp.GradScaler(enabled=a.precision == 'fp16')  # torchvision's standard AMP recipe (its reference scripts' --amp); bf16 without it diverged
 model.train()
-it, t0 = 0, time.time()
+it, t0, first_bad = 0, time.time(), None
 while it < a.iters:
     for _, imgs, targets in loader:
         imgs = [i.to(dev, non_blocking=True) for i in imgs]
         targets = [{k: v.to(dev) for k, v in t.items()} for t in targets]
-        with torch.autocast('cuda', dtype=torch.float16):
+        with torch.autocast('cuda', dtype=torch.float16, enabled=a.precision == 'fp16'):
             losses = model(imgs, targets)
         loss = sum(losses.values())
+        if not torch.isfinite(loss) and first_bad is None:
+            first_bad = it + 1
+            print(json.dumps({'first_non_finite': first_bad, 'losses': {k: float(v) for k, v in losses.items()},
+                              'boxes_wh_min': min(float((t['boxes'][:, 2:] - t['boxes'][:, :2]).min()) for t in targets if len(t['boxes']))}), flush=True)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt); scaler.update(); sched.step(); it += 1
@@ -94,7 +99,7 @@ torch.cuda.synchronize(); train_s = time.time() - t0
 model.eval()
 results = []
 t1 = time.time()
-with torch.no_grad(), torch.autocast('cuda', dtype=torch.float16):
+with torch.no_grad(), torch.autocast('cuda', dtype=torch.float16, enabled=a.precision == 'fp16'):
     for image_id, path, _ in val:
         img = (read_image(path, ImageReadMode.RGB).float() / 255).to(dev)
         out = model([img])[0]
@@ -102,5 +107,5 @@ with torch.no_grad(), torch.autocast('cuda', dtype=torch.float16):
             results.append({'image_id': image_id, 'category_id': l, 'bbox': [x1, y1, x2 - x1, y2 - y1], 'score': s})
 json.dump(results, open(a.out, 'w'))
 print(json.dumps({'peer': 'torchvision RetinaNet resnet18-fpn', 'torch': torch.__version__, 'torchvision': torchvision.__version__,
-                  'gpu': torch.cuda.get_device_name(), 'iters': a.iters, 'batch': a.batch, 'size': a.size, 'train_s': round(train_s, 1),
+                  'gpu': torch.cuda.get_device_name(), 'precision': a.precision, 'lr': a.lr, 'first_non_finite': first_bad, 'iters': a.iters, 'batch': a.batch, 'size': a.size, 'train_s': round(train_s, 1),
                   'infer_s': round(time.time() - t1, 1), 'detections': len(results)}), flush=True)
