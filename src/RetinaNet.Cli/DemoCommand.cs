@@ -23,8 +23,8 @@ static class DemoCommand
             new("--output", Arity.One, "directory for the dataset, model, detections and picture", "dir", ["demo"]),
             new("--iters", Arity.One, "training iterations", "number", ["300"]),
             new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number", ["96"]),
-            new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["256"]),
-            new("--batch", Arity.One, "batch size", "size", ["8"]),
+            new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["128"]),
+            new("--batch", Arity.One, "batch size", "size", ["4"]),
             new("--lr", Arity.One, "learning rate", "value", ["0.01"]),
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
         ]);

@@ -23,7 +23,7 @@ public static class ShapesDataset
             var placed = new List<(int X, int Y, int S)>();
             for (int k = 0; k < shapes; k++)
             {
-                int s = random.Next(size / 8, size / 3);
+                int s = random.Next(size / 5, size / 2); // 26-64 px at 128: the sizes of the P3/P4 anchors
                 int x = random.Next(0, size - s), y = random.Next(0, size - s);
                 if (placed.Any(p => x < p.X + p.S && p.X < x + s && y < p.Y + p.S && p.Y < y + s)) continue; // no overlaps: boxes stay exact
                 placed.Add((x, y, s));
