@@ -89,7 +89,6 @@ static class Commands
         {
             TrainingJob.Run(options, stdout, Console.Error, stop.Token);
         }
-        catch (TrainingDivergedException e) { throw new IOException(e.Message); }
         finally { Console.CancelKeyPress -= onCancel; }
         return CommandLine.Ok;
     }

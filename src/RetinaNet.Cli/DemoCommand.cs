@@ -53,6 +53,7 @@ static class DemoCommand
         var options = new TrainingJobOptions
         {
             ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = "none",
+            FreezeBackbone = true, // nothing to download: a random, batch-norm-calibrated backbone as fixed features
             Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = ShapesDataset.ClassNames.Length },
             Settings = new TrainingSettings
             {

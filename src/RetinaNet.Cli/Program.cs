@@ -62,6 +62,11 @@ namespace RetinaNet.Cli
                 stderr.WriteLine($"{command}: not yet supported: {e.Message}");
                 return NotYetSupported;
             }
+            catch (Training.TrainingDivergedException e)
+            {
+                stderr.WriteLine($"{command}: error: {e.Message}");
+                return Failed;
+            }
             catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");

@@ -34,9 +34,22 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         return (scale, bias - running_mean * scale);
     }
 
+    /// <summary>While set, the next forward takes its statistics from its input (per channel over batch and space)
+    /// before normalising: data-dependent initialisation for training without ImageNet weights, where frozen
+    /// identity statistics would leave a deep network unnormalised.</summary>
+    public bool Calibrating { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        if (Calibrating)
+            using (no_grad())
+            {
+                var f = x.to(ScalarType.Float32);
+                running_mean.copy_(f.mean([0, 2, 3]));
+                running_var.copy_(f.var([0, 2, 3], unbiased: false));
+                weight.fill_(1); bias.fill_(0);
+            }
         var (scale, shift) = Affine();
         var shape = new long[] { 1, -1, 1, 1 };
         // Cast to the activation dtype so autocast (bf16/fp16) activations stay in low precision.

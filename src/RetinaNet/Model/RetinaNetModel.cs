@@ -86,6 +86,31 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     }
 
     /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest).</summary>
+    /// <summary>Sets every frozen batch norm of the backbones from one batch of real images, in a single forward pass
+    /// (each layer sees its input already normalised by the layers before it). For training from random weights.</summary>
+    public void CalibrateBatchNorm(Tensor images)
+    {
+        var norms = BackboneModules.SelectMany(b => b.Backbone.Body.modules()).OfType<FrozenBatchNorm2d>().ToList();
+        foreach (var n in norms) n.Calibrating = true;
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (_, fpn) in BackboneModules) foreach (var t in fpn.Body.forward(images)) t.Dispose();
+        }
+        finally
+        {
+            foreach (var n in norms) n.Calibrating = false;
+        }
+    }
+
+    /// <summary>Stops gradients to the backbone bodies entirely (FPN and heads still train): a randomly initialised,
+    /// calibrated body is a fixed random feature extractor that cannot drift out of its normalisation.</summary>
+    public void FreezeBodies()
+    {
+        foreach (var (_, fpn) in BackboneModules)
+            foreach (var p in fpn.Body.parameters()) p.requires_grad = false;
+    }
+
     /// <summary>Stops gradients to every backbone's stem (see <see cref="FeatureBody.Stem"/>).</summary>
     public void FreezeStems()
     {

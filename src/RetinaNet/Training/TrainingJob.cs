@@ -34,6 +34,8 @@ public sealed record TrainingJobOptions
     public bool SkipBadImages { get; init; }
     public int Workers { get; init; }
     public bool ProgressBar { get; init; }
+    /// <summary>Train FPN and heads only (the demo's random backbone).</summary>
+    public bool FreezeBackbone { get; init; }
     /// <summary>Called after every iteration (tests use it to interrupt a run as Ctrl-C would).</summary>
     public Action<long>? AfterIteration { get; init; }
 }
@@ -47,6 +49,7 @@ public static class TrainingJob
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
         model.FreezeStems();
+        if (o.FreezeBackbone) model.FreezeBodies();
         var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
         if (dataset.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
@@ -54,6 +57,7 @@ public static class TrainingJob
             : (CocoFile.Load(o.ValAnnotations), DetectionDataset.Load(o.ValAnnotations, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
 
         model.to(o.Device);
+        if (resume is null && o.FineTune is null && o.BackboneWeights is "none") CalibrateBatchNorm(model, dataset, o, stderr);
         using var trainer = new Trainer(model, o.Device, o.Settings);
         long iteration = resume is null ? 0 : trainer.Restore(resume);
         var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed);
@@ -98,6 +102,19 @@ public static class TrainingJob
         log.Finish();
         stdout.WriteLine(iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)" : $"Saved {o.ModelPath}");
         return iteration;
+    }
+
+    /// <summary>Without ImageNet weights, frozen batch norm would be the identity and a deep backbone unnormalised:
+    /// its statistics are taken from one batch of (up to 16) training images instead.</summary>
+    static void CalibrateBatchNorm(RetinaNetModel model, DetectionDataset dataset, TrainingJobOptions o, TextWriter warnings)
+    {
+        var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed + 1);
+        var options = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 1, o.Settings.Seed, o.SkipBadImages, Pin: false);
+        using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Augment.JitterMin, o.Augment.MaxSize),
+            DetectionLoader.OnePass(sampler, Math.Min(dataset.Count, 16)), options, warnings);
+        using var host = loader.Next() ?? throw new BadInputException(o.Annotations, "no images to train on");
+        using var batch = DeviceBatch.From(host, o.Device);
+        model.CalibrateBatchNorm(batch.Images);
     }
 
     /// <summary>The model to train and, when resuming, its saved training state (stems not yet frozen).</summary>

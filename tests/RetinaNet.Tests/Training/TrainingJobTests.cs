@@ -110,3 +110,27 @@ public class TrainingJobTests
             Assert.True(before[key].SequenceEqual(after[key]), $"{key} did not carry over");
     }
 }
+
+public class TrainingFailureTests
+{
+    [Fact]
+    public void ADivergingLossStopsWithTheIterationAndAdvice()
+    {
+        var dir = Paths.TempDir();
+        var (coco, images) = ShapesDataset.Generate(4, 128, seed: 3, Path.Combine(dir, "a.json"));
+        Directory.CreateDirectory(Path.Combine(dir, "img"));
+        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(dir, "img", name));
+        coco.Save(coco.Path);
+        var options = new TrainingJobOptions
+        {
+            ModelPath = Path.Combine(dir, "m.pth"), Annotations = coco.Path, Images = Path.Combine(dir, "img"), Device = CPU, BackboneWeights = "none",
+            Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
+            Settings = new TrainingSettings { Iterations = 6, Batch = 2, Schedule = new LearningRateSchedule(1e6, 0, []), LogInterval = TimeSpan.FromHours(1), CheckpointInterval = TimeSpan.FromHours(1) },
+            Augment = new AugmentationOptions(128, 128, 128), Workers = 1,
+        };
+        var e = Assert.Throws<TrainingDivergedException>(() => TrainingJob.Run(options, TextWriter.Null, TextWriter.Null, CancellationToken.None));
+        Assert.Matches(@"NaN or infinite at iteration [1-6]\b", e.Message);
+        Assert.Contains("--lr", e.Message);
+        Assert.False(File.Exists(options.ModelPath)); // no checkpoint of damaged weights
+    }
+}
