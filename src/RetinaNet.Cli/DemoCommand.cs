@@ -25,7 +25,7 @@ static class DemoCommand
             new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number", ["96"]),
             new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["128"]),
             new("--batch", Arity.One, "batch size", "size", ["4"]),
-            new("--lr", Arity.One, "learning rate", "value", ["0.01"]),
+            new("--lr", Arity.One, "learning rate (0.005 and above diverged from random features)", "value", ["0.002"]),
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
         ]);
 
@@ -85,7 +85,7 @@ static class DemoCommand
     {
         long id = val.Images[0].Id;
         var names = val.Categories.ToDictionary(c => c.Id, c => c.Name);
-        foreach (var d in detections.Where(d => d.ImageId == id && d.Score >= 0.3))
+        foreach (var d in detections.Where(d => d.ImageId == id).OrderByDescending(d => d.Score).Take(6))
         {
             Drawing.DrawBox(image, d.X, d.Y, d.X + d.W, d.Y + d.H, (255, 255, 0));
             Drawing.DrawLabel(image, d.X, d.Y, $"{names[d.CategoryId]} {d.Score:F2}", (255, 255, 0));

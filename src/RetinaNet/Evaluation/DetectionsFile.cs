@@ -70,24 +70,8 @@ public static class DetectionsFile
             w.WriteStartObject();
             w.WritePropertyName("annotations");
             WriteList(w, detections);
-            w.WriteStartArray("images");
-            foreach (var i in imagesAndCategories.Images)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", i.Id); w.WriteString("file_name", i.FileName);
-                if (i.Width is int width) w.WriteNumber("width", width);
-                if (i.Height is int height) w.WriteNumber("height", height);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("categories");
-            foreach (var c in imagesAndCategories.Categories)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", c.Id); w.WriteString("name", c.Name);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            CocoFile.WriteImages(w, imagesAndCategories.Images);
+            CocoFile.WriteCategories(w, imagesAndCategories.Categories);
             w.WriteEndObject();
         });
 

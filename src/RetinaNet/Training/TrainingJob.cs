@@ -139,6 +139,7 @@ public static class TrainingJob
             stdout.WriteLine($"Fine-tuning from {o.FineTune} ({source.Config.Classes} → {config.Classes} classes, class output re-initialised)");
             return (model, null);
         }
+        torch.manual_seed(o.Settings.Seed); // a fresh model's weights follow --seed too
         var fresh = new RetinaNetModel(o.Config);
         fresh.Initialize();
         if (o.BackboneWeights is "none") return (fresh, null);

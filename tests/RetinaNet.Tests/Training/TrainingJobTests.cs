@@ -9,7 +9,13 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Training;
 
+/// <summary>Runs alone: model initialisation draws from torch's global generator, which tests running in parallel
+/// would otherwise consume in between.</summary>
+[CollectionDefinition("global torch RNG", DisableParallelization = true)]
+public class GlobalTorchRng;
+
 /// <summary>Whole training runs on the CPU on a tiny synthetic dataset the test writes itself.</summary>
+[Collection("global torch RNG")]
 public class TrainingJobTests
 {
     static (string Annotations, string Images) TinyDataset(string dir, int count = 6)
@@ -111,6 +117,7 @@ public class TrainingJobTests
     }
 }
 
+[Collection("global torch RNG")]
 public class TrainingFailureTests
 {
     [Fact]

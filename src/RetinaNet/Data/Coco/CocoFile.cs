@@ -114,16 +114,7 @@ public sealed class CocoFile
     {
         {
             w.WriteStartObject();
-            w.WriteStartArray("images");
-            foreach (var i in Images)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", i.Id); w.WriteString("file_name", i.FileName);
-                if (i.Width is int width) w.WriteNumber("width", width);
-                if (i.Height is int height) w.WriteNumber("height", height);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteImages(w, Images);
             w.WriteStartArray("annotations");
             foreach (var a in Annotations)
             {
@@ -134,15 +125,7 @@ public sealed class CocoFile
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteStartArray("categories");
-            foreach (var c in Categories)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", c.Id); w.WriteString("name", c.Name);
-                if (c.Supercategory is not null) w.WriteString("supercategory", c.Supercategory);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteCategories(w, Categories);
             w.WriteEndObject();
         }
     }
@@ -154,6 +137,35 @@ public sealed class CocoFile
     {
         var s = string.Join(' ', text.Split((char[])['\r', '\n', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
         return s.Length <= max ? s : s[..(max - 3)] + "...";
+    }
+
+    /// <summary>The "images" list as COCO writes it (also used by detection files).</summary>
+    public static void WriteImages(Utf8JsonWriter w, IEnumerable<CocoImageInfo> images)
+    {
+        w.WriteStartArray("images");
+        foreach (var i in images)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", i.Id); w.WriteString("file_name", i.FileName);
+            if (i.Width is int width) w.WriteNumber("width", width);
+            if (i.Height is int height) w.WriteNumber("height", height);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>The "categories" list as COCO writes it.</summary>
+    public static void WriteCategories(Utf8JsonWriter w, IEnumerable<CocoCategory> categories)
+    {
+        w.WriteStartArray("categories");
+        foreach (var c in categories)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", c.Id); w.WriteString("name", c.Name);
+            if (c.Supercategory is not null) w.WriteString("supercategory", c.Supercategory);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>Field access with errors that say which entry lacks what.</summary>

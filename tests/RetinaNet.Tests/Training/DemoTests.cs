@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using RetinaNet.Cli;
+using RetinaNet.Data;
+using RetinaNet.Data.Coco;
+using RetinaNet.Evaluation;
+using RetinaNet.Inference;
+using RetinaNet.Model;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Training;
+
+/// <summary>The README's main job: the demo must finish and show real learning on its held-out images.</summary>
+[Collection("global torch RNG")]
+public class DemoTests
+{
+    static double Stat(string output, string iou) =>
+        double.Parse(Regex.Match(output, $@"Average Precision  \(AP\) @\[ IoU={Regex.Escape(iou)} +\| area=   all \| maxDets=100 \] = (-?[0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void DemoTrainsEvaluatesAndDrawsWithAFloorWellAboveAnUntrainedModel()
+    {
+        var dir = Paths.TempDir();
+        var stdout = new StringWriter();
+        int code = CommandLine.Run(["demo", "--output", dir, "--device", "cpu"], stdout, TextWriter.Null);
+        Assert.True(code == CommandLine.Ok, stdout.ToString());
+        foreach (var f in new[] { "model.pth", "detections.json", "detections.png", "data/annotations.json", "data/val.json" })
+            Assert.True(File.Exists(Path.Combine(dir, f)), $"demo did not write {f}");
+        double ap50 = Stat(stdout.ToString(), "0.50");
+
+        // the same held-out images through an untrained model of the same configuration
+        var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
+        manual_seed(0);
+        using var untrained = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
+        untrained.Initialize();
+        var detections = InferenceJob.Detect(untrained, DetectionDataset.FromCoco(val, Path.Combine(dir, "data", "images"), TextWriter.Null),
+            new InferenceOptions(CPU, 4, 128, 128), TextWriter.Null);
+        double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];
+
+        Assert.True(untrainedAp50 < 0.01, $"untrained AP50 {untrainedAp50}");
+        Assert.True(ap50 >= 0.05, $"the demo's AP50 {ap50} is not well above the untrained model's {untrainedAp50}:\n{stdout}");
+    }
+}
