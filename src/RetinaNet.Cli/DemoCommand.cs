@@ -81,15 +81,12 @@ static class DemoCommand
         return CommandLine.Ok;
     }
 
+    /// <summary>The first held-out image with its six best detections and its ground truth.</summary>
     static void DrawFirst(Data.Coco.CocoFile val, RgbImage image, List<CocoDetection> detections, string path)
     {
         long id = val.Images[0].Id;
-        var names = val.Categories.ToDictionary(c => c.Id, c => c.Name);
-        foreach (var d in detections.Where(d => d.ImageId == id).OrderByDescending(d => d.Score).Take(6))
-        {
-            Drawing.DrawBox(image, d.X, d.Y, d.X + d.W, d.Y + d.H, (255, 255, 0));
-            Drawing.DrawLabel(image, d.X, d.Y, $"{names[d.CategoryId]} {d.Score:F2}", (255, 255, 0));
-        }
+        var best = detections.Where(d => d.ImageId == id).OrderByDescending(d => d.Score).Take(6);
+        DetectionPictures.Draw(image, best, val.Annotations.Where(g => g.ImageId == id), new Data.Coco.CategoryMap(val.Categories), 0);
         ImageEncoder.SavePng(image, path);
     }
 }
