@@ -16,6 +16,8 @@ static class LoaderBench
         int batch = int.Parse(opt("batch", "16")), images = int.Parse(opt("count", "1024"));
         var workerCounts = opt("workers", $"1,{Environment.ProcessorCount}").Split(',').Select(int.Parse);
         bool pin = opt("pin", "false") == "true";
+        // libtorch's intra-op pool is process-wide: many loader threads each asking it for every core oversubscribe them
+        if (opt("torch-threads", "") is { Length: > 0 } threads) TorchSharp.torch.set_num_threads(int.Parse(threads));
         var dataset = DetectionDataset.FromFolder(folder);
         var chain = Augmentation.ForTraining(new AugmentationOptions(800, 800, 1333));
         foreach (int workers in workerCounts)
@@ -34,7 +36,7 @@ static class LoaderBench
                 pixels += b.Pixels.numel();
             }
             double s = watch.Elapsed.TotalSeconds;
-            Console.WriteLine($"{{\"bench\": \"loader\", \"folder\": \"{Path.GetFileName(Path.GetFullPath(folder))}\", \"cores\": {Environment.ProcessorCount}, \"workers\": {workers}, " +
+            Console.WriteLine($"{{\"bench\": \"loader\", \"torch_threads\": {TorchSharp.torch.get_num_threads()}, \"folder\": \"{Path.GetFileName(Path.GetFullPath(folder))}\", \"cores\": {Environment.ProcessorCount}, \"workers\": {workers}, " +
                 $"\"batch\": {batch}, \"pinned\": {pin.ToString().ToLowerInvariant()}, \"images\": {done}, \"seconds\": {s:F2}, \"images_per_s\": {done / s:F1}, \"mean_batch_mpixels\": {pixels / 3.0 / (done / (double)batch) / 1e6:F2}}}");
         }
     }

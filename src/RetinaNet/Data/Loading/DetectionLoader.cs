@@ -16,11 +16,16 @@ public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool Sk
 public static class DetectionLoader
 {
     public static PrefetchingLoader Create(DetectionDataset dataset, IImageTransform transform, Func<BatchPlan?> plan, LoaderOptions options,
-        TextWriter warnings, long firstBatchNumber = 0) =>
-        new(
+        TextWriter warnings, long firstBatchNumber = 0)
+    {
+        // Feeding a GPU, the CPU does only loading: one libtorch thread per worker instead of every worker's resize asking
+        // the process-wide pool for all cores (936 vs 728 im/s on 16 cores, bench/RESULTS.md).
+        if (options.Pin) TorchSharp.torch.set_num_threads(1);
+        return new(
             (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, warnings),
             (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin),
             plan, options.Workers, options.Prefetch, options.Seed, firstBatchNumber);
+    }
 
     /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides along).</summary>
     public static Func<BatchPlan?> Training(ShardedSampler sampler, int batchSize) => () =>
