@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 //   RetinaNet.Bench nms [--boxes 20000] [--classes 80] [--detections 100] [--iters 50]
 //   RetinaNet.Bench eval [--images 5000] [--categories 80] [--detections 100] [--iters 5] [--dir DIR]  (CPU only)
 //   RetinaNet.Bench infer|train [--backbone ResNet50FPN] [--batch 8] [--height 800] [--width 1216] [--precision bf16|fp16|fp32] [--iters 20]
-//   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false]
+//   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false] [--gpu-decode false] [--torch-threads N]
+//   RetinaNet.Bench nvjpeg-check --images DIR   (nvJPEG vs the CPU decoder, pixel differences and times)
 //   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both to the GPU machine
 //   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -25,6 +26,7 @@ switch (args.FirstOrDefault())
     case "nms": Nms(); break;
     case "infer" or "train" when !args.Skip(1).FirstOrDefault("").EndsWith(".pth"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
+    case "nvjpeg-check": RetinaNet.Bench.LoaderBench.CheckNvJpeg(Opt); break;
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
     default:

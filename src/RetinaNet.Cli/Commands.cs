@@ -55,8 +55,8 @@ static class Commands
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
         DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
-        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU decode path (nvJPEG) is not built yet; the CPU loader feeds the GPU");
         var device = DeviceChoice.Resolve(a.String("--device"));
+        GpuDecode(a, device);
         double schedule = a.Double("--schedule");
         long iterations = LearningRateSchedule.Scale(a.Int("--iters"), schedule);
         var options = new TrainingJobOptions
@@ -80,7 +80,7 @@ static class Commands
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
             Resize = a.Int("--resize"), MaxSize = a.Int("--max-size"),
             LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
-            Workers = a.Int("--workers"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Workers = a.Int("--workers"), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
         };
         using var stop = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel(); };
@@ -91,6 +91,14 @@ static class Commands
         }
         finally { Console.CancelKeyPress -= onCancel; }
         return CommandLine.Ok;
+    }
+
+    /// <summary>--with-dali (ODTK's name for its GPU data path): nvJPEG decode + augmentation on the GPU.</summary>
+    static void GpuDecode(ParsedArgs a, Device device)
+    {
+        if (!a.Flag("--with-dali")) return;
+        if (device.type != DeviceType.CUDA) throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the CPU)");
+        if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
     }
 
     /// <summary>Autocast dtype: bf16 on a GPU (measured faster than fp16 + loss scaling and as accurate: bench/RESULTS.md),
@@ -126,17 +134,17 @@ static class Commands
         InferenceSettings(a);
         DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox");
-        if (a.Flag("--with-dali")) throw new NotYetSupportedException("--with-dali: the GPU decode path (nvJPEG) is not built yet; the CPU loader feeds the GPU");
         if (model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new NotYetSupportedException("running exported .onnx models lands with issue [5/7]");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
         var device = DeviceChoice.Resolve(a.String("--device"));
+        GpuDecode(a, device);
         using var loaded = Checkpoint.Load(model).Model;
         loaded.UseInferenceSettings(InferenceSettings(a));
         var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
             new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
-                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images")));
+                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali")));
         InferCommand.Run(loaded, job, stdout, Console.Error);
         return CommandLine.Ok;
     }

@@ -10,7 +10,7 @@ namespace RetinaNet.Inference;
 
 /// <summary>How to run a model over a dataset.</summary>
 public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333, ScalarType? MixedPrecision = null,
-    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false);
+    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false);
 
 /// <summary>Detections for every image of a dataset, in COCO terms (original coordinates, category ids): what
 /// <c>infer</c> writes and what validation scores. One pass in order through the same loader and runner.</summary>
@@ -20,7 +20,10 @@ public static class InferenceJob
         Action<int, int, double>? progress = null)
     {
         var sampler = new ShardedSampler(dataset.Count, shuffle: false);
-        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA);
+        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        {
+            DecodeDevice = o.GpuDecode ? o.Device : null,
+        };
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Resize, o.MaxSize), DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);
         using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision);
         var results = new List<CocoDetection>();

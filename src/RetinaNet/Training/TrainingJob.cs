@@ -34,6 +34,8 @@ public sealed record TrainingJobOptions
     public bool SkipBadImages { get; init; }
     public int Workers { get; init; }
     public bool ProgressBar { get; init; }
+    /// <summary>Decode JPEGs on the GPU (nvJPEG) and augment there: ODTK's --with-dali.</summary>
+    public bool GpuDecode { get; init; }
     /// <summary>Train FPN and heads only (the demo's random backbone).</summary>
     public bool FreezeBackbone { get; init; }
     /// <summary>Called after every iteration (tests use it to interrupt a run as Ctrl-C would).</summary>
@@ -67,7 +69,10 @@ public static class TrainingJob
 
         stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images ({dataset.Categories.Count} categories), " +
             $"batch {o.Settings.Batch}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}");
-        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA);
+        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        {
+            DecodeDevice = o.GpuDecode ? o.Device : null,
+        };
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
         using var board = o.LogDir is null ? null : new TensorBoardWriter(o.LogDir);
         using var poster = o.PostMetrics is null ? null : new MetricsPoster(new Uri(o.PostMetrics));
@@ -89,7 +94,7 @@ public static class TrainingJob
             },
             Validate = val is null ? null : step =>
             {
-                var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers);
+                var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers, GpuDecode: o.GpuDecode);
                 var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr);
                 var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);
                 log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");

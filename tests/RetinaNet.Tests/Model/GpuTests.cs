@@ -33,4 +33,7 @@ public class GpuTests
         using var gpu = BatchedNms.Run(scores.cuda(), boxes.cuda(), classes.cuda(), null, 0.5, 300);
         Assert.True(gpu.Indices.cpu().equal(cpu.Indices).all().item<bool>());
     }
+
+    [GpuFact]
+    public void NvJpegResolvesEverySymbol() => Assert.True(RetinaNet.Native.NvJpeg.Available, RetinaNet.Native.NvJpeg.MissingReason);
 }

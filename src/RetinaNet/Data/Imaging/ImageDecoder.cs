@@ -65,7 +65,8 @@ public static class ImageDecoder
     /// <summary>Largest image accepted: the RGBA buffer must stay below 2 GB.</summary>
     const long MaxPixels = 400_000_000;
 
-    static byte[] ReadAll(string path)
+    /// <summary>The file's bytes, with the same missing/empty-file errors as <see cref="Decode(string)"/>.</summary>
+    public static byte[] ReadAll(string path)
     {
         CheckFile(path);
         return File.ReadAllBytes(path);

@@ -8,6 +8,9 @@ namespace RetinaNet.Data.Loading;
 /// reported and skipped instead of stopping the run, and whether batches go to a GPU (then pinned).</summary>
 public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin, int Stride = Model.Fpn.Stride)
 {
+    /// <summary>Decode JPEGs with nvJPEG on this GPU and run the transforms there (<c>--with-dali</c>); null: CPU.</summary>
+    public TorchSharp.torch.Device? DecodeDevice { get; init; }
+
     public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount - 1, 1, 12);
 }
 
@@ -22,7 +25,7 @@ public static class DetectionLoader
         // the process-wide pool for all cores (936 vs 728 im/s on 16 cores, bench/RESULTS.md).
         if (options.Pin) TorchSharp.torch.set_num_threads(1);
         return new(
-            (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, warnings),
+            (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
             (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin),
             plan, options.Workers, options.Prefetch, options.Seed, firstBatchNumber);
     }
@@ -43,26 +46,37 @@ public static class DetectionLoader
             : null;
     }
 
-    static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad, TextWriter warnings)
+    static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad, TorchSharp.torch.Device? gpu, TextWriter warnings)
     {
-        RgbImage decoded;
-        try { decoded = ImageDecoder.Decode(sample.Path); }
+        TorchSharp.torch.Tensor pixels;
+        try { pixels = Decode(sample.Path, gpu); }
         catch (BadInputException e) when (skipBad)
         {
             lock (warnings) warnings.WriteLine($"warning: skipped {e.Message}");
             return null;
         }
-        var image = new ImageWithBoxes(decoded.ToTensor(), (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone());
+        int width = (int)pixels.shape[2], height = (int)pixels.shape[1];
+        var image = new ImageWithBoxes(pixels, (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone());
         try
         {
             image.ClipBoxes();
             transform.Apply(image, random);
-            return new PreparedImage(sample.Index, sample.ImageId, image, decoded.Width, decoded.Height);
+            return new PreparedImage(sample.Index, sample.ImageId, image, width, height);
         }
         catch
         {
             image.Dispose();
             throw;
         }
+    }
+
+    /// <summary>uint8 [3, H, W]: on the CPU, or with nvJPEG on the GPU (other formats decode on the CPU and move).</summary>
+    static TorchSharp.torch.Tensor Decode(string path, TorchSharp.torch.Device? gpu)
+    {
+        if (gpu is null) return ImageDecoder.Decode(path).ToTensor();
+        var data = ImageDecoder.ReadAll(path);
+        if (Native.NvJpeg.Decode(data, path, gpu) is TorchSharp.torch.Tensor onGpu) return onGpu;
+        using var cpu = ImageDecoder.Decode(data, path).ToTensor();
+        return cpu.to(gpu);
     }
 }

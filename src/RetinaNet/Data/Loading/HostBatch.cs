@@ -40,7 +40,8 @@ public sealed class HostBatch : IDisposable
         int w = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Width), stride);
         int m = Math.Max(1, images.Count == 0 ? 1 : images.Max(i => i.Image.Count));
         using var scope = NewDisposeScope();
-        var pixels = zeros(n, 3, h, w, ScalarType.Byte);
+        var device = n > 0 ? images[0].Image.Pixels.device : CPU; // GPU-decoded batches are assembled on the GPU
+        var pixels = zeros(n, 3, h, w, ScalarType.Byte, device);
         var targets = new float[n * m * 5];
         Array.Fill(targets, -1f);
         var sizes = new long[n * 2];
@@ -62,7 +63,7 @@ public sealed class HostBatch : IDisposable
         }
         var batch = new HostBatch
         {
-            Pixels = (pin ? pixels.pin_memory() : pixels).MoveToOuterDisposeScope(),
+            Pixels = (pin && device.type == TorchSharp.DeviceType.CPU ? pixels.pin_memory() : pixels).MoveToOuterDisposeScope(),
             Targets = tensor(targets, [n, m, 5]).MoveToOuterDisposeScope(),
             Sizes = tensor(sizes, [n, 2]).MoveToOuterDisposeScope(),
             Colors = tensor(colors, [n, 4]).MoveToOuterDisposeScope(),
