@@ -15,6 +15,7 @@ static class EvaluateCommand
             new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path", Required: true),
             new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path", Required: true),
             new("--metrics-json", Arity.One, "(ours) also write the metrics to this JSON file", "path"),
+            new("--pr-curves", Arity.One, "(ours) plot precision against recall per category (IoU 0.5) to this PNG", "path"),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
@@ -24,6 +25,7 @@ static class EvaluateCommand
         ExistingFile("--detections", detectionsPath, ".json");
         string? metrics = a.String("--metrics-json");
         if (metrics is not null) WritableParent("--metrics-json", metrics);
+        if (a.String("--pr-curves") is string curves) { Extension("--pr-curves", curves, ".png"); WritableParent("--pr-curves", curves); }
 
         var groundTruth = CocoFile.Load(annotations);
         var detections = DetectionsFile.Read(detectionsPath);
@@ -33,6 +35,11 @@ static class EvaluateCommand
         stdout.WriteLine();
         stdout.Write(result.PerCategoryTable());
         if (metrics is not null) WriteMetrics(metrics, result);
+        if (a.String("--pr-curves") is string plot)
+        {
+            Data.Imaging.ImageEncoder.SavePng(PrCurvePlot.Render(result), plot);
+            stdout.WriteLine($"Wrote {plot}");
+        }
         return CommandLine.Ok;
     }
 

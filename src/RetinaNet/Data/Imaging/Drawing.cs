@@ -19,6 +19,22 @@ public static class Drawing
             }
     }
 
+    /// <summary>A straight line from (x0, y0) to (x1, y1) (Bresenham), <paramref name="thickness"/> pixels square per
+    /// point, clipped to the image.</summary>
+    public static void DrawLine(RgbImage img, int x0, int y0, int x1, int y1, (byte R, byte G, byte B) color, int thickness = 1)
+    {
+        int dx = Math.Abs(x1 - x0), dy = -Math.Abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
+        int half = thickness / 2;
+        while (true)
+        {
+            DrawFilledRect(img, x0 - half, y0 - half, x0 - half + thickness, y0 - half + thickness, color);
+            if (x0 == x1 && y0 == y1) return;
+            int e2 = 2 * err;
+            if (e2 >= dy) { err += dy; x0 += sx; }
+            if (e2 <= dx) { err += dx; y0 += sy; }
+        }
+    }
+
     /// <summary>Outline of the box (x1, y1)-(x2, y2) in pixel coordinates (a detector's output), <paramref name="thickness"/>
     /// pixels wide, drawn inside the rounded box edges.</summary>
     public static void DrawBox(RgbImage img, float x1, float y1, float x2, float y2, (byte R, byte G, byte B) color, int thickness = 2)
