@@ -16,18 +16,14 @@ public class InferAndDrawTests
     static (string Dir, string Annotations, string Images, string Model) Setup()
     {
         var dir = Paths.TempDir();
-        var (coco, images) = ShapesDataset.Generate(3, 128, seed: 11, Path.Combine(dir, "gt.json"));
-        var imageDir = Path.Combine(dir, "images");
-        Directory.CreateDirectory(imageDir);
-        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(imageDir, name));
-        coco.Save(coco.Path);
+        var (annotations, imageDir) = ShapesOnDisk.Write(dir, 3, 128, seed: 11, "gt.json");
         var model = Path.Combine(dir, "m.pth");
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }))
         {
             m.Initialize();
             Checkpoint.Save(model, m);
         }
-        return (dir, coco.Path, imageDir, model);
+        return (dir, annotations, imageDir, model);
     }
 
     static int Run(params string[] args) => CommandLine.Run(args, TextWriter.Null, TextWriter.Null);

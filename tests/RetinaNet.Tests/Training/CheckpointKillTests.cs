@@ -15,10 +15,7 @@ public class CheckpointKillTests
     public void KillingTrainingAtRandomMomentsNeverLeavesAnUnreadableCheckpoint()
     {
         var dir = Paths.TempDir();
-        var (coco, images) = ShapesDataset.Generate(4, 128, seed: 2, Path.Combine(dir, "a.json"));
-        Directory.CreateDirectory(Path.Combine(dir, "img"));
-        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(dir, "img", name));
-        coco.Save(coco.Path);
+        var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 2);
         var model = Path.Combine(dir, "m.pth");
         var cli = Path.Combine(AppContext.BaseDirectory, "retinanet.dll");
         var random = new Random(5);
@@ -29,7 +26,7 @@ public class CheckpointKillTests
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
-            foreach (var arg in new[] { "exec", cli, "train", model, "--annotations", coco.Path, "--images", Path.Combine(dir, "img"),
+            foreach (var arg in new[] { "exec", cli, "train", model, "--annotations", annotations, "--images", images,
                          "--backbone", "ResNet18FPN", "--classes", "3", "--backbone-weights", "none", "--batch", "1", "--jitter", "128", "128",
                          "--max-size", "128", "--iters", "100000", "--checkpoint-interval", "1", "--device", "cpu", "--workers", "1" })
                 start.ArgumentList.Add(arg);

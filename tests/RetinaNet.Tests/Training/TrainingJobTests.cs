@@ -18,15 +18,7 @@ public class GlobalTorchRng;
 [Collection("global torch RNG")]
 public class TrainingJobTests
 {
-    static (string Annotations, string Images) TinyDataset(string dir, int count = 6)
-    {
-        var (coco, images) = ShapesDataset.Generate(count, 128, seed: 5, Path.Combine(dir, "train.json"));
-        var imageDir = Path.Combine(dir, "images");
-        Directory.CreateDirectory(imageDir);
-        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(imageDir, name));
-        coco.Save(coco.Path);
-        return (coco.Path, imageDir);
-    }
+    static (string Annotations, string Images) TinyDataset(string dir, int count = 6) => ShapesOnDisk.Write(dir, count, 128, seed: 5);
 
     static TrainingJobOptions Options(string model, (string Annotations, string Images) data, long iterations, Action<long>? after = null) => new()
     {
@@ -124,13 +116,10 @@ public class TrainingFailureTests
     public void ADivergingLossStopsWithTheIterationAndAdvice()
     {
         var dir = Paths.TempDir();
-        var (coco, images) = ShapesDataset.Generate(4, 128, seed: 3, Path.Combine(dir, "a.json"));
-        Directory.CreateDirectory(Path.Combine(dir, "img"));
-        foreach (var (name, image) in images) ImageEncoder.SavePng(image, Path.Combine(dir, "img", name));
-        coco.Save(coco.Path);
+        var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 3);
         var options = new TrainingJobOptions
         {
-            ModelPath = Path.Combine(dir, "m.pth"), Annotations = coco.Path, Images = Path.Combine(dir, "img"), Device = CPU, BackboneWeights = "none",
+            ModelPath = Path.Combine(dir, "m.pth"), Annotations = annotations, Images = images, Device = CPU, BackboneWeights = "none",
             Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
             Settings = new TrainingSettings { Iterations = 6, Batch = 2, Schedule = new LearningRateSchedule(1e6, 0, []), LogInterval = TimeSpan.FromHours(1), CheckpointInterval = TimeSpan.FromHours(1) },
             Augment = new AugmentationOptions(128, 128, 128), Workers = 1,
