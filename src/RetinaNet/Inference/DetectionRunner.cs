@@ -27,17 +27,12 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
 
     public void Dispose() => anchors.Dispose();
 
-    public IEnumerable<ImageDetections> Run(PrefetchingLoader loader, Action<HostBatch>? afterBatch = null)
+    public IEnumerable<ImageDetections> Run(PrefetchingLoader loader)
     {
         model.eval();
         while (loader.Next() is HostBatch host)
-        {
             using (host)
-            {
                 foreach (var detections in Detect(host)) yield return detections;
-                afterBatch?.Invoke(host);
-            }
-        }
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)

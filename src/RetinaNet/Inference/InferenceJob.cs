@@ -20,7 +20,7 @@ public static class InferenceJob
         Action<int, int, double>? progress = null)
     {
         var sampler = new ShardedSampler(dataset.Count, shuffle: false);
-        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        var loaderOptions = new LoaderOptions(o.Workers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
             DecodeDevice = o.GpuDecode ? o.Device : null,
         };

@@ -55,8 +55,6 @@ public sealed class Trainer : IDisposable
         Step(host, 1, false, ref fw, ref bw);
     }
 
-    public FlatSgd Optimizer => optimizer;
-
     /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training state.</summary>
     public long Restore(TrainingState state)
     {
@@ -94,7 +92,7 @@ public sealed class Trainer : IDisposable
                 double seconds = (clock.Elapsed - lastLog).TotalSeconds / Math.Max(1, iteration - logStart);
                 double lr = settings.Schedule.ForStep(iteration);
                 hooks.Log(TrainingLogLine.Format(iteration, settings.Iterations, focal, box, seconds, settings.Batch, fw, bw, lr));
-                hooks.Metrics?.Invoke(iteration, new Dictionary<string, double> { ["focal loss"] = focal, ["box loss"] = box, ["im_s"] = settings.Batch / seconds, ["lr"] = lr });
+                hooks.Metrics?.Invoke(iteration, MetricsPoster.TrainingMetrics(focal, box, settings.Batch / seconds, lr).ToDictionary(m => m.Metric, m => m.Value));
                 lastLog = clock.Elapsed; logStart = iteration;
             }
             if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last && hooks.Validate is not null)
@@ -147,8 +145,7 @@ public sealed class Trainer : IDisposable
 
     void Checkpoint(TrainingHooks hooks, long iteration, object? samplerState)
     {
-        var (_, _, bad) = sums.Peek();
-        if (bad is long badIteration) throw Diverged(badIteration);
+        ThrowIfDiverged();
         var momentum = optimizer.State();
         try
         {
@@ -162,10 +159,15 @@ public sealed class Trainer : IDisposable
 
     void Validate(TrainingHooks hooks, long iteration)
     {
-        var (_, _, bad) = sums.Peek();
-        if (bad is long badIteration) throw Diverged(badIteration);
+        ThrowIfDiverged();
         var results = hooks.Validate!(iteration);
         if (results is not null) hooks.Metrics?.Invoke(iteration, results);
+    }
+
+    /// <summary>Neither a checkpoint nor a validation may see weights that a non-finite loss has already damaged.</summary>
+    void ThrowIfDiverged()
+    {
+        if (sums.Peek().Bad is long badIteration) throw Diverged(badIteration);
     }
 
     static TrainingDivergedException Diverged(long iteration) =>

@@ -70,7 +70,7 @@ public static class TrainingJob
 
         stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images ({dataset.Categories.Count} categories), " +
             $"batch {o.Settings.Batch}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}");
-        var loaderOptions = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        var loaderOptions = new LoaderOptions(o.Workers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
             DecodeDevice = o.GpuDecode ? o.Device : null,
         };
@@ -115,7 +115,7 @@ public static class TrainingJob
     static void CalibrateBatchNorm(RetinaNetModel model, DetectionDataset dataset, TrainingJobOptions o, TextWriter warnings)
     {
         var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed + 1);
-        var options = new LoaderOptions(o.Workers > 0 ? o.Workers : LoaderOptions.DefaultWorkers, 1, o.Settings.Seed, o.SkipBadImages, Pin: false);
+        var options = new LoaderOptions(o.Workers, 1, o.Settings.Seed, o.SkipBadImages, Pin: false);
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Augment.JitterMin, o.Augment.MaxSize),
             DetectionLoader.OnePass(sampler, Math.Min(dataset.Count, 16)), options, warnings);
         using var host = loader.Next() ?? throw new BadInputException(o.Annotations, "no images to train on");

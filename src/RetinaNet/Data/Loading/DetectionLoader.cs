@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace RetinaNet.Data.Loading;
 
-/// <summary>How a loader runs: threads, batches kept ahead, the seed of all augmentation, whether bad images are
+/// <summary>How a loader runs: threads (0: <see cref="DefaultWorkers"/>), batches kept ahead, the seed of all augmentation, whether bad images are
 /// reported and skipped instead of stopping the run, and whether batches go to a GPU (then pinned).</summary>
 public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin, int Stride = Model.Fpn.Stride)
 {
@@ -27,7 +27,7 @@ public static class DetectionLoader
         return new(
             (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
             (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin),
-            plan, options.Workers, options.Prefetch, options.Seed, firstBatchNumber);
+            plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber);
     }
 
     /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides along).</summary>

@@ -38,19 +38,10 @@ public sealed class ImageWithBoxes : IDisposable
     /// <summary>Clips boxes to the image and drops those left with no width or height; returns how many went.</summary>
     public int ClipBoxes()
     {
-        var keptBoxes = new List<float>(Boxes.Length);
-        var keptClasses = new List<int>(Count);
-        for (int i = 0; i < Count; i++)
-        {
-            float x1 = Math.Clamp(Boxes[4 * i], 0, Width), y1 = Math.Clamp(Boxes[4 * i + 1], 0, Height);
-            float x2 = Math.Clamp(Boxes[4 * i + 2], 0, Width), y2 = Math.Clamp(Boxes[4 * i + 3], 0, Height);
-            if (x2 <= x1 || y2 <= y1) continue;
-            keptBoxes.AddRange([x1, y1, x2, y2]);
-            keptClasses.Add(Classes[i]);
-        }
-        int dropped = Count - keptClasses.Count;
-        ReplaceBoxes([.. keptBoxes], [.. keptClasses]);
-        return dropped;
+        int before = Count;
+        var (boxes, classes) = Sample.Clip(Boxes, Classes, Width, Height);
+        ReplaceBoxes(boxes, classes);
+        return before - Count;
     }
 
     public void Dispose() => Pixels.Dispose();
