@@ -29,23 +29,72 @@ static class InferenceBench
         model.Initialize();
         model.to(device);
         // --convert: weights themselves in the low precision (what `infer` does); --nhwc: channels-last strides
-        bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true";
+        bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true", graphs = opt("graphs", "false") == "true";
+        if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
         if (convert && dtype is ScalarType low) model.to(low);
-        if (nhwc) Layouts.ToChannelsLast(model);
+        if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
         double ms; string extra = "";
         if (mode == "infer")
         {
-            using var runner = new DetectionRunner(model, device, dtype);
+            using var runner = new DetectionRunner(model, device, dtype, graphs);
             long kept = 0;
             ms = Time(iters, () => kept = runner.Detect(host).Sum(d => d.Count), device);
-            extra = $", \"detections\": {kept}";
+            if (graphs)
+            {
+                // a replayed graph must give the eager path's detections
+                using var eager = new DetectionRunner(model, device, dtype);
+                var a = runner.Detect(host); var b = eager.Detect(host);
+                double scoreDiff = a.Zip(b).Max(p => p.First.Scores.Zip(p.Second.Scores).Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
+                double boxDiff = a.Zip(b).Max(p => p.First.Boxes.Zip(p.Second.Boxes).Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
+                bool sameCounts = a.Zip(b).All(p => p.First.Count == p.Second.Count && p.First.Classes.SequenceEqual(p.Second.Classes));
+                extra += $", \"graph_vs_eager\": {{\"same_counts_and_classes\": {sameCounts.ToString().ToLowerInvariant()}, \"max_score_diff\": {scoreDiff:E2}, \"max_box_diff\": {boxDiff:E2}}}";
+            }
+            // the forward alone, as the runner feeds it (decode + NMS + copy back = the rest)
+            using var images = DeviceBatch.From(host, device);
+            var input = (convert && dtype is ScalarType d ? images.Images.to(d) : images.Images);
+            if (nhwc) input = Layouts.NhwcCopy(input);
+            double forward;
+            using (no_grad())
+            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+                forward = Time(iters, () => model.forward(input).Dispose(), device);
+            double features;
+            using (no_grad())
+            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+                features = Time(iters, () => { foreach (var f in model.Features(input)) f.Dispose(); }, device);
+            // decode and NMS alone, on this batch's heads
+            var anchors = new AnchorGenerator(config.Anchors);
+            var inference = model.Config.Inference;
+            double decode, nms; var stats = new NmsStats();
+            using (no_grad())
+            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+            {
+                using var heads = model.forward(input);
+                var levels = anchors.For(input.shape[2], input.shape[3], heads);
+                decode = Time(iters, () => Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2])).Dispose(), device);
+                using var candidates = Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2]));
+                nms = Time(iters, () => Postprocess.Suppress(candidates, inference).Dispose(), device);
+                BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats).Dispose();
+            }
+            extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, \"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, \"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";
         }
         else
         {
-            var settings = new TrainingSettings { Iterations = iters + 3, Batch = batch, MixedPrecision = dtype, Schedule = new LearningRateSchedule(0.001, 0, []) };
+            // as `retinanet train` runs: stem frozen (conv1, layer1), no host wait between steps (throughput)
+            bool freezeStem = opt("freeze-stem", "true") == "true";
+            if (freezeStem) model.FreezeStems();
+            var settings = new TrainingSettings { Iterations = iters + 3, Batch = batch, MixedPrecision = dtype, Schedule = new LearningRateSchedule(0.001, 0, []), ChannelsLast = nhwc };
             using var trainer = new Trainer(model, device, settings);
-            ms = Time(iters, () => trainer.StepForBenchmark(host), device);
+            for (int i = 0; i < 3; i++) trainer.StepForBenchmark(host);
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
+            var watch = Stopwatch.StartNew();
+            for (int i = 0; i < iters; i++) trainer.StepForBenchmark(host);
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
+            ms = watch.Elapsed.TotalMilliseconds / iters;
+            extra += $", \"frozen_stem\": {freezeStem.ToString().ToLowerInvariant()}";
+            var clock = new StageClock(device);
+            for (int i = 0; i < 5; i++) trainer.StepForBenchmark(host, clock);
+            extra += ", \"stages_ms\": {" + string.Join(", ", clock.Milliseconds.Select(kv => $"\"{kv.Key}\": {kv.Value / 5:F2}")) + "}";
         }
         Console.WriteLine($"{{\"bench\": \"{mode}\", \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
             $"\"size\": [{h}, {w}], \"precision\": \"{precision}\", \"converted_weights\": {convert.ToString().ToLowerInvariant()}, \"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");

@@ -69,6 +69,7 @@ static class Commands
                 Batch = batch / Math.Max(1, gpus),
                 WeightDecay = a.Double("--regularization-l2"),
                 MixedPrecision = Precision(a, device),
+                ChannelsLast = device.type == TorchSharp.DeviceType.CUDA,
                 CheckpointInterval = TimeSpan.FromSeconds(a.Int("--checkpoint-interval")),
                 LogInterval = TimeSpan.FromSeconds(a.Int("--log-interval")),
                 ValidationInterval = a.Int("--val-iters"),
@@ -144,7 +145,7 @@ static class Commands
         loaded.UseInferenceSettings(InferenceSettings(a));
         var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
             new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
-                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali")));
+                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
         InferCommand.Run(loaded, job, stdout, Console.Error);
         return CommandLine.Ok;
     }

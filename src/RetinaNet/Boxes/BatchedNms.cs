@@ -18,6 +18,14 @@ public sealed record NmsResult(Tensor Scores, Tensor Boxes, Tensor Classes, Tens
 /// reached by iterating that equation: iteration t fixes at least entries 0..t, so it ends after the longest
 /// chain of suppressions, not after one step per box. The host waits only for the convergence check and once
 /// per block, never per box; usually one block holds all <c>maxDetections</c>.</summary>
+/// <summary>What one <see cref="BatchedNms.Run"/> did: blocks of candidates visited and fixed-point steps taken
+/// (each step ends in a host wait when its convergence is checked).</summary>
+public sealed class NmsStats
+{
+    public int Blocks { get; set; }
+    public int Iterations { get; set; }
+}
+
 public static class BatchedNms
 {
     public const int DefaultBlock = 1024;
@@ -26,86 +34,146 @@ public static class BatchedNms
     /// <param name="boxes">[B, K, 4] inclusive corners.</param>
     /// <param name="classes">[B, K] integer class per candidate.</param>
     /// <param name="valid">[B, K] bool; invalid candidates are never kept (null: all valid).</param>
-    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int block = DefaultBlock)
+    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int block = DefaultBlock, NmsStats? stats = null)
     {
         using var scope = NewDisposeScope();
-        long batch = scores.shape[0], k = scores.shape[1];
-        int d = maxDetections;
-        var device = scores.device;
-        valid ??= ones(batch, k, dtype: ScalarType.Bool, device: device);
-
-        var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, float.NegativeInfinity);
-        var (_, order) = keyed.sort(dim: 1, descending: true, stable: true);
-        var sScores = scores.to(ScalarType.Float32).gather(1, order);
-        var sBoxes = boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, 4));
-        var sClasses = classes.to(ScalarType.Int64).gather(1, order);
-        var sValid = valid.gather(1, order);
-        var validCount = valid.sum(1);
-
-        // Kept so far; slot d collects writes past the limit and is dropped at the end.
-        var keptBoxes = zeros(batch, d + 1, 4, device: device);
-        var keptScores = zeros(batch, d + 1, device: device);
-        var keptClasses = zeros(batch, d + 1, dtype: ScalarType.Int64, device: device);
-        var keptIndices = full(batch, d + 1, -1L, dtype: ScalarType.Int64, device: device);
-        var keptCount = zeros(batch, dtype: ScalarType.Int64, device: device);
-        var slots = arange(d + 1, dtype: ScalarType.Int64, device: device).unsqueeze(0);
-
-        for (long start = 0; start < k; start += block)
+        var sorted = Sorted.From(scores, boxes, classes, valid);
+        var kept = new KeptSoFar(sorted, maxDetections);
+        for (long start = 0; start < sorted.K; start += block)
         {
             using var blockScope = NewDisposeScope();
-            long end = Math.Min(k, start + block), len = end - start;
-            var bBoxes = sBoxes[.., (int)start..(int)end];
-            var bClasses = sClasses[.., (int)start..(int)end];
-            var alive = sValid[.., (int)start..(int)end];
-
-            if (start > 0)
-            {
-                var overlap = BoxOps.PairwiseIou(keptBoxes, bBoxes) > iouThreshold; // [B, d+1, len]
-                var sameClass = keptClasses.unsqueeze(-1) == bClasses.unsqueeze(1);
-                var filled = (slots < keptCount.unsqueeze(1)).unsqueeze(-1);
-                alive = alive & ~(overlap & sameClass & filled).any(1);
-            }
-
-            var suppresses = (BoxOps.PairwiseIou(bBoxes, bBoxes) > iouThreshold)
-                & (bClasses.unsqueeze(-1) == bClasses.unsqueeze(1))
-                & ones(len, len, dtype: ScalarType.Bool, device: device).triu(1);
-            var keep = FixedPoint(alive, suppresses);
-
-            // Append this block's kept candidates after those already kept, in order.
-            var position = keptCount.unsqueeze(1) + keep.to(ScalarType.Int64).cumsum(1) - 1;
-            var target = where(keep & (position < d), position, d);
-            keptBoxes.scatter_(1, target.unsqueeze(-1).expand(batch, len, 4), bBoxes);
-            keptScores.scatter_(1, target, sScores[.., (int)start..(int)end]);
-            keptClasses.scatter_(1, target, bClasses);
-            keptIndices.scatter_(1, target, order[.., (int)start..(int)end]);
-            keptCount.copy_((keptCount + keep.sum(1)).clamp_max(d));
-
-            bool done = ((keptCount >= d) | (validCount <= end)).all().item<bool>();
+            long end = Math.Min(sorted.K, start + block);
+            var (alive, suppresses) = kept.Candidates(start, end, iouThreshold);
+            var keep = FixedPoint(alive, suppresses, stats);
+            if (stats is not null) stats.Blocks++;
+            kept.Append(start, end, keep);
+            bool done = kept.Complete(end).all().item<bool>();
             if (done) break;
         }
-
-        var filledOut = slots[.., ..d] < keptCount.unsqueeze(1);
-        var result = new NmsResult(
-            keptScores[.., ..d].masked_fill(~filledOut, 0),
-            keptBoxes[.., ..d].masked_fill(~filledOut.unsqueeze(-1), 0),
-            keptClasses[.., ..d].masked_fill(~filledOut, 0),
-            keptIndices[.., ..d].masked_fill(~filledOut, -1),
-            keptCount);
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
-        return result;
+        return kept.Result();
     }
 
+    /// <summary>The same greedy NMS with no host wait, for a CUDA graph: only the first <paramref name="block"/>
+    /// candidates, a fixed number of fixed-point steps. <c>Exact</c> (a bool scalar on the device) tells whether that
+    /// equals <see cref="Run"/>'s result: the steps converged and the block held every detection (the limit was reached
+    /// or no valid candidate lies beyond it). When it is false, call <see cref="Run"/>.</summary>
+    public static (NmsResult Result, Tensor Exact) RunWithoutHostWait(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int steps = 16, int block = DefaultBlock)
+    {
+        using var scope = NewDisposeScope();
+        var sorted = Sorted.From(scores, boxes, classes, valid);
+        var kept = new KeptSoFar(sorted, maxDetections);
+        long end = Math.Min(sorted.K, block);
+        var (alive, suppresses) = kept.Candidates(0, end, iouThreshold);
+        var keep = alive;
+        for (int i = 0; i < steps - 1; i++) keep = Step(alive, suppresses, keep);
+        var last = Step(alive, suppresses, keep);
+        var exact = (last == keep).all() & kept.Complete(end).all();
+        kept.Append(0, end, last);
+        return (kept.Result(), exact.MoveToOuterDisposeScope());
+    }
+
+    static Tensor Step(Tensor alive, Tensor suppresses, Tensor keep) => alive & ~(keep.unsqueeze(-1) & suppresses).any(1);
+
     /// <summary>Solves keep = alive &amp; !(S^T keep) for strictly upper-triangular S [B, n, n].</summary>
-    static Tensor FixedPoint(Tensor alive, Tensor suppresses)
+    static Tensor FixedPoint(Tensor alive, Tensor suppresses, NmsStats? stats)
     {
         var keep = alive;
         for (int iteration = 1; ; iteration++)
         {
-            var next = alive & ~(keep.unsqueeze(-1) & suppresses).any(1);
+            if (stats is not null) stats.Iterations++;
+            var next = Step(alive, suppresses, keep);
             // Most chains are short: check for convergence (a host wait) only every other step at first.
             if ((iteration % 2 == 0 || iteration > 8) && (next == keep).all().item<bool>()) return next;
             if (iteration > alive.shape[1] + 1) return next; // exact by construction after n steps
             keep = next;
+        }
+    }
+
+    /// <summary>Candidates in descending score order (ties in input order; invalid ones last).</summary>
+    sealed record Sorted(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid, Tensor Order, Tensor ValidCount)
+    {
+        public long Batch => Scores.shape[0];
+        public long K => Scores.shape[1];
+
+        public static Sorted From(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid)
+        {
+            long batch = scores.shape[0], k = scores.shape[1];
+            valid ??= ones(batch, k, dtype: ScalarType.Bool, device: scores.device);
+            var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, float.NegativeInfinity);
+            var (_, order) = keyed.sort(dim: 1, descending: true, stable: true);
+            return new Sorted(scores.to(ScalarType.Float32).gather(1, order), boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, 4)),
+                classes.to(ScalarType.Int64).gather(1, order), valid.gather(1, order), order, valid.sum(1));
+        }
+    }
+
+    /// <summary>Kept detections so far, per image in order; slot d collects writes past the limit and is dropped.</summary>
+    sealed class KeptSoFar
+    {
+        readonly Sorted sorted;
+        readonly int d;
+        readonly Tensor boxes, scores, classes, indices, count, slots;
+
+        public KeptSoFar(Sorted sorted, int maxDetections)
+        {
+            (this.sorted, d) = (sorted, maxDetections);
+            var device = sorted.Scores.device;
+            long batch = sorted.Batch;
+            boxes = zeros(batch, d + 1, 4, device: device);
+            scores = zeros(batch, d + 1, device: device);
+            classes = zeros(batch, d + 1, dtype: ScalarType.Int64, device: device);
+            indices = full(batch, d + 1, -1L, dtype: ScalarType.Int64, device: device);
+            count = zeros(batch, dtype: ScalarType.Int64, device: device);
+            slots = arange(d + 1, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        }
+
+        /// <summary>Candidates start..end: which are alive (valid, not suppressed by a box kept earlier) and which
+        /// suppress which among themselves (overlap above the threshold, same class, earlier in order).</summary>
+        public (Tensor Alive, Tensor Suppresses) Candidates(long start, long end, double iouThreshold)
+        {
+            var bBoxes = sorted.Boxes[.., (int)start..(int)end];
+            var bClasses = sorted.Classes[.., (int)start..(int)end];
+            var alive = sorted.Valid[.., (int)start..(int)end];
+            long len = end - start;
+            if (start > 0)
+            {
+                var overlap = BoxOps.PairwiseIou(boxes, bBoxes) > iouThreshold; // [B, d+1, len]
+                var sameClass = classes.unsqueeze(-1) == bClasses.unsqueeze(1);
+                var filled = (slots < count.unsqueeze(1)).unsqueeze(-1);
+                alive = alive & ~(overlap & sameClass & filled).any(1);
+            }
+            var suppresses = (BoxOps.PairwiseIou(bBoxes, bBoxes) > iouThreshold)
+                & (bClasses.unsqueeze(-1) == bClasses.unsqueeze(1))
+                & ones(len, len, dtype: ScalarType.Bool, device: bBoxes.device).triu(1);
+            return (alive, suppresses);
+        }
+
+        /// <summary>Appends the kept candidates of start..end after those already kept, in order.</summary>
+        public void Append(long start, long end, Tensor keep)
+        {
+            long len = end - start;
+            var position = count.unsqueeze(1) + keep.to(ScalarType.Int64).cumsum(1) - 1;
+            var target = position.masked_fill(~(keep & (position < d)), d); // not where(.., d): its scalar becomes a host tensor, illegal in a CUDA graph
+            boxes.scatter_(1, target.unsqueeze(-1).expand(sorted.Batch, len, 4), sorted.Boxes[.., (int)start..(int)end]);
+            scores.scatter_(1, target, sorted.Scores[.., (int)start..(int)end]);
+            classes.scatter_(1, target, sorted.Classes[.., (int)start..(int)end]);
+            indices.scatter_(1, target, sorted.Order[.., (int)start..(int)end]);
+            count.copy_((count + keep.sum(1)).clamp_max(d));
+        }
+
+        /// <summary>Per image: nothing past <paramref name="end"/> can be kept any more.</summary>
+        public Tensor Complete(long end) => (count >= d) | (sorted.ValidCount <= end);
+
+        public NmsResult Result()
+        {
+            var filledOut = slots[.., ..d] < count.unsqueeze(1);
+            var result = new NmsResult(
+                scores[.., ..d].masked_fill(~filledOut, 0),
+                boxes[.., ..d].masked_fill(~filledOut.unsqueeze(-1), 0),
+                classes[.., ..d].masked_fill(~filledOut, 0),
+                indices[.., ..d].masked_fill(~filledOut, -1),
+                count.clone());
+            foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
+            return result;
         }
     }
 }

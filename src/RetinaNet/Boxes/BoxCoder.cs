@@ -31,9 +31,10 @@ public static class BoxCoder
         var xy2 = ctr + 0.5 * wh - 1;
         if (limit is (double w, double h))
         {
-            var max = tensor(new float[] { (float)(w - 1), (float)(h - 1) }, device: d.device).to(xy1.dtype);
-            xy1 = xy1.clamp_min(0).minimum(max);
-            xy2 = xy2.clamp_min(0).minimum(max);
+            // scalar clamps per coordinate, no host-built tensor: decode must run inside a CUDA graph capture
+            var x = cat([xy1[TensorIndex.Ellipsis, TensorIndex.Slice(0, 1)], xy2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 1)]], -1).clamp(0, w - 1);
+            var y = cat([xy1[TensorIndex.Ellipsis, TensorIndex.Slice(1, 2)], xy2[TensorIndex.Ellipsis, TensorIndex.Slice(1, 2)]], -1).clamp(0, h - 1);
+            return stack([x[TensorIndex.Ellipsis, 0], y[TensorIndex.Ellipsis, 0], x[TensorIndex.Ellipsis, 1], y[TensorIndex.Ellipsis, 1]], -1).MoveToOuterDisposeScope();
         }
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }

@@ -17,15 +17,29 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
 /// loader go to the device, through the model (under autocast unless full precision), decode and NMS for the whole
 /// batch on the device, then one copy per batch to the host, where boxes are mapped back to original coordinates
 /// (divided by the resize ratio, clipped to the image) and entries that only padded the batch are dropped.</summary>
-public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision) : IDisposable
+public sealed class DetectionRunner : IDisposable
 {
-    readonly AnchorGenerator anchors = new(model.Config.Anchors);
+    readonly RetinaNetModel model;
+    readonly Device device;
+    readonly ScalarType? mixedPrecision;
+    readonly AnchorGenerator anchors;
     // A model whose weights were converted (infer --precision) takes its inputs in that dtype and layout, no autocast;
     // a model shared with training (validation) keeps fp32 weights and runs under autocast.
-    readonly ScalarType weights = model.parameters().First().dtype;
-    readonly bool channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
+    readonly ScalarType weights;
+    readonly bool channelsLast;
+    readonly DetectionGraphs? graphs;
 
-    public void Dispose() => anchors.Dispose();
+    /// <param name="cudaGraphs">On a CUDA device, replay forward + decode as CUDA graphs (one per batch shape).</param>
+    public DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision, bool cudaGraphs = false)
+    {
+        (this.model, this.device, this.mixedPrecision) = (model, device, mixedPrecision);
+        anchors = new AnchorGenerator(model.Config.Anchors);
+        weights = model.parameters().First().dtype;
+        channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
+        if (cudaGraphs && device.type == DeviceType.CUDA) graphs = new DetectionGraphs(Candidates, model.Config.Inference, device.index < 0 ? 0 : device.index);
+    }
+
+    public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
 
     public IEnumerable<ImageDetections> Run(PrefetchingLoader loader)
     {
@@ -43,22 +57,45 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
         using var batch = DeviceBatch.From(host, device);
         using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32 ? Autocast.Enable(device.type, dtype) : null)
         {
-            var images = batch.Images.to(weights);
-            using var heads = model.forward(channelsLast ? Layouts.NhwcCopy(images) : images);
-            var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
-            using var kept = Postprocess.Detect(heads, levels, model.Config.Classes, model.Config.Inference, (batch.Images.shape[3], batch.Images.shape[2]));
+            var images = channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
+            using var kept = graphs?.Run(images) ?? Eager(images);
             return ToDetections(kept, host);
         }
+    }
+
+    NmsResult Eager(Tensor images)
+    {
+        using var candidates = Candidates(images);
+        return Postprocess.Suppress(candidates, model.Config.Inference);
+    }
+
+    /// <summary>Forward and per-level decode: every step before NMS.</summary>
+    Candidates Candidates(Tensor images)
+    {
+        using var heads = model.forward(images);
+        var levels = anchors.For(images.shape[2], images.shape[3], heads);
+        return Postprocess.Decode(heads, levels, model.Config.Classes, model.Config.Inference, (images.shape[3], images.shape[2]));
     }
 
     /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>
     public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host)
     {
-        var scores = kept.Scores.to(ScalarType.Float32).cpu().data<float>().ToArray();
-        var boxes = kept.Boxes.to(ScalarType.Float32).cpu().data<float>().ToArray();
-        var classes = kept.Classes.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        var counts = kept.Count.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        int d = scores.Length / host.Count;
+        // one transfer (one wait) per batch: [B, D*(1 + 4 + 1) + 1] float64 rows of scores, boxes, classes, count
+        long b = kept.Scores.shape[0];
+        int d = (int)kept.Scores.shape[1];
+        using var packed = cat([kept.Scores.to(ScalarType.Float64), kept.Boxes.to(ScalarType.Float64).reshape(b, -1),
+            kept.Classes.to(ScalarType.Float64), kept.Count.to(ScalarType.Float64).reshape(b, 1)], 1);
+        using var onHost = packed.cpu();
+        var rows = onHost.data<double>().ToArray();
+        int width = d * 6 + 1;
+        var scores = new float[b * d]; var boxes = new float[b * d * 4]; var classes = new long[b * d]; var counts = new long[b];
+        for (int i = 0; i < b; i++)
+        {
+            var row = rows.AsSpan(i * width, width);
+            for (int j = 0; j < d; j++) { scores[i * d + j] = (float)row[j]; classes[i * d + j] = (long)row[5 * d + j]; }
+            for (int j = 0; j < 4 * d; j++) boxes[i * d * 4 + j] = (float)row[d + j];
+            counts[i] = (long)row[6 * d];
+        }
         var result = new List<ImageDetections>(host.Count);
         for (int i = 0; i < host.Count; i++)
         {

@@ -10,7 +10,7 @@ namespace RetinaNet.Inference;
 
 /// <summary>How to run a model over a dataset.</summary>
 public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333, ScalarType? MixedPrecision = null,
-    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false);
+    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false, bool CudaGraphs = false);
 
 /// <summary>Detections for every image of a dataset, in COCO terms (original coordinates, category ids): what
 /// <c>infer</c> writes and what validation scores. One pass in order through the same loader and runner.</summary>
@@ -25,7 +25,7 @@ public static class InferenceJob
             DecodeDevice = o.GpuDecode ? o.Device : null,
         };
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Resize, o.MaxSize), DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);
-        using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision);
+        using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision, o.CudaGraphs);
         var results = new List<CocoDetection>();
         int done = 0;
         var clock = Stopwatch.StartNew();

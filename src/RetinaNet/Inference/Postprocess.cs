@@ -24,9 +24,11 @@ public static class Postprocess
         {
             var cls = heads.ClassLogits[level];
             long batch = cls.shape[0], h = cls.shape[2], w = cls.shape[3], hw = h * w;
-            var probabilities = cls.to(ScalarType.Float32).sigmoid().reshape(batch, -1); // index ((a*C + c)*H + y)*W + x
-            int k = (int)Math.Min(config.TopN, probabilities.shape[1]);
-            var (top, index) = probabilities.topk(k, dim: 1);
+            // top-n on the logits (sigmoid is monotonic): only the n winners per image get a sigmoid, in fp32
+            var logits = cls.reshape(batch, -1); // index ((a*C + c)*H + y)*W + x
+            int k = (int)Math.Min(config.TopN, logits.shape[1]);
+            var (topLogits, index) = TopK(logits, k);
+            var top = topLogits.to(ScalarType.Float32).sigmoid();
             var anchorIndex = index.div(classes * hw, rounding_mode: RoundingMode.floor);
             var classIndex = index.div(hw, rounding_mode: RoundingMode.floor).remainder(classes);
             var pixel = index.remainder(hw);
@@ -44,10 +46,34 @@ public static class Postprocess
         return result;
     }
 
+    /// <summary>Rows longer than this are searched in chunks (see <see cref="TopK"/>).</summary>
+    public const long ChunkedTopKLength = 1 << 18;
+
+    /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order.
+    /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so it
+    /// is cut into chunks searched in parallel; the k best of the chunks' k best are the row's k best.</summary>
+    public static (Tensor Values, Tensor Indices) TopK(Tensor x, int k)
+    {
+        long batch = x.shape[0], n = x.shape[1];
+        long chunks = Math.Min(n / ChunkedTopKLength * 2, 64);
+        while (chunks > 1 && n % chunks != 0) chunks--; // equal chunks: a view, no copy
+        if (chunks < 2 || n / chunks < k) return x.topk(k, dim: 1);
+        using var scope = NewDisposeScope();
+        long length = n / chunks;
+        var (values, local) = x.view(batch, chunks, length).topk(k, dim: 2);
+        var global = (local + arange(chunks, dtype: ScalarType.Int64, device: x.device).view(1, chunks, 1) * length).view(batch, -1);
+        var (top, at) = values.view(batch, -1).topk(k, dim: 1);
+        return (top.MoveToOuterDisposeScope(), global.gather(1, at).MoveToOuterDisposeScope());
+    }
+
     /// <summary>Decode + NMS: detections [B, D] padded with score 0.</summary>
     public static NmsResult Detect(HeadOutputs heads, LevelAnchors anchors, int classes, InferenceConfig config, (long W, long H) inputSize)
     {
         using var candidates = Decode(heads, anchors, classes, config, inputSize);
-        return BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
+        return Suppress(candidates, config);
     }
+
+    /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0.</summary>
+    public static NmsResult Suppress(Candidates candidates, InferenceConfig config) =>
+        BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
 }

@@ -53,6 +53,6 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         var (scale, shift) = Affine();
         var shape = new long[] { 1, -1, 1, 1 };
         // Cast to the activation dtype so autocast (bf16/fp16) activations stay in low precision.
-        return x.mul(scale.to(x.dtype).view(shape)).add_(shift.to(x.dtype).view(shape)).MoveToOuterDisposeScope();
+        return addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape), 1).MoveToOuterDisposeScope(); // one pass over x
     }
 }

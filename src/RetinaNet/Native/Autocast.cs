@@ -84,17 +84,8 @@ public static unsafe class Autocast
 
     static (Entry?, string?, string?) Resolve()
     {
-        try
-        {
-            torch.InitializeDeviceType(DeviceType.CPU); // loads TorchSharp's native libraries, libtorch_cpu among them
-        }
-        catch (Exception e)
-        {
-            return (null, $"TorchSharp's native libraries did not load: {e.Message}", null);
-        }
-
-        var (handle, library) = LoadLibTorchCpu();
-        if (handle == IntPtr.Zero) return (null, "libtorch_cpu.so is not loaded in this process and could not be found", null);
+        var (handle, library) = LibTorchLibraries.Find(LibTorchLibraries.PlatformName("torch_cpu"));
+        if (handle == IntPtr.Zero) return (null, "libtorch_cpu is not loaded in this process and could not be found (TorchSharp's native libraries did not load?)", null);
 
         foreach (var symbol in RequiredSymbols)
             if (!NativeLibrary.TryGetExport(handle, symbol, out _))
@@ -109,23 +100,5 @@ public static unsafe class Autocast
             GetDtype = NativeLibrary.TryGetExport(handle, GetDtypeSymbol, out var get) ? (delegate* unmanaged<sbyte, sbyte>)get : null,
         };
         return (entry, null, library);
-    }
-
-    /// <summary>The libtorch_cpu the process already loaded: by name (dlopen finds a loaded library by its soname),
-    /// else by the path in /proc/self/maps.</summary>
-    static (IntPtr Handle, string? Library) LoadLibTorchCpu()
-    {
-        string name = OperatingSystem.IsWindows() ? "torch_cpu.dll" : OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so";
-        if (NativeLibrary.TryLoad(name, out var handle)) return (handle, name);
-        const string maps = "/proc/self/maps";
-        if (!File.Exists(maps)) return (IntPtr.Zero, null);
-        foreach (var line in File.ReadLines(maps))
-        {
-            int slash = line.IndexOf('/');
-            if (slash < 0) continue;
-            var path = line[slash..].Trim();
-            if (Path.GetFileName(path) == name && NativeLibrary.TryLoad(path, out handle)) return (handle, path);
-        }
-        return (IntPtr.Zero, null);
     }
 }

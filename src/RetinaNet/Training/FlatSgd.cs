@@ -17,14 +17,17 @@ public sealed class FlatSgd : IDisposable
 {
     readonly (string Name, long Offset, long[] Shape)[] layout;
     readonly Tensor flatParams, flatGrad, momentumBuffer;
+    readonly bool channelsLast;
     bool hasMomentum;
 
     public double Momentum { get; }
     public double WeightDecay { get; }
 
     /// <param name="parameters">Usually <c>model.named_parameters()</c>; those without requires_grad are left alone.</param>
-    public FlatSgd(IEnumerable<(string Name, Parameter P)> parameters, double momentum = 0.9, double weightDecay = 0.0001)
+    /// <param name="channelsLast">4-d parameters (and their gradients) become NHWC-strided views of the buffers.</param>
+    public FlatSgd(IEnumerable<(string Name, Parameter P)> parameters, double momentum = 0.9, double weightDecay = 0.0001, bool channelsLast = false)
     {
+        this.channelsLast = channelsLast;
         if (momentum < 0) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be >= 0");
         if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "weight decay must be >= 0");
         Momentum = momentum;
@@ -111,7 +114,7 @@ public sealed class FlatSgd : IDisposable
         for (int i = 0; i < layout.Length; i++)
         {
             using var view = ViewOf(momentumBuffer, i);
-            state[layout[i].Name] = view.clone();
+            state[layout[i].Name] = view.contiguous().clone();
         }
         return state;
     }
@@ -146,7 +149,9 @@ public sealed class FlatSgd : IDisposable
         var (_, offset, shape) = layout[i];
         long n = shape.Aggregate(1L, (a, b) => a * b);
         using var slice = flat.narrow(0, offset, n);
-        return slice.view(shape);
+        if (!channelsLast || shape.Length != 4) return slice.view(shape);
+        using var nhwc = slice.view(shape[0], shape[2], shape[3], shape[1]);
+        return nhwc.permute(0, 3, 1, 2);
     }
 
     public void Dispose()

@@ -41,19 +41,17 @@ public sealed class Trainer : IDisposable
     public Trainer(RetinaNetModel model, Device device, TrainingSettings settings)
     {
         (this.model, this.device, this.settings) = (model, device, settings);
-        optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay);
+        if (settings.ChannelsLast) Layouts.ToChannelsLast(model); // frozen weights too; the trainable ones move into the buffer below
+        optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay, settings.ChannelsLast);
         scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
         loss = new DetectionLoss(model.Config);
         anchors = new AnchorGenerator(model.Config.Anchors);
         sums = new LossSums(device);
     }
 
-    /// <summary>One training step on a batch, outside the loop (benchmarks).</summary>
-    public void StepForBenchmark(HostBatch host)
-    {
-        double fw = 0, bw = 0;
-        Step(host, 1, false, ref fw, ref bw);
-    }
+    /// <summary>One training step on a batch, outside the loop (benchmarks); with <paramref name="stages"/> the
+    /// device is synchronised after each stage and its milliseconds added there.</summary>
+    public void StepForBenchmark(HostBatch host, StageClock? stages = null) => Step(host, 1, stages);
 
     /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training state.</summary>
     public long Restore(TrainingState state)
@@ -75,13 +73,19 @@ public sealed class Trainer : IDisposable
         object? samplerState = null;
         long logStart = iteration;
         double fw = 0, bw = 0;
+        var stages = new StageClock(device);
         while (iteration < settings.Iterations && !stop.IsCancellationRequested)
         {
             using var host = loader.Next() ?? throw new InvalidOperationException("the training sampler ended");
             samplerState = host.ResumeState;
             iteration++;
-            bool timed = iteration == logStart + 1; // one iteration per log interval is timed with device syncs
-            Step(host, iteration, timed, ref fw, ref bw);
+            if (iteration == logStart + 1) // one iteration per log interval is timed with device syncs
+            {
+                stages.Reset();
+                Step(host, iteration, stages);
+                (fw, bw) = (stages.Seconds("data", "forward", "loss"), stages.Seconds("backward", "optimizer"));
+            }
+            else Step(host, iteration, null);
             hooks.Progress?.Invoke(iteration, settings.Iterations, clock.Elapsed.TotalSeconds);
 
             bool last = iteration == settings.Iterations;
@@ -111,21 +115,26 @@ public sealed class Trainer : IDisposable
         return iteration;
     }
 
-    void Step(HostBatch host, long iteration, bool timed, ref double fw, ref double bw)
+    void Step(HostBatch host, long iteration, StageClock? stages)
     {
         using var scope = NewDisposeScope();
-        var watch = timed ? Stopwatch.StartNew() : null;
+        stages?.Start();
         using var batch = DeviceBatch.From(host, device);
+        var images = settings.ChannelsLast ? Layouts.NhwcCopy(batch.Images) : batch.Images;
+        stages?.Mark("data");
         HeadOutputs heads;
         using (settings.MixedPrecision is ScalarType dtype ? Autocast.Enable(device.type, dtype) : null)
-            heads = model.forward(batch.Images);
-        // the loss runs in fp32 outside autocast: focal terms of 1e-4-sized probabilities need the mantissa
-        using var full = new HeadOutputs([.. heads.ClassLogits.Select(t => t.to(ScalarType.Float32))], [.. heads.BoxDeltas.Select(t => t.to(ScalarType.Float32))]);
-        var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], full);
-        var (focal, box) = loss.Compute(full, levels, batch.Targets);
+            heads = model.forward(images);
+        stages?.Mark("forward");
+        // the loss runs in fp32 outside autocast (it converts the heads itself): focal terms of 1e-4-sized
+        // probabilities need the mantissa
+        var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
+        var (focal, box) = loss.Compute(heads, levels, batch.Targets);
+        heads.Dispose();
         var total = focal + box;
-        if (timed) { Sync(); fw = watch!.Elapsed.TotalSeconds; watch.Restart(); }
+        stages?.Mark("loss");
         (scaler is null ? total : scaler.Scale(total)).backward();
+        stages?.Mark("backward");
         bool apply = true;
         if (scaler is not null)
         {
@@ -135,12 +144,7 @@ public sealed class Trainer : IDisposable
         if (apply) optimizer.Step(settings.Schedule.ForStep(iteration));
         optimizer.ZeroGrad();
         sums.Add(focal, box, iteration);
-        if (timed) { Sync(); bw = watch!.Elapsed.TotalSeconds; }
-    }
-
-    void Sync()
-    {
-        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+        stages?.Mark("optimizer");
     }
 
     void Checkpoint(TrainingHooks hooks, long iteration, object? samplerState)

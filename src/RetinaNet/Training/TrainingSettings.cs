@@ -12,6 +12,9 @@ public sealed record TrainingSettings
     public double Momentum { get; init; } = 0.9;
     /// <summary>Autocast dtype (bf16 or fp16), null for full precision. fp16 adds dynamic loss scaling.</summary>
     public ScalarType? MixedPrecision { get; init; }
+    /// <summary>NHWC strides for convolution weights, their gradients and the input (cuDNN's fastest tensor-core
+    /// kernels want them); the flat optimizer buffer holds the weights in that order.</summary>
+    public bool ChannelsLast { get; init; }
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan LogInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Iterations between validations (0: only at the end, when validation is given).</summary>

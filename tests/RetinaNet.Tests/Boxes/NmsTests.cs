@@ -93,4 +93,27 @@ public class NmsTests
         using var r = BatchedNms.Run(tensor(new float[] { 0.9f, 0.8f, 0.7f }, [1, 3]), boxes, zeros(1, 3, dtype: ScalarType.Int64), null, 0.4, 3);
         Assert.Equal(new long[] { 0, 2, -1 }, r.Indices.data<long>().ToArray());
     }
+
+    [Theory]
+    [InlineData(30, 120, 2, 50, 16)]  // converged, one block holds all: exact
+    [InlineData(31, 300, 1, 300, 16)] // keeps everything past the block: not exact
+    [InlineData(32, 200, 1, 100, 1)]  // one step cannot resolve the chains: not exact
+    public void WithoutHostWaitEqualsBruteForceWhenItSaysExact(int seed, int n, int classCount, int max, int steps)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator((ulong)seed);
+        var centres = rand(1, n, 2, generator: g) * 120;
+        var boxes = cat([centres, centres + rand(1, n, 2, generator: g) * 60 + 5], -1);
+        var scores = rand(1, n, generator: g);
+        var classes = randint(0, classCount, [1, n], generator: g);
+        var (result, exactFlag) = BatchedNms.RunWithoutHostWait(scores, boxes, classes, null, 0.5, max, steps, block: 128);
+        using var _ = result;
+        var expected = BruteForce(scores.data<float>().ToArray(), boxes.data<float>().ToArray(), classes.data<long>().ToArray(), Enumerable.Repeat(true, n).ToArray(), 0.5f, max);
+        var got = result.Indices.data<long>().ToArray()[..(int)result.Count.item<long>()];
+        bool same = expected.Select(i => (long)i).SequenceEqual(got);
+        bool exact = exactFlag.item<bool>();
+        Assert.Equal(seed == 30, exact);
+        if (exact) Assert.True(same, "an exact flag must come with the greedy result");
+        else Assert.False(same, "this case was built so that the shortcut differs from the greedy result");
+    }
 }

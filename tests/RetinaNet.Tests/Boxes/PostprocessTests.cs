@@ -56,4 +56,19 @@ public class PostprocessTests
         using var r2 = Postprocess.Detect(heads, anchors, 1, new InferenceConfig { TopN = 8, ScoreThreshold = 0.5 }, (1024, 128));
         Assert.Equal(4L, r2.Count.item<long>()); // sigmoid(i - 4) >= 0.5 for i = 4..7
     }
+
+    [Theory]
+    [InlineData(2, 1 << 20, 1000)] // 8 chunks
+    [InlineData(1, 3 << 18, 7)]     // 6 chunks
+    [InlineData(3, 1000, 10)]       // short rows: one selection
+    public void ChunkedTopKEqualsSortingTheRow(int batch, int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(batch, n, generator: new Generator(9)); // distinct values: the k best are unique
+        var (values, indices) = Postprocess.TopK(x, k);
+        var (sorted, order) = x.sort(dim: 1, descending: true);
+        Assert.True(values.equal(sorted[.., ..k]).all().item<bool>(), "values");
+        Assert.True(indices.equal(order[.., ..k]).all().item<bool>(), "indices");
+        Assert.True(x.gather(1, indices).equal(values).all().item<bool>(), "indices point at their values");
+    }
 }

@@ -61,4 +61,33 @@ public class LossTests
         Assertions.Close(expectedCls / normaliser, cls.item<float>(), 1e-6, "classification");
         Assertions.Close(expectedBox / normaliser, box.item<float>(), 1e-6, "box");
     }
+
+    [Fact]
+    public void DetectionLossFocalSumEqualsElementwiseFocalOnOneHotTargetsWithIgnoredAnchors()
+    {
+        using var scope = NewDisposeScope();
+        // Two levels (4x4 and 2x2 cells, 9 anchors each), 5 classes, two images: targets hit some anchors (foreground),
+        // leave others between the IoU thresholds (ignored, label -1) and one crowd region (ignored, -2).
+        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 };
+        using var generator = new AnchorGenerator(config.Anchors);
+        var g = new Generator(7);
+        var heads = new HeadOutputs(
+            [randn(2, 9 * 5, 4, 4, generator: g) * 3, randn(2, 9 * 5, 2, 2, generator: g) * 3],
+            [randn(2, 36, 4, 4, generator: g) * 0.3, randn(2, 36, 2, 2, generator: g) * 0.3]);
+        var anchors = generator.For(32, 32, heads);
+        var targets = tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
+                                           0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]);
+        var (cls, _) = new DetectionLoss(config).Compute(heads, anchors, targets);
+
+        // Reference: the elementwise focal loss on a one-hot tensor, ignored anchors masked, as ODTK computes it.
+        using var assigned = new TargetAssigner(config.AnchorIous.Background, config.AnchorIous.Foreground).Assign(cat(anchors.PerLevel, 0), targets);
+        var loss = new DetectionLoss(config);
+        var logits = cat(heads.ClassLogits.Select(l => loss.PerAnchor(l, 5)).ToArray(), 1);
+        var labels = assigned.Labels;
+        Assert.True((labels > 0).any().item<bool>() && (labels < 0).any().item<bool>(), "the case must hold foreground and ignored anchors");
+        var oneHot = zeros_like(logits).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), (labels > 0).unsqueeze(-1).to(ScalarType.Float32));
+        var reference = Losses.Focal(logits, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum();
+        var normaliser = stack((labels > 0).split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
+        Assertions.Close((reference / normaliser).item<float>(), cls.item<float>(), 2e-6, "focal sum");
+    }
 }

@@ -47,17 +47,19 @@ public class FlatSgdTests
 
     static readonly double[] Rates = [0.01, 0.02, 0.005, 0.01, 0.03];
 
-    void MatchesTorchSgd(Device device)
+    void MatchesTorchSgd(Device device, bool channelsLast = false)
     {
         using var scope = NewDisposeScope();
         var model = SmallModel(1).to(device);
         var reference = SmallModel(2).to(device);
         CopyWeights(model, reference);
         using var refSgd = torch.optim.SGD(reference.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-2);
-        using var sgd = new FlatSgd(model.named_parameters(), momentum: 0.9, weightDecay: 1e-2);
+        using var sgd = new FlatSgd(model.named_parameters(), momentum: 0.9, weightDecay: 1e-2, channelsLast: channelsLast);
 
-        // the parameters now live in the flat buffer
+        // the parameters now live in the flat buffer (4-d ones NHWC-strided when asked)
         Assert.Equal(model.parameters().Sum(p => p.numel()), sgd.FlatParams.numel());
+        foreach (var p in model.parameters().Where(p => p.dim() == 4))
+            Assert.Equal(channelsLast, p.stride(1) == 1 && p.stride(3) == p.shape[1]);
         for (int step = 0; step < Rates.Length; step++)
         {
             sgd.ZeroGrad();
@@ -76,6 +78,9 @@ public class FlatSgdTests
 
     [GpuFact]
     public void Matches_torch_optim_SGD_on_cuda() => MatchesTorchSgd(CUDA);
+
+    [Fact]
+    public void Matches_torch_optim_SGD_with_channels_last_weights() => MatchesTorchSgd(CPU, channelsLast: true);
 
     [Fact]
     public void Hand_computed_steps_on_a_scalar()

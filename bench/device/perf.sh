@@ -1,0 +1,42 @@
+#!/bin/bash
+# Issue [7/7] (and [4/7]'s speed targets): ours vs torchvision's RetinaNet-ResNet50-FPN at 800x1216 in one run, one card.
+# Needs .device/ (bash ../shared/device/pack.sh bench/RetinaNet.Bench). Usage on the device: bash bench/device/perf.sh
+# OURS / PEER override the lists of configurations; SYMBOLS=1 also lists libtorch's CUDA-graph/stream exports.
+set -uo pipefail
+export RETINANET_EXE=RetinaNet.Bench
+R="bash .device/on-device.sh"
+O=${OUT:-/tmp/out}; mkdir -p "$O"
+{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; echo "cores $(nproc)"; date -u; git log -1 --format=%h 2>/dev/null; } | tee "$O/machine.txt"
+if [[ -n "${SYMBOLS:-}" ]]; then
+  lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")')
+  for f in libtorch_cuda.so libc10_cuda.so; do nm -D --defined-only "$lib/$f" | grep -E "CUDAGraph|StreamFromPool|CurrentCUDAStream" | awk '{print $3}'; done > "$O/symbols.txt"
+  wc -l "$O/symbols.txt"
+fi
+IFS=';' read -ra ours <<< "${OURS:-infer --batch 1 --precision fp32;infer --batch 1 --precision fp32 --graphs true;infer --batch 1 --precision bf16 --convert true --nhwc true --graphs true;infer --batch 8 --precision bf16 --convert true --nhwc true;infer --batch 8 --precision bf16 --convert true --nhwc true --graphs true;train --batch 8 --precision bf16;train --batch 8 --precision bf16 --nhwc true;train --batch 8 --precision bf16 --nhwc true --cudnn-benchmark true}"
+IFS=';' read -ra peer <<< "${PEER:---mode infer --batch 1;--mode infer --batch 8 --amp;--mode infer --batch 8 --amp --channels-last;--mode train --batch 8 --amp --channels-last}"
+rm -rf /tmp/retinanet-app
+for args in "${ours[@]}"; do
+  timeout 300 $R $args --iters ${ITERS:-20} > "$O/last.log" 2>&1; tail -1 "$O/last.log" | tee -a "$O/ours.jsonl"
+  grep -q '"bench"' <(tail -1 "$O/last.log") || { echo "FAILED: $args"; tail -20 "$O/last.log"; }
+done
+for args in "${peer[@]}"; do
+  python3 .device/peer_torchvision.py $args --score-thresh 0 2>&1 | tail -1 | tee -a "$O/peer.jsonl"
+done
+if [[ -n "${REAL:-}" ]]; then
+  # Training throughput with real JPEGs through our data pipeline (BCCD 640x480 -> 1066x800), ResNet50FPN, batch 8.
+  D=.devdata/bccd
+  for dali in "--with-dali" ""; do
+    $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes 3 --annotations $D/annotations/train.json --images $D/images \
+      --backbone-weights none --batch 8 --iters ${REAL_ITERS:-120} --jitter 800 800 --resize 800 --max-size 1333 --warmup 20 --lr 0.005 \
+      --log-interval 5 $dali > "$O/real_train${dali:+_dali}.log" 2>&1
+    echo "real JPEG training ${dali:-cpu-decode}: $(grep -E '^\[' "$O/real_train${dali:+_dali}.log" | tail -3 | tr '\n' ' ')"
+  done
+  $R infer /tmp/r50.pth --images $D/images --annotations $D/annotations/val.json --output /tmp/r50_dets.json --batch 1 --cuda-graphs > "$O/real_infer_graphs.log" 2>&1
+  $R infer /tmp/r50.pth --images $D/images --annotations $D/annotations/val.json --output /tmp/r50_dets_eager.json --batch 1 > "$O/real_infer_eager.log" 2>&1
+  grep -E "im/s|Average Precision  \(AP\) @\[ IoU=0.50:0.95 \| area=   all" "$O"/real_infer_*.log
+  python3 - <<'PY'
+import json
+a = json.load(open('/tmp/r50_dets.json'))['annotations']; b = json.load(open('/tmp/r50_dets_eager.json'))['annotations']
+print('cli infer --cuda-graphs vs eager: detections', len(a), len(b), 'max score diff', max([abs(x['score'] - y['score']) for x, y in zip(a, b)] or [0]))
+PY
+fi

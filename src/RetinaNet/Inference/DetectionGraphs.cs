@@ -1,0 +1,55 @@
+using RetinaNet.Boxes;
+using RetinaNet.Model;
+using RetinaNet.Native;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Inference;
+
+/// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the
+/// detector is bound by launching ~1,000 kernels, and a replay launches them at once. NMS inside the graph is
+/// <see cref="BatchedNms.RunWithoutHostWait"/>; when it reports its result inexact (rare: very long suppression
+/// chains, or detections beyond its block) the exact NMS runs eagerly on the graph's candidates. Shapes past
+/// <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
+public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex, int maxShapes = 4) : IDisposable
+{
+    readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
+
+    /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller;
+    /// null when this shape is not graphed.</summary>
+    public NmsResult? Run(Tensor images)
+    {
+        var key = $"{string.Join("x", images.shape)}:{images.dtype}:{string.Join(",", Enumerable.Range(0, (int)images.dim()).Select(i => images.stride(i)))}";
+        if (!graphs.TryGetValue(key, out var entry))
+        {
+            if (graphs.Count >= maxShapes) return null;
+            entry = graphs[key] = Capture(images);
+        }
+        entry.Input.copy_(images);
+        entry.Graph.Replay();
+        var o = entry.Graph.Outputs;
+        if (o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias()); // views: valid until the next replay
+        using var c = new Candidates(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias());
+        return Postprocess.Suppress(c, config);
+    }
+
+    (Tensor, CudaGraphs.CapturedGraph) Capture(Tensor images)
+    {
+        // Graph inputs and outputs live as long as the graph, not the caller's dispose scope.
+        var input = images.clone().DetachFromDisposeScope(); // static input (NHWC strides kept by clone)
+        var graph = CudaGraphs.Capture(deviceIndex, () =>
+        {
+            var c = candidates(input);
+            var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
+            Tensor[] outputs = [c.Scores, c.Boxes, c.Classes, c.Valid, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
+            foreach (var t in outputs) t.DetachFromDisposeScope();
+            return outputs;
+        });
+        return (input, graph);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (input, graph) in graphs.Values) { graph.Dispose(); input.Dispose(); }
+        graphs.Clear();
+    }
+}
