@@ -46,8 +46,9 @@ public static class Postprocess
         return result;
     }
 
-    /// <summary>Rows longer than this are searched in chunks (see <see cref="TopK"/>).</summary>
-    public const long ChunkedTopKLength = 1 << 18;
+    /// <summary>Rows longer than this are searched in chunks (see <see cref="TopK"/>); benchmarks set it to
+    /// <c>long.MaxValue</c> to compare with one selection per row.</summary>
+    public static long ChunkedTopKLength { get; set; } = 1 << 18;
 
     /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order.
     /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so it
