@@ -83,4 +83,25 @@ public class GraphConventionTests
         Assert.Equal((128, 128), detector.InputSize);
         Assert.Equal(3, detector.Classes);
     }
+
+    [Fact]
+    public void AnEngineModelIsRefusedInOneLineWithoutTensorRt()
+    {
+        // an EP-context model as ORT's TensorRT provider writes it for export OUT.plan: one EPContext node
+        using var model = ExportFixtures.Model("ResNet18FPN");
+        var proto = OnnxExporter.Build(model, new ExportOptions(128, 128));
+        var outputs = proto.Graph.Output.Select(o => o.Name).ToList();
+        proto.Graph.Node.Clear();
+        proto.Graph.Initializer.Clear();
+        var node = new Onnx.NodeProto { OpType = "EPContext", Domain = "com.microsoft", Name = "engine" };
+        node.Input.AddRange([OnnxNames.Images, OnnxNames.ImageSizes]);
+        node.Output.AddRange(outputs);
+        proto.Graph.Node.Add(node);
+        var path = Path.Combine(Paths.TempDir(), "m.plan");
+        OnnxExporter.Save(proto, path);
+        var gpu = Assert.Throws<TensorRtUnavailableException>(() => OnnxDetector.Open(path, new OrtExecution { Gpu = true }, TextWriter.Null));
+        Assert.Contains("holds a TensorRT engine: this build's ONNX Runtime", gpu.Message);
+        var cpu = Assert.Throws<TensorRtUnavailableException>(() => OnnxDetector.Open(path, new OrtExecution(), TextWriter.Null));
+        Assert.Contains("--device cuda", cpu.Message);
+    }
 }

@@ -6,8 +6,9 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace RetinaNet.Inference.Onnx;
 
-/// <summary>What an exported detector file says about itself: fixed input size, classes, precision (fp32, fp16, int8).</summary>
-public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision);
+/// <summary>What an exported detector file says about itself: fixed input size, classes, precision (fp32, fp16, int8);
+/// <see cref="HasEngine"/>: an EP-context model from <c>export OUT.plan</c>, which only TensorRT runs.</summary>
+public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision, bool HasEngine);
 
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
 /// host batch and image sizes go in as they are (the graph normalises and masks the padding as
@@ -25,6 +26,8 @@ public sealed class OnnxDetector : IDetector
     public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes)
     {
         var info = Describe(path);
+        if (info.HasEngine && (execution.Gpu ? TensorRtAvailability.Missing() : "it runs on a GPU only (--device cuda)") is string missing)
+            throw new TensorRtUnavailableException($"{path} holds a TensorRT engine: {missing}");
         var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width], [OnnxNames.ImageSizes] = [-1, 2] };
         var session = OrtSessions.Create(path, execution, notes, shapes);
         return new OnnxDetector(session, info.Classes, (info.Height, info.Width));
@@ -42,7 +45,7 @@ public sealed class OnnxDetector : IDetector
         if (images is null || dims is not { Count: 4 } || !meta.TryGetValue(OnnxExporter.ClassesKey, out var classes))
             throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{OnnxNames.Images}' [batch, 3, H, W] and {OnnxExporter.ClassesKey} metadata)");
         return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture),
-            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"));
+            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"), model.Graph.Node.Any(n => n.OpType == "EPContext"));
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
