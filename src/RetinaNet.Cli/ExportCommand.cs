@@ -38,6 +38,7 @@ static class ExportCommand
         var settings = InferenceSettings(a);
         if (a.Flag("--rotated-bbox"))
             throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
+        if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
         if (a.Flag("--int8")) throw new NotYetSupportedException("--int8: INT8 calibration lands with the int8 branch; the model and every option were checked");
 
         using var model = Checkpoint.Load(modelPath).Model;
