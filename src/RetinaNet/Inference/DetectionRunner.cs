@@ -13,11 +13,34 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
     public int Count => Scores.Length;
 }
 
-/// <summary>The one inference path, used by <c>infer</c>, by training's validation and by the demo: batches from the
-/// loader go to the device, through the model (under autocast unless full precision), decode and NMS for the whole
-/// batch on the device, then one copy per batch to the host, where boxes are mapped back to original coordinates
-/// (divided by the resize ratio, clipped to the image) and entries that only padded the batch are dropped.</summary>
-public sealed class DetectionRunner : IDisposable
+/// <summary>What runs a batch of images to detections: TorchSharp's <see cref="DetectionRunner"/> or an exported model
+/// through ONNX Runtime (<see cref="Onnx.OnnxDetector"/>). Both take the loader's host batches and return detections in
+/// original image coordinates (<see cref="DetectionMapping"/>).</summary>
+public interface IDetector : IDisposable
+{
+    /// <summary>Classes the detector predicts.</summary>
+    int Classes { get; }
+    /// <summary>Fixed input (height, width) that every batch is padded to (exported models); null: any multiple of 128.</summary>
+    (int Height, int Width)? InputSize { get; }
+    IReadOnlyList<ImageDetections> Detect(HostBatch host);
+}
+
+public static class DetectorExtensions
+{
+    /// <summary>Every image of the loader's batches, in order.</summary>
+    public static IEnumerable<ImageDetections> Run(this IDetector detector, PrefetchingLoader loader)
+    {
+        while (loader.Next() is HostBatch host)
+            using (host)
+                foreach (var detections in detector.Detect(host)) yield return detections;
+    }
+}
+
+/// <summary>The one TorchSharp inference path, used by <c>infer</c>, by training's validation and by the demo: batches
+/// from the loader go to the device, through the model (under autocast unless full precision), decode and NMS for the
+/// whole batch on the device, then one copy per batch to the host, where <see cref="DetectionMapping"/> maps boxes back
+/// to original coordinates.</summary>
+public sealed class DetectionRunner : IDetector
 {
     readonly RetinaNetModel model;
     readonly Device device;
@@ -29,25 +52,21 @@ public sealed class DetectionRunner : IDisposable
     readonly bool channelsLast;
     readonly DetectionGraphs? graphs;
 
-    /// <param name="cudaGraphs">On a CUDA device, replay forward + decode as CUDA graphs (one per batch shape).</param>
+    /// <param name="cudaGraphs">On a CUDA device, replay forward, decode and NMS as CUDA graphs (one per batch shape).</param>
     public DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision, bool cudaGraphs = false)
     {
         (this.model, this.device, this.mixedPrecision) = (model, device, mixedPrecision);
-        anchors = new AnchorGenerator(model.Config.Anchors);
+        anchors = new(model.Config.Anchors);
         weights = model.parameters().First().dtype;
         channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
         if (cudaGraphs && device.type == DeviceType.CUDA) graphs = new DetectionGraphs(Candidates, model.Config.Inference, device.index < 0 ? 0 : device.index);
+        model.eval();
     }
+
+    public int Classes => model.Config.Classes;
+    public (int Height, int Width)? InputSize => null;
 
     public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
-
-    public IEnumerable<ImageDetections> Run(PrefetchingLoader loader)
-    {
-        model.eval();
-        while (loader.Next() is HostBatch host)
-            using (host)
-                foreach (var detections in Detect(host)) yield return detections;
-    }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
     {
@@ -78,15 +97,24 @@ public sealed class DetectionRunner : IDisposable
     }
 
     /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>
-    public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host)
+    public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host) =>
+        DetectionMapping.ToImages(kept.Scores, kept.Boxes, kept.Classes, kept.Count, host);
+}
+
+/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels, [B, D] classes, optional
+/// [B] counts) to per-image detections in original coordinates: divided by the resize ratio, clipped to the image;
+/// score-0 padding rows and entries that only padded the batch are dropped.</summary>
+public static class DetectionMapping
+{
+    public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor, Tensor? countsTensor, HostBatch host)
     {
         // one transfer (one wait) per batch: [B, D*(1 + 4 + 1) + 1] float64 rows of scores, boxes, classes, count
-        long b = kept.Scores.shape[0];
-        int d = (int)kept.Scores.shape[1];
-        using var packed = cat([kept.Scores.to(ScalarType.Float64), kept.Boxes.to(ScalarType.Float64).reshape(b, -1),
-            kept.Classes.to(ScalarType.Float64), kept.Count.to(ScalarType.Float64).reshape(b, 1)], 1);
-        using var onHost = packed.cpu();
-        var rows = onHost.data<double>().ToArray();
+        using var scope = NewDisposeScope();
+        long b = scoresTensor.shape[0];
+        int d = (int)scoresTensor.shape[1];
+        var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1) ?? full(b, 1, (double)d, dtype: ScalarType.Float64, device: scoresTensor.device);
+        var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1), classesTensor.to(ScalarType.Float64), count], 1)
+            .cpu().data<double>().ToArray();
         int width = d * 6 + 1;
         var scores = new float[b * d]; var boxes = new float[b * d * 4]; var classes = new long[b * d]; var counts = new long[b];
         for (int i = 0; i < b; i++)
