@@ -1,0 +1,22 @@
+using static TorchSharp.torch;
+
+namespace RetinaNet.Export.Quantization;
+
+/// <summary>minmax: the largest |x| seen, kept as a device scalar.</summary>
+public sealed class MaxCollector : IRangeCollector
+{
+    Tensor? max;
+
+    public void Observe(Tensor activations)
+    {
+        using var scope = NewDisposeScope();
+        var batchMax = activations.detach().abs().max().to(ScalarType.Float32);
+        var next = max is null ? batchMax : max.maximum(batchMax);
+        max?.Dispose();
+        max = next.DetachFromDisposeScope();
+    }
+
+    public double Amax() => max is null ? throw new InvalidOperationException("no activations were observed") : max.cpu().item<float>();
+
+    public void Dispose() => max?.Dispose();
+}
