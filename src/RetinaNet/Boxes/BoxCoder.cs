@@ -38,7 +38,8 @@ public static class BoxCoder
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }
 
-    static (Tensor Centre, Tensor Size) CentreSize(Tensor boxes)
+    /// <summary>Centres and sizes (inclusive pixels: w = x2 - x1 + 1) of boxes [..., 4]: ([..., 2], [..., 2]).</summary>
+    public static (Tensor Centre, Tensor Size) CentreSize(Tensor boxes)
     {
         var xy1 = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
         var wh = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xy1 + 1;

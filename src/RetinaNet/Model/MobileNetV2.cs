@@ -10,6 +10,9 @@ sealed class InvertedResidual : nn.Module<Tensor, Tensor>
     readonly Sequential conv;
     readonly bool residual;
 
+    /// <summary>Whether the input is added to the output (stride 1, same channels).</summary>
+    internal bool Residual => residual;
+
     public InvertedResidual(long inp, long oup, long stride, long expandRatio) : base(nameof(InvertedResidual))
     {
         long hidden = inp * expandRatio;
@@ -36,7 +39,8 @@ sealed class InvertedResidual : nn.Module<Tensor, Tensor>
 public sealed class MobileNetV2Body : FeatureBody
 {
     readonly Sequential features;
-    static readonly int[] OutputBlocks = [6, 13, 17];
+    /// <summary>Blocks whose outputs are C3, C4, C5.</summary>
+    internal static readonly int[] OutputBlocks = [6, 13, 17];
 
     internal static Sequential ConvNormRelu6(long inp, long oup, long kernel, long stride, long groups) =>
         nn.Sequential(
