@@ -13,27 +13,57 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
     public int Count => Scores.Length;
 }
 
-/// <summary>The one inference path, used by <c>infer</c>, by training's validation and by the demo: batches from the
-/// loader go to the device, through the model (under autocast unless full precision), decode and NMS for the whole
-/// batch on the device, then one copy per batch to the host, where boxes are mapped back to original coordinates
-/// (divided by the resize ratio, clipped to the image) and entries that only padded the batch are dropped.</summary>
-public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision) : IDisposable
+/// <summary>What runs a batch of images to detections: TorchSharp's <see cref="DetectionRunner"/> or an exported model
+/// through ONNX Runtime (<see cref="Onnx.OnnxDetector"/>). Both take the loader's host batches and return detections in
+/// original image coordinates (<see cref="DetectionMapping"/>).</summary>
+public interface IDetector : IDisposable
 {
-    readonly AnchorGenerator anchors = new(model.Config.Anchors);
-    // A model whose weights were converted (infer --precision) takes its inputs in that dtype and layout, no autocast;
-    // a model shared with training (validation) keeps fp32 weights and runs under autocast.
-    readonly ScalarType weights = model.parameters().First().dtype;
-    readonly bool channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
+    /// <summary>Classes the detector predicts.</summary>
+    int Classes { get; }
+    /// <summary>Fixed input (height, width) that every batch is padded to (exported models); null: any multiple of 128.</summary>
+    (int Height, int Width)? InputSize { get; }
+    IReadOnlyList<ImageDetections> Detect(HostBatch host);
+}
 
-    public void Dispose() => anchors.Dispose();
-
-    public IEnumerable<ImageDetections> Run(PrefetchingLoader loader)
+public static class DetectorExtensions
+{
+    /// <summary>Every image of the loader's batches, in order.</summary>
+    public static IEnumerable<ImageDetections> Run(this IDetector detector, PrefetchingLoader loader)
     {
-        model.eval();
         while (loader.Next() is HostBatch host)
             using (host)
-                foreach (var detections in Detect(host)) yield return detections;
+                foreach (var detections in detector.Detect(host)) yield return detections;
     }
+}
+
+/// <summary>The one TorchSharp inference path, used by <c>infer</c>, by training's validation and by the demo: batches
+/// from the loader go to the device, through the model (under autocast unless full precision), decode and NMS for the
+/// whole batch on the device, then one copy per batch to the host, where <see cref="DetectionMapping"/> maps boxes back
+/// to original coordinates.</summary>
+public sealed class DetectionRunner : IDetector
+{
+    readonly RetinaNetModel model;
+    readonly Device device;
+    readonly ScalarType? mixedPrecision;
+    readonly AnchorGenerator anchors;
+    // A model whose weights were converted (infer --precision) takes its inputs in that dtype and layout, no autocast;
+    // a model shared with training (validation) keeps fp32 weights and runs under autocast.
+    readonly ScalarType weights;
+    readonly bool channelsLast;
+
+    public DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision)
+    {
+        (this.model, this.device, this.mixedPrecision) = (model, device, mixedPrecision);
+        anchors = new(model.Config.Anchors);
+        weights = model.parameters().First().dtype;
+        channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
+        model.eval();
+    }
+
+    public int Classes => model.Config.Classes;
+    public (int Height, int Width)? InputSize => null;
+
+    public void Dispose() => anchors.Dispose();
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
     {
@@ -52,13 +82,22 @@ public sealed class DetectionRunner(RetinaNetModel model, Device device, ScalarT
     }
 
     /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>
-    public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host)
+    public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host) =>
+        DetectionMapping.ToImages(kept.Scores, kept.Boxes, kept.Classes, kept.Count, host);
+}
+
+/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels, [B, D] classes, optional
+/// [B] counts) to per-image detections in original coordinates: divided by the resize ratio, clipped to the image;
+/// score-0 padding rows and entries that only padded the batch are dropped.</summary>
+public static class DetectionMapping
+{
+    public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor, Tensor? countsTensor, HostBatch host)
     {
-        var scores = kept.Scores.to(ScalarType.Float32).cpu().data<float>().ToArray();
-        var boxes = kept.Boxes.to(ScalarType.Float32).cpu().data<float>().ToArray();
-        var classes = kept.Classes.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        var counts = kept.Count.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        var scores = scoresTensor.to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var boxes = boxesTensor.to(ScalarType.Float32).cpu().data<float>().ToArray();
+        var classes = classesTensor.to(ScalarType.Int64).cpu().data<long>().ToArray();
         int d = scores.Length / host.Count;
+        var counts = countsTensor is null ? Enumerable.Repeat((long)d, host.Count).ToArray() : countsTensor.to(ScalarType.Int64).cpu().data<long>().ToArray();
         var result = new List<ImageDetections>(host.Count);
         for (int i = 0; i < host.Count; i++)
         {

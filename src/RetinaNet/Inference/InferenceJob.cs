@@ -19,13 +19,22 @@ public static class InferenceJob
     public static List<CocoDetection> Detect(RetinaNetModel model, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
         Action<int, int, double>? progress = null)
     {
+        using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision);
+        return Detect(runner, dataset, o, warnings, progress);
+    }
+
+    /// <summary>Any detector; one with a fixed input size gets images resized to fit it and batches padded to it.</summary>
+    public static List<CocoDetection> Detect(IDetector runner, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
+        Action<int, int, double>? progress = null)
+    {
         var sampler = new ShardedSampler(dataset.Count, shuffle: false);
         var loaderOptions = new LoaderOptions(o.Workers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
             DecodeDevice = o.GpuDecode ? o.Device : null,
+            Canvas = runner.InputSize,
         };
-        using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Resize, o.MaxSize), DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);
-        using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision);
+        var transform = Augmentation.ForInference(o.Resize, o.MaxSize, runner.InputSize);
+        using var loader = DetectionLoader.Create(dataset, transform, DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);
         var results = new List<CocoDetection>();
         int done = 0;
         var clock = Stopwatch.StartNew();

@@ -11,6 +11,10 @@ public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool Sk
     /// <summary>Decode JPEGs with nvJPEG on this GPU and run the transforms there (<c>--with-dali</c>); null: CPU.</summary>
     public TorchSharp.torch.Device? DecodeDevice { get; init; }
 
+    /// <summary>Pad every batch to this (height, width) instead of its largest image rounded up to the stride: models
+    /// exported with a fixed input size.</summary>
+    public (int Height, int Width)? Canvas { get; init; }
+
     public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount - 1, 1, 12);
 }
 
@@ -26,7 +30,7 @@ public static class DetectionLoader
         if (options.Pin) TorchSharp.torch.set_num_threads(1);
         return new(
             (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
-            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin),
+            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas),
             plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber);
     }
 

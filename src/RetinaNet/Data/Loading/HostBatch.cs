@@ -33,11 +33,18 @@ public sealed class HostBatch : IDisposable
     public int Count => Indices.Length;
     public bool HasColor { get; init; }
 
-    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin)
+    /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to <paramref name="stride"/>.</param>
+    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin, (int Height, int Width)? canvas = null)
     {
         int n = images.Count;
         int h = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Height), stride);
         int w = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Width), stride);
+        if (canvas is var (ch, cw))
+        {
+            if (images.Any(i => i.Image.Height > ch || i.Image.Width > cw))
+                throw new ArgumentException($"an image of the batch is larger than the model's fixed input {ch}x{cw}");
+            (h, w) = (ch, cw);
+        }
         int m = Math.Max(1, images.Count == 0 ? 1 : images.Max(i => i.Image.Count));
         using var scope = NewDisposeScope();
         var device = n > 0 ? images[0].Image.Pixels.device : CPU; // GPU-decoded batches are assembled on the GPU

@@ -20,5 +20,7 @@ public static class Augmentation
         return new TransformChain(steps);
     }
 
-    public static TransformChain ForInference(int resize, int maxSize) => new([new ResizeShorterSide(resize, maxSize)]);
+    /// <summary>Resize only; <paramref name="fit"/>: also fit within a fixed model input (exported models).</summary>
+    public static TransformChain ForInference(int resize, int maxSize, (int Height, int Width)? fit = null) =>
+        new([new ResizeShorterSide(resize, maxSize, fit)]);
 }

@@ -7,21 +7,24 @@ namespace RetinaNet.Data.Transforms;
 /// unless that makes the longer side exceed <c>MaxSize</c>, then the longer side to <c>MaxSize</c>. The new size is
 /// floor(ratio · side) as PIL's resize in ODTK; boxes scale by the ratio. Bilinear with antialiasing (PIL's
 /// BILINEAR when shrinking), on uint8 on the CPU (libtorch's vectorised path) and on float on the GPU.</summary>
-public sealed class ResizeShorterSide(int min, int max, int maxSize) : IImageTransform
+public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height, int Width)? fit = null) : IImageTransform
 {
-    public ResizeShorterSide(int size, int maxSize) : this(size, size, maxSize) { }
+    public ResizeShorterSide(int size, int maxSize, (int Height, int Width)? fit = null) : this(size, size, maxSize, fit) { }
 
-    public static double Ratio(int width, int height, int size, int maxSize)
+    /// <summary>Shorter side to <paramref name="size"/>, longer side at most <paramref name="maxSize"/>, and when
+    /// <paramref name="fit"/> is given (a model with a fixed input size) within its height and width.</summary>
+    public static double Ratio(int width, int height, int size, int maxSize, (int Height, int Width)? fit = null)
     {
         double ratio = (double)size / Math.Min(width, height);
         if (ratio * Math.Max(width, height) > maxSize) ratio = (double)maxSize / Math.Max(width, height);
+        if (fit is var (h, w)) ratio = Math.Min(ratio, Math.Min((double)h / height, (double)w / width));
         return ratio;
     }
 
     public void Apply(ImageWithBoxes image, Random random)
     {
         int size = min == max ? min : random.Next(min, max + 1);
-        double ratio = Ratio(image.Width, image.Height, size, maxSize);
+        double ratio = Ratio(image.Width, image.Height, size, maxSize, fit);
         int w = Math.Max(1, (int)(ratio * image.Width)), h = Math.Max(1, (int)(ratio * image.Height));
         if (w != image.Width || h != image.Height) image.ReplacePixels(Bilinear(image.Pixels, h, w));
         var boxes = image.Boxes;

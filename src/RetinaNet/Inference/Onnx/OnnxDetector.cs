@@ -1,0 +1,54 @@
+using Microsoft.ML.OnnxRuntime;
+using RetinaNet.Data.Loading;
+using RetinaNet.Export;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace RetinaNet.Inference.Onnx;
+
+/// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
+/// host batch and image sizes go in as they are (the graph normalises and masks the padding as
+/// <see cref="DeviceBatch"/>), boxes/scores/classes come out and are mapped back by <see cref="DetectionMapping"/>.</summary>
+public sealed class OnnxDetector : IDetector
+{
+    readonly InferenceSession session;
+
+    OnnxDetector(InferenceSession session, int classes, (int, int) inputSize) => (this.session, Classes, InputSize) = (session, classes, inputSize);
+
+    public int Classes { get; }
+    public (int Height, int Width)? InputSize { get; }
+
+    /// <summary>Providers chosen by <see cref="OrtSessions"/>, in order of preference.</summary>
+    public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes)
+    {
+        var (height, width, classes) = Describe(path);
+        var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, height, width], [OnnxNames.ImageSizes] = [-1, 2] };
+        var session = OrtSessions.Create(path, execution, notes, shapes);
+        return new OnnxDetector(session, classes, (height, width));
+    }
+
+    /// <summary>Input size and class count of an exported detector, read from the file; one clear line when it is not one.</summary>
+    public static (int Height, int Width, int Classes) Describe(string path)
+    {
+        var model = OnnxExporter.Load(path);
+        var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        if (meta.GetValueOrDefault(OnnxExporter.LayoutKey) == "raw-heads")
+            throw new InvalidDataException($"{path} was exported with --raw-heads (ODTK's network-only layout, no decode or NMS): re-export without --raw-heads to run it with infer");
+        var images = model.Graph.Input.FirstOrDefault(i => i.Name == OnnxNames.Images);
+        var dims = images?.Type?.TensorType?.Shape?.Dim;
+        if (images is null || dims is not { Count: 4 } || !meta.TryGetValue(OnnxExporter.ClassesKey, out var classes))
+            throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{OnnxNames.Images}' [batch, 3, H, W] and {OnnxExporter.ClassesKey} metadata)");
+        return ((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public IReadOnlyList<ImageDetections> Detect(HostBatch host)
+    {
+        if (host.Count == 0) return [];
+        using var scope = NewDisposeScope();
+        var outputs = OrtTensors.Run(session, new Dictionary<string, Tensor> { [OnnxNames.Images] = host.Pixels, [OnnxNames.ImageSizes] = host.Sizes },
+            [OnnxNames.Boxes, OnnxNames.Scores, OnnxNames.Classes]);
+        return DetectionMapping.ToImages(outputs[OnnxNames.Scores], outputs[OnnxNames.Boxes], outputs[OnnxNames.Classes], null, host);
+    }
+
+    public void Dispose() => session.Dispose();
+}
