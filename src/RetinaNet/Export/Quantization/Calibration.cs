@@ -9,9 +9,11 @@ namespace RetinaNet.Export.Quantization;
 
 /// <summary>The calibration images and how they are fed: <paramref name="Batches"/> × <paramref name="Batch"/> image
 /// files drawn from every image under <paramref name="ImagesDir"/> in a seeded shuffle (ODTK shuffles its calibration
-/// files too; fewer if the folder has fewer), through the inference data path (decode, Augmentation.ForInference into
-/// the export size), normalised on <paramref name="Device"/> and padded to the export input size.</summary>
-public sealed record CalibrationData(string ImagesDir, int Batch, int Batches, int Height, int Width, Device Device, int Workers = 0, ulong Seed = 0);
+/// files too; fewer if the folder has fewer), through the loader exactly as <c>infer</c> feeds the exported model with
+/// its default --resize and --max-size: resized to fit the fixed <paramref name="Height"/> × <paramref name="Width"/>
+/// input, padded to it, normalised on <paramref name="Device"/>.</summary>
+public sealed record CalibrationData(string ImagesDir, int Batch, int Batches, int Height, int Width, Device Device,
+    int Resize = 800, int MaxSize = 1333, int Workers = 0, ulong Seed = 0);
 
 /// <summary>Post-training calibration: runs the model (fp32, no autocast) over the calibration batches while a
 /// <see cref="ConvolutionInputObserver"/> collects every quantized convolution's input range.</summary>
@@ -24,8 +26,9 @@ public static class Calibration
         var chosen = new ShardedSampler(dataset.Count, shuffle: true, seed: data.Seed).NextBatch(count);
         using var batches = chosen.Chunk(data.Batch).GetEnumerator();
         BatchPlan? Plan() => batches.MoveNext() ? new BatchPlan(batches.Current, new bool[batches.Current.Length], null) : null;
-        var loaderOptions = new LoaderOptions(data.Workers, 2, 0, SkipBadImages: false, Pin: data.Device.type == TorchSharp.DeviceType.CUDA);
-        var resize = Augmentation.ForInference(Math.Min(data.Height, data.Width), Math.Max(data.Height, data.Width));
+        var canvas = (data.Height, data.Width);
+        var loaderOptions = new LoaderOptions(data.Workers, 2, 0, SkipBadImages: false, Pin: data.Device.type == TorchSharp.DeviceType.CUDA) { Canvas = canvas };
+        var resize = Augmentation.ForInference(data.Resize, data.MaxSize, canvas);
 
         log.WriteLine($"Calibrating ({settings.Method.ToString().ToLowerInvariant()}) on {count} images from {data.ImagesDir} in batches of {data.Batch}");
         var clock = Stopwatch.StartNew();
@@ -38,18 +41,10 @@ public static class Calibration
                 {
                     using var scope = NewDisposeScope();
                     using var batch = DeviceBatch.From(host, data.Device);
-                    using var heads = model.forward(ToInputSize(batch.Images, data.Height, data.Width));
+                    using var heads = model.forward(batch.Images);
                 }
         var table = observer.Table(settings.Method);
         log.WriteLine($"Calibrated {table.Scales.Count} convolution inputs in {clock.Elapsed.TotalSeconds:F1} s");
         return table;
-    }
-
-    /// <summary>A batch padded with zeros (or cut) to the exported input's fixed size.</summary>
-    static Tensor ToInputSize(Tensor images, long height, long width)
-    {
-        long h = Math.Min(images.shape[2], height), w = Math.Min(images.shape[3], width);
-        var fitted = images[.., .., ..(int)h, ..(int)w];
-        return nn.functional.pad(fitted, [0, width - w, 0, height - h]);
     }
 }
