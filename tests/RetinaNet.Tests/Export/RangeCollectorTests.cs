@@ -27,11 +27,11 @@ public class RangeCollectorTests
     }
 
     /// <summary>Feeds the fixture batches as 4-D activations [1, 1, 128, n/128], as a convolution input arrives.</summary>
-    static void Feed(Action<Tensor> observe)
+    static void Feed(Action<Tensor> observe, Device? device = null)
     {
         foreach (var batch in Batches())
         {
-            using var t = tensor(batch, [1, 1, 128, batch.Length / 128]);
+            using var t = tensor(batch, [1, 1, 128, batch.Length / 128], device: device ?? CPU);
             observe(t);
         }
     }
@@ -57,6 +57,18 @@ public class RangeCollectorTests
         Assert.Equal(expected.BinWidth, actual.BinWidth);
         Assert.Equal(expected.Counts, actual.Counts);
         Assert.Equal(Batches().Sum(b => b.Length), actual.Total);
+    }
+
+    [GpuFact]
+    public void OnTheGpuHistogramAndMaxMatchTheReferenceExactly()
+    {
+        using var histogram = new HistogramCollector();
+        using var max = new MaxCollector();
+        Feed(t => { histogram.Observe(t); max.Observe(t); }, CUDA);
+        var expected = FixtureHistogram(Fixture.GetProperty("histogram"));
+        Assert.Equal(expected.BinWidth, histogram.Result().BinWidth);
+        Assert.Equal(expected.Counts, histogram.Result().Counts);
+        Assert.Equal(Fixture.GetProperty("max_abs").GetDouble(), max.Amax());
     }
 
     [Fact]
