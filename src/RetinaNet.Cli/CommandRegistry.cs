@@ -10,7 +10,7 @@ public static class CommandRegistry
     [
         new("train", "train a network", CommandSpecs.Train, Commands.Train, NeedsGpuCount: true),
         new("infer", "run inference (and COCO evaluation with --annotations)", CommandSpecs.Infer, Commands.Infer, NeedsGpuCount: true),
-        new("export", "export a model to ONNX / a TensorRT engine", _ => CommandSpecs.Export(), (a, _, o) => Commands.Export(a, o)),
+        new("export", "export a model to ONNX / a TensorRT engine", _ => CommandSpecs.Export(), (a, _, o) => ExportCommand.Run(a, o)),
         new("evaluate", "(ours) COCO bbox evaluation of a detections file (pycocotools' numbers)", _ => EvaluateCommand.Spec(), (a, _, o) => EvaluateCommand.Run(a, o)),
         new("draw", "(ours) draw detections (and ground truth) onto the images", _ => DrawCommand.Spec(), (a, _, o) => DrawCommand.Run(a, o)),
         new("demo", "(ours) train, evaluate and draw on a synthetic dataset, nothing to download", _ => DemoCommand.Spec(), (a, _, o) => DemoCommand.Run(a, o)),

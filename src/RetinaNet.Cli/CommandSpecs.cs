@@ -77,7 +77,7 @@ public static class CommandSpecs
         ]);
 
     public static CommandSpec Infer(int defaultBatch) => new("infer", "Run inference (and COCO evaluation when annotations are given).",
-        [("model", "path to model (.pth checkpoint, .safetensors, or exported .onnx)")],
+        [("model", "path to model (.pth checkpoint, .safetensors, exported .onnx, or .plan/.engine built by export)")],
         [
             new("--images", Arity.One, "path to images", "path", D(".")),
             new("--annotations", Arity.One, "evaluate using provided annotations", "annotations"),
@@ -107,7 +107,8 @@ public static class CommandSpecs
             new("--verbose", Arity.Flag, "enable verbose logging"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
             new("--dynamic-batch-opts", Arity.Three, "profile batch sizes for the TensorRT engine (min, opt, max)", "min opt max", D(1, 8, 16)),
-            new("--opset", Arity.One, "ONNX opset version", "version"),
+            new("--opset", Arity.One, "ONNX opset version (13..18; default 17)", "version"),
+            new("--raw-heads", Arity.Flag, "(ours) export only the network in ODTK's layout (normalised input_1; sigmoid score_N and box_N maps), no decode or NMS"),
             .. Postprocessing(new InferenceConfig()),
         ]);
 

@@ -15,6 +15,7 @@ namespace RetinaNet.Cli;
 static class Commands
 {
     static readonly string[] CheckpointExtensions = [".pth", ".safetensors"];
+    static readonly string[] ExportedExtensions = [".onnx", ".plan", ".engine"];
 
     static void Unsupported(ParsedArgs a, params string[] flags)
     {
@@ -125,7 +126,7 @@ static class Commands
     public static int Infer(ParsedArgs a, int gpus, TextWriter stdout)
     {
         string model = a.Positionals["model"];
-        ExistingFile("MODEL", model, [.. CheckpointExtensions, ".onnx"]);
+        ExistingFile("MODEL", model, [.. CheckpointExtensions, .. ExportedExtensions]);
         ExistingDirectory("--images", a.String("--images"));
         if (a.Has("--annotations")) ExistingFile("--annotations", a.String("--annotations"), ".json");
         foreach (var output in a.Strings("--output")) { Extension("--output", output, ".json"); WritableParent("--output", output); }
@@ -134,44 +135,19 @@ static class Commands
         InferenceSettings(a);
         DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox");
-        if (model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
-            throw new NotYetSupportedException("running exported .onnx models lands with issue [5/7]");
+        bool exported = ExportedExtensions.Any(e => model.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+        if (exported && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms" or "--detections") is string fixedOption)
+            throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
         var device = DeviceChoice.Resolve(a.String("--device"));
         GpuDecode(a, device);
-        using var loaded = Checkpoint.Load(model).Model;
-        loaded.UseInferenceSettings(InferenceSettings(a));
         var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
             new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
                 a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali")));
-        InferCommand.Run(loaded, job, stdout, Console.Error);
+        using var detector = exported ? InferCommand.FromExport(model, job, a.Flag("--full-precision"), Console.Error) : InferCommand.FromCheckpoint(model, job, InferenceSettings(a));
+        InferCommand.Run(detector, job, stdout, Console.Error);
         return CommandLine.Ok;
-    }
-
-    public static int Export(ParsedArgs a, TextWriter stdout)
-    {
-        string model = a.Positionals["model"], export = a.Positionals["export"];
-        ExistingFile("MODEL", model, CheckpointExtensions);
-        Extension("EXPORT", export, ".onnx", ".plan", ".engine");
-        WritableParent("EXPORT", export);
-        var size = a.Ints("--size");
-        if (size.Length > 2) throw new UsageException($"--size: expected one (square) or two (height width) values, got {size.Length}");
-        foreach (var s in size) MultipleOf("--size", s, Fpn.Stride);
-        Positive(a, "--batch"); Positive(a, "--calibration-batches");
-        var dyn = a.Ints("--dynamic-batch-opts");
-        if (!(dyn[0] >= 1 && dyn[0] <= dyn[1] && dyn[1] <= dyn[2])) throw new UsageException($"--dynamic-batch-opts: expected 1 <= min <= opt <= max, got {string.Join(' ', dyn)}");
-        if (a.OptionalInt("--opset") is int opset && opset is < 11 or > 21) throw new UsageException($"--opset: {opset} is not supported; use 11..21 (17 is the default for ONNX Runtime and TensorRT 10)");
-        if (a.Flag("--int8"))
-        {
-            string images = a.String("--calibration-images")!, table = a.String("--calibration-table")!;
-            if (images == "" && !File.Exists(table)) throw new UsageException("--int8 needs --calibration-images DIR, or an existing --calibration-table");
-            if (images != "") ExistingDirectory("--calibration-images", images);
-        }
-        InferenceSettings(a);
-        Unsupported(a, "--rotated-bbox");
-        using (Checkpoint.Load(model).Model) { }
-        throw new NotYetSupportedException("export to ONNX / TensorRT lands with issue [5/7]; the model and every option were checked");
     }
 
     public static int Summary(ParsedArgs a, TextWriter stdout)

@@ -1,5 +1,7 @@
 using TorchSharp;
+using RetinaNet.Checkpoints;
 using RetinaNet.Data;
+using RetinaNet.Inference.Onnx;
 using RetinaNet.Data.Coco;
 using RetinaNet.Evaluation;
 using RetinaNet.Inference;
@@ -13,23 +15,57 @@ sealed record InferenceCommandOptions(string ModelPath, string Images, string? A
 /// shared inference path, detections written to every --output, and COCO evaluation when annotations are given.</summary>
 static class InferCommand
 {
-    public static void Run(RetinaNetModel model, InferenceCommandOptions o, TextWriter stdout, TextWriter stderr)
+    /// <summary>A checkpoint on the device; with mixed precision its weights are converted (inference alone owns it).</summary>
+    public static IDetector FromCheckpoint(string path, InferenceCommandOptions o, InferenceConfig settings)
     {
-        var coco = o.Annotations is null ? null : CocoFile.Load(o.Annotations);
-        var dataset = coco is null ? DetectionDataset.FromFolder(o.Images) : DetectionDataset.FromCoco(coco, o.Images, stderr, o.Inference.SkipBadImages);
-        if (coco is not null && coco.Categories.Count > model.Config.Classes)
-            throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts {model.Config.Classes} classes; use the annotations the model was trained on");
+        var model = Checkpoint.Load(path).Model;
+        model.UseInferenceSettings(settings);
         model.to(o.Inference.Device);
         if (o.Inference.MixedPrecision is TorchSharp.torch.ScalarType low)
         {
-            // inference alone owns this model: weights in bf16 and NHWC beat autocast (bench/RESULTS.md)
+            // weights in bf16 and NHWC beat autocast (bench/RESULTS.md)
             model.to(low);
             Layouts.ToChannelsLast(model);
         }
-        stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {(o.Inference.MixedPrecision?.ToString() ?? "fp32")}, batch {o.Inference.Batch})");
+        return new OwningRunner(model, new DetectionRunner(model, o.Inference.Device, o.Inference.MixedPrecision));
+    }
+
+    /// <summary>An exported model through ONNX Runtime: on a GPU TensorRT (engine and timing caches in MODEL's folder,
+    /// NAME.trt-cache/), then CUDA, then the CPU.</summary>
+    public static IDetector FromExport(string path, InferenceCommandOptions o, bool fullPrecision, TextWriter notes)
+    {
+        var info = OnnxDetector.Describe(path);
+        var execution = new OrtExecution
+        {
+            Gpu = o.Inference.Device.type == DeviceType.CUDA,
+            DeviceId = Math.Max(0, (int)o.Inference.Device.index),
+            Fp16 = !fullPrecision,
+            Int8 = info.Precision == "int8",
+            CacheDirectory = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + ".trt-cache"),
+            BatchProfile = (1, o.Inference.Batch, o.Inference.Batch),
+        };
+        return OnnxDetector.Open(path, execution, notes);
+    }
+
+    sealed class OwningRunner(RetinaNetModel model, DetectionRunner runner) : IDetector
+    {
+        public int Classes => runner.Classes;
+        public (int Height, int Width)? InputSize => runner.InputSize;
+        public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);
+        public void Dispose() { runner.Dispose(); model.Dispose(); }
+    }
+
+    public static void Run(IDetector detector, InferenceCommandOptions o, TextWriter stdout, TextWriter stderr)
+    {
+        var coco = o.Annotations is null ? null : CocoFile.Load(o.Annotations);
+        var dataset = coco is null ? DetectionDataset.FromFolder(o.Images) : DetectionDataset.FromCoco(coco, o.Images, stderr, o.Inference.SkipBadImages);
+        if (coco is not null && coco.Categories.Count > detector.Classes)
+            throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts {detector.Classes} classes; use the annotations the model was trained on");
+        string precision = detector is OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString() ?? "fp32";
+        stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {precision}, batch {o.Inference.Batch})");
         var bar = new Training.TrainingLog(stdout, !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), TimeSpan.FromSeconds(0.5));
         double seconds = 0;
-        var detections = InferenceJob.Detect(model, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); });
+        var detections = InferenceJob.Detect(detector, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); });
         bar.Finish();
         stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, {detections.Count} detections");
         var images = coco ?? new CocoFile(o.Images, dataset.Images, [], []);

@@ -67,7 +67,8 @@ namespace RetinaNet.Cli
                 stderr.WriteLine($"{command}: error: {e.Message}");
                 return Failed;
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException
+                or Inference.Onnx.TensorRtUnavailableException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");
                 return Failed;

@@ -11,6 +11,7 @@ public class RawHeadsParityTests
     [Theory]
     [InlineData("ResNet18FPN", 128, 256)]
     [InlineData("ResNet50FPN", 128, 128)]
+    [InlineData("MobileNetV2FPN", 128, 128)]
     public void Fp32RawHeadsEqualTorchSharp(string backbone, int height, int width)
     {
         using var scope = NewDisposeScope();

@@ -6,6 +6,10 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace RetinaNet.Inference.Onnx;
 
+/// <summary>What an exported detector file says about itself: fixed input size, classes, precision (fp32, fp16, int8);
+/// <see cref="HasEngine"/>: an EP-context model from <c>export OUT.plan</c>, which only TensorRT runs.</summary>
+public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision, bool HasEngine);
+
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
 /// host batch and image sizes go in as they are (the graph normalises and masks the padding as
 /// <see cref="DeviceBatch"/>), boxes/scores/classes come out and are mapped back by <see cref="DetectionMapping"/>.</summary>
@@ -21,14 +25,16 @@ public sealed class OnnxDetector : IDetector
     /// <summary>Providers chosen by <see cref="OrtSessions"/>, in order of preference.</summary>
     public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes)
     {
-        var (height, width, classes) = Describe(path);
-        var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, height, width], [OnnxNames.ImageSizes] = [-1, 2] };
+        var info = Describe(path);
+        if (info.HasEngine && (execution.Gpu ? TensorRtAvailability.Missing() : "it runs on a GPU only (--device cuda)") is string missing)
+            throw new TensorRtUnavailableException($"{path} holds a TensorRT engine: {missing}");
+        var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width], [OnnxNames.ImageSizes] = [-1, 2] };
         var session = OrtSessions.Create(path, execution, notes, shapes);
-        return new OnnxDetector(session, classes, (height, width));
+        return new OnnxDetector(session, info.Classes, (info.Height, info.Width));
     }
 
     /// <summary>Input size and class count of an exported detector, read from the file; one clear line when it is not one.</summary>
-    public static (int Height, int Width, int Classes) Describe(string path)
+    public static ExportedDetector Describe(string path)
     {
         var model = OnnxExporter.Load(path);
         var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
@@ -38,7 +44,8 @@ public sealed class OnnxDetector : IDetector
         var dims = images?.Type?.TensorType?.Shape?.Dim;
         if (images is null || dims is not { Count: 4 } || !meta.TryGetValue(OnnxExporter.ClassesKey, out var classes))
             throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{OnnxNames.Images}' [batch, 3, H, W] and {OnnxExporter.ClassesKey} metadata)");
-        return ((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture));
+        return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture),
+            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"), model.Graph.Node.Any(n => n.OpType == "EPContext"));
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)

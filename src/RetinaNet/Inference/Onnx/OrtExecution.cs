@@ -61,8 +61,11 @@ public static class OrtSessions
                 notes.WriteLine("note: this build's ONNX Runtime has no CUDA execution provider (build with -p:OnnxRuntime=gpu); running on the CPU");
             else if (TryCreate(modelPath, () => Cuda(execution), "CUDA", notes) is InferenceSession cuda) return cuda;
         }
-        return new InferenceSession(modelPath, Options(execution));
+        try { return new InferenceSession(modelPath, Options(execution)); }
+        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{modelPath}: ONNX Runtime cannot run it: {FirstLine(e)}"); }
     }
+
+    static string FirstLine(Exception e) => e.Message.Split('\n')[0].Trim();
 
     static InferenceSession? TryCreate(string modelPath, Func<SessionOptions> options, string provider, TextWriter notes)
     {
@@ -74,7 +77,7 @@ public static class OrtSessions
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
-            notes.WriteLine($"note: the {provider} execution provider failed ({e.Message.Split('\n')[0].Trim()}); falling back");
+            notes.WriteLine($"note: the {provider} execution provider failed ({FirstLine(e)}); falling back");
             o?.Dispose();
             return null;
         }
