@@ -158,4 +158,14 @@ public class QdqPassTests
         old.OpsetImport[0].Version = 12;
         Assert.Throws<ArgumentException>(() => QdqPass.Apply(old, Table(old), FloatHeads.ToHashSet()));
     }
+
+    [PythonOnnxFact]
+    public void TheOnnxCheckerAcceptsTheQdqGraph()
+    {
+        var path = Path.Combine(Paths.TempDir(), "int8.onnx");
+        OnnxExporter.Save(Quantized(out _, out _), path);
+        var (code, output) = OnnxFileTests.Run(OnnxFileTests.Python, $"\"{OnnxFileTests.CheckScript()}\" \"{path}\"");
+        Assert.True(code == 0, output);
+        Assert.Contains(": ok (IR version 8", output);
+    }
 }

@@ -147,6 +147,21 @@ public class RangeCollectorTests
     }
 
     [Fact]
+    public void NanOrInfinityInAnyBatchIsReportedAtTheEnd()
+    {
+        foreach (var method in Enum.GetValues<CalibrationMethod>())
+            foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            {
+                using var collector = new CalibrationSettings(method).NewCollector();
+                using (var good = tensor(new float[] { 1, -2, 3, 0 })) collector.Observe(good);
+                using (var broken = tensor(new float[] { 1, bad, 5, 0 })) collector.Observe(broken);
+                using (var good = tensor(new float[] { 0.5f, 4 })) collector.Observe(good);
+                var e = Assert.Throws<InvalidDataException>(() => collector.Amax());
+                Assert.Contains("NaN or infinite", e.Message);
+            }
+    }
+
+    [Fact]
     public void CollectorsThatSawNothingSaySo()
     {
         foreach (var method in Enum.GetValues<CalibrationMethod>())

@@ -18,11 +18,14 @@ public sealed class HistogramCollector(int bins = HistogramCollector.DefaultBins
 
     Tensor? counts; // float64 [bins]
     Tensor? range;  // float32 scalar: the histogram covers [0, range]
+    readonly NonFiniteFlag nonFinite = new();
 
     public void Observe(Tensor activations)
     {
         using var scope = NewDisposeScope();
         var values = activations.detach().to(ScalarType.Float32).abs().flatten();
+        nonFinite.Check(values.max());
+        values.nan_to_num_(0, 0, 0); // reported at the end; meanwhile the histogram stays valid
         var batchMax = values.max();
         Tensor nextRange, nextCounts;
         if (range is null || counts is null)
@@ -52,8 +55,9 @@ public sealed class HistogramCollector(int bins = HistogramCollector.DefaultBins
     public AbsHistogram Result()
     {
         if (counts is null || range is null) throw new InvalidOperationException("no activations were observed");
+        nonFinite.ThrowIfSeen();
         return new AbsHistogram(counts.cpu().data<double>().ToArray(), range.cpu().item<float>() / (double)bins);
     }
 
-    public void Dispose() { counts?.Dispose(); range?.Dispose(); }
+    public void Dispose() { counts?.Dispose(); range?.Dispose(); nonFinite.Dispose(); }
 }

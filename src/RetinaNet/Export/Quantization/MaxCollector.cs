@@ -16,7 +16,12 @@ public sealed class MaxCollector : IRangeCollector
         max = next.DetachFromDisposeScope();
     }
 
-    public double Amax() => max is null ? throw new InvalidOperationException("no activations were observed") : max.cpu().item<float>();
+    public double Amax()
+    {
+        if (max is null) throw new InvalidOperationException("no activations were observed");
+        double amax = max.cpu().item<float>();
+        return double.IsFinite(amax) ? amax : throw NonFiniteFlag.Error();
+    }
 
     public void Dispose() => max?.Dispose();
 }
