@@ -34,7 +34,7 @@ public sealed class ConvolutionInputObserver : IDisposable
 
     public IEnumerable<string> Names => collectors.Keys;
 
-    /// <summary>amax per observed convolution, in network registration order.</summary>
+    /// <summary>amax per observed convolution, in the model's module order.</summary>
     public IEnumerable<KeyValuePair<string, double>> Ranges()
     {
         foreach (var (name, collector) in collectors)
