@@ -35,6 +35,7 @@ static class ExportCommand
         var settings = InferenceSettings(a);
         if (a.Flag("--rotated-bbox"))
             throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
+        if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
 
         using var model = Checkpoint.Load(modelPath).Model;
         model.UseInferenceSettings(settings);

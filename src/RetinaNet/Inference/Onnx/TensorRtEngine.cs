@@ -13,10 +13,16 @@ public sealed class TensorRtUnavailableException(string message) : Exception(mes
 /// metadata), which <c>infer OUT.plan</c> runs without rebuilding. It is not a bare engine for ODTK's C++ runtime.</summary>
 public static class TensorRtEngine
 {
-    public static void Build(ModelProto model, string enginePath, OrtExecution execution, TextWriter notes)
+    /// <summary>Throws, naming what is missing, unless an engine can be built here.</summary>
+    public static void EnsureAvailable(string enginePath)
     {
         if (TensorRtAvailability.Missing() is string missing)
             throw new TensorRtUnavailableException($"{enginePath}: cannot build a TensorRT engine: {missing}; or export to an .onnx name");
+    }
+
+    public static void Build(ModelProto model, string enginePath, OrtExecution execution, TextWriter notes)
+    {
+        EnsureAvailable(enginePath);
         var work = Directory.CreateTempSubdirectory("retinanet-trt-");
         try
         {
