@@ -105,12 +105,15 @@ public static class CommandSpecs
             new("--calibration-batches", Arity.One, "number of batches to use for int8 calibration", "size", D(2)),
             new("--calibration-images", Arity.One, "path to calibration images to use for int8 calibration", "path", D("")),
             new("--calibration-table", Arity.One, "path of existing calibration table to load from, or name of new calibration table", "path", D("")),
+            new("--calibration-method", Arity.One, "(ours) how int8 ranges are chosen: entropy (TensorRT's EntropyCalibration2), minmax, or percentile", "method", D("entropy")),
+            new("--calibration-percentile", Arity.One, "(ours) percentile of |activation| kept by --calibration-method percentile", "percent", D(99.99)),
             new("--verbose", Arity.Flag, "enable verbose logging"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
             new("--dynamic-batch-opts", Arity.Three, "profile batch sizes for the TensorRT engine (min, opt, max)", "min opt max", D(1, 8, 16)),
             new("--opset", Arity.One, "ONNX opset version (13..18; default 17)", "version"),
             new("--raw-heads", Arity.Flag, "(ours) export only the network in ODTK's layout (normalised input_1; sigmoid score_N and box_N maps), no decode or NMS"),
             .. Postprocessing(new InferenceConfig()),
+            Device with { Help = "(ours) cpu or cuda for int8 calibration (default: cuda when a GPU is present)" },
         ]);
 
     public static CommandSpec Summary() => new("summary", "(ours) Build a detector, print its structure and run it once on a synthetic image.",

@@ -1,5 +1,6 @@
 using RetinaNet.Checkpoints;
 using RetinaNet.Export;
+using RetinaNet.Export.Quantization;
 using RetinaNet.Inference.Onnx;
 using RetinaNet.Model;
 using static RetinaNet.Cli.Validation;
@@ -29,36 +30,52 @@ static class ExportCommand
         if (opset < OnnxExporter.MinOpset || opset > OnnxExporter.MaxOpset)
             throw new UsageException($"--opset: {opset} is not supported; use {OnnxExporter.MinOpset}..{OnnxExporter.MaxOpset} (IR version {OnnxExporter.IrVersion}; default {OnnxExporter.DefaultOpset})");
         if (a.Flag("--raw-heads") && engine) throw new UsageException("--raw-heads exports the network alone, for ONNX consumers: use an .onnx name (engines need the full graph)");
-        if (a.Flag("--int8"))
-        {
-            string images = a.String("--calibration-images")!, table = a.String("--calibration-table")!;
-            if (images == "" && !File.Exists(table)) throw new UsageException("--int8 needs --calibration-images DIR, or an existing --calibration-table");
-            if (images != "") ExistingDirectory("--calibration-images", images);
-        }
+        bool int8 = a.Flag("--int8");
+        var int8Options = int8 ? Int8Settings(a) : null;
         var settings = InferenceSettings(a);
         if (a.Flag("--rotated-bbox"))
             throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
         if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
-        if (a.Flag("--int8")) throw new NotYetSupportedException("--int8: INT8 calibration lands with the int8 branch; the model and every option were checked");
 
         using var model = Checkpoint.Load(modelPath).Model;
         model.UseInferenceSettings(settings);
-        var options = new ExportOptions(size[0], size[^1]) { RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision"), Opset = opset };
+        // INT8 rewrites the float32 graph with Q/DQ; layers left in float run in fp16 on TensorRT unless --full-precision.
+        var options = new ExportOptions(size[0], size[^1]) { RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision") || int8, Opset = opset };
+        var table = int8Options is null ? null : Int8Export.Table(model, options, int8Options, stdout);
         var proto = OnnxExporter.Build(model, options);
+        if (table is not null) Int8Export.Quantize(proto, model, table);
         if (a.Flag("--verbose")) Describe(proto, stdout);
         if (engine)
         {
             var execution = new OrtExecution
             {
-                Gpu = true, Fp16 = !options.FullPrecision, BatchProfile = (dyn[0], dyn[1], dyn[2]), Verbose = a.Flag("--verbose"),
+                Gpu = true, Fp16 = !a.Flag("--full-precision"), Int8 = int8, BatchProfile = (dyn[0], dyn[1], dyn[2]), Verbose = a.Flag("--verbose"),
             };
             TensorRtEngine.Build(proto, export, execution, stdout);
         }
         else OnnxExporter.Save(proto, export);
+        string precision = table is not null ? $"int8 QDQ ({table.Algorithm})" : options.FullPrecision ? "fp32" : "fp16";
         stdout.WriteLine($"Exported {string.Join(" + ", model.Config.Backbones)} ({model.Config.Classes} classes) to {export}: " +
-            $"{(options.RawHeads ? "raw heads" : "detections")}, input [batch, 3, {options.Height}, {options.Width}], {(options.FullPrecision ? "fp32" : "fp16")}, " +
+            $"{(options.RawHeads ? "raw heads" : "detections")}, input [batch, 3, {options.Height}, {options.Width}], {precision}, " +
             $"opset {opset}, {new FileInfo(export).Length / 1e6:F1} MB");
         return CommandLine.Ok;
+    }
+
+    /// <summary>--int8: ranges from an existing --calibration-table, or calibrated on --calibration-images
+    /// (--calibration-batches of --batch images, on --device) and written to --calibration-table when one is named.</summary>
+    static Int8Options Int8Settings(ParsedArgs a)
+    {
+        string images = a.String("--calibration-images")!, table = a.String("--calibration-table")!;
+        if (images == "" && !File.Exists(table)) throw new UsageException("--int8 needs --calibration-images DIR, or an existing --calibration-table");
+        if (images != "") ExistingDirectory("--calibration-images", images);
+        if (table != "" && !File.Exists(table)) WritableParent("--calibration-table", table);
+        CalibrationMethod method;
+        try { method = CalibrationMethods.Parse(a.String("--calibration-method")!); }
+        catch (ArgumentException e) { throw new UsageException($"--calibration-method: {e.Message}"); }
+        double percentile = a.Double("--calibration-percentile");
+        if (!(percentile > 0 && percentile <= 100)) throw new UsageException($"--calibration-percentile: expected a percentage in (0, 100], got {percentile}");
+        var device = DeviceChoice.Resolve(a.String("--device"));
+        return new Int8Options(new CalibrationSettings(method, percentile), images, table, Positive(a, "--batch"), Positive(a, "--calibration-batches"), device);
     }
 
     /// <summary>--verbose: inputs, outputs and node counts by operator.</summary>

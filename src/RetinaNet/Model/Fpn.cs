@@ -35,16 +35,17 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>
     /// <summary>The FPN's own convolutions (not the body's): ODTK initialises them with Xavier-uniform, bias 0.</summary>
     public IEnumerable<Conv2d> OwnConvolutions => [lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5];
 
+    // call(), not forward(): INT8 calibration observes convolution inputs through forward hooks.
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         var c = features.forward(x);
-        var p5 = lateral5.forward(c[2]);
-        var p4 = lateral4.forward(c[1]).add_(UpsampleTo(p5, c[1]));
-        var p3 = lateral3.forward(c[0]).add_(UpsampleTo(p4, c[0]));
-        var p6 = pyramid6.forward(c[2]);
-        var p7 = pyramid7.forward(nn.functional.relu(p6));
-        Tensor[] levels = [smooth3.forward(p3), smooth4.forward(p4), smooth5.forward(p5), p6, p7];
+        var p5 = lateral5.call(c[2]);
+        var p4 = lateral4.call(c[1]).add_(UpsampleTo(p5, c[1]));
+        var p3 = lateral3.call(c[0]).add_(UpsampleTo(p4, c[0]));
+        var p6 = pyramid6.call(c[2]);
+        var p7 = pyramid7.call(nn.functional.relu(p6));
+        Tensor[] levels = [smooth3.call(p3), smooth4.call(p4), smooth5.call(p5), p6, p7];
         return levels.Select(l => l.MoveToOuterDisposeScope()).ToArray();
     }
 

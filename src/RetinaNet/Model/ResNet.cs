@@ -4,6 +4,9 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
+// Convolutions run through call(), not forward(): call() runs forward hooks, which INT8 calibration uses to observe
+// every convolution's input (Export/Quantization/ActivationObserver).
+
 /// <summary>torchvision's BasicBlock (ResNet18/34), with frozen batch norm.</summary>
 sealed class BasicBlock : nn.Module<Tensor, Tensor>
 {
@@ -25,8 +28,8 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
-        y = bn2.forward(conv2.forward(y));
+        var y = nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true);
+        y = bn2.forward(conv2.call(y));
         var identity = downsample is null ? x : downsample.forward(x);
         return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
     }
@@ -57,9 +60,9 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
-        y = nn.functional.relu(bn2.forward(conv2.forward(y)), inplace: true);
-        y = bn3.forward(conv3.forward(y));
+        var y = nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true);
+        y = nn.functional.relu(bn2.forward(conv2.call(y)), inplace: true);
+        y = bn3.forward(conv3.call(y));
         var identity = downsample is null ? x : downsample.forward(x);
         return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
     }
@@ -116,7 +119,7 @@ public sealed class ResNetBody : FeatureBody
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = maxpool.forward(nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true));
+        var y = maxpool.forward(nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true));
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);

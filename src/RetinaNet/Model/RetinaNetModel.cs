@@ -122,6 +122,9 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     /// <summary>State-dict prefix of the class output layer, whose shape follows the class count.</summary>
     public string ClassOutputPrefix => $"cls_head.{cls_head.children().Count() - 1}.";
 
+    /// <summary>Module paths of the two output convolutions (class logits, box deltas).</summary>
+    public IReadOnlyList<string> OutputConvolutions => [ClassOutputPrefix.TrimEnd('.'), $"box_head.{box_head.children().Count() - 1}"];
+
     public void InitializeClassOutput(Generator? generator = null)
     {
         using var noGrad = no_grad();

@@ -17,11 +17,11 @@ public sealed class PythonOnnxFactAttribute : FactAttribute
 /// accepts them, and reading one back gives IR version 8 and opset 17.</summary>
 public class OnnxFileTests
 {
-    const string Python = "/usr/bin/python3";
+    internal const string Python = "/usr/bin/python3";
 
     public static bool PythonHasOnnx { get; } = Run(Python, "-c \"import onnx\"").ExitCode == 0;
 
-    static (int ExitCode, string Output) Run(string exe, string arguments)
+    internal static (int ExitCode, string Output) Run(string exe, string arguments)
     {
         try
         {
@@ -34,7 +34,7 @@ public class OnnxFileTests
         catch (System.ComponentModel.Win32Exception) { return (-1, $"{exe} not found"); }
     }
 
-    static string CheckScript()
+    internal static string CheckScript()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

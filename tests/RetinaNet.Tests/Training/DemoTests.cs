@@ -21,13 +21,12 @@ public class DemoTests
     [Fact]
     public void DemoTrainsEvaluatesAndDrawsWithAFloorWellAboveAnUntrainedModel()
     {
-        var dir = Paths.TempDir();
-        var stdout = new StringWriter();
-        int code = CommandLine.Run(["demo", "--output", dir, "--device", "cpu"], stdout, TextWriter.Null);
-        Assert.True(code == CommandLine.Ok, stdout.ToString());
+        var demo = TrainedDemo.Result;
+        var (dir, stdout) = (demo.Dir, demo.Output);
+        Assert.True(demo.ExitCode == CommandLine.Ok, stdout);
         foreach (var f in new[] { "model.pth", "detections.json", "detections.png", "data/annotations.json", "data/val.json" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"demo did not write {f}");
-        double ap50 = Stat(stdout.ToString(), "0.50");
+        double ap50 = Stat(stdout, "0.50");
 
         // the same held-out images through an untrained model of the same configuration
         var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
