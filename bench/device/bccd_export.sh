@@ -10,7 +10,7 @@ ITERS=${1:-1500}
 { nvidia-smi --query-gpu=name --format=csv,noheader; echo "cores $(nproc)"; date -u; } | tee "$O/bccd_machine.txt"
 $R train $O/bccd.pth --backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS \
   --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr ${LR:-0.005} \
-  --annotations $D/bccd/annotations/train.json --images $D/bccd/images --backbone-weights $D/resnet18-imagenet-fp16.pth > "$O/bccd_train.log" 2>&1
+  --annotations $D/bccd/annotations/train.json --images $D/bccd/images --backbone-weights ${WEIGHTS:-$D/resnet18-imagenet-fp16.pth} > "$O/bccd_train.log" 2>&1
 tail -1 "$O/bccd_train.log"
 $R export $O/bccd.pth $O/bccd_fp32.onnx --size 512 640 --full-precision 2>&1 | tail -1
 $R export $O/bccd.pth $O/bccd_fp16.onnx --size 512 640 2>&1 | tail -1
