@@ -24,7 +24,8 @@ void Sync() { if (device.type == DeviceType.CUDA) cuda.synchronize(); }
 switch (args.FirstOrDefault())
 {
     case "nms": Nms(); break;
-    case "infer" or "train" when !args.Skip(1).FirstOrDefault("").EndsWith(".pth"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
+    // the benchmark takes only options; with a model path first it is the retinanet command
+    case "infer" or "train" when args.Length < 2 || args[1].StartsWith("--"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
     case "nvjpeg-check": RetinaNet.Bench.LoaderBench.CheckNvJpeg(Opt); break;
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
