@@ -30,7 +30,7 @@ switch (args.FirstOrDefault())
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
     default:
-        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error);
+        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
         Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval [--option value ...], or a retinanet command"); return 2;
 }
 return 0;

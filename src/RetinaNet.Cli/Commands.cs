@@ -22,7 +22,7 @@ static class Commands
             throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
     }
 
-    public static int Train(ParsedArgs a, int gpus, TextWriter stdout)
+    public static int Train(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
         Extension("MODEL", model, CheckpointExtensions);
@@ -30,8 +30,7 @@ static class Commands
         ExistingFile("--annotations", a.String("--annotations"), ".json");
         ExistingDirectory("--images", a.String("--images"));
         var config = TrainConfig(a);
-        int batch = Positive(a, "--batch");
-        BatchDividesGpus(batch, gpus);
+        Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         var jitter = a.Ints("--jitter");
         if (jitter[0] <= 0 || jitter[0] > jitter[1]) throw new UsageException($"--jitter: expected 0 < min <= max, got {jitter[0]} {jitter[1]}");
@@ -53,10 +52,15 @@ static class Commands
         if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), CheckpointExtensions);
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
-        DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        GpuDecode(a, device);
+        GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
+        return MultiProcess.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
+    }
+
+    static int Train(ParsedArgs a, CommandContext context, Placement placement, string model, DetectorConfig config, int[] milestones, int[] jitter)
+    {
+        var device = placement.Device;
+        var stdout = placement.Output(context.Stdout);
         double schedule = a.Double("--schedule");
         long iterations = LearningRateSchedule.Scale(a.Int("--iters"), schedule);
         var options = new TrainingJobOptions
@@ -66,7 +70,7 @@ static class Commands
             {
                 Iterations = iterations,
                 Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
-                Batch = batch / Math.Max(1, gpus),
+                Batch = placement.RankBatch(a),
                 WeightDecay = a.Double("--regularization-l2"),
                 MixedPrecision = Precision(a, device),
                 ChannelsLast = device.type == TorchSharp.DeviceType.CUDA,
@@ -81,10 +85,17 @@ static class Commands
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
             Resize = a.Int("--resize"), MaxSize = a.Int("--max-size"),
             LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
-            Workers = a.Int("--workers"), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Workers = placement.Workers(a), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Group = placement.Group,
         };
         using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel(); };
+        int presses = 0;
+        // rank 0 saves and stops the job; the other ranks leave it to rank 0, unless Ctrl-C comes again
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (!placement.IsMaster) { e.Cancel = Interlocked.Increment(ref presses) == 1; return; }
+            e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel();
+        };
         Console.CancelKeyPress += onCancel;
         try
         {
@@ -123,14 +134,14 @@ static class Commands
         return config;
     }
 
-    public static int Infer(ParsedArgs a, int gpus, TextWriter stdout)
+    public static int Infer(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
         ExistingFile("MODEL", model, [.. CheckpointExtensions, ".onnx"]);
         ExistingDirectory("--images", a.String("--images"));
         if (a.Has("--annotations")) ExistingFile("--annotations", a.String("--annotations"), ".json");
         foreach (var output in a.Strings("--output")) { Extension("--output", output, ".json"); WritableParent("--output", output); }
-        BatchDividesGpus(Positive(a, "--batch"), gpus);
+        Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         InferenceSettings(a);
         DeviceChoice.Resolve(a.String("--device"));
@@ -139,15 +150,18 @@ static class Commands
             throw new NotYetSupportedException("running exported .onnx models lands with issue [5/7]");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        GpuDecode(a, device);
-        using var loaded = Checkpoint.Load(model).Model;
-        loaded.UseInferenceSettings(InferenceSettings(a));
-        var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
-            new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
-                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
-        InferCommand.Run(loaded, job, stdout, Console.Error);
-        return CommandLine.Ok;
+        GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
+        return MultiProcess.Run(a, context, placement =>
+        {
+            var device = placement.Device;
+            using var loaded = Checkpoint.Load(model).Model;
+            loaded.UseInferenceSettings(InferenceSettings(a));
+            var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
+                new InferenceOptions(device, placement.RankBatch(a), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
+                    placement.Workers(a), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
+            InferCommand.Run(loaded, job, placement.Output(context.Stdout), Console.Error, placement.Group);
+            return CommandLine.Ok;
+        });
     }
 
     public static int Export(ParsedArgs a, TextWriter stdout)
