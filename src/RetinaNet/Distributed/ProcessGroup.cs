@@ -112,6 +112,7 @@ public sealed class ProcessGroup : IDisposable
     /// failed meanwhile.</summary>
     public void Finish()
     {
+        if (finished) return; // rank 0 already stopped the job
         if (Device.type == DeviceType.CUDA) cuda.synchronize(Device); // this rank's last collectives have completed
         watchdog.Finish();
         finished = true;

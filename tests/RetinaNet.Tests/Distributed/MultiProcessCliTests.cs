@@ -1,4 +1,8 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using RetinaNet.Distributed;
 using RetinaNet.Checkpoints;
 using RetinaNet.Cli;
 using RetinaNet.Data;
@@ -134,6 +138,48 @@ public class MultiProcessCliTests
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
         return doc.RootElement.GetProperty("annotations").EnumerateArray().Select(d => (d.GetProperty("image_id").GetInt64(), d.GetProperty("category_id").GetInt64(),
             (double[])[.. d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()), d.GetProperty("score").GetDouble()])).ToList();
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "kill")]
+    static extern int Signal(int pid, int signal);
+
+    [Fact]
+    public async Task CtrlCOnRank0SavesAndEndsTheJobWithoutError()
+    {
+        var dir = Paths.TempDir();
+        var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 7);
+        var model = Path.Combine(dir, "m.pth");
+        var master = MasterEndpoint.FreeLocalPort();
+        string[] args = ["train", model, "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN", "--classes", "3",
+            "--backbone-weights", "none", "--batch", "2", "--iters", "1000", "--log-interval", "1", .. Tiny];
+        var ranks = Enumerable.Range(0, 2).Select(r => RankProcesses.Start(args, new Dictionary<string, string>
+        {
+            ["RANK"] = $"{r}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{r}", ["MASTER_ADDR"] = master.Host, ["MASTER_PORT"] = $"{master.Port}",
+        })).ToArray();
+        // whatever happens below, nothing outlives the limit (a read of rank 0's output would otherwise wait for its end)
+        using var guard = new Timer(_ => { foreach (var p in ranks) try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }, null, Limit, Timeout.InfiniteTimeSpan);
+        try
+        {
+            var stderr = ranks.Select(p => p.StandardError.ReadToEndAsync()).ToArray();
+            var rank0 = new StringBuilder();
+            string? line;
+            while ((line = ranks[0].StandardOutput.ReadLine()) is not null && !Regex.IsMatch(line, @"^\[\s*([2-9]|\d\d+)/1000\]")) rank0.AppendLine(line);
+            Assert.NotNull(line); // rank 0 trains and logs
+            Signal(ranks[0].Id, 2); // SIGINT: what Ctrl-C in the terminal delivers
+            rank0.Append(ranks[0].StandardOutput.ReadToEnd());
+            foreach (var p in ranks) Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), "a rank did not stop");
+            var errors = await Task.WhenAll(stderr);
+            Assert.True(ranks[0].ExitCode == 0, errors[0]);
+            Assert.True(ranks[1].ExitCode == 0, errors[1]);
+            Assert.Matches(@"Stopped at iteration \d+; checkpoint saved", rank0.ToString());
+            Assert.Contains("retinanet train: stopped by rank 0: rank 0 stopped at iteration", errors[1]);
+            var state = Checkpoint.Load(model).State!;
+            Assert.InRange(state.Iteration, 2, 999);
+        }
+        finally
+        {
+            foreach (var p in ranks) { if (!p.HasExited) p.Kill(entireProcessTree: true); p.Dispose(); }
+        }
     }
 
     /// <summary>A rank that raises, is killed, hangs in its own work, or freezes entirely (no heartbeat either) —
