@@ -64,9 +64,10 @@ public sealed class ProcessGroup : IDisposable
         catch (Exception e)
         {
             var ended = watchdog.EndedBy(e);
-            watchdog.ReportOwnFailure($"connecting {provider.Name}: {e.Message}");
+            var reason = $"connecting {provider.Name} failed: {e.Message.Split('\n')[0]}";
+            watchdog.ReportOwnFailure(reason);
             Dispose();
-            throw ended ?? e;
+            throw ended ?? new DistributedSetupException($"rank {Rank}: {reason}");
         }
         if (watchdog.EndedBy() is Exception late) { Dispose(); throw late; }
     }
@@ -132,7 +133,13 @@ public sealed class ProcessGroup : IDisposable
         if (watchdog.EndedBy() is Exception ended) throw ended;
         counters.EnterCollective();
         try { op(collectives!); }
-        catch (Exception e) when (watchdog.EndedBy(e) is Exception cause) { throw cause; }
+        catch (Exception e)
+        {
+            if (watchdog.EndedBy(e) is Exception cause) throw cause; // aborted: the job had already ended
+            var reason = e.Message.Split('\n')[0]; // the backend failed here: this rank's failure, told to all
+            watchdog.ReportOwnFailure(reason);
+            throw new DistributedFailureException(Rank, reason, e);
+        }
     }
 
     void CheckDevice(Tensor t)

@@ -38,7 +38,12 @@ static class Rendezvous
                 var peer = Greet(link, me, peers, left);
                 if (peer is not null) peers[peer.Rank - 1] = peer;
             }
-            var id = provider.CreateUniqueId();
+            byte[] id;
+            try { id = provider.CreateUniqueId(); }
+            catch (Exception e) when (e is not DistributedSetupException)
+            {
+                throw new DistributedSetupException($"rank 0 could not create the {provider.Name} id: {e.Message.Split('\n')[0]}");
+            }
             foreach (var p in peers) p!.Link.Send(ControlMessage.Welcome, w => { w.Write(provider.Name); w.Write(id.Length); w.Write(id); });
             return (peers.Select(p => p!).ToArray(), id);
         }
