@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace RetinaNet.Native;
@@ -39,14 +38,14 @@ public static unsafe class CudaDevice
     static (Entry?, string?) Resolve()
     {
         if (!torch.cuda.is_available()) return (null, "no CUDA device is visible");
-        var (c10, _) = LoadedLibrary.Find("libc10_cuda.so");
-        if (c10 != IntPtr.Zero && NativeLibrary.TryGetExport(c10, SetDeviceForced, out var forced))
+        var (c10, _) = LibTorchLibraries.Find(LibTorchLibraries.PlatformName("c10_cuda"));
+        if (LibTorchLibraries.Export(c10, SetDeviceForced) is var forced && forced != IntPtr.Zero)
             return (new Entry { C10Forced = (delegate* unmanaged<sbyte, byte, int>)forced }, null);
-        if (c10 != IntPtr.Zero && NativeLibrary.TryGetExport(c10, SetDeviceOld, out var old))
+        if (LibTorchLibraries.Export(c10, SetDeviceOld) is var old && old != IntPtr.Zero)
             return (new Entry { C10 = (delegate* unmanaged<sbyte, int>)old }, null);
-        var (cudart, _) = LoadedLibrary.Find("libcudart.so");
-        if (cudart != IntPtr.Zero && NativeLibrary.TryGetExport(cudart, "cudaSetDevice", out var runtime))
-            return (new Entry { CudaRuntime = (delegate* unmanaged<int, int>)runtime }, null);
-        return (null, $"neither libc10_cuda.so ({SetDeviceForced}, {SetDeviceOld}) nor libcudart.so (cudaSetDevice) is loaded with its entry point");
+        foreach (var cudart in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
+            if (LibTorchLibraries.Export(LibTorchLibraries.Find(cudart).Handle, "cudaSetDevice") is var runtime && runtime != IntPtr.Zero)
+                return (new Entry { CudaRuntime = (delegate* unmanaged<int, int>)runtime }, null);
+        return (null, $"neither libc10_cuda ({SetDeviceForced}, {SetDeviceOld}) nor libcudart (cudaSetDevice) is loaded with its entry point");
     }
 }
