@@ -9,6 +9,7 @@ namespace RetinaNet.Distributed;
 /// null): the single-GPU path runs no collectives.</summary>
 public sealed class ProcessGroup : IDisposable
 {
+    static readonly TimeSpan VerdictWait = TimeSpan.FromSeconds(2);
     readonly Watchdog watchdog;
     readonly ProgressCounters counters;
     ICollectives? collectives;
@@ -135,7 +136,10 @@ public sealed class ProcessGroup : IDisposable
         try { op(collectives!); }
         catch (Exception e)
         {
-            if (watchdog.EndedBy(e) is Exception cause) throw cause; // aborted: the job had already ended
+            // A collective that fails because a peer went away usually beats the control channel's news of it by
+            // milliseconds: wait a moment for that verdict before taking the blame.
+            watchdog.Ended.WaitHandle.WaitOne(VerdictWait);
+            if (watchdog.EndedBy(e) is Exception cause) throw cause; // the job had ended: this was a consequence
             var reason = e.Message.Split('\n')[0]; // the backend failed here: this rank's failure, told to all
             watchdog.ReportOwnFailure(reason);
             throw new DistributedFailureException(Rank, reason, e);

@@ -61,12 +61,14 @@ sealed class WorkerWatchdog : Watchdog
         if (failure.FailedRank == rank) link.TrySend(ControlMessage.Fail, w => w.Write(failure.Reason));
     }
 
-    /// <summary>Says goodbye and waits until rank 0 has heard it from every rank (or the job failed).</summary>
+    /// <summary>Says goodbye and waits until rank 0 has heard it from every rank (or the job failed), at most the
+    /// timeout: rank 0 may still be busy after the last collective (writing, scoring), but not forever.</summary>
     public override void Finish()
     {
         if (EndedBy() is Exception e) throw e;
         link.TrySend(ControlMessage.Bye);
-        WaitHandle.WaitAny([released.WaitHandle, Ended.WaitHandle]);
+        if (WaitHandle.WaitAny([released.WaitHandle, Ended.WaitHandle], options.Timeout) == WaitHandle.WaitTimeout)
+            Fail(0, $"it did not finish within {Seconds(options.Timeout)} after rank {rank} had");
         if (!released.IsSet && EndedBy() is Exception late) throw late;
         closing = true;
     }
