@@ -30,7 +30,7 @@ if [[ $nccl_code != 0 ]]; then echo "nccl-check failed (exit $nccl_code):"; grep
 echo "== data: synthetic 1216x800"
 python3 bench/device/make_shapes.py "$W/data" --train 192 --val 48 | tee "$O/data.txt"
 D="--annotations $W/data/train.json --images $W/data/images"
-TRAIN="--backbone ResNet50FPN --classes 3 --backbone-weights none --jitter 800 800 --resize 800 --max-size 1216 --lr 0.002 --warmup 50 --seed 0 --log-interval 1 --checkpoint-interval 100000 --override"
+TRAIN="--backbone ResNet50FPN --classes 3 --backbone-weights none --jitter 800 800 --resize 800 --max-size 1216 --lr 0.001 --warmup 50 --seed 0 --log-interval 1 --checkpoint-interval 100000 --override"
 
 echo "== 2. training: $ITERS iterations, global batch 8, 1 GPU then $N GPUs"
 s=$SECONDS; $R train "$W/one.pth" $D $TRAIN --iters "$ITERS" --batch 8 --gpus 1 > "$O/train_1gpu.log" 2>&1; echo "exit $? in $((SECONDS - s)) s (1 GPU)"
