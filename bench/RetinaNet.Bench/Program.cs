@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 //   RetinaNet.Bench infer|train [--backbone ResNet50FPN] [--batch 8] [--height 800] [--width 1216] [--precision bf16|fp16|fp32] [--iters 20]
 //   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false] [--gpu-decode false] [--torch-threads N]
 //   RetinaNet.Bench nvjpeg-check --images DIR   (nvJPEG vs the CPU decoder, pixel differences and times)
+//   RetinaNet.Bench nccl-check [--gpus N] [--mb 140]   (one rank per GPU: collectives checked, all-reduce timed; see NcclCheck.cs)
 //   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both to the GPU machine
 //   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -28,10 +29,11 @@ switch (args.FirstOrDefault())
     case "infer" or "train" when args.Length < 2 || args[1].StartsWith("--"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
     case "nvjpeg-check": RetinaNet.Bench.LoaderBench.CheckNvJpeg(Opt); break;
+    case "nccl-check": return RetinaNet.Bench.NcclCheck.Run(args, Opt);
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
     default:
-        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error);
+        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
         Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval [--option value ...], or a retinanet command"); return 2;
 }
 return 0;

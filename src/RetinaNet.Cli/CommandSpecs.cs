@@ -21,6 +21,13 @@ public static class CommandSpecs
 
     static readonly OptionSpec Device = new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda");
 
+    // Ours, shared by train and infer: several GPUs and machines.
+    static IEnumerable<OptionSpec> MultiGpu() =>
+    [
+        new("--gpus", Arity.One, "(ours) GPUs (one process each) to use on this machine; default: all; ignored under a launcher (RANK/WORLD_SIZE set)", "number"),
+        new("--dist-timeout", Arity.One, "(ours) seconds any rank may keep the others waiting (joining, a silent or stuck rank) before the job stops with an error naming it", "seconds", D(300)),
+    ];
+
     // Ours, shared by train and infer: the data loader.
     static IEnumerable<OptionSpec> Loading() =>
     [
@@ -72,6 +79,7 @@ public static class CommandSpecs
             new("--augment-crop", Arity.Flag, "(ours) bbox-safe random crop, as ODTK's DALI pipeline"),
             new("--seed", Arity.One, "(ours) seed of the data order and augmentation", "number", D(0)),
             .. Loading(),
+            .. MultiGpu(),
             .. Postprocessing(new InferenceConfig()),
             Device,
         ]);
@@ -91,6 +99,7 @@ public static class CommandSpecs
             new("--output-format", Arity.One, "(ours) odtk ({annotations, images, categories}) or coco-results (a plain list)", "format", D("odtk")),
             new("--cuda-graphs", Arity.Flag, "(ours) replay forward, decode and NMS as CUDA graphs, one per batch shape (up to 4): much lower latency at small batches, more GPU memory"),
             .. Loading(),
+            .. MultiGpu(),
             .. Postprocessing(new InferenceConfig()),
             Device,
         ]);

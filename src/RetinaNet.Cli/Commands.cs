@@ -23,7 +23,7 @@ static class Commands
             throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
     }
 
-    public static int Train(ParsedArgs a, int gpus, TextWriter stdout)
+    public static int Train(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
         Extension("MODEL", model, CheckpointExtensions);
@@ -31,8 +31,7 @@ static class Commands
         ExistingFile("--annotations", a.String("--annotations"), ".json");
         ExistingDirectory("--images", a.String("--images"));
         var config = TrainConfig(a);
-        int batch = Positive(a, "--batch");
-        BatchDividesGpus(batch, gpus);
+        Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         var jitter = a.Ints("--jitter");
         if (jitter[0] <= 0 || jitter[0] > jitter[1]) throw new UsageException($"--jitter: expected 0 < min <= max, got {jitter[0]} {jitter[1]}");
@@ -54,10 +53,15 @@ static class Commands
         if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), CheckpointExtensions);
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
-        DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        GpuDecode(a, device);
+        GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
+        return MultiProcess.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
+    }
+
+    static int Train(ParsedArgs a, CommandContext context, Placement placement, string model, DetectorConfig config, int[] milestones, int[] jitter)
+    {
+        var device = placement.Device;
+        var stdout = placement.Output(context.Stdout);
         double schedule = a.Double("--schedule");
         long iterations = LearningRateSchedule.Scale(a.Int("--iters"), schedule);
         var options = new TrainingJobOptions
@@ -67,7 +71,7 @@ static class Commands
             {
                 Iterations = iterations,
                 Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
-                Batch = batch / Math.Max(1, gpus),
+                Batch = placement.RankBatch(a),
                 WeightDecay = a.Double("--regularization-l2"),
                 MixedPrecision = Precision(a, device),
                 ChannelsLast = device.type == TorchSharp.DeviceType.CUDA,
@@ -82,10 +86,17 @@ static class Commands
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
             Resize = a.Int("--resize"), MaxSize = a.Int("--max-size"),
             LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
-            Workers = a.Int("--workers"), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Workers = placement.Workers(a), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Group = placement.Group,
         };
         using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel(); };
+        int presses = 0;
+        // rank 0 saves and stops the job; the other ranks leave it to rank 0, unless Ctrl-C comes again
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (!placement.IsMaster) { e.Cancel = Interlocked.Increment(ref presses) == 1; return; }
+            e.Cancel = true; stdout.WriteLine("Stopping: saving a checkpoint (Ctrl-C again to abort)"); stop.Cancel();
+        };
         Console.CancelKeyPress += onCancel;
         try
         {
@@ -124,14 +135,14 @@ static class Commands
         return config;
     }
 
-    public static int Infer(ParsedArgs a, int gpus, TextWriter stdout)
+    public static int Infer(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
         ExistingFile("MODEL", model, [.. CheckpointExtensions, .. ExportedExtensions]);
         ExistingDirectory("--images", a.String("--images"));
         if (a.Has("--annotations")) ExistingFile("--annotations", a.String("--annotations"), ".json");
         foreach (var output in a.Strings("--output")) { Extension("--output", output, ".json"); WritableParent("--output", output); }
-        BatchDividesGpus(Positive(a, "--batch"), gpus);
+        Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         InferenceSettings(a);
         DeviceChoice.Resolve(a.String("--device"));
@@ -141,14 +152,26 @@ static class Commands
             throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        GpuDecode(a, device);
-        var job = new InferenceCommandOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
-            new InferenceOptions(device, Positive(a, "--batch") / Math.Max(1, gpus), a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
-                a.Int("--workers"), SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
-        using var detector = exported ? InferCommand.FromExport(model, job, a.Flag("--full-precision"), Console.Error) : InferCommand.FromCheckpoint(model, job, InferenceSettings(a));
-        InferCommand.Run(detector, job, stdout, Console.Error);
-        return CommandLine.Ok;
+        InferenceCommandOptions Job(Device device, int batch, int workers) => new(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
+            new InferenceOptions(device, batch, a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
+                workers, SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
+        if (exported)
+        {
+            // ONNX Runtime picks its own device: one process
+            var device = DeviceChoice.Resolve(a.String("--device"));
+            var job = Job(device, Positive(a, "--batch"), a.Int("--workers"));
+            using var exportedDetector = InferCommand.FromExport(model, job, a.Flag("--full-precision"), Console.Error);
+            InferCommand.Run(exportedDetector, job, context.Stdout, Console.Error);
+            return CommandLine.Ok;
+        }
+        GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
+        return MultiProcess.Run(a, context, placement =>
+        {
+            var job = Job(placement.Device, placement.RankBatch(a), placement.Workers(a));
+            using var detector = InferCommand.FromCheckpoint(model, job, InferenceSettings(a));
+            InferCommand.Run(detector, job, placement.Output(context.Stdout), Console.Error, placement.Group);
+            return CommandLine.Ok;
+        });
     }
 
     public static int Summary(ParsedArgs a, TextWriter stdout)

@@ -55,18 +55,21 @@ static class InferCommand
         public void Dispose() { runner.Dispose(); model.Dispose(); }
     }
 
-    public static void Run(IDetector detector, InferenceCommandOptions o, TextWriter stdout, TextWriter stderr)
+    public static void Run(IDetector detector, InferenceCommandOptions o, TextWriter stdout, TextWriter stderr, Distributed.ProcessGroup? group = null)
     {
         var coco = o.Annotations is null ? null : CocoFile.Load(o.Annotations);
         var dataset = coco is null ? DetectionDataset.FromFolder(o.Images) : DetectionDataset.FromCoco(coco, o.Images, stderr, o.Inference.SkipBadImages);
         if (coco is not null && coco.Categories.Count > detector.Classes)
             throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts {detector.Classes} classes; use the annotations the model was trained on");
         string precision = detector is OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString() ?? "fp32";
-        stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {precision}, batch {o.Inference.Batch})");
+        int ranks = group?.WorldSize ?? 1;
+        stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {precision}, batch {o.Inference.Batch * ranks}" +
+            (ranks > 1 ? $" × {ranks} processes)" : ")"));
         var bar = new Training.TrainingLog(stdout, !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), TimeSpan.FromSeconds(0.5));
         double seconds = 0;
-        var detections = InferenceJob.Detect(detector, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); });
+        var detections = InferenceJob.Detect(detector, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); }, group);
         bar.Finish();
+        if (!(group?.IsMaster ?? true)) return;
         stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, {detections.Count} detections");
         var images = coco ?? new CocoFile(o.Images, dataset.Images, [], []);
         foreach (var output in o.Outputs)

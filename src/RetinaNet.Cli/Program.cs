@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using RetinaNet.Checkpoints;
 using RetinaNet.Cli;
+using RetinaNet.Distributed;
 
-return CommandLine.Run(args, Console.Out, Console.Error);
+return CommandLine.Run(args, Console.Out, Console.Error, CliServices.ForThisProcess());
 
 namespace RetinaNet.Cli
 {
@@ -12,7 +13,10 @@ namespace RetinaNet.Cli
     {
         public const int Ok = 0, Failed = 1, BadUsage = 2, NotYetSupported = 3;
 
-        public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+        /// <summary>In-process run (tests): never starts rank processes.</summary>
+        public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, CliServices.InProcess);
+
+        public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CliServices services)
         {
             string command = "retinanet";
             try
@@ -39,7 +43,7 @@ namespace RetinaNet.Cli
                 command = $"retinanet {rest[0]}";
                 var cli = CommandRegistry.Find(rest[0])
                     ?? throw new UsageException($"unknown command '{rest[0]}': use {string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
-                int gpus = cli.NeedsGpuCount ? DeviceChoice.GpuCount() : 0;
+                int gpus = cli.NeedsGpuCount ? services.GpuCount() : 0;
                 var spec = cli.Spec(2 * Math.Max(1, gpus));
                 var commandArgs = rest.Skip(1).ToList();
                 if (commandArgs.Contains("--help") || commandArgs.Contains("-h"))
@@ -48,9 +52,10 @@ namespace RetinaNet.Cli
                     return Ok;
                 }
                 var parsed = ArgParser.Parse(spec, commandArgs);
-                if (master is not null) parsed.Positionals["--master"] = master;
-                Validation.Master(master ?? CommandSpecs.Master.Default![0]);
-                return cli.Run(parsed, gpus, stdout);
+                MasterEndpoint? masterEndpoint;
+                try { masterEndpoint = master is null ? null : MasterEndpoint.Parse(master, "--master"); }
+                catch (DistributedSetupException e) { throw new UsageException(e.Message); }
+                return cli.Run(parsed, new CommandContext(gpus, stdout, stderr, masterEndpoint, services, args));
             }
             catch (UsageException e)
             {
@@ -62,10 +67,15 @@ namespace RetinaNet.Cli
                 stderr.WriteLine($"{command}: not yet supported: {e.Message}");
                 return NotYetSupported;
             }
-            catch (Training.TrainingDivergedException e)
+            catch (Exception e) when (e is Training.TrainingDivergedException or DistributedFailureException or DistributedSetupException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");
                 return Failed;
+            }
+            catch (DistributedStoppedException e)
+            {
+                stderr.WriteLine($"{command}: {e.Message}");
+                return Ok;
             }
             catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException
                 or Inference.Onnx.TensorRtUnavailableException)

@@ -79,13 +79,6 @@ static class Validation
         return config;
     }
 
-    public static void Master(string master)
-    {
-        int colon = master.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(master[(colon + 1)..], out int port) || port is <= 0 or > 65535)
-            throw new UsageException($"--master: expected address:port (e.g. 10.0.0.1:29500), got '{master}'");
-    }
-
     public static void BatchDividesGpus(int batch, int gpus)
     {
         if (gpus > 1 && batch % gpus != 0)

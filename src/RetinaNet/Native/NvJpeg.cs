@@ -59,7 +59,7 @@ public static unsafe class NvJpeg
             if (components == 4) return null; // CMYK / YCCK: the CPU decoder converts those
             int w = widths[0], h = heights[0];
             var pixels = empty(3, h, w, ScalarType.Byte, device);
-            var basePtr = TensorData(pixels);
+            var basePtr = TensorMemory.DataPointer(pixels);
             var image = new Image { C0 = basePtr, C1 = basePtr + (nint)((long)w * h), C2 = basePtr + (nint)(2L * w * h), P0 = (nuint)w, P1 = (nuint)w, P2 = (nuint)w };
             status = api.Decode(api.Handle, state, p, (nuint)data.Length, OutputRgb, &image, IntPtr.Zero);
             if (status != Success)
@@ -90,11 +90,6 @@ public static unsafe class NvJpeg
             _ => pixels,
         };
     }
-
-    [DllImport("LibTorchSharp")]
-    static extern IntPtr THSTensor_data(IntPtr handle);
-
-    static IntPtr TensorData(Tensor t) => THSTensor_data(t.Handle);
 
     static void Check(int status, string call, string name)
     {

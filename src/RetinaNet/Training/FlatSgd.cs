@@ -78,6 +78,13 @@ public sealed class FlatSgd : IDisposable
     /// and all-reduce.</summary>
     public Tensor FlatGrad => flatGrad;
 
+    /// <summary>The momentum buffer (meaningful once <see cref="HasMomentum"/>): a multi-process job copies rank 0's
+    /// to every rank at the start.</summary>
+    internal Tensor FlatMomentum => momentumBuffer;
+
+    /// <summary>Whether a step has filled the momentum buffer (before that, the first step copies the gradient in).</summary>
+    internal bool HasMomentum { get => hasMomentum; set => hasMomentum = value; }
+
     /// <summary>Names of the parameters in the buffer, in buffer order.</summary>
     public IReadOnlyList<string> ParameterNames => layout.Select(l => l.Name).ToArray();
 

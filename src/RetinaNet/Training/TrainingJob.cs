@@ -3,6 +3,7 @@ using RetinaNet.Data;
 using RetinaNet.Data.Coco;
 using RetinaNet.Data.Loading;
 using RetinaNet.Data.Transforms;
+using RetinaNet.Distributed;
 using RetinaNet.Evaluation;
 using RetinaNet.Inference;
 using RetinaNet.Model;
@@ -40,14 +41,23 @@ public sealed record TrainingJobOptions
     public bool FreezeBackbone { get; init; }
     /// <summary>Called after every iteration (tests use it to interrupt a run as Ctrl-C would).</summary>
     public Action<long>? AfterIteration { get; init; }
+    /// <summary>This process as a rank of a multi-process job (null: the only process). <see cref="TrainingSettings.Batch"/>
+    /// is then this rank's share of the global batch.</summary>
+    public ProcessGroup? Group { get; init; }
 }
 
 /// <summary>A training run from options: resume (ODTK's rule: an existing MODEL file is resumed unless --override),
-/// fine-tune or start fresh, then the loop with checkpoints, logging and validation wired in.</summary>
+/// fine-tune or start fresh, then the loop with checkpoints, logging and validation wired in. In a multi-process
+/// job every rank prepares the same way (from the same files), takes rank 0's state (<see cref="Trainer.Synchronize"/>)
+/// and trains on its shard; rank 0 alone prints, logs, posts metrics and writes checkpoints; validation runs on all
+/// ranks and rank 0 scores it. Ctrl-C stops rank 0 (checkpoint saved), which then stops the others.</summary>
 public static class TrainingJob
 {
     public static long Run(TrainingJobOptions o, TextWriter stdout, TextWriter stderr, CancellationToken stop)
     {
+        var group = o.Group;
+        bool master = group?.IsMaster ?? true;
+        if (!master) stdout = TextWriter.Null;
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
         model.FreezeStems();
@@ -61,27 +71,32 @@ public static class TrainingJob
 
         model.to(o.Device);
         if (resume is null && o.FineTune is null && o.BackboneWeights is "none") CalibrateBatchNorm(model, dataset, o, stderr);
-        using var trainer = new Trainer(model, o.Device, o.Settings);
+        using var trainer = new Trainer(model, o.Device, o.Settings, group);
         long iteration = resume is null ? 0 : trainer.Restore(resume);
-        var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed);
+        int rank = group?.Rank ?? 0, ranks = group?.WorldSize ?? 1;
+        var sampler = new ShardedSampler(dataset.Count, rank, ranks, shuffle: true, seed: (ulong)o.Settings.Seed);
         if (resume is not null && TrainingStateCodec.Sampler(resume) is SamplerState s) sampler.Restore(s);
+        iteration = trainer.Synchronize(iteration, sampler, dataset.Count);
         if (resume is not null) stdout.WriteLine($"Resuming from {o.ModelPath} at iteration {iteration}");
         if (iteration >= o.Settings.Iterations) { stdout.WriteLine($"{o.ModelPath} already trained for {iteration} iterations (pass --override to start over)"); return iteration; }
 
         stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images ({dataset.Categories.Count} categories), " +
-            $"batch {o.Settings.Batch}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}");
+            $"batch {o.Settings.Batch * ranks}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}" +
+            (group is null ? "" : $" × {ranks} processes ({o.Settings.Batch} images each, {group.Backend})"));
         var loaderOptions = new LoaderOptions(o.Workers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
             DecodeDevice = o.GpuDecode ? o.Device : null,
+            Shard = (rank, ranks),
+            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0 ? o.Device.index : null,
         };
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
-        using var board = o.LogDir is null ? null : new TensorBoardWriter(o.LogDir);
-        using var poster = o.PostMetrics is null ? null : new MetricsPoster(new Uri(o.PostMetrics));
+        using var board = o.LogDir is null || !master ? null : new TensorBoardWriter(o.LogDir);
+        using var poster = o.PostMetrics is null || !master ? null : new MetricsPoster(new Uri(o.PostMetrics));
         var log = new TrainingLog(stdout, o.ProgressBar, TimeSpan.FromSeconds(0.5));
         var hooks = new TrainingHooks
         {
             Log = log.Line,
-            SaveCheckpoint = state => Checkpoint.Save(o.ModelPath, model, state),
+            SaveCheckpoint = master ? state => Checkpoint.Save(o.ModelPath, model, state) : null,
             Metrics = (step, values) =>
             {
                 foreach (var (name, value) in values) board?.AddScalar(name, value, step);
@@ -96,7 +111,8 @@ public static class TrainingJob
             Validate = val is null ? null : step =>
             {
                 var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers, GpuDecode: o.GpuDecode);
-                var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr);
+                var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr, group: group);
+                if (!master) return null; // rank 0 scores what every rank detected
                 var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);
                 log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
                 stdout.Write(result.SummaryText());
@@ -104,8 +120,13 @@ public static class TrainingJob
             },
             Progress = (i, n, seconds) => { log.Progress(i, n, TimeSpan.FromSeconds(seconds)); o.AfterIteration?.Invoke(i); },
         };
-        iteration = trainer.Run(loader, iteration, hooks, stop);
+        // a rank other than 0 ignores Ctrl-C (rank 0 saves, then stops the job); all stop when the job ends early
+        using var ended = group is null ? null : CancellationTokenSource.CreateLinkedTokenSource(master ? stop : CancellationToken.None, group.Ended);
+        iteration = trainer.Run(loader, iteration, hooks, ended?.Token ?? stop);
         log.Finish();
+        if (group is not null && group.EndedBy() is Exception gone) throw gone;
+        if (master && group is not null && iteration < o.Settings.Iterations)
+            group.Stop($"rank 0 stopped at iteration {iteration} and saved {o.ModelPath}");
         stdout.WriteLine(iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)" : $"Saved {o.ModelPath}");
         return iteration;
     }

@@ -15,6 +15,14 @@ public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool Sk
     /// exported with a fixed input size.</summary>
     public (int Height, int Width)? Canvas { get; init; }
 
+    /// <summary>This process's rank and the number of ranks of a multi-process job: augmentation is seeded by an image's
+    /// place in the global batch, the same whatever the number of processes.</summary>
+    public (int Rank, int Ranks) Shard { get; init; } = (0, 1);
+
+    /// <summary>The GPU that worker threads make current (a rank of a multi-GPU job): pinned buffers and nvJPEG then
+    /// work on the rank's GPU, not on GPU 0. Null: leave the threads' device alone.</summary>
+    public int? WorkerCudaDevice { get; init; }
+
     public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount - 1, 1, 12);
 }
 
@@ -31,7 +39,8 @@ public static class DetectionLoader
         return new(
             (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
             (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas),
-            plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber);
+            plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber,
+            options.Shard, options.WorkerCudaDevice is int gpu ? () => Native.CudaDevice.SetCurrent(gpu) : null);
     }
 
     /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides along).</summary>

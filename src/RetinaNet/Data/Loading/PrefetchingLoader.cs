@@ -10,7 +10,9 @@ public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeStat
 /// <c>plan</c> for batches (so the sampler needs no locking) and keeps at most <c>prefetch</c> batches in flight:
 /// memory stays bounded. Images of one batch load in parallel; the worker that finishes a batch's last image
 /// collates it. Batches come out in plan order whatever the thread timing, and every image's randomness is seeded
-/// by (seed, batch number, position), so a run — and a resumed run — is reproducible. A worker's exception
+/// by (seed, batch number, position), so a run — and a resumed run — is reproducible. In a multi-process job the
+/// position is the image's place in the global batch (rank r's j-th image is position r + j × ranks, as the sampler
+/// strides), so every image gets the same randomness whatever the number of processes. A worker's exception
 /// surfaces from <see cref="Next"/> as it was thrown (naming the file); the remaining work is abandoned, never
 /// waited on forever.</summary>
 public sealed class PrefetchingLoader : IDisposable
@@ -24,6 +26,7 @@ public sealed class PrefetchingLoader : IDisposable
     readonly Func<BatchPlan?> plan;
     readonly int prefetch;
     readonly long seed;
+    readonly (int Rank, int Ranks) shard;
     readonly BlockingCollection<Action> work = new();
     readonly Thread[] workers;
     readonly Queue<Slot> inFlight = new();
@@ -31,15 +34,19 @@ public sealed class PrefetchingLoader : IDisposable
     long batchNumber;
     bool exhausted;
 
-    public PrefetchingLoader(LoadImage load, Collate collate, Func<BatchPlan?> plan, int workers, int prefetch, long seed, long firstBatchNumber = 0)
+    /// <param name="shard">This process's rank and the number of ranks (seeding positions in the global batch).</param>
+    /// <param name="workerStart">Runs first on every worker thread (a rank makes its GPU current there).</param>
+    public PrefetchingLoader(LoadImage load, Collate collate, Func<BatchPlan?> plan, int workers, int prefetch, long seed, long firstBatchNumber = 0,
+        (int Rank, int Ranks)? shard = null, Action? workerStart = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
         (this.load, this.collate, this.plan, this.prefetch, this.seed, batchNumber) = (load, collate, plan, prefetch, seed, firstBatchNumber);
+        this.shard = shard ?? (0, 1);
         this.workers = new Thread[workers];
         for (int i = 0; i < workers; i++)
         {
-            this.workers[i] = new Thread(Work) { IsBackground = true, Name = $"retinanet-loader-{i}" };
+            this.workers[i] = new Thread(() => { workerStart?.Invoke(); Work(); }) { IsBackground = true, Name = $"retinanet-loader-{i}" };
             this.workers[i].Start();
         }
     }
@@ -88,7 +95,7 @@ public sealed class PrefetchingLoader : IDisposable
         if (slot.Done.Task.IsCompleted) return; // a sibling failed: no point loading the rest
         try
         {
-            var random = new Random(SeedOf(seed, slot.Number, position));
+            var random = new Random(SeedOf(seed, slot.Number, shard.Rank + position * shard.Ranks));
             slot.Images[position] = load(slot.Plan.Indices[position], random);
             if (slot.Done.Task.IsFaulted) slot.DisposeImages(); // a sibling failed while this one loaded
         }
