@@ -14,13 +14,23 @@ if [[ -n "${SYMBOLS:-}" ]]; then
 fi
 IFS=';' read -ra ours <<< "${OURS:-infer --batch 1 --precision fp32;infer --batch 1 --precision fp32 --graphs true;infer --batch 1 --precision bf16 --convert true --nhwc true --graphs true;infer --batch 8 --precision bf16 --convert true --nhwc true;infer --batch 8 --precision bf16 --convert true --nhwc true --graphs true;train --batch 8 --precision bf16;train --batch 8 --precision bf16 --nhwc true;train --batch 8 --precision bf16 --nhwc true --cudnn-benchmark true}"
 IFS=';' read -ra peer <<< "${PEER:---mode infer --batch 1;--mode infer --batch 8 --amp;--mode infer --batch 8 --amp --channels-last;--mode train --batch 8 --amp --channels-last}"
+# MEM=1: peak GPU memory in use (nvidia-smi, every 50 ms) while each command runs: the caching allocator's reserved
+# memory plus the CUDA context, the same measure for both sides (TorchSharp exposes no allocator statistics).
+peak() {
+  if [[ -z "${MEM:-}" ]]; then "$@"; return; fi
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
+  "$@"; local code=$?
+  kill $poll; wait $poll 2>/dev/null
+  echo "peak_gpu_memory_mib $(sort -n "$O/mem.txt" | tail -1)" >&2
+  return $code
+}
 rm -rf /tmp/retinanet-app
 for args in "${ours[@]}"; do
-  timeout 300 $R $args --iters ${ITERS:-20} > "$O/last.log" 2>&1; tail -1 "$O/last.log" | tee -a "$O/ours.jsonl"
-  grep -q '"bench"' <(tail -1 "$O/last.log") || { echo "FAILED: $args"; tail -20 "$O/last.log"; }
+  peak timeout 300 $R $args --iters ${ITERS:-20} > "$O/last.log" 2>"$O/last.err"; tail -1 "$O/last.log" | tee -a "$O/ours.jsonl"; grep peak_gpu "$O/last.err" | tee -a "$O/ours.jsonl"
+  grep -q '"bench"' <(tail -1 "$O/last.log") || { echo "FAILED: $args"; tail -20 "$O/last.log" "$O/last.err"; }
 done
 for args in "${peer[@]}"; do
-  python3 .device/peer_torchvision.py $args --score-thresh 0 2>&1 | tail -1 | tee -a "$O/peer.jsonl"
+  peak python3 .device/peer_torchvision.py $args --score-thresh 0 > "$O/last.log" 2>"$O/last.err"; tail -1 "$O/last.log" | tee -a "$O/peer.jsonl"; grep peak_gpu "$O/last.err" | tee -a "$O/peer.jsonl"
 done
 if [[ -n "${REAL:-}" ]]; then
   # Training throughput with real JPEGs through our data pipeline (BCCD 640x480 -> 1066x800), ResNet50FPN, batch 8.
