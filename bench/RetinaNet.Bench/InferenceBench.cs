@@ -32,6 +32,7 @@ static class InferenceBench
         bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true", graphs = opt("graphs", "false") == "true";
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
         if (opt("chunked-topk", "true") == "false") Postprocess.ChunkedTopKLength = long.MaxValue;
+        DetectionGraphs.SuppressInGraph = opt("nms-in-graph", "false") == "true";
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);

@@ -97,7 +97,7 @@ public static class CommandSpecs
             new("--full-precision", Arity.Flag, "inference in full precision"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
             new("--output-format", Arity.One, "(ours) odtk ({annotations, images, categories}) or coco-results (a plain list)", "format", D("odtk")),
-            new("--cuda-graphs", Arity.Flag, "(ours) replay forward, decode and NMS as CUDA graphs, one per batch shape (up to 4): much lower latency at small batches, more GPU memory"),
+            new("--cuda-graphs", Arity.Flag, "(ours) replay forward and decode as CUDA graphs, one per batch shape (up to 4): much lower latency at small batches, more GPU memory"),
             .. Loading(),
             .. MultiGpu(),
             .. Postprocessing(new InferenceConfig()),

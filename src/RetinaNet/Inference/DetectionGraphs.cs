@@ -5,14 +5,18 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the
-/// detector is bound by launching ~1,000 kernels, and a replay launches them at once. NMS inside the graph is
-/// <see cref="BatchedNms.RunWithoutHostWait"/>; when it reports its result inexact (rare: very long suppression
-/// chains, or detections beyond its block) the exact NMS runs eagerly on the graph's candidates. Shapes past
-/// <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
+/// <summary>Forward and per-level decode replayed as one CUDA graph per input shape: at small batches the detector is
+/// bound by launching ~1,000 kernels, and a replay launches them at once. NMS follows eagerly (exact, a few host
+/// waits), or with <see cref="SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>,
+/// falling back to the exact NMS when that reports its result inexact (very long suppression chains, or detections
+/// beyond its block). Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
 public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex, int maxShapes = 4) : IDisposable
 {
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
+
+    /// <summary>Whether NMS is captured too, or (default) runs eagerly after the replay: the eager exact NMS measured
+    /// faster at batch 1 on both cards (H200 6.7 vs 8.0 ms, H100 6.9 vs 9.4 ms end to end; bench/RESULTS.md).</summary>
+    public static bool SuppressInGraph { get; set; }
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller;
     /// null when this shape is not graphed.</summary>
@@ -27,7 +31,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         entry.Input.copy_(images);
         entry.Graph.Replay();
         var o = entry.Graph.Outputs;
-        if (o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias()); // views: valid until the next replay
+        if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias()); // views: valid until the next replay
         using var c = new Candidates(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias());
         return Postprocess.Suppress(c, config);
     }
@@ -39,6 +43,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var graph = CudaGraphs.Capture(deviceIndex, () =>
         {
             var c = candidates(input);
+            if (!SuppressInGraph) return [c.Scores.DetachFromDisposeScope(), c.Boxes.DetachFromDisposeScope(), c.Classes.DetachFromDisposeScope(), c.Valid.DetachFromDisposeScope()];
             var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
             Tensor[] outputs = [c.Scores, c.Boxes, c.Classes, c.Valid, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
             foreach (var t in outputs) t.DetachFromDisposeScope();
