@@ -32,9 +32,8 @@ public static class BoxCoder
         if (limit is (double w, double h))
         {
             // scalar clamps per coordinate, no host-built tensor: decode must run inside a CUDA graph capture
-            var x = cat([xy1[TensorIndex.Ellipsis, TensorIndex.Slice(0, 1)], xy2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 1)]], -1).clamp(0, w - 1);
-            var y = cat([xy1[TensorIndex.Ellipsis, TensorIndex.Slice(1, 2)], xy2[TensorIndex.Ellipsis, TensorIndex.Slice(1, 2)]], -1).clamp(0, h - 1);
-            return stack([x[TensorIndex.Ellipsis, 0], y[TensorIndex.Ellipsis, 0], x[TensorIndex.Ellipsis, 1], y[TensorIndex.Ellipsis, 1]], -1).MoveToOuterDisposeScope();
+            return stack([xy1[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy1[TensorIndex.Ellipsis, 1].clamp(0, h - 1),
+                xy2[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy2[TensorIndex.Ellipsis, 1].clamp(0, h - 1)], -1).MoveToOuterDisposeScope();
         }
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }

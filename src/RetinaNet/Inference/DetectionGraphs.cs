@@ -42,10 +42,14 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var input = images.clone().DetachFromDisposeScope(); // static input (NHWC strides kept by clone)
         var graph = CudaGraphs.Capture(deviceIndex, () =>
         {
+            // outputs 0-3: candidates; with NMS in the graph 4-8: kept scores, boxes, classes, indices, count; 9: exact
             var c = candidates(input);
-            if (!SuppressInGraph) return [c.Scores.DetachFromDisposeScope(), c.Boxes.DetachFromDisposeScope(), c.Classes.DetachFromDisposeScope(), c.Valid.DetachFromDisposeScope()];
-            var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
-            Tensor[] outputs = [c.Scores, c.Boxes, c.Classes, c.Valid, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
+            Tensor[] outputs = [c.Scores, c.Boxes, c.Classes, c.Valid];
+            if (SuppressInGraph)
+            {
+                var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
+                outputs = [.. outputs, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
+            }
             foreach (var t in outputs) t.DetachFromDisposeScope();
             return outputs;
         });

@@ -52,7 +52,7 @@ public sealed class DetectionRunner : IDetector
     readonly bool channelsLast;
     readonly DetectionGraphs? graphs;
 
-    /// <param name="cudaGraphs">On a CUDA device, replay forward, decode and NMS as CUDA graphs (one per batch shape).</param>
+    /// <param name="cudaGraphs">On a CUDA device, replay forward and decode as CUDA graphs (one per batch shape).</param>
     public DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision, bool cudaGraphs = false)
     {
         (this.model, this.device, this.mixedPrecision) = (model, device, mixedPrecision);

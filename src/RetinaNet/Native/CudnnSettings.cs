@@ -20,7 +20,7 @@ public static unsafe class CudnnSettings
 
     public static bool Benchmark
     {
-        get => Require().Get is var g && ((delegate* unmanaged<IntPtr, byte>)g)(entry.Value.Context) != 0;
+        get => ((delegate* unmanaged<IntPtr, byte>)Require().Get)(entry.Value.Context) != 0;
         set => ((delegate* unmanaged<IntPtr, byte, void>)Require().Set)(entry.Value.Context, value ? (byte)1 : (byte)0);
     }
 
