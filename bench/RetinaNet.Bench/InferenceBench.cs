@@ -20,7 +20,7 @@ static class InferenceBench
     public static void Run(string mode, Func<string, string, string> opt)
     {
         var device = cuda.is_available() ? CUDA : CPU;
-        string backbone = opt("backbone", "ResNet50FPN"), precision = opt("precision", "bf16");
+        string backbone = opt("backbone", "ResNet50FPN"), precision = opt("precision", "bf16"), extra0;
         int batch = int.Parse(opt("batch", "8")), h = int.Parse(opt("height", "800")), w = int.Parse(opt("width", "1216")), iters = int.Parse(opt("iters", "20"));
         ScalarType? dtype = precision switch { "fp32" => null, "fp16" => ScalarType.Float16, _ => ScalarType.BFloat16 };
         torch.manual_seed(0);
@@ -33,10 +33,14 @@ static class InferenceBench
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
         if (opt("chunked-topk", "true") == "false") Postprocess.ChunkedTopKLength = long.MaxValue;
         DetectionGraphs.SuppressInGraph = opt("nms-in-graph", "false") == "true";
+        // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
+        bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
+        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedFocalLoss = kernels;
+        extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + (CudaKernels.Available || device.type != DeviceType.CUDA ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
-        double ms; string extra = "";
+        double ms; string extra = extra0;
         if (mode == "infer")
         {
             using var runner = new DetectionRunner(model, device, dtype, graphs);
@@ -76,7 +80,18 @@ static class InferenceBench
                 decode = Time(iters, () => Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2])).Dispose(), device);
                 using var candidates = Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2]));
                 nms = Time(iters, () => Postprocess.Suppress(candidates, inference).Dispose(), device);
-                BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats).Dispose();
+                using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
+                if (kernels)
+                {
+                    // our kernels against libtorch's top-k and the tensor-op NMS on this batch's real heads
+                    using var byKernel = NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections);
+                    bool sameNms = byKernel.Indices.equal(reference.Indices).all().item<bool>() && byKernel.Count.equal(reference.Count).all().item<bool>();
+                    var logits = heads.ClassLogits[0].reshape(batch, -1);
+                    var (ours, _) = TopKKernel.Run(logits, 1000);
+                    var (theirs, _) = logits.topk(1000, dim: 1);
+                    bool sameTopK = ours.equal(theirs.to(ScalarType.Float32)).all().item<bool>();
+                    extra += $", \"kernels_check\": {{\"nms_same_indices\": {sameNms.ToString().ToLowerInvariant()}, \"topk_same_values\": {sameTopK.ToString().ToLowerInvariant()}}}";
+                }
             }
             extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, \"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, \"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";
         }

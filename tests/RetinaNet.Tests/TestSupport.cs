@@ -28,6 +28,15 @@ static class Paths
     }
 }
 
+/// <summary>A theory that runs only where a CUDA GPU is visible, and says so when skipped.</summary>
+public sealed class GpuTheoryAttribute : TheoryAttribute
+{
+    public GpuTheoryAttribute()
+    {
+        if (!torch.cuda.is_available()) Skip = "skipped: no CUDA GPU on this machine (runs on the GPU machine)";
+    }
+}
+
 /// <summary>A fact that runs only where a CUDA GPU is visible, and says so when skipped.</summary>
 public sealed class GpuFactAttribute : FactAttribute
 {

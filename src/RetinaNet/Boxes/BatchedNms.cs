@@ -90,7 +90,7 @@ public static class BatchedNms
     }
 
     /// <summary>Candidates in descending score order (ties in input order; invalid ones last).</summary>
-    sealed record Sorted(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid, Tensor Order, Tensor ValidCount)
+    internal sealed record Sorted(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid, Tensor Order, Tensor ValidCount)
     {
         public long Batch => Scores.shape[0];
         public long K => Scores.shape[1];

@@ -5,17 +5,18 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>Forward and per-level decode replayed as one CUDA graph per input shape: at small batches the detector is
-/// bound by launching ~1,000 kernels, and a replay launches them at once. NMS follows eagerly (exact, a few host
-/// waits), or with <see cref="SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>,
-/// falling back to the exact NMS when that reports its result inexact (very long suppression chains, or detections
-/// beyond its block). Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
+/// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the detector
+/// is bound by launching ~1,000 kernels, and a replay launches them at once. NMS is our exact kernel pair
+/// (<see cref="NmsKernel"/>) where it compiles; otherwise it follows eagerly (exact, a few host waits), or with
+/// <see cref="SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>, falling back to the
+/// exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its block). Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
 public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex, int maxShapes = 4) : IDisposable
 {
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
 
-    /// <summary>Whether NMS is captured too, or (default) runs eagerly after the replay: the eager exact NMS measured
-    /// faster at batch 1 on both cards (H200 6.7 vs 8.0 ms, H100 6.9 vs 9.4 ms end to end; bench/RESULTS.md).</summary>
+    /// <summary>Without our NMS kernels: whether the tensor-op NMS is captured too, or (default) runs eagerly after the
+    /// replay. The eager exact NMS measured faster at batch 1 on both cards (H200 6.7 vs 8.0 ms, H100 6.9 vs 9.4 ms end
+    /// to end; bench/RESULTS.md).</summary>
     public static bool SuppressInGraph { get; set; }
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller;
@@ -31,7 +32,9 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         entry.Input.copy_(images);
         entry.Graph.Replay();
         var o = entry.Graph.Outputs;
-        if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias()); // views: valid until the next replay
+        // views of the graph's outputs: valid until the next replay
+        if (o.Length == 5) return new NmsResult(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias(), o[4].alias());
+        if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias());
         using var c = new Candidates(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias());
         return Postprocess.Suppress(c, config);
     }
@@ -42,13 +45,24 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var input = images.clone().DetachFromDisposeScope(); // static input (NHWC strides kept by clone)
         var graph = CudaGraphs.Capture(deviceIndex, () =>
         {
-            // outputs 0-3: candidates; with NMS in the graph 4-8: kept scores, boxes, classes, indices, count; 9: exact
+            // Outputs, by count. 5: kept scores, boxes, classes, indices, count (our NMS kernels, exact, in the graph).
+            // 4: candidates, suppressed eagerly after the replay. 10: candidates, then the tensor-op NMS's kept five and
+            // its exactness flag (SuppressInGraph without our kernels).
             var c = candidates(input);
-            Tensor[] outputs = [c.Scores, c.Boxes, c.Classes, c.Valid];
-            if (SuppressInGraph)
+            Tensor[] outputs;
+            if (Postprocess.UseNmsKernel && NmsKernel.CanRun(c.Scores))
             {
-                var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
-                outputs = [.. outputs, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
+                var kept = NmsKernel.Run(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
+                outputs = [kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count];
+            }
+            else
+            {
+                outputs = [c.Scores, c.Boxes, c.Classes, c.Valid];
+                if (SuppressInGraph)
+                {
+                    var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
+                    outputs = [.. outputs, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
+                }
             }
             foreach (var t in outputs) t.DetachFromDisposeScope();
             return outputs;

@@ -50,11 +50,16 @@ public static class Postprocess
     /// <c>long.MaxValue</c> to compare with one selection per row.</summary>
     public static long ChunkedTopKLength { get; set; } = 1 << 18;
 
-    /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order.
+    /// <summary>Benchmarks turn it off to compare with libtorch's top-k.</summary>
+    public static bool UseTopKKernel { get; set; } = true;
+
+    /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order
+    /// (on a GPU by our radix-select kernel where it compiles, <see cref="TopKKernel"/>; its values come as float32).
     /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so it
     /// is cut into chunks searched in parallel; the k best of the chunks' k best are the row's k best.</summary>
     public static (Tensor Values, Tensor Indices) TopK(Tensor x, int k)
     {
+        if (UseTopKKernel && TopKKernel.CanRun(x)) return TopKKernel.Run(x, k);
         long batch = x.shape[0], n = x.shape[1];
         long chunks = Math.Min(n / ChunkedTopKLength * 2, 64);
         while (chunks > 1 && n % chunks != 0) chunks--; // equal chunks: a view, no copy
@@ -74,7 +79,13 @@ public static class Postprocess
         return Suppress(candidates, config);
     }
 
-    /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0.</summary>
+    /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0. On a GPU our
+    /// NMS kernels (no host wait) where they compile, else the tensor-op NMS (the same result).</summary>
     public static NmsResult Suppress(Candidates candidates, InferenceConfig config) =>
-        BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
+        UseNmsKernel && NmsKernel.CanRun(candidates.Scores)
+            ? NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections)
+            : BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
+
+    /// <summary>Benchmarks turn it off to compare with the tensor-op NMS.</summary>
+    public static bool UseNmsKernel { get; set; } = true;
 }

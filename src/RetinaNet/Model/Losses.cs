@@ -41,17 +41,22 @@ public sealed class DetectionLoss
         anchorsPerLocation = config.Anchors.Count;
     }
 
+    /// <summary>On a GPU, the focal loss runs as our fused kernel (<see cref="FocalLossKernel"/>) where it compiles;
+    /// benchmarks turn it off to compare.</summary>
+    public static bool UseFusedFocalLoss { get; set; } = true;
+
     /// <returns>(classification loss, box loss), scalar tensors.</returns>
     public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        var logits = cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32); // [B, N, C]
         var deltas = cat(heads.BoxDeltas.Select(l => PerAnchor(l, 4)).ToArray(), 1).to(ScalarType.Float32);     // [B, N, 4]
         using var assigned = assigner.Assign(cat(anchors.PerLevel, 0), targets);
         var labels = assigned.Labels;
         var fg = labels > 0;
 
-        var clsLoss = FocalSum(logits, labels, fg);
+        var clsLoss = UseFusedFocalLoss && FocalLossKernel.CanRun(heads.ClassLogits)
+            ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)
+            : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32), labels, fg); // [B, N, C]
         var boxLoss = Losses.SmoothL1(deltas, assigned.BoxDeltas).masked_fill(~fg.unsqueeze(-1), 0).sum();
 
         var normaliser = stack(fg.split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);

@@ -25,6 +25,7 @@ public static unsafe class CudaGraphs
     public static readonly string[] StreamFromPoolSymbols = ["_ZN3c104cuda17getStreamFromPoolEba", "_ZN3c104cuda17getStreamFromPoolEia"];
     public const string GetCurrentStreamSymbol = "_ZN3c104cuda20getCurrentCUDAStreamEa";
     public const string SetCurrentStreamSymbol = "_ZN3c104cuda20setCurrentCUDAStreamENS0_10CUDAStreamE";
+    public const string StreamHandleSymbol = "_ZNK3c104cuda10CUDAStream6streamEv"; // cudaStream_t CUDAStream::stream() const
 
     /// <summary>Bytes reserved for one CUDAGraph object: its real size varies by version (a few hundred bytes).</summary>
     const int ObjectBytes = 8192;
@@ -43,11 +44,13 @@ public static unsafe class CudaGraphs
         public delegate* unmanaged<byte, sbyte, CudaStream> StreamFromPool;
         public delegate* unmanaged<sbyte, CudaStream> GetCurrentStream;
         public delegate* unmanaged<CudaStream, void> SetCurrentStream;
+        public delegate* unmanaged<CudaStream*, IntPtr> StreamHandle;
     }
 
     static readonly Lazy<(Entry? Entry, string? Missing)> resolved = new(Resolve);
 
     public static bool Available => resolved.Value.Entry is not null;
+    public static bool StreamHandleAvailable => resolved.Value.Entry is { } e && e.StreamHandle != null;
     public static string? MissingReason => resolved.Value.Missing;
 
     static Entry Require() => resolved.Value.Entry ?? throw new NotSupportedException($"CUDA graphs are unavailable: {MissingReason}");
@@ -59,6 +62,16 @@ public static unsafe class CudaGraphs
         var previous = e.GetCurrentStream((sbyte)deviceIndex);
         e.SetCurrentStream(e.StreamFromPool(0, (sbyte)deviceIndex));
         return new Restore(() => e.SetCurrentStream(previous));
+    }
+
+    /// <summary>The cudaStream_t libtorch currently launches on for <paramref name="deviceIndex"/> on this thread, for
+    /// our own kernels (Native/CudaKernels).</summary>
+    public static IntPtr CurrentStreamHandle(int deviceIndex)
+    {
+        var e = Require();
+        if (e.StreamHandle == null) throw new NotSupportedException($"libc10_cuda does not export {StreamHandleSymbol}");
+        var current = e.GetCurrentStream((sbyte)deviceIndex);
+        return e.StreamHandle(&current);
     }
 
     sealed class Restore(Action action) : IDisposable
@@ -166,6 +179,8 @@ public static unsafe class CudaGraphs
             StreamFromPool = (delegate* unmanaged<byte, sbyte, CudaStream>)addresses[5],
             GetCurrentStream = (delegate* unmanaged<sbyte, CudaStream>)addresses[6],
             SetCurrentStream = (delegate* unmanaged<CudaStream, void>)addresses[7],
+            // optional: only our own kernels need it (CudaKernels says so when it is missing)
+            StreamHandle = (delegate* unmanaged<CudaStream*, IntPtr>)LibTorchLibraries.Export(c10Cuda, StreamHandleSymbol),
         };
         return (entry, null);
     }

@@ -1,0 +1,178 @@
+using RetinaNet.Boxes;
+using RetinaNet.Inference;
+using RetinaNet.Model;
+using RetinaNet.Native;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Tests.Model;
+
+/// <summary>Our NVRTC-compiled CUDA kernels against independent references: greedy NMS and sorting written out in
+/// plain C#, the focal loss by hand in double precision and its gradient by autograd through the elementwise loss.</summary>
+public class KernelTests
+{
+    [GpuFact]
+    public void KernelsCompileAndResolveEveryEntryPoint() => Assert.True(CudaKernels.Available, CudaKernels.MissingReason);
+
+    [Fact]
+    public void KernelsSayWhyTheyAreUnavailableWithoutCuda()
+    {
+        if (cuda.is_available()) return; // the GPU facts cover that case
+        Assert.False(CudaKernels.Available);
+        Assert.False(string.IsNullOrEmpty(CudaKernels.MissingReason));
+    }
+
+    /// <summary>Greedy class-aware NMS, one box at a time: candidates by score (ties by index), invalid ones skipped.</summary>
+    static List<int> GreedyNms(float[] scores, float[] boxes, long[] classes, bool[] valid, float threshold, int limit)
+    {
+        var order = Enumerable.Range(0, scores.Length).Where(i => valid[i]).OrderByDescending(i => scores[i]).ThenBy(i => i).ToList();
+        var kept = new List<int>();
+        foreach (int i in order)
+        {
+            if (kept.Count == limit) break;
+            bool suppressed = kept.Any(j => classes[j] == classes[i] && Iou(boxes, i, j) > threshold);
+            if (!suppressed) kept.Add(i);
+        }
+        return kept;
+    }
+
+    static float Iou(float[] b, int i, int j)
+    {
+        float iw = Math.Max(Math.Min(b[4 * i + 2], b[4 * j + 2]) - Math.Max(b[4 * i], b[4 * j]) + 1, 0);
+        float ih = Math.Max(Math.Min(b[4 * i + 3], b[4 * j + 3]) - Math.Max(b[4 * i + 1], b[4 * j + 1]) + 1, 0);
+        float inter = iw * ih;
+        float ai = (b[4 * i + 2] - b[4 * i] + 1) * (b[4 * i + 3] - b[4 * i + 1] + 1), aj = (b[4 * j + 2] - b[4 * j] + 1) * (b[4 * j + 3] - b[4 * j + 1] + 1);
+        return inter / (ai + aj - inter);
+    }
+
+    [GpuTheory]
+    [InlineData(300, 2000)]  // the limit stops the walk early
+    [InlineData(5000, 2000)] // every candidate walked
+    [InlineData(100, 130)]   // fewer candidates than a word of 64, twice
+    public void NmsKernelKeepsWhatGreedyNmsKeeps(int limit, int k)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(21);
+        var xy = rand(3, k, 2, generator: g) * 300;
+        var boxes = cat([xy, xy + rand(3, k, 2, generator: g) * 80 + 2], -1);
+        var scores = (rand(3, k, generator: g) * 50).floor() / 50; // many exact ties
+        var classes = randint(0, 4, [3, k], generator: g);
+        var valid = rand(3, k, generator: g) > 0.1;
+        using var result = NmsKernel.Run(scores.cuda(), boxes.cuda(), classes.cuda(), valid.cuda(), 0.5, limit);
+        var indices = result.Indices.cpu().data<long>().ToArray();
+        var counts = result.Count.cpu().data<long>().ToArray();
+        for (int b = 0; b < 3; b++)
+        {
+            var expected = GreedyNms(scores[b].data<float>().ToArray(), boxes[b].contiguous().data<float>().ToArray(), classes[b].data<long>().ToArray(),
+                valid[b].data<bool>().ToArray(), 0.5f, limit);
+            Assert.True(expected.Count > 10, "the case must keep boxes");
+            Assert.Equal(expected.Count, (int)counts[b]);
+            Assert.Equal(expected.Select(i => (long)i), indices.Skip(b * limit).Take(expected.Count));
+            Assert.All(indices.Skip(b * limit + expected.Count).Take(limit - expected.Count), i => Assert.Equal(-1, i));
+        }
+    }
+
+    [GpuFact]
+    public void NmsKernelRunsInsideACudaGraph()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(4);
+        var xy = rand(2, 1500, 2, generator: g) * 400;
+        var boxes = cat([xy, xy + rand(2, 1500, 2, generator: g) * 60 + 2], -1).cuda();
+        var scores = rand(2, 1500, generator: g).cuda();
+        var classes = randint(0, 3, [2, 1500], generator: g).cuda();
+        using var graph = CudaGraphs.Capture(0, () =>
+        {
+            var r = NmsKernel.Run(scores, boxes, classes, null, 0.5, 200);
+            return [r.Indices.DetachFromDisposeScope(), r.Count.DetachFromDisposeScope()];
+        });
+        scores.copy_(rand(2, 1500, generator: g).cuda()); // new scores after the capture: the replay must follow them
+        graph.Replay();
+        using var eager = BatchedNms.Run(scores, boxes, classes, null, 0.5, 200);
+        Assert.True(graph.Outputs[0].equal(eager.Indices).all().item<bool>());
+        Assert.True(graph.Outputs[1].equal(eager.Count).all().item<bool>());
+    }
+
+    [GpuTheory]
+    [InlineData(ScalarType.Float32, 50_000, 1000)]
+    [InlineData(ScalarType.BFloat16, 50_000, 1000)]
+    [InlineData(ScalarType.Float16, 9_000, 1000)]
+    [InlineData(ScalarType.BFloat16, 777, 777)] // k = n
+    public void TopKKernelTakesTheLargestValuesTiesByLowerIndex(ScalarType dtype, int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(8);
+        // quantised values: long runs of exact ties around the k-th value; one row of all-equal values
+        var x = ((randn(3, n, generator: g) * 4).round() / 4).to(dtype);
+        x[2].fill_(-1.5);
+        var (values, indices) = TopKKernel.Run(x.cuda(), k);
+        var host = x.to(ScalarType.Float32).data<float>().ToArray();
+        var gotValues = values.cpu().data<float>().ToArray();
+        var gotIndices = indices.cpu().data<long>().ToArray();
+        for (int r = 0; r < 3; r++)
+        {
+            var expected = Enumerable.Range(0, n).OrderByDescending(i => host[r * n + i]).ThenBy(i => i).Take(k).ToArray();
+            Assert.Equal(expected.Select(i => (long)i), gotIndices.Skip(r * k).Take(k));
+            Assert.Equal(expected.Select(i => host[r * n + i]), gotValues.Skip(r * k).Take(k));
+        }
+    }
+
+    static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
+
+    [GpuTheory]
+    [InlineData(ScalarType.Float32, false)]
+    [InlineData(ScalarType.Float32, true)]
+    [InlineData(ScalarType.BFloat16, true)]
+    public void FusedFocalLossEqualsTheFocalLossAndItsGradient(ScalarType dtype, bool nhwc)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(13);
+        const int classes = 5, anchors = 9;
+        long[][] sizes = [[6, 7], [3, 4]];
+        var levels = sizes.Select(s => (randn(2, anchors * classes, s[0], s[1], generator: g) * 3).to(dtype)).ToArray();
+        long n = sizes.Sum(s => anchors * s[0] * s[1]);
+        var labels = randint(-2, classes + 1, [2, n], generator: g); // -2, -1 ignored, 0 background, c + 1 class c
+        var onGpu = levels.Select(l => (nhwc ? Layouts.NhwcCopy(l.cuda()) : l.cuda()).requires_grad_()).ToArray();
+        var loss = FocalLossKernel.Sum(onGpu, labels.cuda(), classes);
+        loss.backward();
+
+        // value: by hand in double precision, element by element (anchor (a, y, x) of each level in order)
+        double expected = 0;
+        var lab = labels.data<long>().ToArray();
+        long offset = 0;
+        var refLevels = new List<Tensor>();
+        foreach (var l in levels)
+        {
+            long h = l.shape[2], w = l.shape[3];
+            var v = l.to(ScalarType.Float32).contiguous().data<float>().ToArray();
+            for (int b = 0; b < 2; b++)
+                for (int a = 0; a < anchors; a++)
+                    for (int c = 0; c < classes; c++)
+                        for (long y = 0; y < h; y++)
+                            for (long x = 0; x < w; x++)
+                            {
+                                long label = lab[b * n + offset + (a * h + y) * w + x];
+                                if (label < 0) continue;
+                                double z = v[(((b * anchors + a) * classes + c) * h + y) * w + x], p = Sigmoid(z);
+                                expected += label == c + 1 ? -0.25 * (1 - p) * (1 - p) * Math.Log(p) : -0.75 * p * p * Math.Log(1 - p);
+                            }
+            offset += anchors * h * w;
+            refLevels.Add(l.to(ScalarType.Float32).requires_grad_());
+        }
+        Assertions.Close(expected, loss.item<float>(), 2e-5 * Math.Abs(expected), "loss sum");
+
+        // gradient: autograd through the elementwise focal loss on one-hot targets
+        var perAnchor = cat(refLevels.Select(l => l.view(2, anchors, classes, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2).reshape(2, -1, classes)).ToArray(), 1);
+        var oneHot = zeros_like(perAnchor).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), (labels > 0).unsqueeze(-1).to(ScalarType.Float32));
+        Losses.Focal(perAnchor, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum().backward();
+        double tolerance = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5;
+        for (int i = 0; i < levels.Length; i++)
+        {
+            var ours = onGpu[i].grad!.cpu().to(ScalarType.Float32);
+            var reference = refLevels[i].grad!;
+            var error = ((ours - reference).abs() / (reference.abs() + 1e-3)).max().item<float>();
+            Assert.True(error < tolerance, $"level {i}: largest relative gradient error {error}");
+        }
+    }
+}
