@@ -35,8 +35,9 @@ static class InferenceBench
         DetectionGraphs.SuppressInGraph = opt("nms-in-graph", "false") == "true";
         // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
         bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
-        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedFocalLoss = kernels;
+        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedFocalLoss = AffineReluKernel.Enabled = FrozenBatchNorm2d.TrainWithKernel = kernels;
         extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + (CudaKernels.Available || device.type != DeviceType.CUDA ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
+        if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
@@ -56,41 +57,43 @@ static class InferenceBench
                 bool sameCounts = a.Zip(b).All(p => p.First.Count == p.Second.Count && p.First.Classes.SequenceEqual(p.Second.Classes));
                 extra += $", \"graph_vs_eager\": {{\"same_counts_and_classes\": {sameCounts.ToString().ToLowerInvariant()}, \"max_score_diff\": {scoreDiff:E2}, \"max_box_diff\": {boxDiff:E2}}}";
             }
-            // the forward alone, as the runner feeds it (decode + NMS + copy back = the rest)
-            using var images = DeviceBatch.From(host, device);
-            var input = (convert && dtype is ScalarType d ? images.Images.to(d) : images.Images);
-            if (nhwc) input = Layouts.NhwcCopy(input);
-            double forward;
-            using (no_grad())
-            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
-                forward = Time(iters, () => model.forward(input).Dispose(), device);
-            double features;
-            using (no_grad())
-            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
-                features = Time(iters, () => { foreach (var f in model.Features(input)) f.Dispose(); }, device);
-            // decode and NMS alone, on this batch's heads
-            var anchors = new AnchorGenerator(config.Anchors);
-            var inference = model.Config.Inference;
-            double decode, nms; var stats = new NmsStats();
-            using (no_grad())
-            using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+            double forward = 0, features = 0, decode = 0, nms = 0; var stats = new NmsStats();
+            // --parts false: end to end only (a clean peak-memory figure: the parts below keep their own tensors alive)
+            if (opt("parts", "true") == "true")
             {
-                using var heads = model.forward(input);
-                var levels = anchors.For(input.shape[2], input.shape[3], heads);
-                decode = Time(iters, () => Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2])).Dispose(), device);
-                using var candidates = Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2]));
-                nms = Time(iters, () => Postprocess.Suppress(candidates, inference).Dispose(), device);
-                using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
-                if (kernels)
+                // the forward alone, as the runner feeds it (decode + NMS + copy back = the rest)
+                using var images = DeviceBatch.From(host, device);
+                var input = (convert && dtype is ScalarType d ? images.Images.to(d) : images.Images);
+                if (nhwc) input = Layouts.NhwcCopy(input);
+                using (no_grad())
+                using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+                    forward = Time(iters, () => model.forward(input).Dispose(), device);
+                using (no_grad())
+                using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
+                    features = Time(iters, () => { foreach (var f in model.Features(input)) f.Dispose(); }, device);
+                // decode and NMS alone, on this batch's heads
+                var anchors = new AnchorGenerator(config.Anchors);
+                var inference = model.Config.Inference;
+                using (no_grad())
+                using (!convert && dtype is ScalarType a ? Autocast.Enable(device.type, a) : null)
                 {
-                    // our kernels against libtorch's top-k and the tensor-op NMS on this batch's real heads
-                    using var byKernel = NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections);
-                    bool sameNms = byKernel.Indices.equal(reference.Indices).all().item<bool>() && byKernel.Count.equal(reference.Count).all().item<bool>();
-                    var logits = heads.ClassLogits[0].reshape(batch, -1);
-                    var (ours, _) = TopKKernel.Run(logits, 1000);
-                    var (theirs, _) = logits.topk(1000, dim: 1);
-                    bool sameTopK = ours.equal(theirs.to(ScalarType.Float32)).all().item<bool>();
-                    extra += $", \"kernels_check\": {{\"nms_same_indices\": {sameNms.ToString().ToLowerInvariant()}, \"topk_same_values\": {sameTopK.ToString().ToLowerInvariant()}}}";
+                    using var heads = model.forward(input);
+                    var levels = anchors.For(input.shape[2], input.shape[3], heads);
+                    decode = Time(iters, () => Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2])).Dispose(), device);
+                    using var candidates = Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2]));
+                    nms = Time(iters, () => Postprocess.Suppress(candidates, inference).Dispose(), device);
+                    using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
+                    if (kernels)
+                    {
+                        // our kernels against libtorch's top-k and the tensor-op NMS on this batch's real heads
+                        using var byKernel = NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections);
+                        bool sameNms = byKernel.Indices.equal(reference.Indices).all().item<bool>() && byKernel.Count.equal(reference.Count).all().item<bool>();
+                        var logits = heads.ClassLogits[0].reshape(batch, -1);
+                        var (ours, _) = TopKKernel.Run(logits, 1000);
+                        var (theirs, _) = logits.topk(1000, dim: 1);
+                        bool sameTopK = ours.equal(theirs.to(ScalarType.Float32)).all().item<bool>();
+                        extra += $", \"kernels_check\": {{\"nms_same_indices\": {sameNms.ToString().ToLowerInvariant()}, \"topk_same_values\": {sameTopK.ToString().ToLowerInvariant()}}}";
+                    }
                 }
             }
             extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, \"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, \"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";

@@ -21,6 +21,7 @@ static class InferCommand
         var model = Checkpoint.Load(path).Model;
         model.UseInferenceSettings(settings);
         model.to(o.Inference.Device);
+        model.PrepareForInference();
         if (o.Inference.MixedPrecision is TorchSharp.torch.ScalarType low)
         {
             // weights in bf16 and NHWC beat autocast (bench/RESULTS.md)

@@ -28,10 +28,9 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true);
-        y = bn2.forward(conv2.call(y));
+        var y = bn1.Apply(conv1.call(x), relu: true);
         var identity = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+        return bn2.Apply(conv2.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
     }
 }
 
@@ -60,11 +59,10 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true);
-        y = nn.functional.relu(bn2.forward(conv2.call(y)), inplace: true);
-        y = bn3.forward(conv3.call(y));
+        var y = bn1.Apply(conv1.call(x), relu: true);
+        y = bn2.Apply(conv2.call(y), relu: true);
         var identity = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(identity), inplace: true).MoveToOuterDisposeScope();
+        return bn3.Apply(conv3.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
     }
 }
 
@@ -119,7 +117,7 @@ public sealed class ResNetBody : FeatureBody
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = maxpool.forward(nn.functional.relu(bn1.forward(conv1.call(x)), inplace: true));
+        var y = maxpool.forward(bn1.Apply(conv1.call(x), relu: true));
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);

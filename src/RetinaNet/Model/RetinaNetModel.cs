@@ -103,6 +103,13 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         }
     }
 
+    /// <summary>For a model that will only run inference from here on (infer owns it): every frozen batch norm fixes
+    /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its statistics.</summary>
+    public void PrepareForInference()
+    {
+        foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
+    }
+
     /// <summary>Stops gradients to the backbone bodies entirely (FPN and heads still train): a randomly initialised,
     /// calibrated body is a fixed random feature extractor that cannot drift out of its normalisation.</summary>
     public void FreezeBodies()

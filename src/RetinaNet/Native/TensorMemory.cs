@@ -5,7 +5,7 @@ namespace RetinaNet.Native;
 
 /// <summary>A tensor's data pointer (TorchSharp has no data_ptr): LibTorchSharp's own export, for native libraries
 /// that read or write tensor memory in place (nvJPEG, NCCL).</summary>
-static class TensorMemory
+public static class TensorMemory
 {
     [DllImport("LibTorchSharp")]
     static extern IntPtr THSTensor_data(IntPtr handle);

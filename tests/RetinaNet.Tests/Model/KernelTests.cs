@@ -175,4 +175,127 @@ public class KernelTests
             Assert.True(error < tolerance, $"level {i}: largest relative gradient error {error}");
         }
     }
+
+    [GpuTheory]
+    [InlineData(ScalarType.BFloat16, true, true)]   // 8 channels per load
+    [InlineData(ScalarType.BFloat16, true, false)]
+    [InlineData(ScalarType.Float16, true, true)]
+    [InlineData(ScalarType.Float32, true, true)]    // one element per thread, NHWC
+    [InlineData(ScalarType.Float32, false, true)]   // NCHW
+    [InlineData(ScalarType.BFloat16, false, false)]
+    public void AffineReluKernelNormalisesAddsAndRectifiesInPlace(ScalarType dtype, bool nhwc, bool withResidual)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(17);
+        var x = randn(2, 24, 5, 7, generator: g).to(dtype);
+        var residual = randn(2, 24, 5, 7, generator: g).to(dtype);
+        var scale = rand(24, generator: g) * 2 - 0.5;
+        var shift = randn(24, generator: g);
+        // reference in float32 on the CPU, rounded once to the dtype
+        var expected = (x.to(ScalarType.Float32) * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1));
+        if (withResidual) expected = expected + residual.to(ScalarType.Float32);
+        expected = expected.clamp_min(0).to(dtype).to(ScalarType.Float32);
+        var onGpu = nhwc ? Layouts.NhwcCopy(x.cuda()) : x.cuda();
+        var r = withResidual ? (nhwc ? Layouts.NhwcCopy(residual.cuda()) : residual.cuda()) : null;
+        Assert.True(AffineReluKernel.CanRun(onGpu, r), "the kernel must take this case");
+        var result = AffineReluKernel.Apply(onGpu, scale.cuda(), shift.cuda(), r, relu: true);
+        Assert.Equal(TensorMemory.DataPointer(onGpu), TensorMemory.DataPointer(result)); // in place
+        var got = result.cpu().to(ScalarType.Float32);
+        // one rounding step of the dtype apart at most (the reference rounds the same float32 value)
+        double ulp = dtype == ScalarType.BFloat16 ? 1.0 / 128 : dtype == ScalarType.Float16 ? 1.0 / 1024 : 1e-6;
+        var error = ((got - expected).abs() / (expected.abs() + 1e-3)).max().item<float>();
+        Assert.True(error <= ulp, $"largest relative error {error}");
+        Assert.True((got == 0).any().item<bool>() && (got > 0).any().item<bool>(), "the case must rectify some values");
+    }
+
+    [GpuFact]
+    public void ResNetInferenceWithTheFusedNormEqualsLibtorchPasses()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(2);
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
+        model.Initialize();
+        foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>()) // statistics away from identity
+            using (no_grad())
+            {
+                foreach (var (name, buffer) in norm.named_buffers())
+                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2); else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
+            }
+        model.to(CUDA).eval();
+        var images = randn(2, 3, 128, 256).cuda();
+        using var noGrad = no_grad();
+        AffineReluKernel.Enabled = false;
+        Tensor[] reference;
+        try { reference = model.Features(images); }
+        finally { AffineReluKernel.Enabled = true; }
+        model.PrepareForInference();
+        var fused = model.Features(images);
+        for (int i = 0; i < fused.Length; i++)
+        {
+            var error = ((fused[i] - reference[i]).abs().max() / reference[i].abs().max()).item<float>();
+            Assert.True(error < 5e-3, $"level {i}: relative error {error}"); // TF32 convolutions: one rounding apart feeds on
+        }
+    }
+
+    [GpuTheory]
+    [InlineData(ScalarType.Float32, true, true)]
+    [InlineData(ScalarType.Float32, false, false)]
+    [InlineData(ScalarType.BFloat16, true, true)]
+    public void FrozenNormReluNodeGivesLibtorchsGradients(ScalarType dtype, bool nhwc, bool relu)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(19);
+        Tensor Make() { var t = randn(2, 16, 6, 10, generator: g).to(dtype).cuda(); return (nhwc ? Layouts.NhwcCopy(t) : t); }
+        var x = Make().requires_grad_(); var residual = Make().requires_grad_();
+        var scale = (rand(16, generator: g) * 2 - 0.5).cuda(); var shift = randn(16, generator: g).cuda();
+        var upstream = Make();
+        var y = FrozenNormReluFunction.Apply(x, scale, shift, residual, relu);
+        (y.to(ScalarType.Float32) * upstream.to(ScalarType.Float32)).sum().backward();
+
+        // reference: the same function as libtorch ops in float32, differentiated by autograd
+        var xr = x.detach().to(ScalarType.Float32).requires_grad_(); var rr = residual.detach().to(ScalarType.Float32).requires_grad_();
+        var yr = xr * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1) + rr;
+        if (relu) yr = yr.relu();
+        (yr * upstream.to(ScalarType.Float32)).sum().backward();
+        double tolerance = dtype == ScalarType.BFloat16 ? 1.0 / 128 : 1e-6;
+        void Close(Tensor ours, Tensor reference, string what)
+        {
+            var error = ((ours.to(ScalarType.Float32) - reference).abs() / (reference.abs() + 1e-3)).max().item<float>();
+            Assert.True(error <= tolerance, $"{what}: largest relative error {error}");
+        }
+        Close(y.detach(), yr.detach(), "output");
+        Close(x.grad!, xr.grad!, "gradient into x");
+        Close(residual.grad!, rr.grad!, "gradient into the residual");
+        if (relu) Assert.True((x.grad! == 0).any().item<bool>(), "the case must mask some gradients");
+    }
+
+    [GpuFact]
+    public void TrainingStepWithTheFusedNormEqualsLibtorchPasses()
+    {
+        using var scope = NewDisposeScope();
+        var targets = tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]);
+        (float Loss, Dictionary<string, Tensor> Grads) Step(bool kernel)
+        {
+            FrozenBatchNorm2d.TrainWithKernel = kernel;
+            try
+            {
+                torch.manual_seed(5);
+                var (model, loss) = TrainingLoss.Once(CUDA, 256, 256, targets);
+                using var _ = model;
+                loss.backward();
+                return (loss.item<float>(), model.named_parameters().Where(p => p.parameter.grad is not null)
+                    .ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
+            }
+            finally { FrozenBatchNorm2d.TrainWithKernel = true; }
+        }
+        var fused = Step(true);
+        var reference = Step(false);
+        Assertions.Close(reference.Loss, fused.Loss, 1e-3 * Math.Abs(reference.Loss), "loss");
+        Assert.Equal(reference.Grads.Keys.Order(), fused.Grads.Keys.Order());
+        foreach (var (name, grad) in reference.Grads)
+        {
+            var error = ((fused.Grads[name] - grad).norm() / (grad.norm() + 1e-12)).item<float>();
+            Assert.True(error < 1e-2, $"{name}: relative gradient error {error}"); // TF32 convolutions
+        }
+    }
 }
