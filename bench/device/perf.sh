@@ -12,8 +12,11 @@ if [[ -n "${SYMBOLS:-}" ]]; then
   for f in libtorch_cuda.so libc10_cuda.so; do nm -D --defined-only "$lib/$f" | grep -E "CUDAGraph|StreamFromPool|CurrentCUDAStream" | awk '{print $3}'; done > "$O/symbols.txt"
   wc -l "$O/symbols.txt"
 fi
-IFS=';' read -ra ours <<< "${OURS:-infer --batch 1 --precision fp32;infer --batch 1 --precision fp32 --graphs true;infer --batch 1 --precision bf16 --convert true --nhwc true --graphs true;infer --batch 8 --precision bf16 --convert true --nhwc true;infer --batch 8 --precision bf16 --convert true --nhwc true --graphs true;train --batch 8 --precision bf16;train --batch 8 --precision bf16 --nhwc true;train --batch 8 --precision bf16 --nhwc true --cudnn-benchmark true}"
-IFS=';' read -ra peer <<< "${PEER:---mode infer --batch 1;--mode infer --batch 8 --amp;--mode infer --batch 8 --amp --channels-last;--mode train --batch 8 --amp --channels-last}"
+# Default: every figure of [4/7] and [7/7] (batch-1 latency, batch-8 inference, training); the peer twice where it
+# varies most. Add REAL=1 for training on real JPEGs (the [7/7] training target) and MEM=1 for peak memory.
+# --kernels false anywhere gives the same configuration without our CUDA kernels (libtorch's ops instead).
+IFS=';' read -ra ours <<< "${OURS:-infer --batch 1 --precision bf16 --convert true --nhwc true --graphs true;infer --batch 8 --precision bf16 --convert true --nhwc true --graphs true;infer --batch 8 --precision bf16 --convert true --nhwc true --parts false;train --batch 8 --precision bf16 --nhwc true}"
+IFS=';' read -ra peer <<< "${PEER:---mode infer --batch 1;--mode infer --batch 1;--mode infer --batch 8 --amp;--mode train --batch 8 --amp --channels-last;--mode train --batch 8 --amp --channels-last}"
 # MEM=1: peak GPU memory in use (nvidia-smi, every 50 ms) while each command runs: the caching allocator's reserved
 # memory plus the CUDA context, the same measure for both sides (TorchSharp exposes no allocator statistics).
 peak() {
@@ -50,3 +53,5 @@ a = json.load(open('/tmp/r50_dets.json'))['annotations']; b = json.load(open('/t
 print('cli infer --cuda-graphs vs eager: detections', len(a), len(b), 'max score diff', max([abs(x['score'] - y['score']) for x, y in zip(a, b)] or [0]))
 PY
 fi
+# the table: ours, peer, ratio, target, per figure
+python3 "$(dirname "$0")/table.py" "$O" | tee "$O/table.txt"

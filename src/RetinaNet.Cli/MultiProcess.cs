@@ -35,6 +35,14 @@ sealed record Placement(Device Device, ProcessGroup? Group, int Ranks, int Local
 /// for them; with one, it runs alone with no collectives at all.</summary>
 static class MultiProcess
 {
+    /// <summary>On a GPU without NVRTC our kernels (NMS, top-k, focal loss, frozen BN + ReLU) fall back to libtorch's
+    /// ops: the same results, slower. Say so once, with the reason.</summary>
+    static void NoteMissingKernels(Device device, TextWriter stderr)
+    {
+        if (device.type == DeviceType.CUDA && !Native.CudaKernels.Available)
+            stderr.WriteLine($"note: our CUDA kernels are unavailable ({Native.CudaKernels.MissingReason}); libtorch's operations run instead (same results, slower)");
+    }
+
     public static int Run(ParsedArgs a, CommandContext context, Func<Placement, int> job)
     {
         var timeout = TimeSpan.FromSeconds(Positive(a, "--dist-timeout"));
@@ -54,9 +62,11 @@ static class MultiProcess
                 return LocalLauncher.Run(self, context.Arguments, ranks, master, new WatchdogOptions(timeout, null).Grace + TimeSpan.FromSeconds(5),
                     context.Stderr, $"retinanet {a.Command}");
             }
+            NoteMissingKernels(requested, context.Stderr);
             return job(new Placement(requested, null, 1, 1));
         }
         var device = DeviceChoice.ForRank(a.String("--device"), me.LocalRank, context.Gpus);
+        if (me.Rank == 0) NoteMissingKernels(device, context.Stderr);
         if (me.WorldSize == 1) return job(new Placement(device, null, 1, 1));
         if (device.type == DeviceType.CUDA) Native.CudaDevice.SetCurrent(device.index);
         using var group = ProcessGroup.Start(me, provider, device, new WatchdogOptions(timeout, context.Services.HardExit is { } exit

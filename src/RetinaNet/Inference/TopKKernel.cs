@@ -18,13 +18,10 @@ public static class TopKKernel
         x.device_type == DeviceType.CUDA && x.dim() == 2 && x.is_contiguous() && x.shape[1] <= int.MaxValue
         && x.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 && CudaKernels.Available;
 
-    const string Source = """
+    static readonly string Source = CudaKernels.ValueAccess + """
         #define CHUNK 4096
         #define FULL 0xffffffffu
         __device__ __forceinline__ unsigned key_of(float f) { unsigned u = __float_as_uint(f); return (u & 0x80000000u) ? ~u : (u | 0x80000000u); }
-        __device__ __forceinline__ float load_f32(const void* p, long long i) { return ((const float*)p)[i]; }
-        __device__ __forceinline__ float load_bf16(const void* p, long long i) { return __uint_as_float(((unsigned)((const unsigned short*)p)[i]) << 16); }
-        __device__ __forceinline__ float load_f16(const void* p, long long i) { unsigned short h = ((const unsigned short*)p)[i]; float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 
         #define TOPK_KERNELS(NAME, LOAD, MASK)                                                                                 \
         extern "C" __global__ void topk_histogram_##NAME(const void* x, long long n, const unsigned* prefix, int shift,      \
@@ -143,7 +140,7 @@ public static class TopKKernel
         int device = x.device.index < 0 ? 0 : x.device.index;
         long rows = x.shape[0], n = x.shape[1];
         if (k < 1 || k > n) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k} for rows of {n}");
-        string type = x.dtype switch { ScalarType.Float32 => "f32", ScalarType.BFloat16 => "bf16", _ => "f16" };
+        string type = CudaKernels.TypeSuffix(x);
         int chunks = (int)((n + Chunk - 1) / Chunk);
         // bf16 keys are float32 keys with 16 zero low bits: two 8-bit passes fix them
         int[] shifts = x.dtype == ScalarType.BFloat16 ? [24, 16] : [24, 16, 8, 0];

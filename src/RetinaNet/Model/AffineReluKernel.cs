@@ -16,24 +16,11 @@ public static class AffineReluKernel
     public static bool Enabled { get; set; } = true;
 
     public static bool CanRun(Tensor x, Tensor? residual) =>
-        Enabled && x.device_type == DeviceType.CUDA && x.dim() == 4 && (x.is_contiguous() || IsDenseNhwc(x))
+        Enabled && x.device_type == DeviceType.CUDA && x.dim() == 4 && (x.is_contiguous() || Layouts.IsDenseNhwc(x))
         && x.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16
         && (residual is null || SameLayout(x, residual)) && CudaKernels.Available;
 
-    static bool IsDenseNhwc(Tensor x) =>
-        x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3] && x.stride(0) == x.shape[1] * x.shape[2] * x.shape[3];
-
-    const string Source = """
-        __device__ __forceinline__ float load_f32(const void* p, unsigned long long i) { return ((const float*)p)[i]; }
-        __device__ __forceinline__ float load_bf16(const void* p, unsigned long long i) { return __uint_as_float(((unsigned)((const unsigned short*)p)[i]) << 16); }
-        __device__ __forceinline__ float load_f16(const void* p, unsigned long long i) { unsigned short h = ((const unsigned short*)p)[i]; float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
-        __device__ __forceinline__ void store_f32(void* p, unsigned long long i, float v) { ((float*)p)[i] = v; }
-        __device__ __forceinline__ unsigned short to_bf16(float v) { unsigned u = __float_as_uint(v); return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); }
-        __device__ __forceinline__ unsigned short to_f16(float v) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v)); return h; }
-        __device__ __forceinline__ void store_bf16(void* p, unsigned long long i, float v) { ((unsigned short*)p)[i] = to_bf16(v); }
-        __device__ __forceinline__ void store_f16(void* p, unsigned long long i, float v) { ((unsigned short*)p)[i] = to_f16(v); }
-        __device__ __forceinline__ float half_bf16(unsigned short h) { return __uint_as_float(((unsigned)h) << 16); }
-        __device__ __forceinline__ float half_f16(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+    static readonly string Source = CudaKernels.ValueAccess + """
 
         // Any layout: element i's channel is i % C (NHWC) or (i / HW) % C (NCHW).
         #define AFFINE_KERNEL(NAME, LOAD, STORE)                                                                           \
@@ -167,7 +154,7 @@ public static class AffineReluKernel
     /// <summary>NHWC 16-bit activations with C a multiple of 8 go 8 values per thread step; the rest one by one.</summary>
     static (string Name, bool Vectorised, int Blocks, long Count) Plan(Tensor x, string stem)
     {
-        string type = x.dtype switch { ScalarType.Float32 => "f32", ScalarType.BFloat16 => "bf16", _ => "f16" };
+        string type = CudaKernels.TypeSuffix(x);
         bool vectorised = !x.is_contiguous() && x.dtype != ScalarType.Float32 && x.shape[1] % 8 == 0;
         long count = vectorised ? x.numel() / 8 : x.numel();
         int blocks = (int)Math.Max(1, Math.Min((count + Threads - 1) / Threads, MaxBlocks));

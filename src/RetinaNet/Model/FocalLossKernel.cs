@@ -16,23 +16,10 @@ public static class FocalLossKernel
     const int Chunk = 2048, Threads = 256;
 
     public static bool CanRun(Tensor[] levels) =>
-        levels.Length > 0 && levels.All(l => l.device_type == DeviceType.CUDA && l.dim() == 4 && (l.is_contiguous() || IsDenseNhwc(l))
+        levels.Length > 0 && levels.All(l => l.device_type == DeviceType.CUDA && l.dim() == 4 && (l.is_contiguous() || Layouts.IsDenseNhwc(l))
             && l.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16) && CudaKernels.Available;
 
-    static bool IsDenseNhwc(Tensor x) =>
-        x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3] && x.stride(0) == x.shape[1] * x.shape[2] * x.shape[3];
-
-    const string Source = """
-        __device__ __forceinline__ float load_f32(const void* p, unsigned long long i) { return ((const float*)p)[i]; }
-        __device__ __forceinline__ float load_bf16(const void* p, unsigned long long i) { return __uint_as_float(((unsigned)((const unsigned short*)p)[i]) << 16); }
-        __device__ __forceinline__ float load_f16(const void* p, unsigned long long i) { unsigned short h = ((const unsigned short*)p)[i]; float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
-        __device__ __forceinline__ void store_f32(void* p, unsigned long long i, float v) { ((float*)p)[i] = v; }
-        __device__ __forceinline__ void store_bf16(void* p, unsigned long long i, float v)
-        {
-            unsigned u = __float_as_uint(v);
-            ((unsigned short*)p)[i] = (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); // round to nearest even
-        }
-        __device__ __forceinline__ void store_f16(void* p, unsigned long long i, float v) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v)); ((unsigned short*)p)[i] = h; }
+    static readonly string Source = CudaKernels.ValueAccess + """
 
         // Element (b, a*C + c, y, x) of a level: anchor offset + (a*H + y)*W + x of image b, target 1 where that anchor's
         // label is c + 1, ignored where the label is negative.
@@ -107,7 +94,7 @@ public static class FocalLossKernel
             long batch = x.shape[0], channels = x.shape[1], h = x.shape[2], w = x.shape[3], perImage = channels * h * w;
             if (perImage > uint.MaxValue - Chunk) throw new ArgumentException($"a level of {perImage} logits per image is beyond the fused focal loss");
             bool nhwc = !x.is_contiguous();
-            string type = x.dtype switch { ScalarType.Float32 => "f32", ScalarType.BFloat16 => "bf16", _ => "f16" };
+            string type = CudaKernels.TypeSuffix(x);
             int blocks = (int)((perImage + Chunk - 1) / Chunk);
             var grad = empty_like(x); // same strides as x (NCHW or NHWC)
             var partial = empty(batch, blocks, dtype: ScalarType.Float32, device: x.device);

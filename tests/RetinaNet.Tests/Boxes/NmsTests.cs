@@ -7,7 +7,7 @@ namespace RetinaNet.Tests.Boxes;
 public class NmsTests
 {
     /// <summary>Textbook greedy NMS, one image at a time, in the same float32 arithmetic as the library.</summary>
-    static List<int> BruteForce(float[] scores, float[] boxes, long[] classes, bool[] valid, float threshold, int max)
+    internal static List<int> BruteForce(float[] scores, float[] boxes, long[] classes, bool[] valid, float threshold, int max)
     {
         var order = Enumerable.Range(0, scores.Length).Where(i => valid[i]).OrderByDescending(i => scores[i]).ToList(); // stable
         var kept = new List<int>();

@@ -23,29 +23,6 @@ public class KernelTests
         Assert.False(string.IsNullOrEmpty(CudaKernels.MissingReason));
     }
 
-    /// <summary>Greedy class-aware NMS, one box at a time: candidates by score (ties by index), invalid ones skipped.</summary>
-    static List<int> GreedyNms(float[] scores, float[] boxes, long[] classes, bool[] valid, float threshold, int limit)
-    {
-        var order = Enumerable.Range(0, scores.Length).Where(i => valid[i]).OrderByDescending(i => scores[i]).ThenBy(i => i).ToList();
-        var kept = new List<int>();
-        foreach (int i in order)
-        {
-            if (kept.Count == limit) break;
-            bool suppressed = kept.Any(j => classes[j] == classes[i] && Iou(boxes, i, j) > threshold);
-            if (!suppressed) kept.Add(i);
-        }
-        return kept;
-    }
-
-    static float Iou(float[] b, int i, int j)
-    {
-        float iw = Math.Max(Math.Min(b[4 * i + 2], b[4 * j + 2]) - Math.Max(b[4 * i], b[4 * j]) + 1, 0);
-        float ih = Math.Max(Math.Min(b[4 * i + 3], b[4 * j + 3]) - Math.Max(b[4 * i + 1], b[4 * j + 1]) + 1, 0);
-        float inter = iw * ih;
-        float ai = (b[4 * i + 2] - b[4 * i] + 1) * (b[4 * i + 3] - b[4 * i + 1] + 1), aj = (b[4 * j + 2] - b[4 * j] + 1) * (b[4 * j + 3] - b[4 * j + 1] + 1);
-        return inter / (ai + aj - inter);
-    }
-
     [GpuTheory]
     [InlineData(300, 2000)]  // the limit stops the walk early
     [InlineData(5000, 2000)] // every candidate walked
@@ -64,7 +41,7 @@ public class KernelTests
         var counts = result.Count.cpu().data<long>().ToArray();
         for (int b = 0; b < 3; b++)
         {
-            var expected = GreedyNms(scores[b].data<float>().ToArray(), boxes[b].contiguous().data<float>().ToArray(), classes[b].data<long>().ToArray(),
+            var expected = RetinaNet.Tests.Boxes.NmsTests.BruteForce(scores[b].data<float>().ToArray(), boxes[b].contiguous().data<float>().ToArray(), classes[b].data<long>().ToArray(),
                 valid[b].data<bool>().ToArray(), 0.5f, limit);
             Assert.True(expected.Count > 10, "the case must keep boxes");
             Assert.Equal(expected.Count, (int)counts[b]);
