@@ -20,10 +20,24 @@ static class Paths
         return null;
     }
 
+    static readonly List<string> created = new();
+
+    static Paths()
+    {
+        // A run writes gigabytes of checkpoints and images: the folders this process made go when it exits.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (created)
+                foreach (var dir in created)
+                    try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+    }
+
     public static string TempDir()
     {
         var dir = Path.Combine(Path.GetTempPath(), "retinanet-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
+        lock (created) created.Add(dir);
         return dir;
     }
 }
