@@ -24,7 +24,12 @@ static class Paths
 
     static Paths()
     {
-        // A run writes gigabytes of checkpoints and images: the folders this process made go when it exits.
+        // A run writes gigabytes of checkpoints and images: the folders this process made go when it exits, and those
+        // an earlier run left (a test host stopped before its exit handlers ran) go once they are six hours old.
+        var root = new DirectoryInfo(Path.Combine(Path.GetTempPath(), "retinanet-tests"));
+        if (root.Exists)
+            foreach (var stale in root.GetDirectories().Where(d => d.LastWriteTimeUtc < DateTime.UtcNow - TimeSpan.FromHours(6)))
+                try { stale.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             lock (created)
