@@ -9,7 +9,8 @@ namespace RetinaNet.Inference;
 /// is bound by launching ~1,000 kernels, and a replay launches them at once. NMS is our exact kernel pair
 /// (<see cref="NmsKernel"/>) where it compiles; otherwise it follows eagerly (exact, a few host waits), or with
 /// <see cref="SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>, falling back to the
-/// exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its block). Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
+/// exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its block).
+/// Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
 public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex, int maxShapes = 4) : IDisposable
 {
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
