@@ -35,7 +35,7 @@ static class InferenceBench
         DetectionGraphs.SuppressInGraph = opt("nms-in-graph", "false") == "true";
         // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
         bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
-        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedFocalLoss = AffineReluKernel.Enabled = FrozenBatchNorm2d.TrainWithKernel = kernels;
+        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedLosses = TargetAssigner.UseKernel = AffineReluKernel.Enabled = FrozenBatchNorm2d.TrainWithKernel = kernels;
         extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + (CudaKernels.Available || device.type != DeviceType.CUDA ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
         if (convert && dtype is ScalarType low) model.to(low);
@@ -115,9 +115,49 @@ static class InferenceBench
             var clock = new StageClock(device);
             for (int i = 0; i < 5; i++) trainer.StepForBenchmark(host, clock);
             extra += ", \"stages_ms\": {" + string.Join(", ", clock.Milliseconds.Select(kv => $"\"{kv.Key}\": {kv.Value / 5:F2}")) + "}";
+            if (device.type == DeviceType.CUDA && CudaKernels.Available)
+            {
+                var (hostMs, gpuMs) = DeviceBoundStep(() => trainer.StepForBenchmark(host));
+                extra += $", \"step_host_ms\": {hostMs:F2}, \"step_gpu_ms\": {gpuMs:F2}";
+            }
         }
         Console.WriteLine($"{{\"bench\": \"{mode}\", \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
             $"\"size\": [{h}, {w}], \"precision\": \"{precision}\", \"converted_weights\": {convert.ToString().ToLowerInvariant()}, \"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");
+    }
+
+    const string Spin = """
+        extern "C" __global__ void spin(unsigned long long nanoseconds)
+        {
+            unsigned long long start, now;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+            do asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now)); while (now - start < nanoseconds);
+        }
+        """;
+
+    /// <summary>A step's device time with the host far ahead: a 300 ms spin kernel holds the stream while the host
+    /// enqueues the step, so the step's kernels then run back to back (its time is the total less the spin). Against
+    /// the step's wall time this says how much of it the host's launch work costs. Returns (host enqueue ms, device
+    /// ms), medians of 5. A host figure over 300 ms means the host waited inside the step: on a copy from pageable
+    /// memory or another sync, or on CUDA's launch queue, which holds about a thousand launches (a training step makes
+    /// more); the device figure then includes whatever the host's late launches cost.</summary>
+    static (double Host, double Device) DeviceBoundStep(Action step)
+    {
+        const double spinMs = 300;
+        var hosts = new List<double>(); var devices = new List<double>();
+        var spin = CudaKernels.Get(Spin, "spin", 0); // compiled here, not inside the timing
+        for (int i = 0; i < 5; i++)
+        {
+            cuda.synchronize();
+            var watch = Stopwatch.StartNew();
+            spin.Launch(1, 1, 0, (long)(spinMs * 1e6));
+            var launched = watch.Elapsed.TotalMilliseconds;
+            step();
+            hosts.Add(watch.Elapsed.TotalMilliseconds - launched);
+            cuda.synchronize();
+            devices.Add(watch.Elapsed.TotalMilliseconds - spinMs);
+        }
+        hosts.Sort(); devices.Sort();
+        return (hosts[2], devices[2]);
     }
 
     static double Time(int iters, Action step, Device device)

@@ -43,9 +43,13 @@ if [[ -n "${REAL:-}" ]]; then
   D=${REAL_DATA:-.devdata/coco480}
   for dali in "--with-dali" ""; do
     $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes ${REAL_CLASSES:-80} --annotations $D/annotations/train.json --images $D/images \
-      --backbone-weights none --batch 8 --iters ${REAL_ITERS:-120} --jitter 800 800 --resize 800 --max-size 1333 --warmup 20 --lr 0.005 \
-      --log-interval 5 $dali > "$O/real_train${dali:+_dali}.log" 2>&1
+      --backbone-weights none --batch 8 --iters ${REAL_ITERS:-300} --jitter 800 800 --resize 800 --max-size 1333 --warmup 20 --lr 0.005 \
+      --log-interval ${REAL_LOG:-1} $dali > "$O/real_train${dali:+_dali}.log" 2>&1
     echo "real JPEG training ${dali:-cpu-decode}: $(grep -E '^\[' "$O/real_train${dali:+_dali}.log" | tail -3 | tr '\n' ' ')"
+  done
+  # the peer at our real batches' exact shape (COCO 640x480 -> 1066x800, padded to 1152x896 by ODTK's stride 128), twice
+  for i in 1 2; do
+    python3 .device/peer_torchvision.py --mode train --batch 8 --amp --channels-last --height ${REAL_H:-896} --width ${REAL_W:-1152} --score-thresh 0 2>/dev/null | tail -1 | tee -a "$O/peer_real.jsonl"
   done
   if [[ -f $D/annotations/val.json ]]; then
   $R infer /tmp/r50.pth --images $D/images --annotations $D/annotations/val.json --output /tmp/r50_dets.json --batch 1 --cuda-graphs > "$O/real_infer_graphs.log" 2>&1

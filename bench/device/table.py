@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The figures of issues [4/7] and [7/7] from one perf.sh run: ours, the peer (torchvision) in the same run on the same
 card, their ratio and the target. Reads OUT/ours.jsonl, OUT/peer.jsonl (each JSON line optionally followed by a
-"peak_gpu_memory_mib N" line when MEM=1) and OUT/real_train*.log (REAL=1). Where a side ran several times, ours takes
+"peak_gpu_memory_mib N" line when MEM=1), OUT/real_train*.log and OUT/peer_real.jsonl (REAL=1: the peer at the real
+batches' shape). Where a side ran several times, ours takes
 its best and the peer its best too (the peer's best makes our ratio the least flattering). Usage: table.py OUT"""
 import json
 import re
@@ -69,7 +70,12 @@ def main(out):
         # like for like only with the peer's head size (torchvision's default 91 classes; 80 is COCO's)
         label = f'training, real JPEGs, {classes.group(1) if classes else "?"} classes ({decode})'
         fair = classes is not None and int(classes.group(1)) >= 80
-        add(label, steady_rate(log), peer_train_best, 'higher', 2 if fair else None, 'im/s')
+        add(label + ' vs peer 800x1216', steady_rate(log), peer_train_best, 'higher', 2 if fair else None, 'im/s')
+        # like for like in shape as well: the peer at our batches' size (perf.sh's REAL_H x REAL_W)
+        same = runs(out / 'peer_real.jsonl')
+        if same:
+            h, w = same[0][0]['size']
+            add(label + f' vs peer {w}x{h} (same shape)', steady_rate(log), pick(same, lambda r: r[0]['images_per_s'], max), 'higher', 2 if fair else None, 'im/s')
     add('GPU memory, batch-8 inference', pick(infer(8), lambda r: r[1], min), pick(peer_amp8, lambda r: r[1], min), 'lower', 1, 'MiB')
     add('GPU memory, training batch 8', pick(train, lambda r: r[1], min), pick(peer_train, lambda r: r[1], min), 'lower', 1, 'MiB')
 

@@ -91,7 +91,11 @@ public sealed class AnchorGenerator : IDisposable
 /// <summary>Anchors per level ([A*H*W, 4] each), their strides and grid sizes.</summary>
 public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, long W)[] Sizes, int AnchorsPerLocation) : IDisposable
 {
+    Tensor? all;
+    /// <summary>Every level's anchors concatenated, [N, 4] (made once: training needs it every step).</summary>
+    public Tensor All => all ??= cat(PerLevel, 0).DetachFromDisposeScope();
+
     public long Total => PerLevel.Sum(t => t.shape[0]);
     public long[] Counts => PerLevel.Select(t => t.shape[0]).ToArray();
-    public void Dispose() { foreach (var t in PerLevel) t.Dispose(); }
+    public void Dispose() { foreach (var t in PerLevel) t.Dispose(); all?.Dispose(); }
 }

@@ -30,10 +30,15 @@ public sealed class TargetAssigner
         this.foreground = foreground;
     }
 
+    /// <summary>On a GPU the matching runs as one kernel (<see cref="AssignKernel"/>) where it compiles; benchmarks
+    /// turn it off to compare.</summary>
+    public static bool UseKernel { get; set; } = true;
+
     /// <param name="anchors">[N, 4] anchors of all levels, concatenated.</param>
     /// <param name="targets">[B, M, 5] rows (x, y, w, h, class) in input pixels, class -1 padding, -2 crowd (ODTK's layout).</param>
     public AnchorTargets Assign(Tensor anchors, Tensor targets)
     {
+        if (UseKernel && AssignKernel.CanRun(anchors, targets)) return AssignKernel.Run(anchors, targets, background, foreground);
         using var scope = NewDisposeScope();
         long batch = targets.shape[0], n = anchors.shape[0], m = targets.shape[1];
         var device = anchors.device;

@@ -41,23 +41,26 @@ public sealed class DetectionLoss
         anchorsPerLocation = config.Anchors.Count;
     }
 
-    /// <summary>On a GPU, the focal loss runs as our fused kernel (<see cref="FocalLossKernel"/>) where it compiles;
-    /// benchmarks turn it off to compare.</summary>
-    public static bool UseFusedFocalLoss { get; set; } = true;
+    /// <summary>On a GPU, both losses run as our fused kernels (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>)
+    /// where they compile; benchmarks turn them off to compare.</summary>
+    public static bool UseFusedLosses { get; set; } = true;
 
     /// <returns>(classification loss, box loss), scalar tensors.</returns>
     public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        var deltas = cat(heads.BoxDeltas.Select(l => PerAnchor(l, 4)).ToArray(), 1).to(ScalarType.Float32);     // [B, N, 4]
-        using var assigned = assigner.Assign(cat(anchors.PerLevel, 0), targets);
+        using var assigned = assigner.Assign(anchors.All, targets);
         var labels = assigned.Labels;
         var fg = labels > 0;
 
-        var clsLoss = UseFusedFocalLoss && FocalLossKernel.CanRun(heads.ClassLogits)
+        bool fused = UseFusedLosses && FocalLossKernel.CanRun(heads.ClassLogits) && BoxLossKernel.CanRun(heads.BoxDeltas);
+        var clsLoss = fused
             ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)
             : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32), labels, fg); // [B, N, C]
-        var boxLoss = Losses.SmoothL1(deltas, assigned.BoxDeltas).masked_fill(~fg.unsqueeze(-1), 0).sum();
+        var boxLoss = fused
+            ? BoxLossKernel.Sum(heads.BoxDeltas, labels, assigned.BoxDeltas)
+            : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, 4)).ToArray(), 1).to(ScalarType.Float32), assigned.BoxDeltas) // [B, N, 4]
+                .masked_fill(~fg.unsqueeze(-1), 0).sum();
 
         var normaliser = stack(fg.split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
         return ((clsLoss / normaliser).MoveToOuterDisposeScope(), (boxLoss / normaliser).MoveToOuterDisposeScope());

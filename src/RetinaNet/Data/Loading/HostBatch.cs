@@ -71,9 +71,10 @@ public sealed class HostBatch : IDisposable
         var batch = new HostBatch
         {
             Pixels = (pin && device.type == TorchSharp.DeviceType.CPU ? pixels.pin_memory() : pixels).MoveToOuterDisposeScope(),
-            Targets = tensor(targets, [n, m, 5]).MoveToOuterDisposeScope(),
-            Sizes = tensor(sizes, [n, 2]).MoveToOuterDisposeScope(),
-            Colors = tensor(colors, [n, 4]).MoveToOuterDisposeScope(),
+            // pinned too: a non-blocking copy from pageable memory waits for the device's queue to drain
+            Targets = Pinned(tensor(targets, [n, m, 5]), pin).MoveToOuterDisposeScope(),
+            Sizes = Pinned(tensor(sizes, [n, 2]), pin).MoveToOuterDisposeScope(),
+            Colors = Pinned(tensor(colors, [n, 4]), pin).MoveToOuterDisposeScope(),
             Indices = images.Select(i => i.Index).ToArray(),
             ImageIds = images.Select(i => i.ImageId).ToArray(),
             Scales = images.Select(i => i.Image.Scale).ToArray(),
@@ -83,6 +84,8 @@ public sealed class HostBatch : IDisposable
         };
         return batch;
     }
+
+    static Tensor Pinned(Tensor t, bool pin) => pin ? t.pin_memory() : t;
 
     static int RoundUp(int x, int stride) => (x + stride - 1) / stride * stride;
 
@@ -112,8 +115,8 @@ public sealed class DeviceBatch : IDisposable
         var valid = (arange(h, device: device).view(1, 1, h, 1) < sizes[.., 0].view(b, 1, 1, 1))
             .logical_and(arange(w, device: device).view(1, 1, 1, w) < sizes[.., 1].view(b, 1, 1, 1)).to(ScalarType.Float32);
         if (host.HasColor) ColorJitter.ApplyBatch(images, host.Colors.to(device, non_blocking: true), valid);
-        var mean = tensor(Mean, [1, 3, 1, 1]).to(device);
-        var std = tensor(Std, [1, 3, 1, 1]).to(device);
+        var mean = DeviceConstants.Get("imagenet-mean", device, () => tensor(Mean, [1, 3, 1, 1]));
+        var std = DeviceConstants.Get("imagenet-std", device, () => tensor(Std, [1, 3, 1, 1]));
         images.sub_(mean).div_(std).mul_(valid);
         return new DeviceBatch
         {
