@@ -15,38 +15,22 @@ public static class BoxLossKernel
     static readonly string Source = CudaKernels.ValueAccess + PerLevelLoss.Prelude + """
 
         // Element (b, a*4 + k, y, x) of a level: anchor offset + (a*H + y)*W + x of image b, target delta k of that anchor.
-        #define BOX_KERNEL(NAME, LOAD, STORE)                                                                              \
-        extern "C" __global__ void box_loss_##NAME(const void* x, void* grad, const long long* labels, const float* targets, \
+        #define BOX_KERNEL(NAME, LOAD, STORE)                                                                               \
+        extern "C" __global__ void box_loss_##NAME(const void* x, void* grad, const long long* labels, const float* targets,\
                                                    unsigned per_image, int nhwc, int height, int width, long long offset,   \
                                                    long long anchors, float beta, float* partial)                           \
         {                                                                                                                   \
-            int b = blockIdx.y;                                                                                             \
-            unsigned hw = (unsigned)height * width, channels = per_image / hw;                                              \
-            unsigned start = blockIdx.x * CHUNK, end = min(per_image, start + CHUNK);                                       \
-            unsigned long long base = (unsigned long long)b * per_image;                                                    \
-            unsigned long long first = (unsigned long long)b * anchors + offset;                                            \
-            float sum = 0.0f;                                                                                               \
-            for (unsigned r = start + threadIdx.x; r < end; r += blockDim.x)                                                \
-            {                                                                                                               \
-                unsigned ch, pixel;                                                                                         \
-                if (nhwc) { ch = r % channels; pixel = r / channels; } else { ch = r / hw; pixel = r % hw; }                \
-                unsigned long long anchor = first + (unsigned long long)(ch >> 2) * hw + pixel;                             \
-                float loss = 0.0f, g = 0.0f;                                                                                \
+            LEVEL_LOSS_LOOP(STORE,                                                                                          \
+                unsigned long long anchor = b * anchors + offset + (unsigned long long)(ch >> 2) * hw + pixel;              \
                 if (labels[anchor] > 0)                                                                                     \
                 {                                                                                                           \
-                    float d = LOAD(x, base + r) - targets[anchor * 4 + (ch & 3)], ad = fabsf(d);                           \
-                    if (ad >= beta) { loss = ad - 0.5f * beta; g = d > 0.0f ? 1.0f : -1.0f; }                             \
+                    float d = LOAD(x, base + r) - targets[anchor * 4 + (ch & 3)], ad = fabsf(d);                            \
+                    if (ad >= beta) { loss = ad - 0.5f * beta; g = d > 0.0f ? 1.0f : -1.0f; }                               \
                     else { loss = 0.5f * (ad * ad) / beta; g = d / beta; }                                                  \
-                }                                                                                                           \
-                STORE(grad, base + r, g);                                                                                   \
-                sum += loss;                                                                                                \
-            }                                                                                                               \
-            block_sum(sum, partial + (unsigned long long)b * gridDim.x + blockIdx.x);                                       \
+                })                                                                                                          \
         }
 
-        BOX_KERNEL(f32, load_f32, store_f32)
-        BOX_KERNEL(bf16, load_bf16, store_bf16)
-        BOX_KERNEL(f16, load_f16, store_f16)
+        EACH_VALUE_TYPE(BOX_KERNEL)
         """;
 
     /// <summary>Σ smooth L1 (ODTK's beta) over every level's deltas [B, A·4, H, W] against target deltas [B, N, 4] at

@@ -21,28 +21,18 @@ public static class FocalLossKernel
 
         // Element (b, a*C + c, y, x) of a level: anchor offset + (a*H + y)*W + x of image b, target 1 where that anchor's
         // label is c + 1, ignored where the label is negative.
-        #define FOCAL_KERNEL(NAME, LOAD, STORE)                                                                            \
-        extern "C" __global__ void focal_loss_##NAME(const void* x, void* grad, const long long* labels, unsigned per_image, \
+        #define FOCAL_KERNEL(NAME, LOAD, STORE)                                                                             \
+        extern "C" __global__ void focal_loss_##NAME(const void* x, void* grad, const long long* labels, unsigned per_image,\
                                                      int nhwc, int classes, int height, int width, long long offset,        \
                                                      long long anchors, float alpha, float gamma, float* partial)           \
         {                                                                                                                   \
-            int b = blockIdx.y, t = threadIdx.x;                                                                            \
-            unsigned hw = (unsigned)height * width, channels = per_image / hw;                                              \
-            unsigned start = blockIdx.x * CHUNK, end = min(per_image, start + CHUNK);                                         \
-            unsigned long long base = (unsigned long long)b * per_image;                                                    \
-            const long long* image_labels = labels + b * anchors + offset;                                                  \
-            float sum = 0.0f;                                                                                               \
-            for (unsigned r = start + t; r < end; r += blockDim.x)                                                          \
-            {                                                                                                               \
-                unsigned ch, pixel;                                                                                         \
-                if (nhwc) { ch = r % channels; pixel = r / channels; } else { ch = r / hw; pixel = r % hw; }                \
+            LEVEL_LOSS_LOOP(STORE,                                                                                          \
                 unsigned a = ch / classes, c = ch % classes;                                                                \
-                long long label = image_labels[(unsigned long long)a * hw + pixel];                                         \
-                float v = LOAD(x, base + r), loss = 0.0f, g = 0.0f;                                                        \
+                long long label = labels[b * anchors + offset + (unsigned long long)a * hw + pixel];                        \
                 if (label >= 0)                                                                                             \
                 {                                                                                                           \
-                    float p = 1.0f / (1.0f + expf(-v));                                                                     \
-                    float sp = fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)));  /* softplus(v) = BCE against 0 */                \
+                    float v = LOAD(x, base + r), p = 1.0f / (1.0f + expf(-v));                                              \
+                    float sp = fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)));  /* softplus(v) = BCE against 0 */                 \
                     if (label == (long long)c + 1)                                                                          \
                     {                                                                                                       \
                         float q = 1.0f - p, spn = sp - v;                 /* softplus(-v) = BCE against 1 */                \
@@ -56,16 +46,10 @@ public static class FocalLossKernel
                         loss = w * sp;                                                                                      \
                         g = w * (gamma * (1.0f - p) * sp + p);                                                              \
                     }                                                                                                       \
-                }                                                                                                           \
-                STORE(grad, base + r, g);                                                                                   \
-                sum += loss;                                                                                                \
-            }                                                                                                               \
-            block_sum(sum, partial + (unsigned long long)b * gridDim.x + blockIdx.x);                                    \
+                })                                                                                                          \
         }
 
-        FOCAL_KERNEL(f32, load_f32, store_f32)
-        FOCAL_KERNEL(bf16, load_bf16, store_bf16)
-        FOCAL_KERNEL(f16, load_f16, store_f16)
+        EACH_VALUE_TYPE(FOCAL_KERNEL)
         """;
 
     /// <summary>Σ focal loss over every level's logits [B, A·C, H, W] against per-anchor labels [B, N] (0 background,

@@ -16,6 +16,33 @@ static class PerLevelLoss
     /// <summary>CUDA C the loss kernels start with: the chunk size and a block-wide sum written by thread 0.</summary>
     public const string Prelude = """
         #define CHUNK 2048u
+        #define EACH_VALUE_TYPE(KERNEL) KERNEL(f32, load_f32, store_f32) KERNEL(bf16, load_bf16, store_bf16) KERNEL(f16, load_f16, store_f16)
+
+        // Element r of one image's level output, [A*K, H, W] (NCHW) or [H, W, A*K] (NHWC): its channel and pixel.
+        __device__ __forceinline__ void level_element(unsigned r, unsigned channels, unsigned hw, int nhwc, unsigned& ch, unsigned& pixel)
+        {
+            if (nhwc) { ch = r % channels; pixel = r / channels; } else { ch = r / hw; pixel = r % hw; }
+        }
+
+        // The body of a level's loss kernel: a block's chunk of image b's level output, element r at (ch, pixel); the
+        // element's code (the macro's rest) sets loss and g, g is stored at r and the losses summed into partial.
+        #define LEVEL_LOSS_LOOP(STORE, ...)                                                                                 \
+            int b = blockIdx.y;                                                                                             \
+            unsigned hw = (unsigned)height * width, channels = per_image / hw;                                              \
+            unsigned start = blockIdx.x * CHUNK, end = min(per_image, start + CHUNK);                                       \
+            unsigned long long base = (unsigned long long)b * per_image;                                                    \
+            float sum = 0.0f;                                                                                               \
+            for (unsigned r = start + threadIdx.x; r < end; r += blockDim.x)                                                \
+            {                                                                                                               \
+                unsigned ch, pixel;                                                                                         \
+                level_element(r, channels, hw, nhwc, ch, pixel);                                                            \
+                float loss = 0.0f, g = 0.0f;                                                                                \
+                __VA_ARGS__                                                                                                 \
+                STORE(grad, base + r, g);                                                                                   \
+                sum += loss;                                                                                                \
+            }                                                                                                               \
+            block_sum(sum, partial + (unsigned long long)b * gridDim.x + blockIdx.x);
+
         __device__ __forceinline__ void block_sum(float sum, float* out)
         {
             __shared__ float warp_sums[32];

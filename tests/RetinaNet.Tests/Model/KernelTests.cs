@@ -114,33 +114,21 @@ public class KernelTests
         var loss = FocalLossKernel.Sum(onGpu, labels.cuda(), classes);
         loss.backward();
 
-        // value: by hand in double precision, element by element (anchor (a, y, x) of each level in order)
+        // value: by hand in double precision, element by element
         double expected = 0;
         var lab = labels.data<long>().ToArray();
-        long offset = 0;
-        var refLevels = new List<Tensor>();
-        foreach (var l in levels)
+        foreach (var e in HeadLevelElements.Of(levels, anchors, classes))
         {
-            long h = l.shape[2], w = l.shape[3];
-            var v = l.to(ScalarType.Float32).contiguous().data<float>().ToArray();
-            for (int b = 0; b < 2; b++)
-                for (int a = 0; a < anchors; a++)
-                    for (int c = 0; c < classes; c++)
-                        for (long y = 0; y < h; y++)
-                            for (long x = 0; x < w; x++)
-                            {
-                                long label = lab[b * n + offset + (a * h + y) * w + x];
-                                if (label < 0) continue;
-                                double z = v[(((b * anchors + a) * classes + c) * h + y) * w + x], p = Sigmoid(z);
-                                expected += label == c + 1 ? -0.25 * (1 - p) * (1 - p) * Math.Log(p) : -0.75 * p * p * Math.Log(1 - p);
-                            }
-            offset += anchors * h * w;
-            refLevels.Add(l.to(ScalarType.Float32).requires_grad_());
+            long label = lab[e.Anchor];
+            if (label < 0) continue;
+            double p = Sigmoid(e.Value);
+            expected += label == e.K + 1 ? -0.25 * (1 - p) * (1 - p) * Math.Log(p) : -0.75 * p * p * Math.Log(1 - p);
         }
         Assertions.Close(expected, loss.item<float>(), 2e-5 * Math.Abs(expected), "loss sum");
 
         // gradient: autograd through the elementwise focal loss on one-hot targets
-        var perAnchor = cat(refLevels.Select(l => l.view(2, anchors, classes, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2).reshape(2, -1, classes)).ToArray(), 1);
+        var refLevels = levels.Select(l => l.to(ScalarType.Float32).requires_grad_()).ToArray();
+        var perAnchor = HeadLevelElements.PerAnchor(refLevels, anchors, classes);
         var oneHot = zeros_like(perAnchor).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), (labels > 0).unsqueeze(-1).to(ScalarType.Float32));
         Losses.Focal(perAnchor, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum().backward();
         double tolerance = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5;

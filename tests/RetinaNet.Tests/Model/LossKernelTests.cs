@@ -93,30 +93,16 @@ public class LossKernelTests
         double expected = 0;
         var lab = labels.data<long>().ToArray();
         var tv = targets.data<float>().ToArray();
-        long offset = 0;
-        var refLevels = new List<Tensor>();
-        foreach (var l in levels)
+        foreach (var e in HeadLevelElements.Of(levels, anchors, 4))
         {
-            long h = l.shape[2], w = l.shape[3];
-            var v = l.to(ScalarType.Float32).contiguous().data<float>().ToArray();
-            for (int b = 0; b < 2; b++)
-                for (int a = 0; a < anchors; a++)
-                    for (int k = 0; k < 4; k++)
-                        for (long y = 0; y < h; y++)
-                            for (long x = 0; x < w; x++)
-                            {
-                                long anchor = b * n + offset + (a * h + y) * w + x;
-                                if (lab[anchor] <= 0) continue;
-                                double d = Math.Abs(v[(((b * anchors + a) * 4 + k) * h + y) * w + x] - tv[anchor * 4 + k]);
-                                expected += d >= 0.11 ? d - 0.055 : 0.5 * d * d / 0.11;
-                            }
-            offset += anchors * h * w;
-            refLevels.Add(l.to(ScalarType.Float32).requires_grad_());
+            if (lab[e.Anchor] <= 0) continue;
+            double d = Math.Abs(e.Value - tv[e.Anchor * 4 + e.K]);
+            expected += d >= 0.11 ? d - 0.055 : 0.5 * d * d / 0.11;
         }
         Assertions.Close(expected, loss.item<float>(), 2e-5 * Math.Abs(expected), "loss sum");
 
-        var perAnchor = cat(refLevels.Select(l => l.view(2, anchors, 4, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2).reshape(2, -1, 4)).ToArray(), 1);
-        Losses.SmoothL1(perAnchor, targets).masked_fill((labels <= 0).unsqueeze(-1), 0).sum().backward();
+        var refLevels = levels.Select(l => l.to(ScalarType.Float32).requires_grad_()).ToArray();
+        Losses.SmoothL1(HeadLevelElements.PerAnchor(refLevels, anchors, 4), targets).masked_fill((labels <= 0).unsqueeze(-1), 0).sum().backward();
         double tolerance = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5;
         for (int i = 0; i < levels.Length; i++)
         {
@@ -160,4 +146,31 @@ public class LossKernelTests
             Assert.True(error < 1e-6, $"input {i}: largest gradient difference {error}");
         }
     }
+}
+
+/// <summary>Per-level head outputs [B, A·K, H, W] as the losses read them: anchors (a, y, x) level after level, K values
+/// each (classes or box deltas). The reference side of the loss-kernel tests.</summary>
+static class HeadLevelElements
+{
+    /// <summary>Every element in double: its image's anchor index among the labels' [B·N], its k, its value.</summary>
+    public static IEnumerable<(long Anchor, int K, double Value)> Of(Tensor[] levels, int anchors, int k)
+    {
+        long n = levels.Sum(l => anchors * l.shape[2] * l.shape[3]), offset = 0;
+        foreach (var l in levels)
+        {
+            long batch = l.shape[0], h = l.shape[2], w = l.shape[3];
+            var v = l.to(ScalarType.Float32).contiguous().data<float>().ToArray();
+            for (long b = 0; b < batch; b++)
+                for (long a = 0; a < anchors; a++)
+                    for (int c = 0; c < k; c++)
+                        for (long y = 0; y < h; y++)
+                            for (long x = 0; x < w; x++)
+                                yield return (b * n + offset + (a * h + y) * w + x, c, v[(((b * anchors + a) * k + c) * h + y) * w + x]);
+            offset += anchors * h * w;
+        }
+    }
+
+    /// <summary>The levels as one [B, N, K] tensor (views, so autograd reaches the levels).</summary>
+    public static Tensor PerAnchor(Tensor[] levels, int anchors, int k) =>
+        cat(levels.Select(l => l.view(l.shape[0], anchors, k, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2).reshape(l.shape[0], -1, k)).ToArray(), 1);
 }
