@@ -70,8 +70,8 @@ public sealed class HostBatch : IDisposable
         }
         var batch = new HostBatch
         {
-            Pixels = (pin && device.type == TorchSharp.DeviceType.CPU ? pixels.pin_memory() : pixels).MoveToOuterDisposeScope(),
-            // pinned too: a non-blocking copy from pageable memory waits for the device's queue to drain
+            // pinned, all of it: a non-blocking copy from pageable memory waits for the device's queue to drain
+            Pixels = Pinned(pixels, pin && device.type == TorchSharp.DeviceType.CPU).MoveToOuterDisposeScope(),
             Targets = Pinned(tensor(targets, [n, m, 5]), pin).MoveToOuterDisposeScope(),
             Sizes = Pinned(tensor(sizes, [n, 2]), pin).MoveToOuterDisposeScope(),
             Colors = Pinned(tensor(colors, [n, 4]), pin).MoveToOuterDisposeScope(),
