@@ -13,15 +13,29 @@ static class PerLevelLoss
 {
     public const int Chunk = 2048, Threads = 256;
 
-    /// <summary>CUDA C the loss kernels start with: the chunk size and a block-wide sum written by thread 0.</summary>
-    public const string Prelude = """
-        #define CHUNK 2048u
+    /// <summary>CUDA C the loss kernels start with: the chunk size, the instantiation per value type, an element's
+    /// channel and pixel, a block-wide sum written by thread 0, and the loop around each kernel's per-element code.</summary>
+    public static readonly string Prelude = $"#define CHUNK {Chunk}u\n" + """
         #define EACH_VALUE_TYPE(KERNEL) KERNEL(f32, load_f32, store_f32) KERNEL(bf16, load_bf16, store_bf16) KERNEL(f16, load_f16, store_f16)
 
         // Element r of one image's level output, [A*K, H, W] (NCHW) or [H, W, A*K] (NHWC): its channel and pixel.
         __device__ __forceinline__ void level_element(unsigned r, unsigned channels, unsigned hw, int nhwc, unsigned& ch, unsigned& pixel)
         {
             if (nhwc) { ch = r % channels; pixel = r / channels; } else { ch = r / hw; pixel = r % hw; }
+        }
+
+        __device__ __forceinline__ void block_sum(float sum, float* out)
+        {
+            __shared__ float warp_sums[32];
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, o);
+            if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
+            __syncthreads();
+            if (threadIdx.x == 0)
+            {
+                float s = 0.0f;
+                for (int w = 0; w < (int)(blockDim.x >> 5); w++) s += warp_sums[w];
+                *out = s;
+            }
         }
 
         // The body of a level's loss kernel: a block's chunk of image b's level output, element r at (ch, pixel); the
@@ -42,20 +56,6 @@ static class PerLevelLoss
                 sum += loss;                                                                                                \
             }                                                                                                               \
             block_sum(sum, partial + (unsigned long long)b * gridDim.x + blockIdx.x);
-
-        __device__ __forceinline__ void block_sum(float sum, float* out)
-        {
-            __shared__ float warp_sums[32];
-            for (int o = 16; o > 0; o >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, o);
-            if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
-            __syncthreads();
-            if (threadIdx.x == 0)
-            {
-                float s = 0.0f;
-                for (int w = 0; w < (int)(blockDim.x >> 5); w++) s += warp_sums[w];
-                *out = s;
-            }
-        }
 
         """;
 
