@@ -75,7 +75,7 @@ public static class CommandSpecs
             new("--anchor-scales", Arity.OneOrMore, "(ours) anchor scales, in units of the level stride", "scale", D(AnchorConfig.DefaultScales.Cast<object>().ToArray())),
             new("--backbone-weights", Arity.One, "(ours) ImageNet weights for the backbone, torchvision layout (.pth or .safetensors); none: random weights; default: torchvision's, fetched once", "path"),
             new("--checkpoint-interval", Arity.One, "(ours) seconds between checkpoints", "seconds", D(60)),
-            new("--log-interval", Arity.One, "(ours) seconds between log lines", "seconds", D(10)),
+            new("--log-interval", Arity.One, "(ours) seconds between log lines (0: every iteration)", "seconds", D(10)),
             new("--augment-crop", Arity.Flag, "(ours) bbox-safe random crop, as ODTK's DALI pipeline"),
             new("--seed", Arity.One, "(ours) seed of the data order and augmentation", "number", D(0)),
             .. Loading(),

@@ -42,7 +42,7 @@ static class Commands
         PositiveDouble(a, "--schedule"); PositiveDouble(a, "--lr"); NonNegative(a, "--warmup"); PositiveDouble(a, "--gamma");
         Positive(a, "--val-iters"); NonNegativeDouble(a, "--regularization-l2");
         foreach (var o in new[] { "--augment-brightness", "--augment-contrast", "--augment-hue", "--augment-saturation" }) NonNegativeDouble(a, o);
-        Positive(a, "--checkpoint-interval"); Positive(a, "--log-interval");
+        Positive(a, "--checkpoint-interval"); NonNegative(a, "--log-interval");
         if (a.Has("--val-annotations")) ExistingFile("--val-annotations", a.String("--val-annotations"), ".json");
         if (a.Has("--val-images"))
         {

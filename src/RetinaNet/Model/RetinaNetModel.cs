@@ -36,6 +36,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     public RetinaNetModel(DetectorConfig config) : base("RetinaNet")
     {
         config.Validate();
+        Native.CpuNumerics.Ensure(); // NNPACK off: it only prints warnings on CPUs it does not support
         Config = config;
         backbones = new BackboneSet(config.Backbones);
         int anchors = config.Anchors.Count;

@@ -46,11 +46,14 @@ public sealed class Trainer : IDisposable
     readonly LossSums sums;
     readonly ProcessGroup? group;
     readonly int globalBatch;
+    readonly IDisposable? exactCpuGradients;
 
     public Trainer(RetinaNetModel model, Device device, TrainingSettings settings, ProcessGroup? group = null)
     {
         (this.model, this.device, this.settings, this.group) = (model, device, settings, group);
         globalBatch = settings.Batch * (group?.WorldSize ?? 1);
+        // oneDNN's convolution backward is wrong for RetinaNet's output convolutions (see CpuNumerics)
+        exactCpuGradients = device.type == DeviceType.CPU ? CpuNumerics.ExactGradients() : null;
         if (settings.ChannelsLast) Layouts.ToChannelsLast(model); // frozen weights too; the trainable ones move into the buffer below
         optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay, settings.ChannelsLast);
         scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
@@ -226,6 +229,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
+        exactCpuGradients?.Dispose();
         optimizer.Dispose();
         anchors.Dispose();
         sums.Dispose();

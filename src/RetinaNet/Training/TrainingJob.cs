@@ -41,6 +41,9 @@ public sealed record TrainingJobOptions
     public bool FreezeBackbone { get; init; }
     /// <summary>Called after every iteration (tests use it to interrupt a run as Ctrl-C would).</summary>
     public Action<long>? AfterIteration { get; init; }
+    /// <summary>Called with each log line's numbers (focal and box loss averaged since the last line, im/s, lr) and
+    /// with validation results; a log interval of zero makes it every iteration.</summary>
+    public Action<long, IReadOnlyDictionary<string, double>>? OnMetrics { get; init; }
     /// <summary>This process as a rank of a multi-process job (null: the only process). <see cref="TrainingSettings.Batch"/>
     /// is then this rank's share of the global batch.</summary>
     public ProcessGroup? Group { get; init; }
@@ -99,6 +102,7 @@ public static class TrainingJob
             SaveCheckpoint = master ? state => Checkpoint.Save(o.ModelPath, model, state) : null,
             Metrics = (step, values) =>
             {
+                o.OnMetrics?.Invoke(step, values);
                 foreach (var (name, value) in values) board?.AddScalar(name, value, step);
                 board?.Flush();
                 // posted in the background: a slow or dead metrics server never stalls training
