@@ -115,7 +115,7 @@ sealed class CategoryEvaluation
                         m = g;
                     }
                     var det = dets[kept[d0 + d]];
-                    double area = (double)det.W * det.H; // loadRes: area = w * h
+                    double area = det.W * det.H; // loadRes: area = w * h
                     bool outside = area < lo || area > hi;
                     if (m == -1) { state[row + d] = outside ? Ignored : FalsePositive; continue; }
                     gtMatched[m] = true;
@@ -135,7 +135,7 @@ sealed class CategoryEvaluation
         for (int d = 0; d < D; d++)
         {
             var det = index.Dets[kept[d0 + d]];
-            double area = (double)det.W * det.H;
+            double area = det.W * det.H;
             for (int a = 0; a < A; a++)
             {
                 byte st = area < AreaRanges[a].Lo || area > AreaRanges[a].Hi ? Ignored : FalsePositive;
@@ -148,16 +148,16 @@ sealed class CategoryEvaluation
     {
         int K = index.CategoryCount;
         // Pool the images' detections in score order; ties keep concatenation order (mergesort on -score).
-        var keys = new ulong[n];
-        for (int p = 0; p < n; p++) keys[p] = ((ulong)EvalIndex.DescendingKey(index.Dets[kept[p]].Score) << 32) | (uint)p;
+        var keys = new EvalIndex.SortKey[n];
+        for (int p = 0; p < n; p++) keys[p] = new(0, EvalIndex.DescendingKey(index.Dets[kept[p]].Score), p);
         Array.Sort(keys);
         // For each maxDets: the pooled order, restricted to each image's top maxDets (e['dtScores'][0:maxDet]).
         var pooled = new int[M][];
         for (int m = 0; m < M; m++)
         {
             var list = new List<int>(n);
-            foreach (ulong key in keys)
-                if (rank[(int)(uint)key] < MaxDets[m]) list.Add((int)(uint)key);
+            foreach (var key in keys)
+                if (rank[key.Item] < MaxDets[m]) list.Add(key.Item);
             pooled[m] = [.. list];
         }
         var fpAtTp = new int[n];
@@ -200,17 +200,17 @@ sealed class CategoryEvaluation
     }
 }
 
-/// <summary>pycocotools' bbIou (maskApi.c), in doubles: for a crowd gt the union is the detection's own area.</summary>
+/// <summary>pycocotools' bbIou (maskApi.c), in doubles and in its order of operations (so ties at a threshold
+/// fall the same way): for a crowd gt the union is the detection's own area.</summary>
 static class BoxIou
 {
     public static double Iou(in CocoDetection d, Data.Coco.CocoAnnotation g)
     {
-        double dx = d.X, dy = d.Y, dw = d.W, dh = d.H;
-        double w = Math.Min(dw + dx, g.W + g.X) - Math.Max(dx, g.X);
+        double w = Math.Min(d.W + d.X, g.W + g.X) - Math.Max(d.X, g.X);
         if (w <= 0) return 0;
-        double h = Math.Min(dh + dy, g.H + g.Y) - Math.Max(dy, g.Y);
+        double h = Math.Min(d.H + d.Y, g.H + g.Y) - Math.Max(d.Y, g.Y);
         if (h <= 0) return 0;
-        double i = w * h, da = dw * dh;
+        double i = w * h, da = d.W * d.H;
         double u = g.IsCrowd ? da : da + g.W * g.H - i;
         return i / u;
     }

@@ -36,7 +36,8 @@ public static class DetectionsFile
             {
                 var entry = new Entry(path, name, i++, e);
                 var box = entry.Box();
-                detections.Add(new CocoDetection(entry.Id("image_id"), entry.Id("category_id"), box[0], box[1], box[2], box[3], entry.Float("score")));
+                detections.Add(new CocoDetection(entry.Id("image_id"), entry.Id("category_id"),
+                    box[0], box[1], box[2], box[3], entry.Number("score")));
             }
             return detections;
         }
@@ -96,8 +97,9 @@ public static class DetectionsFile
         w.WriteEndArray();
     }
 
-    // float.ToString() is the shortest text that reads back to the same float.
-    static void Number(Utf8JsonWriter w, float v) => w.WriteRawValue(v.ToString(CultureInfo.InvariantCulture), skipInputValidation: true);
+    // "R": the shortest text that reads back to the same double (a widened float32 reads back to itself too).
+    static void Number(Utf8JsonWriter w, double v) =>
+        w.WriteRawValue(v.ToString("R", CultureInfo.InvariantCulture), skipInputValidation: true);
 
     internal static void WriteAtomically(string path, Action<Utf8JsonWriter> write)
     {
@@ -129,25 +131,26 @@ public static class DetectionsFile
             throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
         }
 
-        public float Float(string field)
+        /// <summary>The file's double, as pycocotools' json.load reads it; never rounded to float.</summary>
+        public double Number(string field)
         {
             var v = Field(field);
-            if (v.ValueKind == JsonValueKind.Number && float.IsFinite((float)v.GetDouble())) return (float)v.GetDouble();
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double x) && double.IsFinite(x)) return x;
             throw new BadInputException(path, $"{list}[{index}].{field} must be a finite number, found {v.GetRawText()}");
         }
 
-        public float[] Box()
+        public double[] Box()
         {
             var v = Field("bbox");
             if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4)
                 throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height], found {v.GetRawText()}");
-            var box = new float[4];
+            var box = new double[4];
             int j = 0;
             foreach (var x in v.EnumerateArray())
             {
-                if (x.ValueKind != JsonValueKind.Number || !float.IsFinite((float)x.GetDouble()))
+                if (x.ValueKind != JsonValueKind.Number || !x.TryGetDouble(out double value) || !double.IsFinite(value))
                     throw new BadInputException(path, $"{list}[{index}].bbox must be 4 finite numbers [x, y, width, height], found {v.GetRawText()}");
-                box[j++] = (float)x.GetDouble();
+                box[j++] = value;
             }
             return box;
         }

@@ -52,7 +52,8 @@ sealed class EvalIndex
             // loadRes asserts that result image ids are a subset of the ground truth's.
             if (!imageIndex.TryGetValue(d.ImageId, out DetImage[i]))
                 throw new ArgumentException($"detection {i} refers to image id {d.ImageId}, which is not in the ground truth");
-            if (!float.IsFinite(d.Score)) throw new ArgumentException($"detection {i} has a non-finite score {d.Score}");
+            if (!double.IsFinite(d.Score))
+                throw new ArgumentException($"detection {i} has a non-finite score {d.Score}");
             // COCOeval only looks at detections of the ground truth's categories; others are left out.
             detCategory[i] = categoryIndex.TryGetValue(d.CategoryId, out int k) ? k : -1;
         }
@@ -86,17 +87,19 @@ sealed class EvalIndex
         for (int j = 0; j < keys.Length; j++) order[from + j] = keys[j].Item;
     }
 
-    /// <summary>A key that sorts higher scores first (equal scores compare equal, as -score does in numpy).</summary>
-    public static uint DescendingKey(float score)
+    /// <summary>A key that sorts higher scores first (equal scores compare equal, as -score does in numpy); all 64
+    /// bits of the double count, so scores that differ only beyond float32 keep their order.</summary>
+    public static ulong DescendingKey(double score)
     {
         if (score == 0) score = 0; // -0 and +0 are one score
-        uint bits = BitConverter.SingleToUInt32Bits(score);
-        uint ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+        ulong bits = BitConverter.DoubleToUInt64Bits(score);
+        const ulong Sign = 1UL << 63;
+        ulong ascending = (bits & Sign) != 0 ? ~bits : bits | Sign;
         return ~ascending;
     }
 
     /// <summary>(image, score key, item): the item index last makes the unstable Array.Sort stable.</summary>
-    readonly record struct SortKey(int Image, uint Score, int Item) : IComparable<SortKey>
+    public readonly record struct SortKey(int Image, ulong Score, int Item) : IComparable<SortKey>
     {
         public int CompareTo(SortKey o) =>
             Image != o.Image ? Image.CompareTo(o.Image) : Score != o.Score ? Score.CompareTo(o.Score) : Item.CompareTo(o.Item);

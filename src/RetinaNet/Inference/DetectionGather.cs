@@ -32,7 +32,7 @@ public static class DetectionGather
             for (long i = 0; i < counts[r]; i++)
             {
                 var row = all.AsSpan((int)((r * widest + i) * Columns), Columns);
-                merged.Add(new CocoDetection((long)row[0], (long)row[1], (float)row[2], (float)row[3], (float)row[4], (float)row[5], (float)row[6]));
+                merged.Add(new CocoDetection((long)row[0], (long)row[1], row[2], row[3], row[4], row[5], row[6]));
             }
         // stable: an image's detections all come from one rank, in that rank's order
         return [.. merged.Select((d, i) => (d, i)).OrderBy(x => datasetOrder(x.d.ImageId)).ThenBy(x => x.i).Select(x => x.d)];

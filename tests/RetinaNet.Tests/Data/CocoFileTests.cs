@@ -38,6 +38,21 @@ public class CocoFileTests
     }
 
     [Fact]
+    public void BoxAndAreaAreTheFilesDoublesAndSaveKeepsThem()
+    {
+        // The evaluator compares these with pycocotools' float64: no rounding through float32 on the way in or out.
+        var coco = Parse($$"""
+            {{{Images}}, {{Categories}}, "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+             "bbox": [0.1, 340.5566743396514, 32.000000001, 1e300], "area": 1024.0000000001}]}
+            """);
+        var expected = new CocoAnnotation(1, 1, 1, 0.1, 340.5566743396514, 32.000000001, 1e300, 1024.0000000001, false);
+        Assert.Equal(expected, coco.Annotations[0]);
+        var path = Path.Combine(Paths.TempDir(), "doubles.json");
+        coco.Save(path);
+        Assert.Equal(expected, CocoFile.Load(path).Annotations[0]);
+    }
+
+    [Fact]
     public void MissingAnnotationsListIsAnImageList()
     {
         var coco = Parse($$"""{{{Images}}, {{Categories}}}""");

@@ -23,13 +23,16 @@ public class DetectionsFileTests
     }
 
     [Fact]
-    public void BothFormatsRoundTripEveryFloatExactly()
+    public void BothFormatsRoundTripEveryDoubleExactly()
     {
-        // Values with no short decimal form: the written text must read back to the same float bits.
+        // Values with no short decimal form: the written text must read back to the same bits, for doubles and for
+        // a model's float32 outputs widened to double.
         var detections = new[]
         {
             new CocoDetection(1, 1, 0.1f, 1f / 3, 123.456789f, MathF.PI, 0.87654321f),
             new CocoDetection(2, 3, 1e-7f, 4096.5f, 1e20f, float.Epsilon, 1f),
+            new CocoDetection(1, 3, 0.1, 1.0 / 3, 123.456789, Math.PI, 0.87654321),
+            new CocoDetection(2, 1, 1e-300, Math.BitIncrement(32.0), 1e300, double.Epsilon, Math.BitDecrement(1.0)),
         };
         var gt = Of([], images: [1, 2], categories: [1, 3]);
         string odtk = Path.Combine(Dir, "rt_odtk.json"), plain = Path.Combine(Dir, "rt_plain.json");
@@ -38,6 +41,20 @@ public class DetectionsFileTests
         Assert.Equal(detections, DetectionsFile.Read(odtk));
         Assert.Equal(detections, DetectionsFile.Read(plain));
         Assert.False(File.Exists(odtk + ".tmp"));
+    }
+
+    [Fact]
+    public void ReadsTheFilesDoublesUnrounded()
+    {
+        // pycocotools reads float64: scores apart only beyond float32, a box past float32's range, 32 + 1e-9.
+        var path = Write("f64.json", """
+            [{"image_id": 1, "category_id": 1, "bbox": [1e300, 0.1, 32.000000001, 2], "score": 0.30000000000000004},
+             {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.3}]
+            """);
+        var read = DetectionsFile.Read(path);
+        Assert.Equal(new CocoDetection(1, 1, 1e300, 0.1, 32.000000001, 2, 0.30000000000000004), read[0]);
+        Assert.Equal(0.3, read[1].Score);
+        Assert.NotEqual(read[0].Score, read[1].Score);
     }
 
     [Fact]
@@ -71,6 +88,9 @@ public class DetectionsFileTests
         Assert.Contains("detections[0].bbox must be 4 numbers", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
         path = Write("badscore.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}]""");
         Assert.Contains("detections[0].score must be a finite number", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        path = Write("hugescore.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1e400}]""");
+        var huge = Assert.Throws<BadInputException>(() => DetectionsFile.Read(path));
+        Assert.Contains("detections[0].score must be a finite number", huge.Message);
         path = Write("badroot.json", """{"detections": []}""");
         Assert.StartsWith(path + ": expected a COCO results list", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
     }

@@ -15,7 +15,11 @@ sealed class EvalFixture
     /// <summary>Non-crowd gts per category id, counted straight from the fixture's JSON.</summary>
     public required Dictionary<long, int> NonCrowdGts { get; init; }
 
-    public static readonly string[] Names = ["basic", "crowd", "area_field_and_ties", "empty_images_and_classes", "over_100_detections"];
+    public static readonly string[] Names =
+    [
+        "basic", "crowd", "area_field_and_ties", "empty_images_and_classes", "over_100_detections",
+        "full_precision", "float64_boundaries",
+    ];
 
     public static EvalFixture Load(string name)
     {
@@ -49,5 +53,6 @@ static class HandGt
         new("hand.json", (images ?? [1]).Select(i => new CocoImageInfo(i, $"{i}.jpg", 640, 480)).ToList(), annotations.ToList(),
             (categories ?? [1]).Select(c => new CocoCategory(c, $"class{c}")).ToList());
 
-    public static CocoDetection Det(long image, long category, float x, float y, float w, float h, float score) => new(image, category, x, y, w, h, score);
+    public static CocoDetection Det(long image, long category, double x, double y, double w, double h, double score) =>
+        new(image, category, x, y, w, h, score);
 }

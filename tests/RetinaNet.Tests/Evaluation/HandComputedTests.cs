@@ -107,6 +107,28 @@ public class HandComputedTests
     }
 
     [Fact]
+    public void ScoresApartOnlyBeyondFloat32KeepTheirOrder()
+    {
+        // A miss scored 0.30000000000000004 ranks above a hit scored 0.3 (equal in float32, where the tie would keep
+        // the hit first): precision 1/2 at recall 1, and the image's top-1 detection is the miss (AR1 0).
+        var gt = Of([Box(1, 1, 1, 0, 0, 20, 20)]);
+        var result = CocoEvaluator.Evaluate(gt,
+            [Det(1, 1, 0, 0, 20, 20, 0.3), Det(1, 1, 100, 100, 20, 20, 0.30000000000000004)]);
+        AssertStats([0.5, 0.5, 0.5, 0.5, -1, -1, 0, 1, 1, 1, -1, -1], result);
+    }
+
+    [Fact]
+    public void DetectionAreaAHairAboveTheSmallLimitIsOutsideSmall()
+    {
+        // An unmatched 32.000000001-square detection (area 1024 + 6.4e-8, 1024 in float32) is outside "small"
+        // (area <= 32^2) and ignored there: APs 1, while under "all" it is a false positive above the hit (AP 0.5).
+        var gt = Of([Box(1, 1, 1, 0, 0, 10, 10)]);
+        var result = CocoEvaluator.Evaluate(gt,
+            [Det(1, 1, 0, 0, 10, 10, 0.9), Det(1, 1, 100, 100, 32.000000001, 32.000000001, 0.95)]);
+        AssertStats([0.5, 0.5, 0.5, 1, -1, -1, 0, 1, 1, 1, -1, -1], result);
+    }
+
+    [Fact]
     public void SummaryNumbersAreFormattedAsPythonFormatsThem()
     {
         // Python: '{:0.3f}'.format(0.0625) == '0.062', (0.1875) == '0.188' (exact value, ties to even), -1 -> '-1.000'.

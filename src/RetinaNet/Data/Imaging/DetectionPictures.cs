@@ -24,8 +24,8 @@ public static class DetectionPictures
         {
             int c = categories.Count > 0 && categories.CategoryIds.Contains(d.CategoryId) ? categories.ClassIndexOf(d.CategoryId) : (int)d.CategoryId;
             string name = categories.Count > 0 && c < categories.Count ? categories.Names[c] : d.CategoryId.ToString();
-            Drawing.DrawBox(image, d.X, d.Y, d.X + d.W, d.Y + d.H, ColorOf(c));
-            Drawing.DrawLabel(image, d.X, d.Y, $"{name} {d.Score:0.00}", ColorOf(c));
+            Drawing.DrawBox(image, (float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), ColorOf(c));
+            Drawing.DrawLabel(image, (float)d.X, (float)d.Y, $"{name} {d.Score:0.00}", ColorOf(c));
         }
     }
 
