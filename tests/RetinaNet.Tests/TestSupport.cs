@@ -20,6 +20,24 @@ static class Paths
         return null;
     }
 
+    /// <summary>Real ImageNet ResNet18 weights in torchvision's layout, from the NuGet package the build downloads
+    /// (<see cref="RetinaNet.Training.PackagedResNet18"/>): the safetensors cache file, or a .pth copy of it.</summary>
+    public static string ImageNetResNet18(bool pth = false)
+    {
+        var safetensors = RetinaNet.Training.PackagedResNet18.Locate(TextWriter.Null)
+            ?? throw new InvalidOperationException($"NuGet's {RetinaNet.Training.PackagedResNet18.Package} is missing: `dotnet restore` downloads it");
+        if (!pth) return safetensors;
+        lock (created)
+        {
+            if (resnet18Pth is not null) return resnet18Pth;
+            var weights = RetinaNet.Checkpoints.SafeTensorsFile.Load(safetensors);
+            var path = Path.Combine(TempDir(), "resnet18-imagenet.pth");
+            RetinaNet.Checkpoints.TorchCheckpointFile.Save(path, new OrderedDictionary<string, object?>(weights.Select(kv => KeyValuePair.Create(kv.Key, (object?)kv.Value))));
+            return resnet18Pth = path;
+        }
+    }
+    static string? resnet18Pth;
+
     static readonly List<string> created = new();
 
     static Paths()

@@ -42,13 +42,11 @@ public class BackboneParityTests
     [Fact]
     public void RealImageNetResNet18LoadsAndMatchesTorchvision()
     {
-        var shared = Paths.Shared();
-        Assert.True(shared is not null, "../shared (with weights/resnet18-imagenet.pth) not found beside the repository");
-        foreach (var file in new[] { "resnet18-imagenet.pth", "resnet18-imagenet.safetensors" })
+        foreach (var file in new[] { Paths.ImageNetResNet18(pth: true), Paths.ImageNetResNet18() })
         {
             using var scope = NewDisposeScope();
             using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
-            BackboneWeights.Load(model, Path.Combine(shared!, "weights", file));
+            BackboneWeights.Load(model, file);
             var body = model.BackboneModules.Single().Backbone.Body;
             body.eval();
             AssertMatchesFixture(body, "resnet18_imagenet");

@@ -85,9 +85,7 @@ public class CheckpointTests
         var e = Assert.ThrowsAny<CheckpointFormatException>(() => Checkpoint.Load(text));
         Assert.Contains(text, e.Message);
 
-        var shared = Paths.Shared();
-        Assert.NotNull(shared);
-        var weights = Path.Combine(shared!, "weights", "resnet18-imagenet.pth");
+        var weights = Paths.ImageNetResNet18(pth: true);
         var bare = Assert.ThrowsAny<CheckpointFormatException>(() => Checkpoint.Load(weights));
         Assert.Contains("--backbone-weights", bare.Message);
     }
@@ -95,10 +93,8 @@ public class CheckpointTests
     [Fact]
     public void BackboneWeightsOfTheWrongNetworkAreRefused()
     {
-        var shared = Paths.Shared();
-        Assert.NotNull(shared);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet50FPN"], Classes = 2 });
-        var e = Assert.Throws<InvalidDataException>(() => BackboneWeights.Load(model, Path.Combine(shared!, "weights", "resnet18-imagenet.pth")));
+        var e = Assert.Throws<InvalidDataException>(() => BackboneWeights.Load(model, Paths.ImageNetResNet18(pth: true)));
         Assert.Contains("resnet50", e.Message);
     }
 }
