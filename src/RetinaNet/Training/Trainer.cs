@@ -225,7 +225,8 @@ public sealed class Trainer : IDisposable
     }
 
     static TrainingDivergedException Diverged(long iteration) =>
-        new($"the loss became NaN or infinite at iteration {iteration}; training stopped (no checkpoint was written after it; an earlier one, if any, is intact). Try a lower --lr or a longer --warmup");
+        new($"the loss became NaN or infinite at iteration {iteration}; training stopped (no checkpoint was written after it; " +
+            "an earlier one, if any, is intact). If the logged loss was rising before it, try a lower --lr or a longer --warmup");
 
     public void Dispose()
     {

@@ -26,7 +26,7 @@ public class DemoTests
         Assert.True(demo.ExitCode == CommandLine.Ok, stdout);
         foreach (var f in new[] { "model.pth", "detections.json", "detections.png", "data/annotations.json", "data/val.json" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"demo did not write {f}");
-        double ap50 = Stat(stdout, "0.50");
+        double ap50 = Stat(stdout, "0.50"), ap = Stat(stdout, "0.50:0.95");
 
         // the same held-out images through an untrained model of the same configuration
         var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
@@ -38,6 +38,7 @@ public class DemoTests
         double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];
 
         Assert.True(untrainedAp50 < 0.01, $"untrained AP50 {untrainedAp50}");
-        Assert.True(ap50 >= 0.05, $"the demo's AP50 {ap50} is not well above the untrained model's {untrainedAp50}:\n{stdout}");
+        // from NuGet's ImageNet ResNet18 the demo reaches AP 0.38 (bench/RESULTS.md, "demo on 2 cores")
+        Assert.True(ap >= 0.30, $"the demo's AP {ap} (AP50 {ap50}) is below its floor of 0.30:\n{stdout}");
     }
 }
