@@ -51,6 +51,7 @@ static class Commands
         }
         if (a.Has("--fine-tune")) ExistingFile("--fine-tune", a.String("--fine-tune"), CheckpointExtensions);
         if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), CheckpointExtensions);
+        if (a.Has("--logdir")) WritableDirectory("--logdir", a.String("--logdir")!);
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");

@@ -26,6 +26,7 @@ static class DrawCommand
         ExistingFile("--detections", detectionsPath, ".json");
         string? annotations = a.String("--annotations");
         if (annotations is not null) ExistingFile("--annotations", annotations, ".json");
+        WritableDirectory("--out", outDir);
         double minScore = a.Double("--min-score");
         var detections = DetectionsFile.Read(detectionsPath);
         var groundTruth = annotations is null ? null : CocoFile.Load(annotations);

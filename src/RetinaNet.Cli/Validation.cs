@@ -26,10 +26,56 @@ static class Validation
         if (!Directory.Exists(path)) throw new UsageException($"{what}: directory {path} does not exist");
     }
 
+    /// <summary>An output file can be written: it is not a folder, and its folder exists and takes a new file (a
+    /// probe is created and removed there), so a command fails now rather than after its slow work.</summary>
     public static void WritableParent(string what, string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"{what}: the folder of {path} does not exist; create {dir} first");
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new UsageException($"{what}: {path} is a directory; give a file path");
+        var dir = Path.GetDirectoryName(full);
+        if (dir is null) return;
+        if (!Directory.Exists(dir))
+            throw new UsageException(FileInTheWay(dir) is string file
+                ? $"{what}: cannot write {path}: {file} is a file, not a folder; choose another path"
+                : $"{what}: the folder of {path} does not exist; create {dir} first");
+        Probe(what, path, dir);
+    }
+
+    /// <summary>An output folder, created if missing: no file stands in its way and the nearest existing folder
+    /// takes a new file.</summary>
+    public static void WritableDirectory(string what, string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (FileInTheWay(full) is string file)
+            throw new UsageException(file == full ? $"{what}: {path} is a file, expected a directory"
+                : $"{what}: cannot write {path}: {file} is a file, not a folder; choose another path");
+        var existing = full;
+        while (!Directory.Exists(existing)) existing = Path.GetDirectoryName(existing)!;
+        Probe(what, path, existing);
+    }
+
+    /// <summary>The file at <paramref name="dir"/> or at one of its parents, if any.</summary>
+    static string? FileInTheWay(string dir)
+    {
+        for (var d = dir; d is not null; d = Path.GetDirectoryName(d))
+            if (File.Exists(d)) return d;
+        return null;
+    }
+
+    static void Probe(string what, string path, string dir)
+    {
+        var probe = Path.Combine(dir, $".retinanet-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)
+                .Dispose();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string why = e is UnauthorizedAccessException ? "permission denied" : e.Message.Replace(probe, dir);
+            throw new UsageException($"{what}: cannot write {path}: no new file can be made in {dir} ({why}); " +
+                "make the folder writable or choose another path");
+        }
     }
 
     public static int Positive(ParsedArgs a, string name)

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Numerics;
 using System.Text;
 using TorchSharp;
@@ -49,26 +50,55 @@ public static class TorchCheckpointFile
         var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.IndexOf('/') == e.FullName.Length - 9)
                   ?? throw new CheckpointFormatException($"{path}: zip archive without <name>/data.pkl: not a torch.save checkpoint");
         string prefix = pkl.FullName[..^"data.pkl".Length];
-        if (zip.GetEntry(prefix + "byteorder") is { } order && Encoding.ASCII.GetString(ReadAll(order)) != "little")
+        var order = zip.GetEntry(prefix + "byteorder");
+        if (order is not null && Encoding.ASCII.GetString(ReadChecked(path, order)) != "little")
             throw new CheckpointFormatException($"{path}: big-endian checkpoints are not supported");
         var storages = new Dictionary<string, StorageRef>();
-        object? raw = new PickleReader(path, new MemoryStream(ReadAll(pkl)), storages).Load();
+        object? raw = new PickleReader(path, new MemoryStream(ReadChecked(path, pkl)), storages).Load();
+        // Storages are checked as they load; every other entry now, so a damaged file loads nothing.
+        var storageEntries = storages.Keys.Select(k => $"{prefix}data/{k}").ToHashSet();
+        foreach (var entry in zip.Entries.Where(e => e != pkl && e != order && !storageEntries.Contains(e.FullName)))
+        {
+            using var data = entry.Open();
+            var crc = new Crc32();
+            crc.Append(data);
+            VerifyCrc(path, entry, crc);
+        }
         return new Materializer(path, s =>
         {
             var entry = zip.GetEntry($"{prefix}data/{s.Key}") ?? throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
             if (entry.Length != s.Numel * s.DType.Size || entry.CompressedLength > fs.Length) // before allocating numel elements
                 throw new CheckpointFormatException($"{path}: storage {s.Key} has {entry.Length} bytes, expected {s.Numel} x {s.DType.Size}");
             using var data = entry.Open();
-            return TensorIo.Read(data, s.DType, s.Numel);
+            var crc = new Crc32();
+            var tensor = TensorIo.Read(data, s.DType, s.Numel, crc);
+            try { VerifyCrc(path, entry, crc); }
+            catch { tensor.Dispose(); throw; }
+            return tensor;
         }).Run(raw);
     }
 
-    static byte[] ReadAll(ZipArchiveEntry entry)
+    static byte[] ReadChecked(string path, ZipArchiveEntry entry)
     {
         using var s = entry.Open();
         using var ms = new MemoryStream(); // grows with what is really there, whatever the header claims
         s.CopyTo(ms);
-        return ms.ToArray();
+        var bytes = ms.ToArray();
+        var crc = new Crc32();
+        crc.Append(bytes);
+        VerifyCrc(path, entry, crc);
+        return bytes;
+    }
+
+    /// <summary>Stored zip entries carry no other integrity check, and ZipArchive does not check their CRC-32 (at least
+    /// when, as here, a reader stops at the entry's length): flipped bytes in a tensor would otherwise load silently.
+    /// </summary>
+    static void VerifyCrc(string path, ZipArchiveEntry entry, Crc32 crc)
+    {
+        // torch.save with compute_crc32 turned off stores 0: there is nothing to check against
+        if (entry.Crc32 != 0 && crc.GetCurrentHashAsUInt32() != entry.Crc32)
+            throw new CheckpointFormatException($"{path}: the file is corrupt ({entry.FullName} fails its CRC-32 " +
+                "check: damaged on disk or in transfer); re-download it or restore it from a backup");
     }
 
     /// <summary>Pre-1.6 layout: pickles of magic number, protocol version, sys info, the data and the storage keys,

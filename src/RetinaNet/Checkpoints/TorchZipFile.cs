@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 using Tensor = TorchSharp.torch.Tensor;
 
@@ -16,16 +17,16 @@ internal sealed class TorchZipWriter(Stream output)
 
     public void Add(string name, ReadOnlySpan<byte> data)
     {
-        Header(name, data.Length, Crc32.Update(0, data));
+        Header(name, data.Length, Crc32.HashToUInt32(data));
         output.Write(data);
     }
 
     /// <summary>Adds a tensor's values, contiguous, as one entry (two passes: the local header needs the CRC first).</summary>
     public void Add(string name, Tensor tensor) => TensorIo.WithFlatCpu(tensor, flat =>
     {
-        uint crc = 0;
-        TensorIo.ForEachChunk(flat, c => crc = Crc32.Update(crc, c));
-        Header(name, flat.numel() * flat.element_size(), crc);
+        var crc = new Crc32();
+        TensorIo.ForEachChunk(flat, c => crc.Append(c));
+        Header(name, flat.numel() * flat.element_size(), crc.GetCurrentHashAsUInt32());
         TensorIo.ForEachChunk(flat, c => output.Write(c));
     });
 
@@ -85,23 +86,5 @@ internal sealed class TorchZipWriter(Stream output)
         BinaryPrimitives.WriteUInt32LittleEndian(e[12..], (uint)(end - start));
         BinaryPrimitives.WriteUInt32LittleEndian(e[16..], (uint)start);
         output.Write(e);
-    }
-}
-
-/// <summary>The zip CRC-32 (polynomial 0xEDB88320); the BCL only has it in a separate package.</summary>
-internal static class Crc32
-{
-    static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
-    {
-        uint c = (uint)n;
-        for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        return c;
-    }).ToArray();
-
-    public static uint Update(uint crc, ReadOnlySpan<byte> data)
-    {
-        crc = ~crc;
-        foreach (byte b in data) crc = Table[(crc ^ b) & 0xff] ^ (crc >> 8);
-        return ~crc;
     }
 }

@@ -101,14 +101,13 @@ public static class DetectionsFile
     static void Number(Utf8JsonWriter w, double v) =>
         w.WriteRawValue(v.ToString("R", CultureInfo.InvariantCulture), skipInputValidation: true);
 
-    internal static void WriteAtomically(string path, Action<Utf8JsonWriter> write)
-    {
-        var temp = path + ".tmp";
-        using (var stream = File.Create(temp))
-        using (var w = new Utf8JsonWriter(stream))
+    // temporary file, then rename (as checkpoints): a failed or killed write never leaves a truncated file at path
+    internal static void WriteAtomically(string path, Action<Utf8JsonWriter> write) =>
+        Checkpoints.AtomicFile.Write(path, stream =>
+        {
+            using var w = new Utf8JsonWriter(stream);
             write(w);
-        File.Move(temp, path, overwrite: true);
-    }
+        });
 
     /// <summary>One detection entry, with errors that name it.</summary>
     readonly struct Entry(string path, string list, int index, JsonElement e)

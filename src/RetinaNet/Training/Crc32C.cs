@@ -1,26 +1,16 @@
+using System.Numerics;
+
 namespace RetinaNet.Training;
 
-/// <summary>CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord framing uses.</summary>
+/// <summary>CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord framing uses. System.IO.Hashing has
+/// only CRC-32 and CRC-64; the BCL's CRC-32C step is BitOperations.Crc32C (an SSE4.2/ARM instruction, else a
+/// table).</summary>
 public static class Crc32C
 {
-    static readonly uint[] Table = BuildTable();
-
-    static uint[] BuildTable()
-    {
-        var table = new uint[256];
-        for (uint i = 0; i < 256; i++)
-        {
-            uint c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            table[i] = c;
-        }
-        return table;
-    }
-
     public static uint Compute(ReadOnlySpan<byte> data)
     {
         uint crc = 0xFFFFFFFFu;
-        foreach (byte b in data) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
+        foreach (byte b in data) crc = BitOperations.Crc32C(crc, b);
         return ~crc;
     }
 

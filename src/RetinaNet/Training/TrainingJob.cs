@@ -61,16 +61,17 @@ public static class TrainingJob
         var group = o.Group;
         bool master = group?.IsMaster ?? true;
         if (!master) stdout = TextWriter.Null;
+        // the data first: its errors come before any weights are read or downloaded
+        var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
+        var valCoco = o.ValAnnotations is null ? null : CocoFile.Load(o.ValAnnotations);
+        (CocoFile Coco, DetectionDataset Data)? val = valCoco is null ? null
+            : (valCoco, DetectionDataset.FromCoco(valCoco, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
         model.FreezeStems();
         if (o.FreezeBackbone) model.FreezeBodies();
-        var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
         if (dataset.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
-        var valCoco = o.ValAnnotations is null ? null : CocoFile.Load(o.ValAnnotations);
-        (CocoFile Coco, DetectionDataset Data)? val = valCoco is null ? null
-            : (valCoco, DetectionDataset.FromCoco(valCoco, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
 
         model.to(o.Device);
         if (resume is null && o.FineTune is null && o.BackboneWeights is "none") CalibrateBatchNorm(model, dataset, o, stderr);

@@ -158,6 +158,72 @@ public sealed class CheckpointFileTests : IDisposable
         }
     }
 
+    [Fact]
+    public void ACheckpointWithBytesChangedInPlaceIsRefusedAsCorrupt()
+    {
+        string path = Path.Combine(dir, "model.pth");
+        var weights = torch.arange(100_000, dtype: ScalarType.Float32);
+        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = weights });
+        var good = File.ReadAllBytes(path);
+        // same size, 4 bytes overwritten in the middle (inside the tensor's data): the zip structure is intact
+        var bad = (byte[])good.Clone();
+        for (int i = 0; i < 4; i++) bad[bad.Length / 2 + i] ^= 0x5A;
+        File.WriteAllBytes(path, bad);
+        var e = Assert.ThrowsAny<CheckpointFormatException>(() => TorchCheckpointFile.Load(path));
+        Assert.StartsWith(path + ": the file is corrupt", e.Message);
+        Assert.Contains("re-download it or restore it", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+
+        // torch.save with compute_crc32 off writes 0 for every checksum: nothing to verify, so it loads
+        File.WriteAllBytes(path, WithoutChecksums(good));
+        var loaded = Assert.IsType<OrderedDictionary<string, object?>>(TorchCheckpointFile.Load(path));
+        Assert.Equal(99_999f, Assert.IsType<Tensor>(loaded["w"])[-1].item<float>());
+    }
+
+    /// <summary>The zip with every CRC-32 field (local headers and central directory) set to 0.</summary>
+    static byte[] WithoutChecksums(byte[] zip)
+    {
+        var bytes = (byte[])zip.Clone();
+        int U16(int at) => BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at));
+        int I32(int at) => BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at));
+        int end = bytes.Length - 22, at = 0;
+        for (; I32(at) == 0x04034b50; at += 30 + U16(at + 26) + U16(at + 28) + I32(at + 18)) // local headers
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at + 14), 0);
+        for (at = I32(end + 16); at < end; at += 46 + U16(at + 28)) // central directory
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at + 16), 0);
+        return bytes;
+    }
+
+    [Fact]
+    public void SavingRemovesTheTemporaryFilesThatKilledSavesOfTheSameFileLeft()
+    {
+        string path = Path.Combine(dir, "model.pth");
+        const int gone = 4194304; // above Linux's largest pid_max: never a running process
+        var longAgo = DateTime.UtcNow - TimeSpan.FromDays(1);
+        string Leftover(string name, DateTime written)
+        {
+            var file = Path.Combine(dir, name);
+            File.WriteAllText(file, "half a checkpoint");
+            File.SetLastWriteTimeUtc(file, written);
+            return file;
+        }
+        var stale = new[]
+        {
+            Leftover($"model.pth.tmp-{gone}-{Guid.NewGuid():N}", longAgo),
+            Leftover($"model.pth.tmp-{Guid.NewGuid():N}", longAgo), // named as before the writer's pid was in it
+        };
+        var kept = new[]
+        {
+            Leftover($"model.pth.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}", longAgo), // its writer is running
+            Leftover($"model.pth.tmp-{gone}-{Guid.NewGuid():N}", DateTime.UtcNow), // written since this process started
+            Leftover($"other.pth.tmp-{gone}-{Guid.NewGuid():N}", longAgo), // another file's
+            Leftover("model.pth.tmp-notes.txt", longAgo), // not a temporary file's name
+        };
+        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = torch.arange(10) });
+        Assert.Equal(kept.Append(path).Order(), Directory.GetFiles(dir).Order());
+        Assert.All(stale, f => Assert.False(File.Exists(f), f));
+    }
+
     // Hand-made data.pkl (protocol 2, SHORT_BINUNICODE strings): a float tensor of SIZE elements on storage KEY,
     // which the zip below declares with 4 elements.
     const string TensorPickle = "\u0080\u0002ctorch._utils\n_rebuild_tensor_v2\n((\u008c\u0007storagectorch\nFloatStorage\n" +

@@ -104,6 +104,45 @@ public class TrainingJobTests
         foreach (var key in weightsA.Keys) Assert.True(weightsA[key].SequenceEqual(weightsB[key]), $"{key} differs between two identical runs");
     }
 
+    [Theory]
+    [InlineData("missing image")]
+    [InlineData("broken annotations")]
+    [InlineData("missing validation image")]
+    public void BadDataIsReportedBeforeAnyWeightsAreLookedUp(string damage)
+    {
+        var dir = Paths.TempDir();
+        var data = TinyDataset(dir, 2);
+        var options = Options(Path.Combine(dir, "m.pth"), data, 1) with { BackboneWeights = null }; // torchvision's
+        string image = Directory.GetFiles(data.Images).Order().First(), named;
+        switch (damage)
+        {
+            case "missing image": File.Delete(image); named = image + ": "; break;
+            case "broken annotations":
+                File.WriteAllText(data.Annotations, "{\"images\": [");
+                named = data.Annotations + ": ";
+                break;
+            default:
+                var valImages = Directory.CreateDirectory(Path.Combine(dir, "val")).FullName;
+                options = options with { ValAnnotations = data.Annotations, ValImages = valImages };
+                named = valImages + Path.DirectorySeparatorChar; // its first image
+                break;
+        }
+        // The torch hub cache under a file: a weights lookup fails at once (no network tried) with another error.
+        var blocker = Path.Combine(dir, "torch-home");
+        File.WriteAllText(blocker, "");
+        var saved = Environment.GetEnvironmentVariable("TORCH_HOME");
+        Environment.SetEnvironmentVariable("TORCH_HOME", blocker);
+        try
+        {
+            var stdout = new StringWriter();
+            var e = Assert.Throws<RetinaNet.Data.BadInputException>(
+                () => TrainingJob.Run(options, stdout, TextWriter.Null, CancellationToken.None));
+            Assert.StartsWith(named, e.Message);
+            Assert.DoesNotContain("Downloading", stdout.ToString());
+        }
+        finally { Environment.SetEnvironmentVariable("TORCH_HOME", saved); }
+    }
+
     [Fact]
     public void OverrideStartsOverInsteadOfResuming()
     {
