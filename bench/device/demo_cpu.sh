@@ -8,10 +8,10 @@ out=${OUT:-/tmp/demo_cpu}; mkdir -p "$out"
 i=0
 for cfg in "$@"; do
   cores="$((2 * i)),$((2 * i + 1))"
-  ( start=$(date +%s.%N)
+  ( start=$SECONDS
     OMP_NUM_THREADS=2 taskset -c "$cores" bash .device/on-device.sh demo --device cpu --backbone-weights "$weights" \
       --output "$out/c$i" $cfg > "$out/c$i.log" 2>&1
-    echo "config $i [$cfg] cores $cores: exit $? in $(echo "$(date +%s.%N) - $start" | bc) s" > "$out/c$i.time" ) &
+    echo "config $i [$cfg] cores $cores: exit $? in $((SECONDS - start)) s" > "$out/c$i.time" ) &
   i=$((i + 1))
 done
 wait

@@ -21,11 +21,11 @@ static class DemoCommand
         [],
         [
             new("--output", Arity.One, "directory for the dataset, model, detections and picture", "dir", ["demo"]),
-            new("--iters", Arity.One, "training iterations", "number", ["300"]),
+            new("--iters", Arity.One, "training iterations", "number", ["250"]),
             new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number", ["96"]),
             new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["128"]),
             new("--batch", Arity.One, "batch size", "size", ["4"]),
-            new("--lr", Arity.One, "learning rate (0.005 and above diverge from frozen ImageNet features at batch 4)", "value", ["0.0025"]),
+            new("--lr", Arity.One, "learning rate (0.0025 and above diverged from frozen ImageNet features at batch 4)", "value", ["0.0015"]),
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
             new("--backbone-weights", Arity.One, "ImageNet ResNet18 weights, torchvision layout (default: NuGet's packaged ResNet18, converted once)", "path"),
             new("--seed", Arity.One, "seed of the data order and augmentation", "number", ["0"]),

@@ -38,7 +38,7 @@ public class DemoTests
         double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];
 
         Assert.True(untrainedAp50 < 0.01, $"untrained AP50 {untrainedAp50}");
-        // from NuGet's ImageNet ResNet18 the demo reaches AP 0.38 (bench/RESULTS.md, "demo on 2 cores")
-        Assert.True(ap >= 0.30, $"the demo's AP {ap} (AP50 {ap50}) is below its floor of 0.30:\n{stdout}");
+        // from NuGet's ImageNet ResNet18 the demo reaches AP 0.52-0.67 over seeds (bench/RESULTS.md, "The demo on 2 cores")
+        Assert.True(ap >= 0.50, $"the demo's AP {ap} (AP50 {ap50}) is below its floor of 0.50:\n{stdout}");
     }
 }
