@@ -25,7 +25,7 @@ public static class PrCurvePlot
         Drawing.DrawLine(image, Left, Top + plotH, Left + plotW, Top + plotH, Black, 2);
         Drawing.DrawLine(image, Left, Top, Left, Top + plotH, Black, 2);
         Drawing.DrawLabel(image, Left + plotW / 2 - 30, height - 8, "recall", White);
-        Drawing.DrawLabel(image, 4, Top + 14, "precision", White, 1);
+        Drawing.DrawLabel(image, 4, Top, "precision", White, 11); // above the plot: clear of the axis
         int t = IouIndex(0.5), a = 0, m = M - 1;
         for (int k = 0; k < result.PerCategory.Count; k++)
         {
@@ -37,7 +37,8 @@ public static class PrCurvePlot
                 Drawing.DrawLine(image, X(RecallThresholds[r - 1]), Y(p0), X(RecallThresholds[r]), Y(p1), color, 2);
             }
             var c = result.PerCategory[k];
-            Drawing.DrawLabel(image, Left + plotW - 200, Top + 24 + 18 * k, $"{c.Name} AP50 {c.Ap50:0.000}", color, 1);
+            string label = $"{c.Name} AP50 {c.Ap50:0.000}";
+            Drawing.DrawLabel(image, Left + plotW - 200, Top + 24 + 18 * k, label, color, 12);
         }
         return image;
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using RetinaNet.Data.Coco;
 using RetinaNet.Evaluation;
 
@@ -5,7 +6,7 @@ namespace RetinaNet.Data.Imaging;
 
 /// <summary>Pictures of detections: each image with its detections (a colour per class, "name score" labels) and,
 /// when given, its ground truth in green, written under an output folder with the image's relative name as PNG.
-/// Used by <c>retinanet draw</c> and the demo.</summary>
+/// Used by <c>retinanet draw</c>; the demo draws a <see cref="ContactSheet"/>.</summary>
 public static class DetectionPictures
 {
     public static readonly (byte R, byte G, byte B) GroundTruthColor = (0, 230, 0);
@@ -13,19 +14,36 @@ public static class DetectionPictures
     static readonly (byte, byte, byte)[] Palette =
         [(255, 215, 0), (255, 64, 160), (0, 200, 255), (255, 128, 0), (170, 90, 255), (255, 40, 40), (0, 255, 190), (200, 255, 60)];
 
-    public static (byte R, byte G, byte B) ColorOf(int categoryIndex) => Palette[categoryIndex % Palette.Length];
+    public static (byte R, byte G, byte B) ColorOf(int categoryIndex) =>
+        Palette[(categoryIndex % Palette.Length + Palette.Length) % Palette.Length];
 
-    /// <summary>Draws onto <paramref name="image"/> in place.</summary>
-    public static void Draw(RgbImage image, IEnumerable<CocoDetection> detections, IEnumerable<CocoAnnotation> groundTruth, CategoryMap categories, double minScore)
+    /// <summary>A detection's class index (its colour) and name: by its COCO category id when
+    /// <paramref name="categories"/> has it, else the id taken as a class index (a model's own numbering).</summary>
+    public static (int Index, string Name) ClassOf(CategoryMap categories, long categoryId)
+    {
+        int c = categories.CategoryIds.Contains(categoryId) ? categories.ClassIndexOf(categoryId)
+            : unchecked((int)categoryId);
+        string name = c >= 0 && c < categories.Count ? categories.Names[c]
+            : categoryId.ToString(CultureInfo.InvariantCulture);
+        return (c, name);
+    }
+
+    /// <summary>A detection's label: class name and score to two decimals.</summary>
+    public static string LabelOf(string name, double score) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name} {score:0.00}");
+
+    /// <summary>Draws onto <paramref name="image"/> in place; labels in the embedded font
+    /// (<see cref="Drawing.DrawLabel"/>).</summary>
+    public static void Draw(RgbImage image, IEnumerable<CocoDetection> detections,
+        IEnumerable<CocoAnnotation> groundTruth, CategoryMap categories, double minScore)
     {
         foreach (var g in groundTruth)
             Drawing.DrawBox(image, (float)g.X, (float)g.Y, (float)(g.X + g.W), (float)(g.Y + g.H), GroundTruthColor, 1);
         foreach (var d in detections.Where(d => d.Score >= minScore).OrderBy(d => d.Score)) // best drawn last, on top
         {
-            int c = categories.Count > 0 && categories.CategoryIds.Contains(d.CategoryId) ? categories.ClassIndexOf(d.CategoryId) : (int)d.CategoryId;
-            string name = categories.Count > 0 && c < categories.Count ? categories.Names[c] : d.CategoryId.ToString();
+            var (c, name) = ClassOf(categories, d.CategoryId);
             Drawing.DrawBox(image, (float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), ColorOf(c));
-            Drawing.DrawLabel(image, (float)d.X, (float)d.Y, $"{name} {d.Score:0.00}", ColorOf(c));
+            Drawing.DrawLabel(image, (float)d.X, (float)d.Y, LabelOf(name, d.Score), ColorOf(c));
         }
     }
 

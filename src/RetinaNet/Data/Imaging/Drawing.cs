@@ -1,7 +1,10 @@
+using SkiaSharp;
+
 namespace RetinaNet.Data.Imaging;
 
 /// <summary>Draws detections into an <see cref="RgbImage"/> in place: box outlines, filled rectangles and text labels
-/// on a filled background. Everything is clipped to the image; nothing throws for boxes partly or wholly outside.</summary>
+/// on a filled background. Everything is clipped to the image; nothing throws for boxes partly or wholly outside.
+/// <see cref="ContactSheet"/> draws the same things, enlarged, on a Skia canvas.</summary>
 public static class Drawing
 {
     /// <summary>Fills pixels x1 &lt;= x &lt; x2, y1 &lt;= y &lt; y2.</summary>
@@ -52,30 +55,36 @@ public static class Drawing
         DrawFilledRect(img, r - tx, t, r, b, color);
     }
 
+    /// <summary>Font size of <see cref="DrawLabel"/>'s text by default, in pixels per em: 20-pixel-high
+    /// labels.</summary>
+    public const float LabelSize = 13;
+
     /// <summary>Text on a box of <paramref name="color"/>, in black or white (whichever reads better on it), with its
-    /// bottom-left corner at (x, y): above a detection box whose top-left corner is (x, y). Where there is no room above,
-    /// it goes below y instead; it is shifted left to stay inside the image. <paramref name="scale"/> enlarges the
-    /// built-in 5x7 pixel font (2: 14 pixels high).</summary>
-    public static void DrawLabel(RgbImage img, float x, float y, string text, (byte R, byte G, byte B) color, int scale = 2)
+    /// bottom-left corner at (x, y): above a detection box whose top-left corner is (x, y). Where there is no room
+    /// above, it goes below y instead; it is shifted left to stay inside the image. The text is drawn by Skia in the
+    /// embedded font (<see cref="EmbeddedFont"/>), <paramref name="size"/> pixels per em.</summary>
+    public static void DrawLabel(RgbImage img, float x, float y, string text, (byte R, byte G, byte B) color,
+        float size = LabelSize)
     {
-        if (scale < 1) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must be at least 1");
+        if (!(size > 0 && float.IsFinite(size)))
+            throw new ArgumentOutOfRangeException(nameof(size), size, "font size must be positive");
         if (text.Length == 0 || !float.IsFinite(x) || !float.IsFinite(y)) return;
-        int pad = scale;
-        int w = (text.Length * BitmapFont.Advance - 1) * scale + 2 * pad, h = BitmapFont.GlyphHeight * scale + 2 * pad;
-        int left = Math.Max(0, Math.Min(Round(x, img.Width), img.Width - w));
-        int anchorY = Round(y, img.Height);
-        int top = anchorY - h >= 0 ? anchorY - h : anchorY;
-        DrawFilledRect(img, left, top, left + w, top + h, color);
-        // ITU-R BT.601 luma: dark text on light backgrounds.
-        byte ink = 0.299 * color.R + 0.587 * color.G + 0.114 * color.B > 140 ? (byte)0 : (byte)255;
-        for (int k = 0; k < text.Length; k++)
-        {
-            int gx = left + pad + k * BitmapFont.Advance * scale;
-            for (int col = 0; col < BitmapFont.GlyphWidth; col++)
-                for (int row = 0; row < BitmapFont.GlyphHeight; row++)
-                    if (BitmapFont.IsSet(text[k], col, row))
-                        DrawFilledRect(img, gx + col * scale, top + pad + row * scale, gx + (col + 1) * scale, top + pad + (row + 1) * scale, (ink, ink, ink));
-        }
+        using var font = EmbeddedFont.Create(size);
+        var (w, h) = TextLabel.Measure(font, text);
+        var (left, top) = TextLabel.Place(w, h, x, y, new SKRectI(0, 0, img.Width, img.Height));
+        // Only the label goes through Skia, in a bitmap of its own, copied in: the image is not converted.
+        using var label = new SKBitmap(SkiaPixels.InfoOf(w, h));
+        using (var canvas = new SKCanvas(label))
+            TextLabel.Draw(canvas, font, text, 0, 0, SkiaPixels.ToSk(color));
+        var src = label.GetPixelSpan();
+        var px = img.Pixels;
+        int x1 = Math.Max(left, 0), x2 = Math.Min(left + w, img.Width);
+        for (int row = Math.Max(top, 0); row < Math.Min(top + h, img.Height); row++)
+            for (int col = x1; col < x2; col++)
+            {
+                int i = 4 * ((row - top) * w + col - left), j = 3 * (row * img.Width + col);
+                (px[j], px[j + 1], px[j + 2]) = (src[i], src[i + 1], src[i + 2]);
+            }
     }
 
     // Clamped well outside the image (not to its border) so an off-image edge stays off the image.

@@ -17,17 +17,8 @@ public static class ImageEncoder
 
     static void Save(RgbImage image, string path, SKEncodedImageFormat format, int quality)
     {
-        // Skia has no 3-byte pixel format: widen to opaque RGBA.
-        var rgba = new byte[image.Width * image.Height * 4];
-        var rgb = image.Pixels;
-        for (int i = 0, j = 0; j < rgb.Length; i += 4, j += 3)
-        {
-            rgba[i] = rgb[j];
-            rgba[i + 1] = rgb[j + 1];
-            rgba[i + 2] = rgb[j + 2];
-            rgba[i + 3] = 255;
-        }
-        var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        var rgba = SkiaPixels.ToRgba(image);
+        var info = SkiaPixels.InfoOf(image.Width, image.Height);
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(folder);

@@ -11,6 +11,9 @@ public class DrawingTests
 
     static RgbImage Blank(int w = 100, int h = 80) => new(w, h, new byte[w * h * 3]);
 
+    static IEnumerable<(int X, int Y)> Area(int left, int top, int right, int bottom) =>
+        Enumerable.Range(top, bottom - top).SelectMany(y => Enumerable.Range(left, right - left).Select(x => (x, y)));
+
     [Fact]
     public void BoxEdgesHaveTheColourAndTheInsideDoesNot()
     {
@@ -48,25 +51,49 @@ public class DrawingTests
     public void LabelSitsAboveTheAnchorWithReadableText()
     {
         var img = Blank();
-        Drawing.DrawLabel(img, 20, 40, "cat 0.93", Green, scale: 1);
-        // Background fills the 9-pixel-high strip just above the anchor; below the anchor nothing changed.
-        Assert.Equal(Green, At(img, 20, 39));
-        Assert.Equal(Green, At(img, 20, 31));
+        Drawing.DrawLabel(img, 20, 40, "cat 0.93", Green);
+        // Background fills a strip just above the anchor, about as high as the 13-pixel font; below the anchor and
+        // left of it nothing changed.
+        int top = 39;
+        while (top > 0 && At(img, 20, top - 1) == Green) top--;
+        Assert.InRange(40 - top, 16, 24);
+        Assert.Equal(Black, At(img, 20, top - 1));
         Assert.Equal(Black, At(img, 20, 40));
-        Assert.Equal(Black, At(img, 20, 30));
-        // Text in black (dark ink on a light background) inside the strip: the 'c' of "cat" has ink on its row 3.
-        var strip = Enumerable.Range(31, 9).SelectMany(y => Enumerable.Range(20, 47).Select(x => At(img, x, y))).ToList();
-        Assert.Contains(Black, strip);
+        Assert.Equal(Black, At(img, 19, 39));
+        int right = 20;
+        while (right < img.Width && At(img, right, 39) == Green) right++;
+        Assert.InRange(right - 20, 50, 80); // "cat 0.93": 8 characters of DejaVu Sans
+        // Text in dark ink (on a light background) inside the strip; mostly background.
+        var strip = Area(20, top, right, 40).Select(p => At(img, p.X, p.Y)).ToList();
+        Assert.True(strip.Count(p => p.Item2 < 100) > 30, "dark text");
         Assert.True(strip.Count(p => p == Green) > strip.Count / 2, "mostly background");
+        // Everywhere else untouched.
+        Assert.All(Area(0, 0, img.Width, img.Height).Where(p => !(p.X >= 20 && p.X < right && p.Y >= top && p.Y < 40)),
+            p => Assert.Equal(Black, At(img, p.X, p.Y)));
     }
 
     [Fact]
     public void LabelAtTheTopGoesBelowAndStaysInside()
     {
-        var img = Blank(40, 40);
-        Drawing.DrawLabel(img, 35, 0, "dog", (0, 0, 200), scale: 1);
-        // No room above y=0: the label is drawn below it, shifted left to end at the right border.
-        Assert.Equal((0, 0, 200), At(img, 39, 0));
-        Assert.Contains(((byte)255, (byte)255, (byte)255), Enumerable.Range(0, 9).SelectMany(y => Enumerable.Range(20, 20).Select(x => At(img, x, y))));
+        var img = Blank(48, 40);
+        Drawing.DrawLabel(img, 35, 0, "dog", (0, 0, 200));
+        // No room above y=0: the label is drawn below it, shifted left to end at the right border, in white ink.
+        Assert.Equal((0, 0, 200), At(img, 47, 0));
+        Assert.Equal((0, 0, 200), At(img, 47, 15));
+        Assert.Equal(Black, At(img, 47, 25));
+        Assert.Equal(Black, At(img, 0, 0));
+        var label = Area(0, 0, 48, 16).Select(p => At(img, p.X, p.Y)).ToList();
+        Assert.True(label.Count(p => p.Item1 > 150 && p.Item2 > 150) > 10, "white text");
+    }
+
+    [Fact]
+    public void LabelSizeMustBePositive()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => Drawing.DrawLabel(Blank(), 1, 1, "x", Green, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Drawing.DrawLabel(Blank(), 1, 1, "x", Green, float.NaN));
+        var img = Blank();
+        Drawing.DrawLabel(img, float.NaN, 1, "x", Green);
+        Drawing.DrawLabel(img, 1, 1, "", Green);
+        Assert.All(img.Pixels, b => Assert.Equal(0, b));
     }
 }
