@@ -9,7 +9,10 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>How many values an option takes: a flag (0), exactly N, one or more (+), or any (*).</summary>
 public enum Arity { Flag, One, Two, Three, OneOrMore, Any }
 
-public sealed record OptionSpec(string Name, Arity Arity, string Help, string? Meta = null, string[]? Default = null, bool Required = false)
+/// <param name="DefaultFrom">Where the value comes from when the option is not given, before
+/// <paramref name="Default"/> (e.g. "the model's"): help shows both.</param>
+public sealed record OptionSpec(string Name, Arity Arity, string Help, string? Meta = null, string[]? Default = null,
+    bool Required = false, string? DefaultFrom = null)
 {
     public int? Fixed => Arity switch { Arity.One => 1, Arity.Two => 2, Arity.Three => 3, _ => null };
 }
@@ -32,7 +35,9 @@ public sealed record CommandSpec(string Name, string Help, IReadOnlyList<(string
                 Arity.Flag => "", Arity.OneOrMore => $" {o.Meta ?? "V"} [...]", Arity.Any => $" [{o.Meta ?? "V"} ...]",
                 _ => " " + (o.Meta ?? "V"),
             };
-            string def = o.Default is { Length: > 0 } d ? $" (default: {string.Join(' ', d)})" : o.Required ? " (required)" : "";
+            string from = o.DefaultFrom is null ? "" : o.DefaultFrom + ", else ";
+            string def = o.Default is { Length: > 0 } d ? $" (default: {from}{string.Join(' ', d)})"
+                : o.DefaultFrom is not null ? $" (default: {o.DefaultFrom})" : o.Required ? " (required)" : "";
             sb.AppendLine($"  {o.Name + meta,-34} {o.Help}{def}");
         }
         return sb.ToString();
@@ -53,6 +58,7 @@ public sealed class ParsedArgs
 
     internal void Set(string name, List<string> v) => values[name] = v;
 
+    /// <summary>Given on the command line (not filled in from the option's default).</summary>
     public bool Has(string name) => values.ContainsKey(name);
     public bool Flag(string name) => values.ContainsKey(name);
 
@@ -64,6 +70,10 @@ public sealed class ParsedArgs
     public int Int(string name) => Ints(name).Single();
     public double Double(string name) => Doubles(name).Single();
     public int? OptionalInt(string name) => Strings(name).Count == 0 ? null : Int(name);
+    /// <summary>The value only when given on the command line: null lets a stored value (a checkpoint's) win over
+    /// the default.</summary>
+    public int? GivenInt(string name) => Has(name) ? Int(name) : null;
+    public double? GivenDouble(string name) => Has(name) ? Double(name) : null;
 
     public int[] Ints(string name) => Strings(name).Select(v =>
         int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i

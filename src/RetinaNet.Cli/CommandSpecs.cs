@@ -10,13 +10,28 @@ public static class CommandSpecs
 
     public static readonly OptionSpec Master = new("--master", Arity.One, "address and port of the master worker", "address:port", D("127.0.0.1:29500"));
 
+    static readonly InferenceConfig Defaults = new();
+
+    // The model's own settings: a checkpoint stores them, infer and export use them unless given.
+    const string ModelsSetting = "the model's";
+
     // Ours, shared by train, infer and export: post-processing settings and the device.
-    static IEnumerable<OptionSpec> Postprocessing(InferenceConfig d) =>
+    static IEnumerable<OptionSpec> Postprocessing(string? from = null) =>
     [
-        new("--score-threshold", Arity.One, "(ours) minimum class score kept by decoding", "value", D(d.ScoreThreshold)),
-        new("--top-n", Arity.One, "(ours) candidates kept per pyramid level before NMS", "number", D(d.TopN)),
-        new("--nms", Arity.One, "(ours) NMS IoU threshold", "value", D(d.NmsThreshold)),
-        new("--detections", Arity.One, "(ours) detections kept per image after NMS", "number", D(d.Detections)),
+        new("--score-threshold", Arity.One, "(ours) minimum class score kept by decoding", "value",
+            D(Defaults.ScoreThreshold), DefaultFrom: from),
+        new("--top-n", Arity.One, "(ours) candidates kept per pyramid level before NMS", "number",
+            D(Defaults.TopN), DefaultFrom: from),
+        new("--nms", Arity.One, "(ours) NMS IoU threshold", "value", D(Defaults.NmsThreshold), DefaultFrom: from),
+        new("--detections", Arity.One, "(ours) detections kept per image after NMS", "number",
+            D(Defaults.Detections), DefaultFrom: from),
+    ];
+
+    // ODTK's input scale; train stores it in the checkpoint.
+    static IEnumerable<OptionSpec> InputSize(string? from = null) =>
+    [
+        new("--resize", Arity.One, "resize to given size", "scale", D(Defaults.Resize), DefaultFrom: from),
+        new("--max-size", Arity.One, "maximum resizing size", "max", D(Defaults.MaxSize), DefaultFrom: from),
     ];
 
     static readonly OptionSpec Device = new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda");
@@ -41,10 +56,10 @@ public static class CommandSpecs
             new("--annotations", Arity.One, "path to COCO style annotations", "path", Required: true),
             new("--images", Arity.One, "path to images", "path", D(".")),
             new("--backbone", Arity.OneOrMore, "backbone model (or list of)", "name", D("ResNet50FPN")),
-            new("--classes", Arity.One, "number of classes", "num", D(80)),
+            new("--classes", Arity.One, "number of classes", "num",
+                DefaultFrom: "the annotation file's category count"),
             new("--batch", Arity.One, "batch size (over all GPUs)", "size", D(defaultBatch)),
-            new("--resize", Arity.One, "resize to given size", "scale", D(800)),
-            new("--max-size", Arity.One, "maximum resizing size", "max", D(1333)),
+            .. InputSize(),
             new("--jitter", Arity.Two, "jitter size within range", "min max", D(640, 1024)),
             new("--iters", Arity.One, "number of iterations to train for", "number", D(90000)),
             new("--milestones", Arity.Any, "list of iteration indices where learning rate decays", "iter", D(60000, 80000)),
@@ -80,7 +95,7 @@ public static class CommandSpecs
             new("--seed", Arity.One, "(ours) seed of the data order and augmentation", "number", D(0)),
             .. Loading(),
             .. MultiGpu(),
-            .. Postprocessing(new InferenceConfig()),
+            .. Postprocessing(),
             Device,
         ]);
 
@@ -91,8 +106,7 @@ public static class CommandSpecs
             new("--annotations", Arity.One, "evaluate using provided annotations", "annotations"),
             new("--output", Arity.OneOrMore, "save detections to specified JSON file(s)", "file", D("detections.json")),
             new("--batch", Arity.One, "batch size (over all GPUs)", "size", D(defaultBatch)),
-            new("--resize", Arity.One, "resize to given size", "scale", D(800)),
-            new("--max-size", Arity.One, "maximum resizing size", "max", D(1333)),
+            .. InputSize(ModelsSetting),
             new("--with-dali", Arity.Flag, "use the GPU data path (nvJPEG decode, GPU resize)"),
             new("--full-precision", Arity.Flag, "inference in full precision"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
@@ -100,7 +114,7 @@ public static class CommandSpecs
             new("--cuda-graphs", Arity.Flag, "(ours) replay forward and decode as CUDA graphs, one per batch shape (up to 4): much lower latency at small batches, more GPU memory"),
             .. Loading(),
             .. MultiGpu(),
-            .. Postprocessing(new InferenceConfig()),
+            .. Postprocessing(ModelsSetting),
             Device,
         ]);
 
@@ -121,7 +135,7 @@ public static class CommandSpecs
             new("--dynamic-batch-opts", Arity.Three, "profile batch sizes for the TensorRT engine (min, opt, max)", "min opt max", D(1, 8, 16)),
             new("--opset", Arity.One, "ONNX opset version (13..18; default 17)", "version"),
             new("--raw-heads", Arity.Flag, "(ours) export only the network in ODTK's layout (normalised input_1; sigmoid score_N and box_N maps), no decode or NMS"),
-            .. Postprocessing(new InferenceConfig()),
+            .. Postprocessing(ModelsSetting),
             Device with { Help = "(ours) cpu or cuda for int8 calibration (default: cuda when a GPU is present)" },
         ]);
 
@@ -132,7 +146,7 @@ public static class CommandSpecs
             new("--backbone", Arity.OneOrMore, "backbone model (or list of)", "name", D("ResNet18FPN")),
             new("--classes", Arity.One, "number of classes", "num", D(80)),
             new("--size", Arity.Two, "synthetic input height and width (multiples of 128)", "height width", D(512, 640)),
-            .. Postprocessing(new InferenceConfig()),
+            .. Postprocessing(),
             Device,
         ]);
 }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using RetinaNet.Boxes;
 using RetinaNet.Checkpoints;
+using RetinaNet.Data.Coco;
 using RetinaNet.Inference;
+using RetinaNet.Inference.Onnx;
 using RetinaNet.Model;
 using RetinaNet.Training;
 using RetinaNet.Data.Transforms;
@@ -30,7 +32,7 @@ static class Commands
         WritableParent("MODEL", model);
         ExistingFile("--annotations", a.String("--annotations"), ".json");
         ExistingDirectory("--images", a.String("--images"));
-        var config = TrainConfig(a);
+        if (a.Has("--classes")) Positive(a, "--classes");
         Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         var jitter = a.Ints("--jitter");
@@ -55,8 +57,57 @@ static class Commands
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
         Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
+        var config = TrainConfig(a, Classes(a)); // last: it reads the annotation file
         GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
         return MultiProcess.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
+    }
+
+    /// <summary>ODTK's --classes default, kept for a file whose categories cannot be read here (loading it says
+    /// why).</summary>
+    const int OdtkClasses = 80;
+
+    /// <summary>--classes, by default the annotation file's category count. The model's classes are the categories in
+    /// id order (ODTK's), so any ids fit given enough classes; validation's file must have the same ids.</summary>
+    static int Classes(ParsedArgs a)
+    {
+        string annotations = a.String("--annotations")!;
+        int? given = a.Has("--classes") ? Positive(a, "--classes") : null;
+        if (CocoFile.PeekCategoryIds(annotations) is not { } ids) return given ?? OdtkClasses;
+        int count = ids.Distinct().Count();
+        if (given < count)
+            throw new UsageException($"--classes {given}: {annotations} has {count} categories, more than the model "
+                + $"can predict; pass --classes {count} or leave --classes out (default: the file's category count)");
+        if (given is null && count == 0)
+            throw new UsageException(
+                $"--annotations: {annotations} lists no categories; add its \"categories\" (the classes to learn)");
+        if (a.String("--val-annotations") is string val && CocoFile.PeekCategoryIds(val) is { } valIds
+            && CategoryDifference(annotations, ids, val, valIds) is string difference)
+            throw new UsageException($"--val-annotations: {difference}; the model's classes are the training "
+                + "categories in id order, so give both files the same \"categories\" (one may have no objects)");
+        return given ?? count;
+    }
+
+    /// <summary>How two files' category ids differ, or null when they are the same.</summary>
+    static string? CategoryDifference(string train, IReadOnlyList<long> trainIds, string val, IReadOnlyList<long> ids)
+    {
+        foreach (long id in ids) if (!trainIds.Contains(id)) return $"{val} has category id {id}, which {train} lacks";
+        foreach (long id in trainIds) if (!ids.Contains(id)) return $"{val} lacks category id {id} of {train}";
+        return null;
+    }
+
+    /// <summary>A warmup or milestone past the last iteration never takes effect (ODTK's defaults with a short
+    /// --iters): said once, before training, which goes on.</summary>
+    static IEnumerable<string> ScheduleWarnings(ParsedArgs a, long iterations, int[] milestones)
+    {
+        double schedule = a.Double("--schedule");
+        string iters = schedule == 1 ? $"--iters {iterations}" : $"the {iterations} iterations of --iters × schedule";
+        int warmup = a.Int("--warmup");
+        if (warmup > iterations)
+            yield return $"warning: --warmup {warmup} is beyond {iters}: the learning rate never reaches --lr";
+        var late = milestones.Where(m => LearningRateSchedule.Scale(m, schedule) > iterations).ToArray();
+        if (late.Length > 0)
+            yield return $"warning: --milestones {string.Join(' ', late)} {(late.Length == 1 ? "is" : "are")} beyond "
+                + $"{iters}: the learning rate never decays there";
     }
 
     static int Train(ParsedArgs a, CommandContext context, Placement placement, string model, DetectorConfig config, int[] milestones, int[] jitter)
@@ -65,6 +116,8 @@ static class Commands
         var stdout = placement.Output(context.Stdout);
         double schedule = a.Double("--schedule");
         long iterations = LearningRateSchedule.Scale(a.Int("--iters"), schedule);
+        if (placement.IsMaster)
+            foreach (var warning in ScheduleWarnings(a, iterations, milestones)) context.Stderr.WriteLine(warning);
         var options = new TrainingJobOptions
         {
             ModelPath = model, Annotations = a.String("--annotations")!, Images = a.String("--images")!, Config = config, Device = device,
@@ -85,7 +138,7 @@ static class Commands
                 a.Double("--augment-brightness"), a.Double("--augment-contrast"), a.Double("--augment-saturation"), a.Double("--augment-hue")),
             BackboneWeights = a.String("--backbone-weights"), FineTune = a.String("--fine-tune"), Override = a.Flag("--override"),
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
-            Resize = a.Int("--resize"), MaxSize = a.Int("--max-size"),
+            Resize = a.GivenInt("--resize"), MaxSize = a.GivenInt("--max-size"), // given: wins over a checkpoint's
             LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
             Workers = placement.Workers(a), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
             Group = placement.Group,
@@ -120,13 +173,13 @@ static class Commands
     static ScalarType? Precision(ParsedArgs a, Device device) =>
         a.Flag("--full-precision") || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
 
-    static DetectorConfig TrainConfig(ParsedArgs a)
+    static DetectorConfig TrainConfig(ParsedArgs a, int classes)
     {
         var ious = a.Doubles("--anchor-ious");
         var config = new DetectorConfig
         {
             Backbones = Backbones(a),
-            Classes = Positive(a, "--classes"),
+            Classes = classes,
             Anchors = new AnchorConfig { Ratios = a.Doubles("--anchor-ratios"), Scales = a.Doubles("--anchor-scales") },
             Inference = InferenceSettings(a),
             AnchorIous = (ious[0], ious[1]),
@@ -153,24 +206,31 @@ static class Commands
             throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
-        InferenceCommandOptions Job(Device device, int batch, int workers) => new(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
-            new InferenceOptions(device, batch, a.Int("--resize"), a.Int("--max-size"), Precision(a, device),
+        // the input size: given, else the model's (its training --resize and --max-size), else the default
+        InferenceCommandOptions Job(Device device, int batch, int workers, InferenceConfig settings) => new(model,
+            a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
+            new InferenceOptions(device, batch, settings.Resize, settings.MaxSize, Precision(a, device),
                 workers, SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
         if (exported)
         {
             // ONNX Runtime picks its own device: one process
             var device = DeviceChoice.Resolve(a.String("--device"));
-            var job = Job(device, Positive(a, "--batch"), a.Int("--workers"));
-            using var exportedDetector = InferCommand.FromExport(model, job, a.Flag("--full-precision"), Console.Error);
-            InferCommand.Run(exportedDetector, job, context.Stdout, Console.Error);
+            var info = OnnxDetector.Describe(model);
+            var d = new InferenceConfig();
+            var stored = d with { Resize = info.Resize ?? d.Resize, MaxSize = info.MaxSize ?? d.MaxSize };
+            var job = Job(device, Positive(a, "--batch"), a.Int("--workers"), InferenceSettings(a, stored));
+            using var exportedDetector = InferCommand.FromExport(model, info, job, a.Flag("--full-precision"),
+                context.Stderr);
+            InferCommand.Run(exportedDetector, job, context.Stdout, context.Stderr);
             return CommandLine.Ok;
         }
         GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
         return MultiProcess.Run(a, context, placement =>
         {
-            var job = Job(placement.Device, placement.RankBatch(a), placement.Workers(a));
-            using var detector = InferCommand.FromCheckpoint(model, job, InferenceSettings(a));
-            InferCommand.Run(detector, job, placement.Output(context.Stdout), Console.Error, placement.Group);
+            using var detector = InferCommand.FromCheckpoint(model, placement.Device, Precision(a, placement.Device),
+                a.Flag("--cuda-graphs"), stored => InferenceSettings(a, stored));
+            var job = Job(placement.Device, placement.RankBatch(a), placement.Workers(a), detector.Settings);
+            InferCommand.Run(detector, job, placement.Output(context.Stdout), context.Stderr, placement.Group);
             return CommandLine.Ok;
         });
     }
@@ -198,6 +258,7 @@ static class Commands
         stdout.WriteLine($"RetinaNet: backbones {string.Join(" + ", config.Backbones)}, {config.Classes} classes, {config.Anchors.Count} anchors per location, device {device.type}");
         stdout.WriteLine($"  anchor ratios {string.Join(' ', config.Anchors.Ratios.Select(r => r.ToString("0.###")))}, scales {string.Join(' ', config.Anchors.Scales.Select(s => s.ToString("0.###")))}");
         stdout.WriteLine($"  inference: score >= {config.Inference.ScoreThreshold}, top {config.Inference.TopN} per level, NMS {config.Inference.NmsThreshold}, {config.Inference.Detections} detections");
+        stdout.WriteLine($"  input: resize {config.Inference.Resize}, max size {config.Inference.MaxSize}");
         stdout.WriteLine($"  {"part",-36} {"parameters",12}");
         long total = 0;
         foreach (var group in StateDict.Of(model).GroupBy(kv => PartOf(kv.Key)))

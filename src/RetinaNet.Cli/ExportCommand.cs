@@ -32,13 +32,13 @@ static class ExportCommand
         if (a.Flag("--raw-heads") && engine) throw new UsageException("--raw-heads exports the network alone, for ONNX consumers: use an .onnx name (engines need the full graph)");
         bool int8 = a.Flag("--int8");
         var int8Options = int8 ? Int8Settings(a) : null;
-        var settings = InferenceSettings(a);
+        InferenceSettings(a); // the values given, checked before the model is read
         if (a.Flag("--rotated-bbox"))
             throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
         if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
 
         using var model = Checkpoint.Load(modelPath).Model;
-        model.UseInferenceSettings(settings);
+        model.UseInferenceSettings(InferenceSettings(a, model.Config.Inference)); // given ones win over the stored
         // INT8 rewrites the float32 graph with Q/DQ; layers left in float run in fp16 on TensorRT unless --full-precision.
         var options = new ExportOptions(size[0], size[^1]) { RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision") || int8, Opset = opset };
         var table = int8Options is null ? null : Int8Export.Table(model, options, int8Options, stdout);

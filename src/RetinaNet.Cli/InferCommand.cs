@@ -15,27 +15,39 @@ sealed record InferenceCommandOptions(string ModelPath, string Images, string? A
 /// shared inference path, detections written to every --output, and COCO evaluation when annotations are given.</summary>
 static class InferCommand
 {
-    /// <summary>A checkpoint on the device; with mixed precision its weights are converted (inference alone owns it).</summary>
-    public static IDetector FromCheckpoint(string path, InferenceCommandOptions o, InferenceConfig settings)
+    static readonly TimeSpan ProgressLineInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>A checkpoint on the device, run with what <paramref name="settings"/> makes of its stored settings
+    /// (options given win); with mixed precision its weights are converted (inference alone owns it).</summary>
+    public static CheckpointDetector FromCheckpoint(string path, TorchSharp.torch.Device device,
+        TorchSharp.torch.ScalarType? mixedPrecision, bool cudaGraphs, Func<InferenceConfig, InferenceConfig> settings)
     {
         var model = Checkpoint.Load(path).Model;
-        model.UseInferenceSettings(settings);
-        model.to(o.Inference.Device);
-        model.PrepareForInference();
-        if (o.Inference.MixedPrecision is TorchSharp.torch.ScalarType low)
+        try
         {
-            // weights in bf16 and NHWC beat autocast (bench/RESULTS.md)
-            model.to(low);
-            Layouts.ToChannelsLast(model);
+            model.UseInferenceSettings(settings(model.Config.Inference));
+            model.to(device);
+            model.PrepareForInference();
+            if (mixedPrecision is TorchSharp.torch.ScalarType low)
+            {
+                // weights in bf16 and NHWC beat autocast (bench/RESULTS.md)
+                model.to(low);
+                Layouts.ToChannelsLast(model);
+            }
+            return new CheckpointDetector(model, new DetectionRunner(model, device, mixedPrecision, cudaGraphs));
         }
-        return new OwningRunner(model, new DetectionRunner(model, o.Inference.Device, o.Inference.MixedPrecision, o.Inference.CudaGraphs));
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>An exported model through ONNX Runtime: on a GPU TensorRT (engine and timing caches in MODEL's folder,
     /// NAME.trt-cache/), then CUDA, then the CPU.</summary>
-    public static IDetector FromExport(string path, InferenceCommandOptions o, bool fullPrecision, TextWriter notes)
+    public static IDetector FromExport(string path, ExportedDetector info, InferenceCommandOptions o,
+        bool fullPrecision, TextWriter notes)
     {
-        var info = OnnxDetector.Describe(path);
         var execution = new OrtExecution
         {
             Gpu = o.Inference.Device.type == DeviceType.CUDA,
@@ -48,8 +60,11 @@ static class InferCommand
         return OnnxDetector.Open(path, execution, notes);
     }
 
-    sealed class OwningRunner(RetinaNetModel model, DetectionRunner runner) : IDetector
+    /// <summary>A checkpoint's model and its runner, owned together; <see cref="Settings"/>: what this run
+    /// uses.</summary>
+    public sealed class CheckpointDetector(RetinaNetModel model, DetectionRunner runner) : IDetector
     {
+        public InferenceConfig Settings => model.Config.Inference;
         public int Classes => runner.Classes;
         public (int Height, int Width)? InputSize => runner.InputSize;
         public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);
@@ -65,8 +80,12 @@ static class InferCommand
         string precision = detector is OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString() ?? "fp32";
         int ranks = group?.WorldSize ?? 1;
         stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, {precision}, batch {o.Inference.Batch * ranks}" +
-            (ranks > 1 ? $" × {ranks} processes)" : ")"));
-        var bar = new Training.TrainingLog(stdout, !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), TimeSpan.FromSeconds(0.5));
+            (ranks > 1 ? $" × {ranks} processes" : "") +
+            $", resize {o.Inference.Resize}, max size {o.Inference.MaxSize})");
+        // progress on stderr, so stdout keeps only results: a bar on a terminal, else "[n/N] images" now and then
+        bool terminal = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
+        var bar = new Training.TrainingLog(stderr, terminal, TimeSpan.FromSeconds(0.5),
+            plain: ("images", ProgressLineInterval));
         double seconds = 0;
         var detections = InferenceJob.Detect(detector, dataset, o.Inference, stderr, (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); }, group);
         bar.Finish();

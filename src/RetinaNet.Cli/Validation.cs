@@ -112,13 +112,21 @@ static class Validation
         return names;
     }
 
-    /// <summary>Post-processing options (ours) into the model's inference settings.</summary>
-    public static InferenceConfig InferenceSettings(ParsedArgs a)
+    /// <summary>Post-processing and input size options into the model's inference settings, over the
+    /// defaults.</summary>
+    public static InferenceConfig InferenceSettings(ParsedArgs a) => InferenceSettings(a, new InferenceConfig());
+
+    /// <summary>The settings a run uses: an option given on the command line wins, else <paramref name="stored"/> (a
+    /// checkpoint's, which are the defaults where it has none).</summary>
+    public static InferenceConfig InferenceSettings(ParsedArgs a, InferenceConfig stored)
     {
-        var config = new InferenceConfig
+        var config = stored with
         {
-            ScoreThreshold = a.Double("--score-threshold"), TopN = a.Int("--top-n"),
-            NmsThreshold = a.Double("--nms"), Detections = a.Int("--detections"),
+            ScoreThreshold = a.GivenDouble("--score-threshold") ?? stored.ScoreThreshold,
+            TopN = a.GivenInt("--top-n") ?? stored.TopN,
+            NmsThreshold = a.GivenDouble("--nms") ?? stored.NmsThreshold,
+            Detections = a.GivenInt("--detections") ?? stored.Detections,
+            Resize = a.GivenInt("--resize") ?? stored.Resize, MaxSize = a.GivenInt("--max-size") ?? stored.MaxSize,
         };
         try { config.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }

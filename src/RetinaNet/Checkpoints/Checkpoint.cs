@@ -17,6 +17,8 @@ public sealed record LoadedCheckpoint(RetinaNetModel Model, TrainingState? State
 /// (temporary file, then rename); loading never executes anything from the file.</summary>
 public static class Checkpoint
 {
+    static readonly InferenceConfig Defaults = new();
+
     public static void Save(string path, RetinaNetModel model, TrainingState? state = null)
     {
         var config = model.Config;
@@ -41,6 +43,7 @@ public static class Checkpoint
                 {
                     ["threshold"] = config.Inference.ScoreThreshold, ["top_n"] = (long)config.Inference.TopN,
                     ["nms"] = config.Inference.NmsThreshold, ["detections"] = (long)config.Inference.Detections,
+                    ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
                 },
             };
             if (state is not null)
@@ -95,6 +98,9 @@ public static class Checkpoint
                 {
                     ScoreThreshold = ToDouble(d["threshold"]), TopN = (int)ToDouble(d["top_n"]),
                     NmsThreshold = ToDouble(d["nms"]), Detections = (int)ToDouble(d["detections"]),
+                    // older checkpoints of ours lack the input size: the defaults
+                    Resize = d.TryGetValue("resize", out var r) ? (int)ToDouble(r) : Defaults.Resize,
+                    MaxSize = d.TryGetValue("max_size", out var m) ? (int)ToDouble(m) : Defaults.MaxSize,
                 },
             };
         if (root.ContainsKey("angles") || root.TryGetValue("rotated_bbox", out var rot) && rot is true)
@@ -162,16 +168,21 @@ public static class Checkpoint
 
     /// <summary>The configuration as JSON, for .safetensors metadata.</summary>
     sealed record ConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
-        double ScoreThreshold, int TopN, double Nms, int Detections)
+        double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null)
     {
         public static ConfigRecord From(DetectorConfig c) => new([.. c.Backbones], c.Classes, [.. c.Anchors.Ratios], [.. c.Anchors.Scales],
-            [c.AnchorIous.Background, c.AnchorIous.Foreground], c.Inference.ScoreThreshold, c.Inference.TopN, c.Inference.NmsThreshold, c.Inference.Detections);
+            [c.AnchorIous.Background, c.AnchorIous.Foreground], c.Inference.ScoreThreshold, c.Inference.TopN,
+            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize);
 
         public DetectorConfig ToConfig() => new()
         {
             Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales },
             AnchorIous = (AnchorIous[0], AnchorIous[1]),
-            Inference = new InferenceConfig { ScoreThreshold = ScoreThreshold, TopN = TopN, NmsThreshold = Nms, Detections = Detections },
+            Inference = new InferenceConfig
+            {
+                ScoreThreshold = ScoreThreshold, TopN = TopN, NmsThreshold = Nms, Detections = Detections,
+                Resize = Resize ?? Defaults.Resize, MaxSize = MaxSize ?? Defaults.MaxSize,
+            },
         };
     }
 }

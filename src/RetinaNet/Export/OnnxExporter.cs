@@ -33,7 +33,8 @@ public static class OnnxExporter
     public const long IrVersion = 8;
     public const int DefaultOpset = 17, MinOpset = 13, MaxOpset = 18;
     public const string LayoutKey = "retinanet.layout", ClassesKey = "retinanet.classes", BackbonesKey = "retinanet.backbones",
-        PrecisionKey = "retinanet.precision", InferenceKey = "retinanet.inference";
+        PrecisionKey = "retinanet.precision", InferenceKey = "retinanet.inference",
+        ResizeKey = "retinanet.resize", MaxSizeKey = "retinanet.max_size";
 
     public static ModelProto Build(RetinaNetModel model, ExportOptions options)
     {
@@ -68,6 +69,9 @@ public static class OnnxExporter
             (BackbonesKey, string.Join(" ", model.Config.Backbones)),
             (PrecisionKey, options.FullPrecision ? "fp32" : "fp16"),
             (InferenceKey, FormattableString.Invariant($"score>={inference.ScoreThreshold} top-n={inference.TopN} nms={inference.NmsThreshold} detections={inference.Detections}")),
+            // the scale the model was trained for: infer resizes to it (within H x W) unless given
+            (ResizeKey, FormattableString.Invariant($"{inference.Resize}")),
+            (MaxSizeKey, FormattableString.Invariant($"{inference.MaxSize}")),
         })
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return proto;

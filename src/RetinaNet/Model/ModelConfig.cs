@@ -19,13 +19,17 @@ public sealed record AnchorConfig
     }
 }
 
-/// <summary>Post-processing settings (ODTK: threshold 0.05, top-n 1000 per level, NMS 0.5, 100 detections).</summary>
+/// <summary>How the detector runs: post-processing (ODTK: threshold 0.05, top-n 1000 per level, NMS 0.5, 100
+/// detections) and the input scale (ODTK's --resize 800, --max-size 1333: shorter side, longer side at most). Training
+/// stores its own, so infer and export run a model at the scale it was trained for.</summary>
 public sealed record InferenceConfig
 {
     public double ScoreThreshold { get; init; } = 0.05;
     public int TopN { get; init; } = 1000;
     public double NmsThreshold { get; init; } = 0.5;
     public int Detections { get; init; } = 100;
+    public int Resize { get; init; } = 800;
+    public int MaxSize { get; init; } = 1333;
 
     public void Validate()
     {
@@ -33,6 +37,8 @@ public sealed record InferenceConfig
         if (TopN <= 0) throw new ArgumentException($"top-n must be positive, got {TopN}");
         if (!(NmsThreshold > 0 && NmsThreshold <= 1)) throw new ArgumentException($"NMS threshold must be in (0, 1], got {NmsThreshold}");
         if (Detections <= 0) throw new ArgumentException($"detections must be positive, got {Detections}");
+        if (Resize <= 0 || MaxSize <= 0)
+            throw new ArgumentException($"resize and max size must be positive, got {Resize} and {MaxSize}");
     }
 }
 

@@ -28,8 +28,10 @@ public sealed record TrainingJobOptions
     public bool Override { get; init; }
     public string? ValAnnotations { get; init; }
     public string? ValImages { get; init; }
-    public int Resize { get; init; } = 800;
-    public int MaxSize { get; init; } = 1333;
+    /// <summary>Validation's input size when given; else the resumed checkpoint's, else <see cref="Config"/>'s. Saved
+    /// with the model, so infer and export use it too.</summary>
+    public int? Resize { get; init; }
+    public int? MaxSize { get; init; }
     public string? LogDir { get; init; }
     public string? PostMetrics { get; init; }
     public bool SkipBadImages { get; init; }
@@ -68,6 +70,11 @@ public static class TrainingJob
             : (valCoco, DetectionDataset.FromCoco(valCoco, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
+        var stored = model.Config.Inference;
+        model.UseInferenceSettings(stored with
+        {
+            Resize = o.Resize ?? stored.Resize, MaxSize = o.MaxSize ?? stored.MaxSize,
+        });
         model.FreezeStems();
         if (o.FreezeBackbone) model.FreezeBodies();
         if (dataset.Categories.Count > model.Config.Classes)
@@ -115,7 +122,9 @@ public static class TrainingJob
             },
             Validate = val is null ? null : step =>
             {
-                var options = new InferenceOptions(o.Device, o.Settings.Batch, o.Resize, o.MaxSize, o.Settings.MixedPrecision, o.Workers, GpuDecode: o.GpuDecode);
+                var size = model.Config.Inference;
+                var options = new InferenceOptions(o.Device, o.Settings.Batch, size.Resize, size.MaxSize,
+                    o.Settings.MixedPrecision, o.Workers, GpuDecode: o.GpuDecode);
                 var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr, group: group);
                 if (!master) return null; // rank 0 scores what every rank detected
                 var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);

@@ -74,19 +74,25 @@ public sealed class RateLimiter
 
 /// <summary>Writes log lines and, on an interactive terminal, a progress bar redrawn in place with '\r' at most every
 /// <c>progressInterval</c>. The caller says whether output is interactive (e.g. !Console.IsOutputRedirected); when
-/// it is not, only the plain log lines are written.</summary>
+/// it is not, only the plain log lines are written, and <c>[n/N] unit</c> lines when <c>plain</c> asks.</summary>
 public sealed class TrainingLog
 {
     readonly TextWriter output;
     readonly bool interactive;
     readonly RateLimiter limiter;
+    readonly string? plainUnit;
     int drawnLength;
 
-    public TrainingLog(TextWriter output, bool interactive, TimeSpan progressInterval, Func<TimeSpan>? clock = null)
+    /// <param name="plain">When not interactive: a <c>[n/N] Unit</c> line at most every <c>Interval</c>, the first
+    /// after one interval (a log file of a long run shows progress; a short run stays quiet).</param>
+    public TrainingLog(TextWriter output, bool interactive, TimeSpan progressInterval, Func<TimeSpan>? clock = null,
+        (string Unit, TimeSpan Interval)? plain = null)
     {
         this.output = output;
         this.interactive = interactive;
-        limiter = new RateLimiter(progressInterval, clock);
+        plainUnit = interactive ? null : plain?.Unit;
+        limiter = new RateLimiter(plainUnit is null ? progressInterval : plain!.Value.Interval, clock);
+        if (plainUnit is not null) limiter.Ready(); // starts the first interval now
     }
 
     /// <summary>Writes a full line, first wiping a drawn progress bar (it comes back on the next redraw).</summary>
@@ -100,7 +106,13 @@ public sealed class TrainingLog
     /// <summary>Redraws the progress bar when interactive and the rate limiter allows (the last iteration always draws).</summary>
     public void Progress(long iteration, long iterations, TimeSpan elapsed)
     {
-        if (!interactive) return;
+        if (!interactive)
+        {
+            // the run's own summary follows the last one
+            if (plainUnit is not null && iteration < iterations && limiter.Ready())
+                Line($"[{iteration}/{iterations}] {plainUnit}");
+            return;
+        }
         if (!limiter.Ready() && iteration < iterations) return;
         string bar = ProgressBar.Format(iteration, iterations, elapsed);
         output.Write("\r" + bar + new string(' ', Math.Max(0, drawnLength - bar.Length)));

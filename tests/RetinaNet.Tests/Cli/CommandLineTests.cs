@@ -45,7 +45,9 @@ public class CommandLineTests
     {
         var a = ArgParser.Parse(CommandSpecs.Train(2), ["m.pth", "--annotations", "a.json"]);
         Assert.Equal(["ResNet50FPN"], a.Strings("--backbone"));
-        Assert.Equal(80, a.Int("--classes")); Assert.Equal(800, a.Int("--resize")); Assert.Equal(1333, a.Int("--max-size"));
+        Assert.Equal(800, a.Int("--resize")); Assert.Equal(1333, a.Int("--max-size"));
+        Assert.Null(a.OptionalInt("--classes")); // ours: the file's category count (SettingsPrecedenceTests)
+        Assert.Null(a.GivenInt("--resize")); // defaulted, not given: a checkpoint's value would win
         Assert.Equal([640, 1024], a.Ints("--jitter")); Assert.Equal(90000, a.Int("--iters")); Assert.Equal([60000, 80000], a.Ints("--milestones"));
         Assert.Equal(0.01, a.Double("--lr")); Assert.Equal(1000, a.Int("--warmup")); Assert.Equal(0.1, a.Double("--gamma"));
         Assert.Equal(8000, a.Int("--val-iters")); Assert.Equal(0.0001, a.Double("--regularization-l2")); Assert.Equal([0.4, 0.5], a.Doubles("--anchor-ious"));
@@ -127,6 +129,10 @@ public class CommandLineTests
         (code, o, _) = Run("train", "--help");
         Assert.Equal(0, code);
         Assert.Contains("--regularization-l2", o);
+        Assert.Contains("(default: the annotation file's category count)", o);
+        (code, o, _) = Run("infer", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("(default: the model's, else 800)", o);
         (code, o, _) = Run("summary", "--backbone", "MobileNetV2FPN", "--classes", "3", "--size", "128", "256", "--device", "cpu");
         Assert.Equal(0, code);
         Assert.Contains("detections kept", o);
@@ -134,5 +140,6 @@ public class CommandLineTests
         (code, o, _) = Run("summary", "--model", Odtk, "--size", "128", "128", "--device", "cpu");
         Assert.Equal(0, code);
         Assert.Contains("3 classes", o);
+        Assert.Contains("input: resize 800, max size 1333", o); // ODTK stores none: the defaults
     }
 }

@@ -41,7 +41,10 @@ public class CheckpointTests
         {
             Backbones = ["MobileNetV2FPN"], Classes = 4,
             Anchors = new AnchorConfig { Ratios = [0.5, 1, 2, 3], Scales = [4, 6] },
-            Inference = new InferenceConfig { ScoreThreshold = 0.3, TopN = 50, NmsThreshold = 0.6, Detections = 7 },
+            Inference = new InferenceConfig
+            {
+                ScoreThreshold = 0.3, TopN = 50, NmsThreshold = 0.6, Detections = 7, Resize = 320, MaxSize = 512,
+            },
             AnchorIous = (0.3, 0.6),
         };
         using var model = new RetinaNetModel(config);
@@ -59,6 +62,35 @@ public class CheckpointTests
         var a = StateDict.Of(model); var b = StateDict.Of(copy);
         Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
         foreach (var key in a.Keys) Assert.True(a[key].equal(b[key]).all().item<bool>(), key);
+    }
+
+    [Theory]
+    [InlineData("model.pth")]
+    [InlineData("model.safetensors")]
+    public void OurOlderCheckpointsWithoutAnInputSizeGetTheDefaultOne(string name)
+    {
+        var path = Path.Combine(Paths.TempDir(), name);
+        var stored = new InferenceConfig { Detections = 7, Resize = 320, MaxSize = 512 };
+        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2, Inference = stored };
+        using (var model = new RetinaNetModel(config)) Checkpoint.Save(path, model);
+        // written before the input size was stored: the same file less its two entries
+        if (name.EndsWith(".pth"))
+        {
+            var root = (OrderedDictionary<string, object?>)TorchCheckpointFile.Load(path)!;
+            var inference = (OrderedDictionary<string, object?>)root["inference"]!;
+            Assert.True(inference.Remove("resize") && inference.Remove("max_size"));
+            TorchCheckpointFile.Save(path, root);
+        }
+        else
+        {
+            var weights = SafeTensorsFile.Load(path, out var metadata);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(metadata["retinanet"])!.AsObject();
+            Assert.True(json.Remove("Resize") && json.Remove("MaxSize"));
+            metadata["retinanet"] = json.ToJsonString();
+            SafeTensorsFile.Save(path, weights, metadata);
+        }
+        using var old = Checkpoint.Load(path).Model;
+        Assert.Equal(stored with { Resize = 800, MaxSize = 1333 }, old.Config.Inference);
     }
 
     [Fact]

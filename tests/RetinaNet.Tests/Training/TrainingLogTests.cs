@@ -94,6 +94,28 @@ public class TrainingLogTests
     }
 
     [Fact]
+    public void Redirected_output_gets_an_occasional_count_line_when_asked()
+    {
+        // infer's progress in a log file: "[n/N] images" at most every 10 s, none before the first 10 s nor at the end
+        var w = new StringWriter { NewLine = "\n" };
+        var now = TimeSpan.Zero;
+        var log = new TrainingLog(w, interactive: false, TimeSpan.FromSeconds(0.5), () => now,
+            plain: ("images", TimeSpan.FromSeconds(10)));
+        now = TimeSpan.FromSeconds(9);
+        log.Progress(8, 100, now);
+        now = TimeSpan.FromSeconds(10);
+        log.Progress(10, 100, now);
+        now = TimeSpan.FromSeconds(15);
+        log.Progress(15, 100, now);
+        now = TimeSpan.FromSeconds(21);
+        log.Progress(21, 100, now);
+        now = TimeSpan.FromSeconds(40);
+        log.Progress(100, 100, now);
+        log.Finish();
+        Assert.Equal("[10/100] images\n[21/100] images\n", w.ToString());
+    }
+
+    [Fact]
     public void Terminal_output_redraws_the_bar_in_place_rate_limited()
     {
         var w = new StringWriter { NewLine = "\n" };

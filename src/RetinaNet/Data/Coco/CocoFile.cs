@@ -40,6 +40,38 @@ public sealed class CocoFile
         return Parse(bytes, path);
     }
 
+    /// <summary>The category ids alone, with images and annotations skipped unparsed (cheap on COCO-sized files):
+    /// for command-line checks before any work. Null when the file does not read this way (<see cref="Load"/> says
+    /// why, in detail).</summary>
+    public static IReadOnlyList<long>? PeekCategoryIds(string path)
+    {
+        try
+        {
+            ReadOnlySpan<byte> json = File.ReadAllBytes(path);
+            if (json.StartsWith(Utf8Bom)) json = json[Utf8Bom.Length..];
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { AllowTrailingCommas = true });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool categories = reader.ValueTextEquals("categories"u8);
+                reader.Read();
+                if (!categories) { reader.Skip(); continue; }
+                using var doc = JsonDocument.ParseValue(ref reader);
+                if (doc.RootElement.ValueKind != JsonValueKind.Array) return null;
+                var ids = new List<long>();
+                foreach (var c in doc.RootElement.EnumerateArray())
+                {
+                    if (c.ValueKind != JsonValueKind.Object || !c.TryGetProperty("id", out var id)) return null;
+                    if (!id.TryGetInt64(out long v)) return null;
+                    ids.Add(v);
+                }
+                return ids;
+            }
+            return null;
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException) { return null; }
+    }
+
     public static CocoFile Parse(ReadOnlyMemory<byte> json, string path)
     {
         // Editors on Windows save UTF-8 with a byte-order mark, which the JSON reader rejects.

@@ -10,7 +10,7 @@ namespace RetinaNet.Export.Quantization;
 /// <summary>The calibration images and how they are fed: <paramref name="Batches"/> × <paramref name="Batch"/> image
 /// files drawn from every image under <paramref name="ImagesDir"/> in a seeded shuffle (ODTK shuffles its calibration
 /// files too; fewer if the folder has fewer), through the loader exactly as <c>infer</c> feeds the exported model with
-/// its default --resize and --max-size: resized to fit the fixed <paramref name="Height"/> × <paramref name="Width"/>
+/// the model's --resize and --max-size: resized to fit the fixed <paramref name="Height"/> × <paramref name="Width"/>
 /// input, padded to it, normalised on <paramref name="Device"/>.</summary>
 public sealed record CalibrationData(string ImagesDir, int Batch, int Batches, int Height, int Width, Device Device,
     int Resize = 800, int MaxSize = 1333, int Workers = 0, ulong Seed = 0);

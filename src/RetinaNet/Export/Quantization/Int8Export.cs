@@ -31,7 +31,10 @@ public static class Int8Export
         CalibrationTable table;
         try
         {
-            var data = new CalibrationData(options.CalibrationImages, options.Batch, options.Batches, export.Height, export.Width, options.Device);
+            // images at the scale infer feeds the export: the model's
+            var scale = model.Config.Inference;
+            var data = new CalibrationData(options.CalibrationImages, options.Batch, options.Batches, export.Height,
+                export.Width, options.Device, scale.Resize, scale.MaxSize);
             table = Calibration.Run(model, data, options.Settings, log);
         }
         finally { model.to(device); }

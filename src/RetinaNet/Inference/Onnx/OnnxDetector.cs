@@ -7,8 +7,10 @@ using Tensor = TorchSharp.torch.Tensor;
 namespace RetinaNet.Inference.Onnx;
 
 /// <summary>What an exported detector file says about itself: fixed input size, classes, precision (fp32, fp16, int8);
-/// <see cref="HasEngine"/>: an EP-context model from <c>export OUT.plan</c>, which only TensorRT runs.</summary>
-public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision, bool HasEngine);
+/// <see cref="HasEngine"/>: an EP-context model from <c>export OUT.plan</c>, which only TensorRT runs;
+/// <see cref="Resize"/> and <see cref="MaxSize"/>: the checkpoint's input scale (null in older exports).</summary>
+public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision, bool HasEngine,
+    int? Resize = null, int? MaxSize = null);
 
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
 /// host batch and image sizes go in as they are (the graph normalises and masks the padding as
@@ -44,8 +46,12 @@ public sealed class OnnxDetector : IDetector
         var dims = images?.Type?.TensorType?.Shape?.Dim;
         if (images is null || dims is not { Count: 4 } || !meta.TryGetValue(OnnxExporter.ClassesKey, out var classes))
             throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{OnnxNames.Images}' [batch, 3, H, W] and {OnnxExporter.ClassesKey} metadata)");
-        return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture),
-            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"), model.Graph.Node.Any(n => n.OpType == "EPContext"));
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        int? Size(string key) => int.TryParse(meta.GetValueOrDefault(key), invariant, out int n) && n > 0 ? n : null;
+        return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, invariant),
+            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"),
+            model.Graph.Node.Any(n => n.OpType == "EPContext"),
+            Size(OnnxExporter.ResizeKey), Size(OnnxExporter.MaxSizeKey));
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
