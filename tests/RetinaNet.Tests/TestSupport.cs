@@ -9,34 +9,24 @@ static class Paths
 {
     public static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 
-    /// <summary>The shared/ folder beside the repository (../shared from the project root), or null.</summary>
-    public static string? Shared()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared");
-            if (Directory.Exists(Path.Combine(candidate, "weights")) && File.Exists(Path.Combine(dir.FullName, "shared", "README.md"))) return candidate;
-        }
-        return null;
-    }
-
     /// <summary>Real ImageNet ResNet18 weights in torchvision's layout, from the NuGet package the build downloads
     /// (<see cref="RetinaNet.Training.PackagedResNet18"/>): the safetensors cache file, or a .pth copy of it.</summary>
     public static string ImageNetResNet18(bool pth = false)
     {
         var safetensors = RetinaNet.Training.PackagedResNet18.Locate(TextWriter.Null)
             ?? throw new InvalidOperationException($"NuGet's {RetinaNet.Training.PackagedResNet18.Package} is missing: `dotnet restore` downloads it");
-        if (!pth) return safetensors;
-        lock (created)
-        {
-            if (resnet18Pth is not null) return resnet18Pth;
-            var weights = RetinaNet.Checkpoints.SafeTensorsFile.Load(safetensors);
-            var path = Path.Combine(TempDir(), "resnet18-imagenet.pth");
-            RetinaNet.Checkpoints.TorchCheckpointFile.Save(path, new OrderedDictionary<string, object?>(weights.Select(kv => KeyValuePair.Create(kv.Key, (object?)kv.Value))));
-            return resnet18Pth = path;
-        }
+        return pth ? resnet18Pth.Value : safetensors;
     }
-    static string? resnet18Pth;
+
+    /// <summary>The packaged weights as a torch.save file, written once per test process.</summary>
+    static readonly Lazy<string> resnet18Pth = new(() =>
+    {
+        var weights = RetinaNet.Checkpoints.SafeTensorsFile.Load(ImageNetResNet18());
+        var path = Path.Combine(TempDir(), "resnet18-imagenet.pth");
+        var root = new OrderedDictionary<string, object?>(weights.Select(kv => KeyValuePair.Create(kv.Key, (object?)kv.Value)));
+        RetinaNet.Checkpoints.TorchCheckpointFile.Save(path, root);
+        return path;
+    });
 
     static readonly List<string> created = new();
 

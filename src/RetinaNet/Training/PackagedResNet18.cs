@@ -55,9 +55,8 @@ public static class PackagedResNet18
         var weights = Convert(package);
         try { SafeTensorsFile.Save(path, weights, new Dictionary<string, string> { ["source"] = $"{Package} {Version}" }); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
-        var temp = $"{sum}.tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, Sha256(path));
-        File.Move(temp, sum, overwrite: true);
+        var digest = System.Text.Encoding.ASCII.GetBytes(Sha256(path));
+        AtomicFile.Write(sum, file => file.Write(digest));
         return path;
     }
 
@@ -118,30 +117,31 @@ public static class PackagedResNet18
         var names = new (string, string)?[downsample.Length];
         names[0] = ("conv1", "bn1");
         int layer = 1, block = 0, inBlock = 0;
+        bool stageHasDownsample = false;
         int[] blocks = [2, 2, 2, 3];
         for (int i = 1; i < downsample.Length; i++)
         {
             string prefix = $"layer{layer}.{block}";
             bool keep = block < 2;
-            if (downsample[i]) names[i] = keep ? ($"{prefix}.downsample.0", $"{prefix}.downsample.1") : null;
+            if (downsample[i])
+            {
+                names[i] = keep ? ($"{prefix}.downsample.0", $"{prefix}.downsample.1") : null;
+                stageHasDownsample = true;
+            }
             else
             {
                 inBlock++;
                 names[i] = keep ? ($"{prefix}.conv{inBlock}", $"{prefix}.bn{inBlock}") : null;
             }
-            bool blockDone = inBlock == 2 && (layer == 1 || block > 0 || HasDownsample(names, layer, i, downsample));
-            if (blockDone)
+            // a stage's first block is done once it has its downsample too (layer1 has none)
+            if (inBlock == 2 && (layer == 1 || block > 0 || stageHasDownsample))
             {
                 inBlock = 0;
-                if (++block == blocks[layer - 1]) { block = 0; layer++; }
+                if (++block == blocks[layer - 1]) { block = 0; layer++; stageHasDownsample = false; }
             }
         }
         return names;
     }
-
-    /// <summary>Whether stage <paramref name="layer"/>'s first block already has its downsample (seen at or before i).</summary>
-    static bool HasDownsample((string, string)?[] names, int layer, int i, bool[] downsample) =>
-        Enumerable.Range(0, i + 1).Any(j => downsample[j] && names[j] is (var c, _) && c.StartsWith($"layer{layer}.0."));
 
     static ModelProto Read(string path, string sha256)
     {
