@@ -4,7 +4,7 @@
 # byte-identical checkpoints. Prints one line per run and a verdict; exit 1 on any difference.
 #   bash bench/stress_cpu_training.sh                       # here (builds ./retinanet on first use)
 #   RETINANET="bash .device/on-device.sh" bash bench/stress_cpu_training.sh   # on the GPU machine (its CPU)
-# Environment: RUNS (20), ITERS (30), WORKERS (0: the default), OUT (a temp folder).
+# Environment: RUNS (20), ITERS (30), WORKERS (0: the default), NICE (19: the busy loops' niceness), OUT (a temp folder).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 retinanet=${RETINANET:-$root/retinanet}
@@ -16,9 +16,10 @@ mkdir -p "$out"
 $retinanet demo --output "$out/data" --iters 1 --images 32 --backbone-weights none --device cpu > "$out/data.log" 2>&1 \
   || { echo "could not write the dataset:"; tail -3 "$out/data.log"; exit 1; }
 
-# load: one busy loop per core, ended when this script exits
+# load: one busy loop per core (niced, so the runs still finish in minutes: the point is threads preempted at
+# random moments, not a slower machine), ended when this script exits
 busy=()
-for _ in $(seq "$(nproc)"); do (while :; do :; done) & busy+=($!); done
+for _ in $(seq "$(nproc)"); do nice -n "${NICE:-19}" bash -c 'while :; do :; done' & busy+=($!); done
 trap 'kill "${busy[@]}" 2>/dev/null' EXIT
 
 first="" nan=0 differ=0
