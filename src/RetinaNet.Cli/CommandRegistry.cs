@@ -8,14 +8,14 @@ public static class CommandRegistry
 {
     public static readonly IReadOnlyList<CliCommand> All =
     [
-        new("train", "train a network", CommandSpecs.Train, Commands.Train, NeedsGpuCount: true),
-        new("infer", "run inference (and COCO evaluation with --annotations)", CommandSpecs.Infer, Commands.Infer, NeedsGpuCount: true),
+        new("train", "train a network", CommandSpecs.Train, TrainCommand.Run, NeedsGpuCount: true),
+        new("infer", "run inference (and COCO evaluation with --annotations)", CommandSpecs.Infer, InferCommand.Run, NeedsGpuCount: true),
         new("export", "export a model to ONNX / a TensorRT engine", _ => CommandSpecs.Export(), (a, c) => ExportCommand.Run(a, c.Stdout)),
         new("evaluate", "(ours) COCO bbox evaluation of a detections file (pycocotools' numbers)", _ => EvaluateCommand.Spec(), (a, c) => EvaluateCommand.Run(a, c.Stdout)),
         new("draw", "(ours) draw detections (and ground truth) onto the images", _ => DrawCommand.Spec(), (a, c) => DrawCommand.Run(a, c.Stdout)),
         new("demo", "(ours) train, evaluate and draw on a synthetic dataset, nothing to download", _ => DemoCommand.Spec(), (a, c) => DemoCommand.Run(a, c.Stdout)),
         new("convert", "(ours) import Pascal VOC or YOLO annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
-        new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, c) => Commands.Summary(a, c.Stdout)),
+        new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
     ];
 
     public static CliCommand? Find(string name) => All.FirstOrDefault(c => c.Name == name);

@@ -72,10 +72,12 @@ static class DemoCommand
         };
         TrainingJob.Run(options, stdout, Console.Error, CancellationToken.None);
 
-        using var model = Checkpoints.Checkpoint.Load(modelPath).Model;
-        model.to(device);
+        // the model as infer runs it (weights converted for the device, the stored input size)
+        var run = new ExecutionOptions(device, MaxBatch: batch);
+        using var detector = ModelFiles.Open(modelPath, run, stored => stored, Console.Error);
         var dataset = DetectionDataset.FromCoco(val, images, Console.Error);
-        var detections = InferenceJob.Detect(model, dataset, new InferenceOptions(device, batch, size, size), Console.Error);
+        var input = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize, run.MixedPrecision);
+        var detections = InferenceJob.Detect(detector, dataset, input, Console.Error);
         var result = CocoEvaluator.Evaluate(val, detections);
         stdout.WriteLine($"Evaluation on {dataset.Count} held-out images:");
         stdout.Write(result.SummaryText());

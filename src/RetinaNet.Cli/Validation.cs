@@ -144,4 +144,19 @@ static class Validation
         if (value <= 0 || value % multiple != 0)
             throw new UsageException($"{name}: {value} must be a positive multiple of {multiple} (the model's stride)");
     }
+
+    /// <summary>--with-dali (ODTK's name for its GPU data path): nvJPEG decode + augmentation on the GPU.</summary>
+    public static void GpuDecode(ParsedArgs a, TorchSharp.torch.Device device)
+    {
+        if (!a.Flag("--with-dali")) return;
+        if (device.type != TorchSharp.DeviceType.CUDA)
+            throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the CPU)");
+        if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
+    }
+
+    public static void Unsupported(ParsedArgs a, params string[] flags)
+    {
+        foreach (var f in flags.Where(a.Flag))
+            throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
+    }
 }

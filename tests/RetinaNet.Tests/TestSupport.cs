@@ -46,6 +46,14 @@ static class Paths
         };
     }
 
+    /// <summary>The repository's root folder (the one holding RetinaNet.slnx), above the test binaries.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "RetinaNet.slnx"))) return dir.FullName;
+        throw new DirectoryNotFoundException("the repository root (RetinaNet.slnx) is not above the test binaries");
+    }
+
     public static string TempDir()
     {
         var dir = Path.Combine(Path.GetTempPath(), "retinanet-tests", Guid.NewGuid().ToString("N"));

@@ -83,6 +83,14 @@ public sealed class DetectionDataset
         return new DetectionDataset(imagesDir, new CategoryMap([]), samples, images, 0, 0);
     }
 
+    /// <summary>The given image files, in order, without annotations: ids 0..n-1, file names as given.</summary>
+    public static DetectionDataset FromFiles(IReadOnlyList<string> paths)
+    {
+        var images = paths.Select((path, i) => new CocoImageInfo(i, path, null, null)).ToArray();
+        var samples = images.Select((image, i) => new Sample(i, image.Id, image.FileName, null, null, [], [])).ToArray();
+        return new DetectionDataset("", new CategoryMap([]), samples, images, 0, 0);
+    }
+
     static string? MissingOrEmpty(string path)
     {
         var info = new FileInfo(path);

@@ -13,29 +13,6 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
     public int Count => Scores.Length;
 }
 
-/// <summary>What runs a batch of images to detections: TorchSharp's <see cref="DetectionRunner"/> or an exported model
-/// through ONNX Runtime (<see cref="Onnx.OnnxDetector"/>). Both take the loader's host batches and return detections in
-/// original image coordinates (<see cref="DetectionMapping"/>).</summary>
-public interface IDetector : IDisposable
-{
-    /// <summary>Classes the detector predicts.</summary>
-    int Classes { get; }
-    /// <summary>Fixed input (height, width) that every batch is padded to (exported models); null: any multiple of 128.</summary>
-    (int Height, int Width)? InputSize { get; }
-    IReadOnlyList<ImageDetections> Detect(HostBatch host);
-}
-
-public static class DetectorExtensions
-{
-    /// <summary>Every image of the loader's batches, in order.</summary>
-    public static IEnumerable<ImageDetections> Run(this IDetector detector, PrefetchingLoader loader)
-    {
-        while (loader.Next() is HostBatch host)
-            using (host)
-                foreach (var detections in detector.Detect(host)) yield return detections;
-    }
-}
-
 /// <summary>The one TorchSharp inference path, used by <c>infer</c>, by training's validation and by the demo: batches
 /// from the loader go to the device, through the model (under autocast unless full precision), decode and NMS for the
 /// whole batch on the device, then one copy per batch to the host, where <see cref="DetectionMapping"/> maps boxes back
@@ -65,6 +42,7 @@ public sealed class DetectionRunner : IDetector
 
     public int Classes => model.Config.Classes;
     public (int Height, int Width)? InputSize => null;
+    public InferenceConfig Settings => model.Config.Inference;
 
     public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
 

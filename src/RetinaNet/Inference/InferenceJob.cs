@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RetinaNet.Data;
+using RetinaNet.Data.Coco;
 using RetinaNet.Data.Loading;
 using RetinaNet.Data.Transforms;
 using RetinaNet.Distributed;
@@ -8,6 +9,12 @@ using RetinaNet.Model;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
+
+/// <summary>What <c>retinanet infer</c> does: <see cref="Images"/> (those listed in <see cref="Annotations"/>, else every
+/// image under the folder) through a model, detections written to every output in <see cref="Format"/> (odtk or
+/// coco-results), COCO evaluation when annotations are given.</summary>
+public sealed record InferenceJobOptions(string ModelPath, string Images, string? Annotations, IReadOnlyList<string> Outputs,
+    string Format, InferenceOptions Inference);
 
 /// <summary>How to run a model over a dataset.</summary>
 public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333, ScalarType? MixedPrecision = null,
@@ -19,6 +26,54 @@ public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800
 /// runner) and rank 0 receives everything, in dataset order; the other ranks get an empty list.</summary>
 public static class InferenceJob
 {
+    static readonly TimeSpan ProgressLineInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>The infer job with an open detector. Progress goes to <paramref name="stderr"/>, so stdout keeps only
+    /// results: a bar on a terminal, else "[n/N] images" now and then. In a multi-process job only rank 0 writes.</summary>
+    public static void Run(IDetector detector, InferenceJobOptions o, TextWriter stdout, TextWriter stderr,
+        ProcessGroup? group = null)
+    {
+        var coco = o.Annotations is null ? null : CocoFile.Load(o.Annotations);
+        var dataset = coco is null ? DetectionDataset.FromFolder(o.Images)
+            : DetectionDataset.FromCoco(coco, o.Images, stderr, o.Inference.SkipBadImages);
+        if (coco is not null && coco.Categories.Count > detector.Classes)
+            throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts "
+                + $"{detector.Classes} classes; use the annotations the model was trained on");
+        string precision = detector is Onnx.OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString() ?? "fp32";
+        int ranks = group?.WorldSize ?? 1;
+        stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, "
+            + $"{precision}, batch {o.Inference.Batch * ranks}" + (ranks > 1 ? $" × {ranks} processes" : "")
+            + $", resize {o.Inference.Resize}, max size {o.Inference.MaxSize})");
+        bool terminal = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
+        var bar = new Training.TrainingLog(stderr, terminal, TimeSpan.FromSeconds(0.5), plain: ("images", ProgressLineInterval));
+        double seconds = 0;
+        var detections = Detect(detector, dataset, o.Inference, stderr,
+            (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); }, group);
+        bar.Finish();
+        if (!(group?.IsMaster ?? true)) return;
+        stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, "
+            + $"{detections.Count} detections");
+        var images = coco ?? new CocoFile(o.Images, dataset.Images, [], []);
+        foreach (var output in o.Outputs)
+        {
+            if (o.Format == "coco-results") DetectionsFile.WriteCocoResults(output, detections);
+            else DetectionsFile.WriteOdtk(output, detections, images);
+            stdout.WriteLine($"Wrote {output}");
+        }
+        if (coco is null) return;
+        var result = CocoEvaluator.Evaluate(coco, detections);
+        stdout.Write(result.SummaryText());
+        stdout.Write(result.PerCategoryTable());
+    }
+
+    /// <summary>An inference loader's options: one pass, no augmentation, pinned batches for a GPU, and the canvas of a
+    /// model with a fixed input size.</summary>
+    public static LoaderOptions LoaderOptionsFor(Device device, int workers, (int Height, int Width)? canvas) =>
+        new(workers, Prefetch: 3, Seed: 0, SkipBadImages: false, Pin: device.type == TorchSharp.DeviceType.CUDA)
+        {
+            Canvas = canvas,
+        };
+
     /// <param name="progress">(images done, images, seconds); in a multi-process job rank 0 counts for all.</param>
     public static List<CocoDetection> Detect(RetinaNetModel model, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
@@ -32,11 +87,11 @@ public static class InferenceJob
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
     {
         var sampler = new ShardedSampler(dataset.Count, group?.Rank ?? 0, group?.WorldSize ?? 1, shuffle: false);
-        var loaderOptions = new LoaderOptions(o.Workers, o.Prefetch, 0, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        var loaderOptions = LoaderOptionsFor(o.Device, o.Workers, runner.InputSize) with
         {
-            DecodeDevice = o.GpuDecode ? o.Device : null,
-            Canvas = runner.InputSize,
-            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0 ? o.Device.index : null,
+            Prefetch = o.Prefetch, SkipBadImages = o.SkipBadImages, DecodeDevice = o.GpuDecode ? o.Device : null,
+            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0
+                ? o.Device.index : null,
         };
         var transform = Augmentation.ForInference(o.Resize, o.MaxSize, runner.InputSize);
         using var loader = DetectionLoader.Create(dataset, transform, DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);

@@ -191,10 +191,7 @@ public class SettingsPrecedenceTests
     public void TheDemosDefaultOutputIsGitIgnored()
     {
         string output = CommandRegistry.Find("demo")!.Spec(0).Find("--output")!.Default![0];
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "RetinaNet.slnx"))) root = root.Parent;
-        Assert.True(root is not null, "the repository root (RetinaNet.slnx) is above the test binaries");
-        var ignored = File.ReadAllLines(Path.Combine(root.FullName, ".gitignore")).Select(l => l.Trim()).ToList();
+        var ignored = File.ReadAllLines(Path.Combine(Paths.RepositoryRoot(), ".gitignore")).Select(l => l.Trim()).ToList();
         Assert.True(ignored.Any(l => l == $"/{output}/" || l == $"{output}/"), $".gitignore lacks {output}/");
     }
 }

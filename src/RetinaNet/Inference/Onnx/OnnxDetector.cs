@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using RetinaNet.Data.Loading;
 using RetinaNet.Export;
+using RetinaNet.Model;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 
@@ -19,20 +20,51 @@ public sealed class OnnxDetector : IDetector
 {
     readonly InferenceSession session;
 
-    OnnxDetector(InferenceSession session, int classes, (int, int) inputSize) => (this.session, Classes, InputSize) = (session, classes, inputSize);
+    OnnxDetector(InferenceSession session, ExportedDetector info, InferenceConfig settings) =>
+        (this.session, Classes, InputSize, Settings) = (session, info.Classes, (info.Height, info.Width), settings);
 
     public int Classes { get; }
     public (int Height, int Width)? InputSize { get; }
+    /// <summary>The input scale to use; post-processing is fixed in the graph (its values are in the metadata).</summary>
+    public InferenceConfig Settings { get; }
+
+    /// <summary>An exported model as a run wants it: on a GPU TensorRT (engine and timing caches in the model's folder,
+    /// NAME.trt-cache/, a batch profile up to <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the CPU.
+    /// <paramref name="resize"/>: the input scale given (else the file's, else the defaults).</summary>
+    public static OnnxDetector Open(string path, ExecutionOptions run, (int? Resize, int? MaxSize) resize, TextWriter notes)
+    {
+        var info = Describe(path);
+        var defaults = new InferenceConfig();
+        var settings = defaults with
+        {
+            Resize = resize.Resize ?? info.Resize ?? defaults.Resize,
+            MaxSize = resize.MaxSize ?? info.MaxSize ?? defaults.MaxSize,
+        };
+        settings.Validate();
+        var execution = new OrtExecution
+        {
+            Gpu = run.Device.type == TorchSharp.DeviceType.CUDA,
+            DeviceId = Math.Max(0, (int)run.Device.index),
+            Fp16 = !run.FullPrecision,
+            Int8 = info.Precision == "int8",
+            CacheDirectory = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!,
+                Path.GetFileNameWithoutExtension(path) + ".trt-cache"),
+            BatchProfile = (1, run.MaxBatch, run.MaxBatch),
+        };
+        return Open(path, execution, notes, settings);
+    }
 
     /// <summary>Providers chosen by <see cref="OrtSessions"/>, in order of preference.</summary>
-    public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes)
+    public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes, InferenceConfig? settings = null)
     {
         var info = Describe(path);
         if (info.HasEngine && (execution.Gpu ? TensorRtAvailability.Missing() : "it runs on a GPU only (--device cuda)") is string missing)
             throw new TensorRtUnavailableException($"{path} holds a TensorRT engine: {missing}");
         var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width], [OnnxNames.ImageSizes] = [-1, 2] };
         var session = OrtSessions.Create(path, execution, notes, shapes);
-        return new OnnxDetector(session, info.Classes, (info.Height, info.Width));
+        var d = new InferenceConfig();
+        settings ??= d with { Resize = info.Resize ?? d.Resize, MaxSize = info.MaxSize ?? d.MaxSize };
+        return new OnnxDetector(session, info, settings);
     }
 
     /// <summary>Input size and class count of an exported detector, read from the file; one clear line when it is not one.</summary>

@@ -13,22 +13,15 @@ using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
-/// <summary>The commands. Each first checks every option (so mistakes surface before any work), then runs.</summary>
-static class Commands
+/// <summary><c>retinanet train</c>: every option checked first (mistakes surface before any work), then the library's
+/// <see cref="TrainingJob"/> on each rank.</summary>
+static class TrainCommand
 {
-    static readonly string[] CheckpointExtensions = [".pth", ".safetensors"];
-    static readonly string[] ExportedExtensions = [".onnx", ".plan", ".engine"];
 
-    static void Unsupported(ParsedArgs a, params string[] flags)
-    {
-        foreach (var f in flags.Where(a.Flag))
-            throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
-    }
-
-    public static int Train(ParsedArgs a, CommandContext context)
+    public static int Run(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
-        Extension("MODEL", model, CheckpointExtensions);
+        Extension("MODEL", model, ModelFiles.CheckpointExtensions);
         WritableParent("MODEL", model);
         ExistingFile("--annotations", a.String("--annotations"), ".json");
         ExistingDirectory("--images", a.String("--images"));
@@ -51,8 +44,8 @@ static class Commands
             if (!a.Has("--val-annotations")) throw new UsageException("--val-images needs --val-annotations (the ground truth to evaluate against)");
             ExistingDirectory("--val-images", a.String("--val-images"));
         }
-        if (a.Has("--fine-tune")) ExistingFile("--fine-tune", a.String("--fine-tune"), CheckpointExtensions);
-        if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), CheckpointExtensions);
+        if (a.Has("--fine-tune")) ExistingFile("--fine-tune", a.String("--fine-tune"), ModelFiles.CheckpointExtensions);
+        if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), ModelFiles.CheckpointExtensions);
         if (a.Has("--logdir")) WritableDirectory("--logdir", a.String("--logdir")!);
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
@@ -127,7 +120,7 @@ static class Commands
                 Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
                 Batch = placement.RankBatch(a),
                 WeightDecay = a.Double("--regularization-l2"),
-                MixedPrecision = Precision(a, device),
+                MixedPrecision = ExecutionOptions.MixedPrecisionFor(device, a.Flag("--full-precision")),
                 ChannelsLast = device.type == TorchSharp.DeviceType.CUDA,
                 CheckpointInterval = TimeSpan.FromSeconds(a.Int("--checkpoint-interval")),
                 LogInterval = TimeSpan.FromSeconds(a.Int("--log-interval")),
@@ -160,19 +153,6 @@ static class Commands
         return CommandLine.Ok;
     }
 
-    /// <summary>--with-dali (ODTK's name for its GPU data path): nvJPEG decode + augmentation on the GPU.</summary>
-    static void GpuDecode(ParsedArgs a, Device device)
-    {
-        if (!a.Flag("--with-dali")) return;
-        if (device.type != DeviceType.CUDA) throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the CPU)");
-        if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
-    }
-
-    /// <summary>Autocast dtype: bf16 on a GPU (measured faster than fp16 + loss scaling and as accurate: bench/RESULTS.md),
-    /// none on the CPU (CPU autocast is slower than fp32 on most CPUs) or with --full-precision.</summary>
-    static ScalarType? Precision(ParsedArgs a, Device device) =>
-        a.Flag("--full-precision") || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
-
     static DetectorConfig TrainConfig(ParsedArgs a, int classes)
     {
         var ious = a.Doubles("--anchor-ious");
@@ -189,104 +169,4 @@ static class Commands
         return config;
     }
 
-    public static int Infer(ParsedArgs a, CommandContext context)
-    {
-        string model = a.Positionals["model"];
-        ExistingFile("MODEL", model, [.. CheckpointExtensions, .. ExportedExtensions]);
-        ExistingDirectory("--images", a.String("--images"));
-        if (a.Has("--annotations")) ExistingFile("--annotations", a.String("--annotations"), ".json");
-        foreach (var output in a.Strings("--output")) { Extension("--output", output, ".json"); WritableParent("--output", output); }
-        Positive(a, "--batch");
-        Positive(a, "--resize"); Positive(a, "--max-size");
-        InferenceSettings(a);
-        DeviceChoice.Resolve(a.String("--device"));
-        Unsupported(a, "--rotated-bbox");
-        bool exported = ExportedExtensions.Any(e => model.EndsWith(e, StringComparison.OrdinalIgnoreCase));
-        if (exported && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms" or "--detections") is string fixedOption)
-            throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
-        var format = a.String("--output-format")!;
-        if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
-        // the input size: given, else the model's (its training --resize and --max-size), else the default
-        InferenceCommandOptions Job(Device device, int batch, int workers, InferenceConfig settings) => new(model,
-            a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
-            new InferenceOptions(device, batch, settings.Resize, settings.MaxSize, Precision(a, device),
-                workers, SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: a.Flag("--cuda-graphs")));
-        if (exported)
-        {
-            // ONNX Runtime picks its own device: one process
-            var device = DeviceChoice.Resolve(a.String("--device"));
-            var info = OnnxDetector.Describe(model);
-            var d = new InferenceConfig();
-            var stored = d with { Resize = info.Resize ?? d.Resize, MaxSize = info.MaxSize ?? d.MaxSize };
-            var job = Job(device, Positive(a, "--batch"), a.Int("--workers"), InferenceSettings(a, stored));
-            using var exportedDetector = InferCommand.FromExport(model, info, job, a.Flag("--full-precision"),
-                context.Stderr);
-            InferCommand.Run(exportedDetector, job, context.Stdout, context.Stderr);
-            return CommandLine.Ok;
-        }
-        GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
-        return MultiProcess.Run(a, context, placement =>
-        {
-            using var detector = InferCommand.FromCheckpoint(model, placement.Device, Precision(a, placement.Device),
-                a.Flag("--cuda-graphs"), stored => InferenceSettings(a, stored));
-            var job = Job(placement.Device, placement.RankBatch(a), placement.Workers(a), detector.Settings);
-            InferCommand.Run(detector, job, placement.Output(context.Stdout), context.Stderr, placement.Group);
-            return CommandLine.Ok;
-        });
-    }
-
-    public static int Summary(ParsedArgs a, TextWriter stdout)
-    {
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        var size = a.Ints("--size");
-        foreach (var s in size) MultipleOf("--size", s, Fpn.Stride);
-        RetinaNetModel model;
-        if (a.String("--model") is string path)
-        {
-            ExistingFile("--model", path, CheckpointExtensions);
-            model = Checkpoint.Load(path).Model;
-        }
-        else
-        {
-            torch.manual_seed(0);
-            model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a), Classes = Positive(a, "--classes"), Inference = InferenceSettings(a) });
-            model.Initialize();
-        }
-        using var _ = model;
-        model.to(device).eval();
-        var config = model.Config;
-        stdout.WriteLine($"RetinaNet: backbones {string.Join(" + ", config.Backbones)}, {config.Classes} classes, {config.Anchors.Count} anchors per location, device {device.type}");
-        stdout.WriteLine($"  anchor ratios {string.Join(' ', config.Anchors.Ratios.Select(r => r.ToString("0.###")))}, scales {string.Join(' ', config.Anchors.Scales.Select(s => s.ToString("0.###")))}");
-        stdout.WriteLine($"  inference: score >= {config.Inference.ScoreThreshold}, top {config.Inference.TopN} per level, NMS {config.Inference.NmsThreshold}, {config.Inference.Detections} detections");
-        stdout.WriteLine($"  input: resize {config.Inference.Resize}, max size {config.Inference.MaxSize}");
-        stdout.WriteLine($"  {"part",-36} {"parameters",12}");
-        long total = 0;
-        foreach (var group in StateDict.Of(model).GroupBy(kv => PartOf(kv.Key)))
-        {
-            long count = group.Where(kv => kv.Value.is_floating_point()).Sum(kv => kv.Value.numel());
-            total += count;
-            stdout.WriteLine($"  {group.Key,-36} {count,12:N0}");
-        }
-        stdout.WriteLine($"  {"total (incl. frozen BN buffers)",-36} {total,12:N0}");
-
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var image = rand(1, 3, size[0], size[^1], generator: new Generator(0)).to(device);
-        var watch = Stopwatch.StartNew();
-        using var heads = model.forward(image);
-        using var anchors = new AnchorGenerator(config.Anchors);
-        var levels = anchors.For(size[0], size[^1], heads);
-        using var detections = Postprocess.Detect(heads, levels, config.Classes, config.Inference, (size[^1], size[0]));
-        long kept = detections.Count.cpu().item<long>();
-        watch.Stop();
-        stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels {string.Join(", ", heads.ClassLogits.Select((l, i) => $"P{i + 3} {l.shape[2]}x{l.shape[3]}"))}; {levels.Total:N0} anchors");
-        stdout.WriteLine($"  forward + decode + NMS: {watch.Elapsed.TotalMilliseconds:F0} ms, {kept} detections kept (synthetic noise image)");
-        return CommandLine.Ok;
-    }
-
-    static string PartOf(string key)
-    {
-        var parts = key.Split('.');
-        return parts[0] == "backbones" ? $"{parts[1]} {(parts[2] == "features" ? "body" : "FPN")}" : parts[0];
-    }
 }

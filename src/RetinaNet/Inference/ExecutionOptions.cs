@@ -1,0 +1,84 @@
+using RetinaNet.Inference.Onnx;
+using RetinaNet.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Inference;
+
+/// <summary>How a model file runs: the device, full precision or not, CUDA graphs, and the largest batch it will be
+/// given (an exported model's TensorRT profile).</summary>
+public sealed record ExecutionOptions(Device Device, bool FullPrecision = false, bool CudaGraphs = false, int MaxBatch = 8)
+{
+    /// <summary>bf16 on a GPU (faster than fp16 with loss scaling and as accurate: bench/RESULTS.md); none on the CPU,
+    /// where autocast is slower than fp32, or with full precision. Training and inference both use it.</summary>
+    public static ScalarType? MixedPrecisionFor(Device device, bool fullPrecision) =>
+        fullPrecision || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
+
+    public ScalarType? MixedPrecision => MixedPrecisionFor(Device, FullPrecision);
+}
+
+/// <summary>Model files: checkpoints (.pth, .safetensors) run by TorchSharp, exports (.onnx, .plan, .engine) by ONNX
+/// Runtime, opened behind one <see cref="IDetector"/>.</summary>
+public static class ModelFiles
+{
+    public static readonly string[] CheckpointExtensions = [".pth", ".safetensors"];
+    public static readonly string[] ExportedExtensions = [".onnx", ".plan", ".engine"];
+
+    public static bool IsExported(string path) =>
+        ExportedExtensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Opens <paramref name="path"/> to run as <paramref name="run"/> says. <paramref name="settings"/> maps the
+    /// model's stored settings to the run's (options given win); an exported model's post-processing is part of its
+    /// graph, so there only the input scale may change.</summary>
+    public static IDetector Open(string path, ExecutionOptions run, Func<InferenceConfig, InferenceConfig> settings,
+        TextWriter notes)
+    {
+        if (!IsExported(path)) return CheckpointDetector.Load(path, run, settings);
+        var stored = OnnxDetector.Describe(path);
+        var d = new InferenceConfig();
+        var baked = d with { Resize = stored.Resize ?? d.Resize, MaxSize = stored.MaxSize ?? d.MaxSize };
+        var wanted = settings(baked);
+        if (wanted with { Resize = baked.Resize, MaxSize = baked.MaxSize } != baked)
+            throw new ArgumentException($"{path}: post-processing is part of an exported model; set it when exporting");
+        return OnnxDetector.Open(path, run, (wanted.Resize, wanted.MaxSize), notes);
+    }
+}
+
+/// <summary>A checkpoint's model and its runner, owned together.</summary>
+public sealed class CheckpointDetector : IDetector
+{
+    readonly RetinaNetModel model;
+    readonly DetectionRunner runner;
+
+    CheckpointDetector(RetinaNetModel model, DetectionRunner runner) => (this.model, this.runner) = (model, runner);
+
+    /// <summary>The checkpoint on the run's device with what <paramref name="settings"/> makes of its stored settings;
+    /// with mixed precision its weights are converted (bf16 weights and NHWC beat autocast: bench/RESULTS.md).</summary>
+    public static CheckpointDetector Load(string path, ExecutionOptions run, Func<InferenceConfig, InferenceConfig> settings)
+    {
+        var model = Checkpoints.Checkpoint.Load(path).Model;
+        try
+        {
+            model.UseInferenceSettings(settings(model.Config.Inference));
+            model.to(run.Device);
+            model.PrepareForInference();
+            if (run.MixedPrecision is ScalarType low)
+            {
+                model.to(low);
+                Layouts.ToChannelsLast(model);
+            }
+            return new CheckpointDetector(model, new DetectionRunner(model, run.Device, run.MixedPrecision, run.CudaGraphs));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public InferenceConfig Settings => model.Config.Inference;
+    public int Classes => runner.Classes;
+    public (int Height, int Width)? InputSize => runner.InputSize;
+    public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);
+    public void Dispose() { runner.Dispose(); model.Dispose(); }
+}
