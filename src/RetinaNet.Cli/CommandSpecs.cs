@@ -1,3 +1,4 @@
+using RetinaNet.Boxes;
 using System.Globalization;
 using RetinaNet.Model;
 

@@ -1,3 +1,4 @@
+using RetinaNet.Data.Coco;
 using System.Diagnostics;
 using RetinaNet.Data;
 using RetinaNet.Data.Imaging;

@@ -1,4 +1,3 @@
-using RetinaNet.Model;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Boxes;
@@ -54,10 +53,6 @@ public sealed class AnchorGenerator : IDisposable
     public AnchorGenerator(AnchorConfig config) => this.config = config;
 
     public AnchorConfig Config => config;
-
-    /// <summary>Level anchors matching the heads' level sizes and device, for an input of inputHeight x inputWidth.</summary>
-    public LevelAnchors For(long inputHeight, long inputWidth, HeadOutputs heads) =>
-        For(inputHeight, inputWidth, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(), heads.ClassLogits[0].device);
 
     /// <summary>Level anchors for feature maps of the given sizes, for an input of inputHeight x inputWidth.</summary>
     public LevelAnchors For(long inputHeight, long inputWidth, IReadOnlyList<(long H, long W)> levels, Device device)

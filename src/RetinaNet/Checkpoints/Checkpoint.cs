@@ -1,3 +1,4 @@
+using RetinaNet.Boxes;
 using System.Text.Json;
 using RetinaNet.Model;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using System.IO.Compression;
 using System.IO.Hashing;
 using System.Numerics;

@@ -1,3 +1,4 @@
+using RetinaNet.Data.Coco;
 using static RetinaNet.Evaluation.CocoEvalParams;
 
 namespace RetinaNet.Evaluation;

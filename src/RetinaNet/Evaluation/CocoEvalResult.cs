@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using System.Text;
 using RetinaNet.Data.Coco;
 using static RetinaNet.Evaluation.CocoEvalParams;

@@ -103,7 +103,7 @@ public static class DetectionsFile
 
     // temporary file, then rename (as checkpoints): a failed or killed write never leaves a truncated file at path
     internal static void WriteAtomically(string path, Action<Utf8JsonWriter> write) =>
-        Checkpoints.AtomicFile.Write(path, stream =>
+        Core.AtomicFile.Write(path, stream =>
         {
             using var w = new Utf8JsonWriter(stream);
             write(w);

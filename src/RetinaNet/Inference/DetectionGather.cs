@@ -1,3 +1,4 @@
+using RetinaNet.Data.Coco;
 using RetinaNet.Distributed;
 using RetinaNet.Evaluation;
 using static TorchSharp.torch;

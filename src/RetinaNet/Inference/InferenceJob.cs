@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using System.Diagnostics;
 using RetinaNet.Data;
 using RetinaNet.Data.Coco;
@@ -45,7 +46,7 @@ public static class InferenceJob
             + $"{precision}, batch {o.Inference.Batch * ranks}" + (ranks > 1 ? $" × {ranks} processes" : "")
             + $", resize {o.Inference.Resize}, max size {o.Inference.MaxSize})");
         bool terminal = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
-        var bar = new Training.TrainingLog(stderr, terminal, TimeSpan.FromSeconds(0.5), plain: ("images", ProgressLineInterval));
+        var bar = new ProgressLog(stderr, terminal, TimeSpan.FromSeconds(0.5), plain: ("images", ProgressLineInterval));
         double seconds = 0;
         var detections = Detect(detector, dataset, o.Inference, stderr,
             (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); }, group);

@@ -1,3 +1,4 @@
+using RetinaNet.Boxes;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -179,4 +180,12 @@ sealed class BackboneSet : nn.Module
     {
         foreach (var name in names) register_module(name, Backbones.Create(name));
     }
+}
+
+public static class HeadAnchors
+{
+    /// <summary>Level anchors matching the heads' level sizes and device, for an input of inputHeight x inputWidth.</summary>
+    public static LevelAnchors For(this AnchorGenerator anchors, long inputHeight, long inputWidth, HeadOutputs heads) =>
+        anchors.For(inputHeight, inputWidth, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(),
+            heads.ClassLogits[0].device);
 }

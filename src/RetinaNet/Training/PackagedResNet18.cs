@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using System.Security.Cryptography;
 using Onnx;
 using RetinaNet.Checkpoints;

@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using RetinaNet.Checkpoints;
 using RetinaNet.Data;
 using RetinaNet.Data.Coco;
@@ -103,7 +104,7 @@ public static class TrainingJob
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
         using var board = o.LogDir is null || !master ? null : new TensorBoardWriter(o.LogDir);
         using var poster = o.PostMetrics is null || !master ? null : new MetricsPoster(new Uri(o.PostMetrics));
-        var log = new TrainingLog(stdout, o.ProgressBar, TimeSpan.FromSeconds(0.5));
+        var log = new ProgressLog(stdout, o.ProgressBar, TimeSpan.FromSeconds(0.5));
         var hooks = new TrainingHooks
         {
             Log = log.Line,

@@ -1,3 +1,4 @@
+using RetinaNet.Data.Coco;
 using RetinaNet.Data;
 using RetinaNet.Evaluation;
 using Xunit;

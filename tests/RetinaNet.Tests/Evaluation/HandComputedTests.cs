@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using RetinaNet.Evaluation;
 using Xunit;
 using static RetinaNet.Tests.Evaluation.HandGt;

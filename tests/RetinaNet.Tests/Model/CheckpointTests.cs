@@ -1,3 +1,4 @@
+using RetinaNet.Boxes;
 using RetinaNet.Checkpoints;
 using RetinaNet.Model;
 using TorchSharp;

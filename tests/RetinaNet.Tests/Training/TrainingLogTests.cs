@@ -1,3 +1,4 @@
+using RetinaNet.Core;
 using RetinaNet.Training;
 using Xunit;
 
@@ -85,7 +86,7 @@ public class TrainingLogTests
     public void Redirected_output_gets_plain_lines_only()
     {
         var w = new StringWriter { NewLine = "\n" };
-        var log = new TrainingLog(w, interactive: false, TimeSpan.Zero, () => TimeSpan.Zero);
+        var log = new ProgressLog(w, interactive: false, TimeSpan.Zero, () => TimeSpan.Zero);
         log.Progress(1, 10, TimeSpan.FromSeconds(1));
         log.Line("first");
         log.Progress(10, 10, TimeSpan.FromSeconds(10));
@@ -99,7 +100,7 @@ public class TrainingLogTests
         // infer's progress in a log file: "[n/N] images" at most every 10 s, none before the first 10 s nor at the end
         var w = new StringWriter { NewLine = "\n" };
         var now = TimeSpan.Zero;
-        var log = new TrainingLog(w, interactive: false, TimeSpan.FromSeconds(0.5), () => now,
+        var log = new ProgressLog(w, interactive: false, TimeSpan.FromSeconds(0.5), () => now,
             plain: ("images", TimeSpan.FromSeconds(10)));
         now = TimeSpan.FromSeconds(9);
         log.Progress(8, 100, now);
@@ -120,7 +121,7 @@ public class TrainingLogTests
     {
         var w = new StringWriter { NewLine = "\n" };
         var now = TimeSpan.Zero;
-        var log = new TrainingLog(w, interactive: true, TimeSpan.FromSeconds(1), () => now);
+        var log = new ProgressLog(w, interactive: true, TimeSpan.FromSeconds(1), () => now);
         log.Progress(1, 4, TimeSpan.FromSeconds(1));
         now = TimeSpan.FromSeconds(0.5);
         log.Progress(2, 4, TimeSpan.FromSeconds(2)); // too soon: not drawn

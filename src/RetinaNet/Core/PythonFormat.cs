@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 
-namespace RetinaNet;
+namespace RetinaNet.Core;
 
 /// <summary>Python's float format specs '{:.Nf}' and '{:.Ng}', exactly: the double's exact binary value rounded
 /// half-to-even (as CPython), so log lines read as ODTK's.</summary>

@@ -1,27 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace RetinaNet.Training;
-
-/// <summary>ODTK's training log line:
-/// <c>[{iter:>width}/{iters}] focal loss: {:.3f}, box loss: {:.3f}, {:.3f}s/{batch}-batch (fw: {:.3f}s, bw: {:.3f}s), {:.1f} im/s, lr: {:.2g}</c>
-/// with width the number of digits of iters and im/s = batch / seconds per batch.</summary>
-public static class TrainingLogLine
-{
-    public static string Format(long iteration, long iterations, double focalLoss, double boxLoss,
-        double secondsPerBatch, int batchSize, double forwardSeconds, double backwardSeconds, double learningRate)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        int width = iterations.ToString(inv).Length;
-        return $"[{iteration.ToString(inv).PadLeft(width)}/{iterations.ToString(inv)}]"
-            + $" focal loss: {PythonFormat.Fixed(focalLoss, 3)}"
-            + $", box loss: {PythonFormat.Fixed(boxLoss, 3)}"
-            + $", {PythonFormat.Fixed(secondsPerBatch, 3)}s/{batchSize.ToString(inv)}-batch"
-            + $" (fw: {PythonFormat.Fixed(forwardSeconds, 3)}s, bw: {PythonFormat.Fixed(backwardSeconds, 3)}s)"
-            + $", {PythonFormat.Fixed(batchSize / secondsPerBatch, 1)} im/s"
-            + $", lr: {PythonFormat.General(learningRate, 2)}";
-    }
-}
+namespace RetinaNet.Core;
 
 /// <summary>A one-line terminal progress bar: <c>[#######.............]  35% 350/1000 ETA 0:01:05</c>.</summary>
 public static class ProgressBar
@@ -75,7 +55,7 @@ public sealed class RateLimiter
 /// <summary>Writes log lines and, on an interactive terminal, a progress bar redrawn in place with '\r' at most every
 /// <c>progressInterval</c>. The caller says whether output is interactive (e.g. !Console.IsOutputRedirected); when
 /// it is not, only the plain log lines are written, and <c>[n/N] unit</c> lines when <c>plain</c> asks.</summary>
-public sealed class TrainingLog
+public sealed class ProgressLog
 {
     readonly TextWriter output;
     readonly bool interactive;
@@ -85,7 +65,7 @@ public sealed class TrainingLog
 
     /// <param name="plain">When not interactive: a <c>[n/N] Unit</c> line at most every <c>Interval</c>, the first
     /// after one interval (a log file of a long run shows progress; a short run stays quiet).</param>
-    public TrainingLog(TextWriter output, bool interactive, TimeSpan progressInterval, Func<TimeSpan>? clock = null,
+    public ProgressLog(TextWriter output, bool interactive, TimeSpan progressInterval, Func<TimeSpan>? clock = null,
         (string Unit, TimeSpan Interval)? plain = null)
     {
         this.output = output;
