@@ -14,9 +14,12 @@ sealed record Placement(Device Device, ProcessGroup? Group, int Ranks, int Local
     /// <summary>This rank's share of <c>--batch</c> (over all GPUs, as ODTK; default 2 per GPU).</summary>
     public int RankBatch(ParsedArgs a) => GlobalBatch(a, Ranks) / Ranks;
 
+    /// <summary>ODTK's default --batch: 2 images per GPU.</summary>
+    public static int DefaultBatch(int gpus) => 2 * Math.Max(1, gpus);
+
     public static int GlobalBatch(ParsedArgs a, int ranks)
     {
-        int batch = a.Has("--batch") ? Positive(a, "--batch") : 2 * ranks;
+        int batch = a.Has("--batch") ? Positive(a, "--batch") : DefaultBatch(ranks);
         BatchDividesGpus(batch, ranks);
         return batch;
     }

@@ -44,7 +44,7 @@ namespace RetinaNet.Cli
                 var cli = CommandRegistry.Find(rest[0])
                     ?? throw new UsageException($"unknown command '{rest[0]}': use {string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
                 int gpus = cli.NeedsGpuCount ? services.GpuCount() : 0;
-                var spec = cli.Spec(2 * Math.Max(1, gpus));
+                var spec = cli.Spec(Placement.DefaultBatch(gpus));
                 var commandArgs = rest.Skip(1).ToList();
                 if (commandArgs.Contains("--help") || commandArgs.Contains("-h"))
                 {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using RetinaNet.Boxes;
+using RetinaNet.Data.Loading;
+using RetinaNet.Data.Transforms;
 using RetinaNet.Checkpoints;
 using RetinaNet.Inference;
 using RetinaNet.Model;
@@ -46,17 +47,18 @@ static class SummaryCommand
         }
         stdout.WriteLine($"  {"total (incl. frozen BN buffers)",-36} {total,12:N0}");
 
+        // timed through the same runner as infer: a synthetic noise image, its original size the input size
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var image = rand(1, 3, size[0], size[^1], generator: new Generator(0)).to(device);
+        using var runner = new DetectionRunner(model, device, mixedPrecision: null);
+        var noise = randint(0, 256, [3, size[0], size[^1]], generator: new Generator(0)).to(ScalarType.Byte);
+        using var image = new PreparedImage(0, 0, new ImageWithBoxes(noise, [], []), size[^1], size[0]);
+        using var batch = HostBatch.Collate([image], [false], Fpn.Stride, pin: false);
         var watch = Stopwatch.StartNew();
-        using var heads = model.forward(image);
-        using var anchors = new AnchorGenerator(config.Anchors);
-        var levels = anchors.For(size[0], size[^1], heads);
-        using var detections = Postprocess.Detect(heads, levels, config.Classes, config.Inference, (size[^1], size[0]));
-        long kept = detections.Count.cpu().item<long>();
+        int kept = runner.Detect(batch)[0].Count;
         watch.Stop();
-        stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels {string.Join(", ", heads.ClassLogits.Select((l, i) => $"P{i + 3} {l.shape[2]}x{l.shape[3]}"))}; {levels.Total:N0} anchors");
+        var levels = Enumerable.Range(3, 5).Select(l => (Level: l, H: size[0] >> l, W: size[^1] >> l)).ToList();
+        long anchors = levels.Sum(l => (long)l.H * l.W) * config.Anchors.Count * config.Backbones.Count;
+        stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels {string.Join(", ", levels.Select(l => $"P{l.Level} {l.H}x{l.W}"))}; {anchors:N0} anchors");
         stdout.WriteLine($"  forward + decode + NMS: {watch.Elapsed.TotalMilliseconds:F0} ms, {kept} detections kept (synthetic noise image)");
         return CommandLine.Ok;
     }
