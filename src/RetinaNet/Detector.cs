@@ -69,7 +69,9 @@ public sealed class Detector : IDisposable
     {
         (this.model, this.options, this.execution) = (model, options, execution);
         resize = Augmentation.ForInference(model.Settings.Resize, model.Settings.MaxSize, model.InputSize);
-        Names = Enumerable.Range(0, model.Classes).Select(c => $"class {c}").ToArray();
+        var known = model.Categories;
+        Categories = Enumerable.Range(0, model.Classes)
+            .Select(c => c < known.Count ? known[c] : new Category(c, $"class {c}")).ToArray();
     }
 
     /// <summary>Opens a checkpoint (.pth, .safetensors) or an exported model (.onnx, .plan, .engine).</summary>
@@ -89,8 +91,9 @@ public sealed class Detector : IDisposable
 
     /// <summary>Classes the model predicts.</summary>
     public int Classes => model.Classes;
-    /// <summary>Each class's name, by class index.</summary>
-    public IReadOnlyList<string> Names { get; }
+    /// <summary>Each class's category (id and name), by class index: the training annotations' when the model file has
+    /// them, else the class index and "class N".</summary>
+    public IReadOnlyList<Category> Categories { get; }
     /// <summary>The input scale and post-processing in use.</summary>
     public InferenceConfig Settings => model.Settings;
 
@@ -172,7 +175,7 @@ public sealed class Detector : IDisposable
         {
             int c = image.Classes[j];
             var b = image.Boxes.AsSpan(4 * j, 4);
-            result[j] = new Detection(b[0], b[1], b[2], b[3], image.Scores[j], c, c, Names[c]);
+            result[j] = new Detection(b[0], b[1], b[2], b[3], image.Scores[j], c, Categories[c].Id, Categories[c].Name);
         }
         return result;
     }

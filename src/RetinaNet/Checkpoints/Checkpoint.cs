@@ -47,6 +47,8 @@ public static class Checkpoint
                     ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
                 },
             };
+            if (config.Categories.Count > 0)
+                root["categories"] = config.Categories.Select(c => (object?)new List<object?> { c.Id, c.Name }).ToList();
             if (state is not null)
             {
                 root["iteration"] = state.Iteration;
@@ -91,6 +93,8 @@ public static class Checkpoint
                 Scales = Numbers(root, "scales", path) ?? AnchorConfig.DefaultScales,
             },
         };
+        if (root.TryGetValue("categories", out var categories))
+            config = config with { Categories = Categories(categories, path) };
         if (Numbers(root, "anchor_ious", path) is { Count: 2 } ious) config = config with { AnchorIous = (ious[0], ious[1]) };
         if (root.TryGetValue("inference", out var inf) && inf is OrderedDictionary<string, object?> d)
             config = config with
@@ -161,6 +165,10 @@ public static class Checkpoint
             ? v is IEnumerable<object?> list ? list.Select(ToDouble).ToList() : throw Bad(path, key)
             : null;
 
+    static List<Category> Categories(object? value, string path) =>
+        (value as IEnumerable<object?> ?? throw Bad(path, "categories")).Select(c => c is IList<object?> { Count: 2 } pair
+            && pair[0] is long id && pair[1] is string name ? new Category(id, name) : throw Bad(path, "categories")).ToList();
+
     static double ToDouble(object? v) => v switch
     {
         double d => d, long l => l, int i => i,
@@ -169,16 +177,17 @@ public static class Checkpoint
 
     /// <summary>The configuration as JSON, for .safetensors metadata.</summary>
     sealed record ConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
-        double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null)
+        double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null,
+        Category[]? Categories = null)
     {
         public static ConfigRecord From(DetectorConfig c) => new([.. c.Backbones], c.Classes, [.. c.Anchors.Ratios], [.. c.Anchors.Scales],
             [c.AnchorIous.Background, c.AnchorIous.Foreground], c.Inference.ScoreThreshold, c.Inference.TopN,
-            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize);
+            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize, [.. c.Categories]);
 
         public DetectorConfig ToConfig() => new()
         {
             Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales },
-            AnchorIous = (AnchorIous[0], AnchorIous[1]),
+            AnchorIous = (AnchorIous[0], AnchorIous[1]), Categories = Categories ?? [],
             Inference = new InferenceConfig
             {
                 ScoreThreshold = ScoreThreshold, TopN = TopN, NmsThreshold = Nms, Detections = Detections,

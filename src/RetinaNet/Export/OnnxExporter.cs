@@ -34,7 +34,7 @@ public static class OnnxExporter
     public const int DefaultOpset = 17, MinOpset = 13, MaxOpset = 18;
     public const string LayoutKey = "retinanet.layout", ClassesKey = "retinanet.classes", BackbonesKey = "retinanet.backbones",
         PrecisionKey = "retinanet.precision", InferenceKey = "retinanet.inference",
-        ResizeKey = "retinanet.resize", MaxSizeKey = "retinanet.max_size";
+        ResizeKey = "retinanet.resize", MaxSizeKey = "retinanet.max_size", CategoriesKey = "retinanet.categories";
 
     public static ModelProto Build(RetinaNetModel model, ExportOptions options)
     {
@@ -72,6 +72,8 @@ public static class OnnxExporter
             // the scale the model was trained for: infer resizes to it (within H x W) unless given
             (ResizeKey, FormattableString.Invariant($"{inference.Resize}")),
             (MaxSizeKey, FormattableString.Invariant($"{inference.MaxSize}")),
+            // class i of the outputs is categories[i]: [{"id": 1, "name": "cat"}, ...]
+            (CategoriesKey, System.Text.Json.JsonSerializer.Serialize(model.Config.Categories.Select(c => new { id = c.Id, name = c.Name }))),
         })
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return proto;

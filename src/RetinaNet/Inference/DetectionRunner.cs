@@ -43,6 +43,7 @@ public sealed class DetectionRunner : IDetector
     public int Classes => model.Config.Classes;
     public (int Height, int Width)? InputSize => null;
     public InferenceConfig Settings => model.Config.Inference;
+    public IReadOnlyList<Category> Categories => model.Config.Categories;
 
     public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
 

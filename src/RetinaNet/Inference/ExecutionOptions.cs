@@ -77,6 +77,7 @@ public sealed class CheckpointDetector : IDetector
     }
 
     public InferenceConfig Settings => model.Config.Inference;
+    public IReadOnlyList<Category> Categories => model.Config.Categories;
     public int Classes => runner.Classes;
     public (int Height, int Width)? InputSize => runner.InputSize;
     public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);

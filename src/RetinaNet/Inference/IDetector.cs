@@ -12,6 +12,8 @@ public interface IDetector : IDisposable
     int Classes { get; }
     /// <summary>Fixed input (height, width) that every batch is padded to (exported models); null: any multiple of 128.</summary>
     (int Height, int Width)? InputSize { get; }
+    /// <summary>The training annotations' categories in class order; empty when the model does not know them.</summary>
+    IReadOnlyList<Category> Categories { get; }
     /// <summary>The input scale and post-processing this detector runs with.</summary>
     InferenceConfig Settings { get; }
     IReadOnlyList<ImageDetections> Detect(HostBatch host);

@@ -25,9 +25,15 @@ public sealed record InferenceConfig
     }
 }
 
+/// <summary>A category the model was trained on: its id and name in the training annotations.</summary>
+public sealed record Category(long Id, string Name);
+
 /// <summary>Everything that defines a detector besides its weights; saved in checkpoints.</summary>
 public sealed record DetectorConfig
 {
+    /// <summary>The training annotations' categories in class order (class i is Categories[i]); empty when unknown
+    /// (ODTK's checkpoints).</summary>
+    public IReadOnlyList<Category> Categories { get; init; } = [];
     public IReadOnlyList<string> Backbones { get; init; } = ["ResNet50FPN"];
     public int Classes { get; init; } = 80;
     public AnchorConfig Anchors { get; init; } = new();

@@ -34,6 +34,14 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         Config = Config with { Inference = settings };
     }
 
+    /// <summary>Names the classes: the training annotations' categories in class order.</summary>
+    public void UseCategories(IReadOnlyList<Category> categories)
+    {
+        if (categories.Count > Config.Classes)
+            throw new ArgumentException($"{categories.Count} categories for {Config.Classes} classes");
+        Config = Config with { Categories = categories };
+    }
+
     public RetinaNetModel(DetectorConfig config) : base("RetinaNet")
     {
         config.Validate();

@@ -81,6 +81,7 @@ public static class TrainingJob
         if (dataset.Categories.Count > model.Config.Classes)
             throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
 
+        model.UseCategories(dataset.Categories.CategoryIds.Zip(dataset.Categories.Names, (id, name) => new Category(id, name)).ToList());
         model.to(o.Device);
         if (resume is null && o.FineTune is null && o.BackboneWeights is "none") CalibrateBatchNorm(model, dataset, o, stderr);
         using var trainer = new Trainer(model, o.Device, o.Settings, group);

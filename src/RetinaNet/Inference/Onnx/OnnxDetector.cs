@@ -11,7 +11,11 @@ namespace RetinaNet.Inference.Onnx;
 /// <see cref="HasEngine"/>: an EP-context model from <c>export OUT.plan</c>, which only TensorRT runs;
 /// <see cref="Resize"/> and <see cref="MaxSize"/>: the checkpoint's input scale (null in older exports).</summary>
 public sealed record ExportedDetector(int Height, int Width, int Classes, string Precision, bool HasEngine,
-    int? Resize = null, int? MaxSize = null);
+    int? Resize = null, int? MaxSize = null)
+{
+    /// <summary>The training categories in class order (empty in older exports).</summary>
+    public IReadOnlyList<Category> Categories { get; init; } = [];
+}
 
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
 /// host batch and image sizes go in as they are (the graph normalises and masks the padding as
@@ -21,12 +25,14 @@ public sealed class OnnxDetector : IDetector
     readonly InferenceSession session;
 
     OnnxDetector(InferenceSession session, ExportedDetector info, InferenceConfig settings) =>
-        (this.session, Classes, InputSize, Settings) = (session, info.Classes, (info.Height, info.Width), settings);
+        (this.session, Classes, InputSize, Settings, Categories) =
+            (session, info.Classes, (info.Height, info.Width), settings, info.Categories);
 
     public int Classes { get; }
     public (int Height, int Width)? InputSize { get; }
     /// <summary>The input scale to use; post-processing is fixed in the graph (its values are in the metadata).</summary>
     public InferenceConfig Settings { get; }
+    public IReadOnlyList<Category> Categories { get; }
 
     /// <summary>An exported model as a run wants it: on a GPU TensorRT (engine and timing caches in the model's folder,
     /// NAME.trt-cache/, a batch profile up to <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the CPU.
@@ -83,7 +89,24 @@ public sealed class OnnxDetector : IDetector
         return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, invariant),
             meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"),
             model.Graph.Node.Any(n => n.OpType == "EPContext"),
-            Size(OnnxExporter.ResizeKey), Size(OnnxExporter.MaxSizeKey));
+            Size(OnnxExporter.ResizeKey), Size(OnnxExporter.MaxSizeKey))
+        {
+            Categories = meta.TryGetValue(OnnxExporter.CategoriesKey, out var json) ? ReadCategories(path, json) : [],
+        };
+    }
+
+    static List<Category> ReadCategories(string path, string json)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            return doc.RootElement.EnumerateArray()
+                .Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString() ?? "")).ToList();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: metadata {OnnxExporter.CategoriesKey} is not a list of {{id, name}}: {e.Message}");
+        }
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
