@@ -276,7 +276,8 @@ static class Commands
         using var heads = model.forward(image);
         using var anchors = new AnchorGenerator(config.Anchors);
         var levels = anchors.For(size[0], size[^1], heads);
-        using var detections = Postprocess.Detect(heads, levels, config.Classes, config.Inference, (size[^1], size[0]));
+        using var detections = Postprocess.Detect(heads, levels, config.Classes, config.Inference, (size[^1], size[0]),
+            model.Kernels);
         long kept = detections.Count.cpu().item<long>();
         watch.Stop();
         stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels {string.Join(", ", heads.ClassLogits.Select((l, i) => $"P{i + 3} {l.shape[2]}x{l.shape[3]}"))}; {levels.Total:N0} anchors");
