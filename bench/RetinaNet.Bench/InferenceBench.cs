@@ -25,17 +25,20 @@ static class InferenceBench
         ScalarType? dtype = precision switch { "fp32" => null, "fp16" => ScalarType.Float16, _ => ScalarType.BFloat16 };
         torch.manual_seed(0);
         var config = new DetectorConfig { Backbones = [backbone], Classes = 80, Inference = new InferenceConfig { ScoreThreshold = 0 } };
-        using var model = new RetinaNetModel(config);
+        // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
+        bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
+        bool chunkedTopK = opt("chunked-topk", "true") != "false";
+        var kernelOptions = (kernels ? KernelOptions.Default : KernelOptions.None) with
+        {
+            ChunkedTopKLength = chunkedTopK ? KernelOptions.Default.ChunkedTopKLength : long.MaxValue,
+            SuppressInGraph = opt("nms-in-graph", "false") == "true",
+        };
+        using var model = new RetinaNetModel(config, kernelOptions);
         model.Initialize();
         model.to(device);
         // --convert: weights themselves in the low precision (what `infer` does); --nhwc: channels-last strides
         bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true", graphs = opt("graphs", "false") == "true";
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
-        if (opt("chunked-topk", "true") == "false") Postprocess.ChunkedTopKLength = long.MaxValue;
-        DetectionGraphs.SuppressInGraph = opt("nms-in-graph", "false") == "true";
-        // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
-        bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
-        Postprocess.UseNmsKernel = Postprocess.UseTopKKernel = DetectionLoss.UseFusedLosses = TargetAssigner.UseKernel = AffineReluKernel.Enabled = FrozenBatchNorm2d.TrainWithKernel = kernels;
         extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + (CudaKernels.Available || device.type != DeviceType.CUDA ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
         if (convert && dtype is ScalarType low) model.to(low);
@@ -79,9 +82,13 @@ static class InferenceBench
                 {
                     using var heads = model.forward(input);
                     var levels = anchors.For(input.shape[2], input.shape[3], heads);
-                    decode = Time(iters, () => Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2])).Dispose(), device);
-                    using var candidates = Postprocess.Decode(heads, levels, config.Classes, inference, (input.shape[3], input.shape[2]));
-                    nms = Time(iters, () => Postprocess.Suppress(candidates, inference).Dispose(), device);
+                    (long W, long H) size = (input.shape[3], input.shape[2]);
+                    Candidates Decode() =>
+                        Postprocess.Decode(heads, levels, config.Classes, inference, size, model.Kernels);
+                    decode = Time(iters, () => Decode().Dispose(), device);
+                    using var candidates = Decode();
+                    nms = Time(iters, () => Postprocess.Suppress(candidates, inference, model.Kernels).Dispose(),
+                        device);
                     using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
                     if (kernels)
                     {
@@ -105,19 +112,19 @@ static class InferenceBench
             if (freezeStem) model.FreezeStems();
             var settings = new TrainingSettings { Iterations = iters + 3, Batch = batch, MixedPrecision = dtype, Schedule = new LearningRateSchedule(0.001, 0, []), ChannelsLast = nhwc };
             using var trainer = new Trainer(model, device, settings);
-            for (int i = 0; i < 3; i++) trainer.StepForBenchmark(host);
+            for (int i = 0; i < 3; i++) trainer.Step(host, 1);
             if (device.type == DeviceType.CUDA) cuda.synchronize();
             var watch = Stopwatch.StartNew();
-            for (int i = 0; i < iters; i++) trainer.StepForBenchmark(host);
+            for (int i = 0; i < iters; i++) trainer.Step(host, 1);
             if (device.type == DeviceType.CUDA) cuda.synchronize();
             ms = watch.Elapsed.TotalMilliseconds / iters;
             extra += $", \"frozen_stem\": {freezeStem.ToString().ToLowerInvariant()}";
             var clock = new StageClock(device);
-            for (int i = 0; i < 5; i++) trainer.StepForBenchmark(host, clock);
+            for (int i = 0; i < 5; i++) trainer.Step(host, 1, clock);
             extra += ", \"stages_ms\": {" + string.Join(", ", clock.Milliseconds.Select(kv => $"\"{kv.Key}\": {kv.Value / 5:F2}")) + "}";
             if (device.type == DeviceType.CUDA && CudaKernels.Available)
             {
-                var (hostMs, gpuMs) = DeviceBoundStep(() => trainer.StepForBenchmark(host));
+                var (hostMs, gpuMs) = DeviceBoundStep(() => trainer.Step(host, 1));
                 extra += $", \"step_host_ms\": {hostMs:F2}, \"step_gpu_ms\": {gpuMs:F2}";
             }
         }

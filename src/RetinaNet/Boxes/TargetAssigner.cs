@@ -1,3 +1,4 @@
+using RetinaNet.Native;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Boxes;
@@ -23,22 +24,23 @@ public sealed class TargetAssigner
     public const double CrowdIoA = 0.5;
 
     readonly double background, foreground;
+    readonly KernelOptions kernels;
 
-    public TargetAssigner(double background = 0.4, double foreground = 0.5)
+    /// <param name="kernels">null: <see cref="KernelOptions.Default"/>. On a GPU the matching runs as one kernel
+    /// (<see cref="AssignKernel"/>) where it compiles, unless turned off here.</param>
+    public TargetAssigner(double background = 0.4, double foreground = 0.5, KernelOptions? kernels = null)
     {
         this.background = background;
         this.foreground = foreground;
+        this.kernels = kernels ?? KernelOptions.Default;
     }
-
-    /// <summary>On a GPU the matching runs as one kernel (<see cref="AssignKernel"/>) where it compiles; benchmarks
-    /// turn it off to compare.</summary>
-    public static bool UseKernel { get; set; } = true;
 
     /// <param name="anchors">[N, 4] anchors of all levels, concatenated.</param>
     /// <param name="targets">[B, M, 5] rows (x, y, w, h, class) in input pixels, class -1 padding, -2 crowd (ODTK's layout).</param>
     public AnchorTargets Assign(Tensor anchors, Tensor targets)
     {
-        if (UseKernel && AssignKernel.CanRun(anchors, targets)) return AssignKernel.Run(anchors, targets, background, foreground);
+        if (kernels.Assign && AssignKernel.CanRun(anchors, targets))
+            return AssignKernel.Run(anchors, targets, background, foreground);
         using var scope = NewDisposeScope();
         long batch = targets.shape[0], n = anchors.shape[0], m = targets.shape[1];
         var device = anchors.device;

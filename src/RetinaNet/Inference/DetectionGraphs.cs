@@ -8,17 +8,14 @@ namespace RetinaNet.Inference;
 /// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the detector
 /// is bound by launching ~1,000 kernels, and a replay launches them at once. NMS is our exact kernel pair
 /// (<see cref="NmsKernel"/>) where it compiles; otherwise it follows eagerly (exact, a few host waits), or with
-/// <see cref="SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>, falling back to the
-/// exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its block).
+/// <see cref="KernelOptions.SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>, falling
+/// back to the exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its
+/// block).
 /// Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
-public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex, int maxShapes = 4) : IDisposable
+public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex,
+    KernelOptions kernels, int maxShapes = 4) : IDisposable
 {
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
-
-    /// <summary>Without our NMS kernels: whether the tensor-op NMS is captured too, or (default) runs eagerly after the
-    /// replay. The eager exact NMS measured faster at batch 1 on both cards (H200 6.7 vs 8.0 ms, H100 6.9 vs 9.4 ms end
-    /// to end; bench/RESULTS.md).</summary>
-    public static bool SuppressInGraph { get; set; }
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller;
     /// null when this shape is not graphed.</summary>
@@ -37,7 +34,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         if (o.Length == 5) return new NmsResult(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias(), o[4].alias());
         if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias());
         using var c = new Candidates(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias());
-        return Postprocess.Suppress(c, config);
+        return Postprocess.Suppress(c, config, kernels);
     }
 
     (Tensor, CudaGraphs.CapturedGraph) Capture(Tensor images)
@@ -51,7 +48,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
             // its exactness flag (SuppressInGraph without our kernels).
             var c = candidates(input);
             Tensor[] outputs;
-            if (Postprocess.UseNmsKernel && NmsKernel.CanRun(c.Scores))
+            if (kernels.Nms && NmsKernel.CanRun(c.Scores))
             {
                 var kept = NmsKernel.Run(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
                 outputs = [kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count];
@@ -59,7 +56,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
             else
             {
                 outputs = [c.Scores, c.Boxes, c.Classes, c.Valid];
-                if (SuppressInGraph)
+                if (kernels.SuppressInGraph)
                 {
                     var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
                     outputs = [.. outputs, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];

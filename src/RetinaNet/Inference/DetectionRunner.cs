@@ -36,7 +36,8 @@ public sealed class DetectionRunner : IDetector
         anchors = new(model.Config.Anchors);
         weights = model.parameters().First().dtype;
         channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
-        if (cudaGraphs && device.type == DeviceType.CUDA) graphs = new DetectionGraphs(Candidates, model.Config.Inference, device.index < 0 ? 0 : device.index);
+        if (cudaGraphs && device.type == DeviceType.CUDA)
+            graphs = new(Candidates, model.Config.Inference, device.index < 0 ? 0 : device.index, model.Kernels);
         model.eval();
     }
 
@@ -64,7 +65,7 @@ public sealed class DetectionRunner : IDetector
     NmsResult Eager(Tensor images)
     {
         using var candidates = Candidates(images);
-        return Postprocess.Suppress(candidates, model.Config.Inference);
+        return Postprocess.Suppress(candidates, model.Config.Inference, model.Kernels);
     }
 
     /// <summary>Forward and per-level decode: every step before NMS.</summary>
@@ -72,7 +73,8 @@ public sealed class DetectionRunner : IDetector
     {
         using var heads = model.forward(images);
         var levels = anchors.For(images.shape[2], images.shape[3], heads);
-        return Postprocess.Decode(heads, levels, model.Config.Classes, model.Config.Inference, (images.shape[3], images.shape[2]));
+        return Postprocess.Decode(heads, levels, model.Config.Classes, model.Config.Inference,
+            (images.shape[3], images.shape[2]), model.Kernels);
     }
 
     /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>

@@ -1,5 +1,6 @@
 using RetinaNet.Boxes;
 using RetinaNet.Model;
+using RetinaNet.Native;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
@@ -12,10 +13,12 @@ public sealed record Candidates(Tensor Scores, Tensor Boxes, Tensor Classes, Ten
 
 /// <summary>From head outputs to detections, for the whole batch on the device: per level the top-n class
 /// scores (ODTK's decode: score &gt;= threshold, at most top-n per level and image), their boxes decoded
-/// against their anchors, then one batched class-aware NMS over all levels.</summary>
+/// against their anchors, then one batched class-aware NMS over all levels. <c>kernels</c> (null:
+/// <see cref="KernelOptions.Default"/>) says whether our top-k and NMS kernels run.</summary>
 public static class Postprocess
 {
-    public static Candidates Decode(HeadOutputs heads, LevelAnchors anchors, int classes, InferenceConfig config, (long W, long H) inputSize)
+    public static Candidates Decode(HeadOutputs heads, LevelAnchors anchors, int classes, InferenceConfig config,
+        (long W, long H) inputSize, KernelOptions? kernels = null)
     {
         using var scope = NewDisposeScope();
         var scores = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var valid = new List<Tensor>();
@@ -27,7 +30,7 @@ public static class Postprocess
             // top-n on the logits (sigmoid is monotonic): only the n winners per image get a sigmoid, in fp32
             var logits = cls.reshape(batch, -1); // index ((a*C + c)*H + y)*W + x
             int k = (int)Math.Min(config.TopN, logits.shape[1]);
-            var (topLogits, index) = TopK(logits, k);
+            var (topLogits, index) = TopK(logits, k, kernels);
             var top = topLogits.to(ScalarType.Float32).sigmoid();
             var anchorIndex = index.div(classes * hw, rounding_mode: RoundingMode.floor);
             var classIndex = index.div(hw, rounding_mode: RoundingMode.floor).remainder(classes);
@@ -46,22 +49,17 @@ public static class Postprocess
         return result;
     }
 
-    /// <summary>Rows longer than this are searched in chunks (see <see cref="TopK"/>); benchmarks set it to
-    /// <c>long.MaxValue</c> to compare with one selection per row.</summary>
-    public static long ChunkedTopKLength { get; set; } = 1 << 18;
-
-    /// <summary>Benchmarks turn it off to compare with libtorch's top-k.</summary>
-    public static bool UseTopKKernel { get; set; } = true;
-
     /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order
     /// (on a GPU by our radix-select kernel where it compiles, <see cref="TopKKernel"/>; its values come as float32).
     /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so it
-    /// is cut into chunks searched in parallel; the k best of the chunks' k best are the row's k best.</summary>
-    public static (Tensor Values, Tensor Indices) TopK(Tensor x, int k)
+    /// is cut into chunks (past <see cref="KernelOptions.ChunkedTopKLength"/>) searched in parallel; the k best of the
+    /// chunks' k best are the row's k best.</summary>
+    public static (Tensor Values, Tensor Indices) TopK(Tensor x, int k, KernelOptions? kernels = null)
     {
-        if (UseTopKKernel && TopKKernel.CanRun(x)) return TopKKernel.Run(x, k);
+        kernels ??= KernelOptions.Default;
+        if (kernels.TopK && TopKKernel.CanRun(x)) return TopKKernel.Run(x, k);
         long batch = x.shape[0], n = x.shape[1];
-        long chunks = Math.Min(n / ChunkedTopKLength * 2, 64);
+        long chunks = Math.Min(n / kernels.ChunkedTopKLength * 2, 64);
         while (chunks > 1 && n % chunks != 0) chunks--; // equal chunks: a view, no copy
         if (chunks < 2 || n / chunks < k) return x.topk(k, dim: 1);
         using var scope = NewDisposeScope();
@@ -73,19 +71,17 @@ public static class Postprocess
     }
 
     /// <summary>Decode + NMS: detections [B, D] padded with score 0.</summary>
-    public static NmsResult Detect(HeadOutputs heads, LevelAnchors anchors, int classes, InferenceConfig config, (long W, long H) inputSize)
+    public static NmsResult Detect(HeadOutputs heads, LevelAnchors anchors, int classes, InferenceConfig config,
+        (long W, long H) inputSize, KernelOptions? kernels = null)
     {
-        using var candidates = Decode(heads, anchors, classes, config, inputSize);
-        return Suppress(candidates, config);
+        using var candidates = Decode(heads, anchors, classes, config, inputSize, kernels);
+        return Suppress(candidates, config, kernels);
     }
 
     /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0. On a GPU our
     /// NMS kernels (no host wait) where they compile, else the tensor-op NMS (the same result).</summary>
-    public static NmsResult Suppress(Candidates candidates, InferenceConfig config) =>
-        UseNmsKernel && NmsKernel.CanRun(candidates.Scores)
+    public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null) =>
+        (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(candidates.Scores)
             ? NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections)
             : BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
-
-    /// <summary>Benchmarks turn it off to compare with the tensor-op NMS.</summary>
-    public static bool UseNmsKernel { get; set; } = true;
 }

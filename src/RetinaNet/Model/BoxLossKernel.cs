@@ -12,26 +12,8 @@ public static class BoxLossKernel
 {
     public static bool CanRun(Tensor[] levels) => FocalLossKernel.CanRun(levels);
 
-    static readonly string Source = CudaKernels.ValueAccess + PerLevelLoss.Prelude + """
-
-        // Element (b, a*4 + k, y, x) of a level: anchor offset + (a*H + y)*W + x of image b, target delta k of that anchor.
-        #define BOX_KERNEL(NAME, LOAD, STORE)                                                                               \
-        extern "C" __global__ void box_loss_##NAME(const void* x, void* grad, const long long* labels, const float* targets,\
-                                                   unsigned per_image, int nhwc, int height, int width, long long offset,   \
-                                                   long long anchors, float beta, float* partial)                           \
-        {                                                                                                                   \
-            LEVEL_LOSS_LOOP(STORE,                                                                                          \
-                unsigned long long anchor = b * anchors + offset + (unsigned long long)(ch >> 2) * hw + pixel;              \
-                if (labels[anchor] > 0)                                                                                     \
-                {                                                                                                           \
-                    float d = LOAD(x, base + r) - targets[anchor * 4 + (ch & 3)], ad = fabsf(d);                            \
-                    if (ad >= beta) { loss = ad - 0.5f * beta; g = d > 0.0f ? 1.0f : -1.0f; }                               \
-                    else { loss = 0.5f * (ad * ad) / beta; g = d / beta; }                                                  \
-                })                                                                                                          \
-        }
-
-        EACH_VALUE_TYPE(BOX_KERNEL)
-        """;
+    static readonly string Source =
+        CudaKernels.ValueAccess + PerLevelLoss.Prelude + CudaSource.Load("BoxLossKernel.cu");
 
     /// <summary>Σ smooth L1 (ODTK's beta) over every level's deltas [B, A·4, H, W] against target deltas [B, N, 4] at
     /// foreground anchors (labels [B, N] &gt; 0), a float32 scalar whose gradient flows to the deltas.</summary>

@@ -1,3 +1,4 @@
+using RetinaNet.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -46,6 +47,10 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
 
     Tensor? cachedScale, cachedShift;
 
+    /// <summary>Whether <see cref="Apply"/> runs our kernel; the model sets its own options here
+    /// (<see cref="RetinaNetModel.Kernels"/>).</summary>
+    public KernelOptions Kernels { get; internal set; } = KernelOptions.Default;
+
     /// <summary>Fixes (scale, shift) in float32 for an inference-only model, before its weights are converted to bf16:
     /// <see cref="Apply"/> then spends no kernels on them (at batch 1 in a CUDA graph, 53 layers × 5 tiny kernels).</summary>
     public void CacheAffine()
@@ -76,12 +81,12 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     /// add_, relu_.</summary>
     public Tensor Apply(Tensor x, bool relu, Tensor? residual = null)
     {
-        if (!calibrating && AffineReluKernel.CanRun(x, residual))
+        if (!calibrating && Kernels.AffineRelu && AffineReluKernel.CanRun(x, residual))
         {
             bool needsGrad = is_grad_enabled() && (x.requires_grad || residual is { requires_grad: true });
             if (!needsGrad && cachedScale is not null && cachedShift is not null && cachedScale.device_type == x.device_type && cachedScale.device.index == x.device.index)
                 return AffineReluKernel.Apply(x, cachedScale, cachedShift, residual, relu);
-            if (!needsGrad || TrainWithKernel)
+            if (!needsGrad || Kernels.AffineReluInTraining)
             {
                 using var scope = NewDisposeScope();
                 var (scale, shift) = Affine();
@@ -95,9 +100,6 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         if (residual is not null) y = y.add_(residual);
         return relu ? nn.functional.relu(y, inplace: true) : y;
     }
-
-    /// <summary>Whether training (gradients needed) uses the kernel's autograd node; benchmarks and tests compare.</summary>
-    public static bool TrainWithKernel { get; set; } = true;
 
     public override Tensor forward(Tensor x)
     {

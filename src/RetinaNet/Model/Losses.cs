@@ -1,4 +1,5 @@
 using RetinaNet.Boxes;
+using RetinaNet.Native;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
@@ -33,17 +34,17 @@ public sealed class DetectionLoss
 {
     readonly TargetAssigner assigner;
     readonly int classes, anchorsPerLocation;
+    readonly KernelOptions kernels;
 
-    public DetectionLoss(DetectorConfig config)
+    /// <param name="kernels">null: <see cref="KernelOptions.Default"/>. On a GPU, both losses run as our fused kernels
+    /// (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>) where they compile, unless turned off here.</param>
+    public DetectionLoss(DetectorConfig config, KernelOptions? kernels = null)
     {
-        assigner = new TargetAssigner(config.AnchorIous.Background, config.AnchorIous.Foreground);
+        this.kernels = kernels ?? KernelOptions.Default;
+        assigner = new TargetAssigner(config.AnchorIous.Background, config.AnchorIous.Foreground, this.kernels);
         classes = config.Classes;
         anchorsPerLocation = config.Anchors.Count;
     }
-
-    /// <summary>On a GPU, both losses run as our fused kernels (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>)
-    /// where they compile; benchmarks turn them off to compare.</summary>
-    public static bool UseFusedLosses { get; set; } = true;
 
     /// <returns>(classification loss, box loss), scalar tensors.</returns>
     public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
@@ -53,7 +54,8 @@ public sealed class DetectionLoss
         var labels = assigned.Labels;
         var fg = labels > 0;
 
-        bool fused = UseFusedLosses && FocalLossKernel.CanRun(heads.ClassLogits) && BoxLossKernel.CanRun(heads.BoxDeltas);
+        bool fused = kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
+            && BoxLossKernel.CanRun(heads.BoxDeltas);
         var clsLoss = fused
             ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)
             : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32), labels, fg); // [B, N, C]

@@ -27,6 +27,10 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
 
     public DetectorConfig Config { get; private set; }
 
+    /// <summary>Which of our CUDA kernels this model's frozen batch norms, loss and post-processing run (the trainer
+    /// and the detection runner read them here).</summary>
+    public Native.KernelOptions Kernels { get; }
+
     /// <summary>Post-processing settings are not weights: infer and export may change them per run.</summary>
     public void UseInferenceSettings(InferenceConfig settings)
     {
@@ -42,7 +46,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         Config = Config with { Categories = categories };
     }
 
-    public RetinaNetModel(DetectorConfig config) : base("RetinaNet")
+    /// <param name="kernels">null: <see cref="Native.KernelOptions.Default"/>.</param>
+    public RetinaNetModel(DetectorConfig config, Native.KernelOptions? kernels = null) : base("RetinaNet")
     {
         config.Validate();
         Native.CpuNumerics.Ensure(); // NNPACK off: it only prints warnings on CPUs it does not support
@@ -52,6 +57,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         cls_head = MakeHead(config.Classes * anchors);
         box_head = MakeHead(4 * anchors);
         RegisterComponents();
+        Kernels = kernels ?? Native.KernelOptions.Default;
+        foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.Kernels = Kernels;
     }
 
     public int Classes => Config.Classes;

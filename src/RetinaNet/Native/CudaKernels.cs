@@ -17,11 +17,16 @@ public readonly struct KernelArg
     public static implicit operator KernelArg(float v) => new(BitConverter.SingleToInt32Bits(v));
 }
 
-/// <summary>Our own CUDA C kernels where libtorch has no fused operation for the job (exact NMS without host waits,
-/// radix top-k, the fused focal loss): compiled at run time by NVRTC for the card's architecture and launched through
-/// the CUDA driver API on libtorch's current stream, so they order with libtorch's kernels and are recorded by CUDA
-/// graph capture like them. Tensors pass as device addresses (they must be contiguous in the layout the kernel
-/// expects); everything else in this project stays on TorchSharp's API.</summary>
+/// <summary>Our own CUDA C kernels where libtorch has no fused operation for the job: exact NMS without host waits
+/// (<see cref="Boxes.NmsKernel"/>), radix top-k (<see cref="Inference.TopKKernel"/>), anchor matching
+/// (<see cref="Boxes.AssignKernel"/>), the focal and box losses (<see cref="Model.FocalLossKernel"/>,
+/// <see cref="Model.BoxLossKernel"/>) and frozen batch norm + residual + ReLU, forward and backward
+/// (<see cref="Model.AffineReluKernel"/>). Their sources are .cu files next to those classes
+/// (<see cref="CudaSource"/>), compiled at run time by NVRTC for the card's architecture and launched through the CUDA
+/// driver API on libtorch's current stream, so they order with libtorch's kernels and are recorded by CUDA graph
+/// capture like them. Tensors pass as device addresses (they must be contiguous in the layout the kernel expects);
+/// everything else in this project stays on TorchSharp's API. <see cref="KernelOptions"/> says which of them run.
+/// </summary>
 public static unsafe class CudaKernels
 {
     static readonly string[] DriverNames = ["libcuda.so.1", "libcuda.so"];
@@ -57,19 +62,7 @@ public static unsafe class CudaKernels
 
     /// <summary>CUDA C our kernel sources start with: float32, bf16 and fp16 values read as float and written back
     /// rounded to nearest even (16-bit values travel as raw unsigned shorts: no cuda_fp16.h/cuda_bf16.h needed).</summary>
-    public const string ValueAccess = """
-        __device__ __forceinline__ float load_f32(const void* p, unsigned long long i) { return ((const float*)p)[i]; }
-        __device__ __forceinline__ float half_bf16(unsigned short h) { return __uint_as_float(((unsigned)h) << 16); }
-        __device__ __forceinline__ float half_f16(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
-        __device__ __forceinline__ float load_bf16(const void* p, unsigned long long i) { return half_bf16(((const unsigned short*)p)[i]); }
-        __device__ __forceinline__ float load_f16(const void* p, unsigned long long i) { return half_f16(((const unsigned short*)p)[i]); }
-        __device__ __forceinline__ unsigned short to_bf16(float v) { unsigned u = __float_as_uint(v); return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); }
-        __device__ __forceinline__ unsigned short to_f16(float v) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v)); return h; }
-        __device__ __forceinline__ void store_f32(void* p, unsigned long long i, float v) { ((float*)p)[i] = v; }
-        __device__ __forceinline__ void store_bf16(void* p, unsigned long long i, float v) { ((unsigned short*)p)[i] = to_bf16(v); }
-        __device__ __forceinline__ void store_f16(void* p, unsigned long long i, float v) { ((unsigned short*)p)[i] = to_f16(v); }
-
-        """;
+    public static readonly string ValueAccess = CudaSource.Load("ValueAccess.cuh");
 
     /// <summary>The suffix of a kernel compiled once per value type (f32, bf16, f16) for <paramref name="x"/>'s dtype.</summary>
     public static string TypeSuffix(Tensor x) => x.dtype switch

@@ -57,14 +57,10 @@ public sealed class Trainer : IDisposable
         if (settings.ChannelsLast) Layouts.ToChannelsLast(model); // frozen weights too; the trainable ones move into the buffer below
         optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay, settings.ChannelsLast);
         scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
-        loss = new DetectionLoss(model.Config);
+        loss = new DetectionLoss(model.Config, model.Kernels);
         anchors = new AnchorGenerator(model.Config.Anchors);
         sums = new LossSums(device);
     }
-
-    /// <summary>One training step on a batch, outside the loop (benchmarks); with <paramref name="stages"/> the
-    /// device is synchronised after each stage and its milliseconds added there.</summary>
-    public void StepForBenchmark(HostBatch host, StageClock? stages = null) => Step(host, 1, stages);
 
     /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training state.</summary>
     public long Restore(TrainingState state)
@@ -156,7 +152,10 @@ public sealed class Trainer : IDisposable
         return iteration;
     }
 
-    void Step(HostBatch host, long iteration, StageClock? stages)
+    /// <summary>One training step on a batch at <paramref name="iteration"/>'s learning rate (<see cref="Run"/>'s loop,
+    /// and benchmarks outside it); with <paramref name="stages"/> the device is synchronised after each stage and its
+    /// milliseconds added there.</summary>
+    public void Step(HostBatch host, long iteration, StageClock? stages = null)
     {
         using var scope = NewDisposeScope();
         stages?.Start();

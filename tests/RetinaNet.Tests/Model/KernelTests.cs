@@ -188,11 +188,11 @@ public class KernelTests
             }
         model.to(CUDA).eval();
         var images = randn(2, 3, 128, 256).cuda();
+        using var libtorch = new RetinaNetModel(model.Config, KernelOptions.Default with { AffineRelu = false });
+        libtorch.to(CUDA).eval();
+        StateDict.Load(libtorch, StateDict.Of(model), "the fused model"); // the same weights, libtorch's passes
         using var noGrad = no_grad();
-        AffineReluKernel.Enabled = false;
-        Tensor[] reference;
-        try { reference = model.Features(images); }
-        finally { AffineReluKernel.Enabled = true; }
+        var reference = libtorch.Features(images);
         model.PrepareForInference();
         var fused = model.Features(images);
         for (int i = 0; i < fused.Length; i++)
@@ -241,17 +241,13 @@ public class KernelTests
         var targets = tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]);
         (float Loss, Dictionary<string, Tensor> Grads) Step(bool kernel)
         {
-            FrozenBatchNorm2d.TrainWithKernel = kernel;
-            try
-            {
-                torch.manual_seed(5);
-                var (model, loss) = TrainingLoss.Once(CUDA, 256, 256, targets);
-                using var _ = model;
-                loss.backward();
-                return (loss.item<float>(), model.named_parameters().Where(p => p.parameter.grad is not null)
-                    .ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
-            }
-            finally { FrozenBatchNorm2d.TrainWithKernel = true; }
+            torch.manual_seed(5);
+            var kernels = KernelOptions.Default with { AffineReluInTraining = kernel };
+            var (model, loss) = TrainingLoss.Once(CUDA, 256, 256, targets, kernels);
+            using var _ = model;
+            loss.backward();
+            return (loss.item<float>(), model.named_parameters().Where(p => p.parameter.grad is not null)
+                .ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone()));
         }
         var fused = Step(true);
         var reference = Step(false);

@@ -1,5 +1,6 @@
 using RetinaNet.Boxes;
 using RetinaNet.Model;
+using RetinaNet.Native;
 using RetinaNet.Tests.Boxes;
 using TorchSharp;
 using Xunit;
@@ -34,11 +35,7 @@ public class LossKernelTests
 
         var assigner = new TargetAssigner();
         using var ours = assigner.Assign(anchors.cuda(), targets.cuda());
-        AnchorTargets libtorch;
-        TargetAssigner.UseKernel = false;
-        try { libtorch = assigner.Assign(anchors.cuda(), targets.cuda()); }
-        finally { TargetAssigner.UseKernel = true; }
-        using var _ = libtorch;
+        using var libtorch = new TargetAssigner(kernels: KernelOptions.None).Assign(anchors.cuda(), targets.cuda());
 
         var labels = ours.Labels.cpu().data<long>().ToArray();
         Assert.Equal(libtorch.Labels.cpu().data<long>().ToArray(), labels);
@@ -124,16 +121,12 @@ public class LossKernelTests
                                            0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]).cuda();
         (float Cls, float Box, Tensor[] Grads) Run(bool kernels)
         {
-            DetectionLoss.UseFusedLosses = TargetAssigner.UseKernel = kernels;
-            try
-            {
-                var inputs = cls.Concat(box).Select(t => Layouts.NhwcCopy(t).requires_grad_()).ToArray();
-                var heads = new HeadOutputs(inputs[..2], inputs[2..]);
-                var (c, b) = new DetectionLoss(config).Compute(heads, generator.For(64, 64, heads), targets);
-                (c + b).backward();
-                return (c.item<float>(), b.item<float>(), inputs.Select(t => t.grad!.cpu()).ToArray());
-            }
-            finally { DetectionLoss.UseFusedLosses = TargetAssigner.UseKernel = true; }
+            var inputs = cls.Concat(box).Select(t => Layouts.NhwcCopy(t).requires_grad_()).ToArray();
+            var heads = new HeadOutputs(inputs[..2], inputs[2..]);
+            var options = kernels ? KernelOptions.Default : KernelOptions.None;
+            var (c, b) = new DetectionLoss(config, options).Compute(heads, generator.For(64, 64, heads), targets);
+            (c + b).backward();
+            return (c.item<float>(), b.item<float>(), inputs.Select(t => t.grad!.cpu()).ToArray());
         }
         var (kc, kb, kg) = Run(true);
         var (tc, tb, tg) = Run(false);

@@ -2,6 +2,7 @@ using RetinaNet.Boxes;
 using RetinaNet.Checkpoints;
 using RetinaNet.Inference;
 using RetinaNet.Model;
+using RetinaNet.Native;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -70,17 +71,18 @@ public class ModelTests
 /// <summary>One training forward pass of a fresh ResNet18FPN (3 classes) on random images: model and total loss.</summary>
 static class TrainingLoss
 {
-    public static (RetinaNetModel Model, Tensor Loss) Once(Device device, int height, int width, Tensor targets)
+    public static (RetinaNetModel Model, Tensor Loss) Once(Device device, int height, int width, Tensor targets,
+        KernelOptions? kernels = null)
     {
         torch.manual_seed(2);
         var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
-        var model = new RetinaNetModel(config);
+        var model = new RetinaNetModel(config, kernels);
         model.Initialize();
         model.to(device).train();
         var heads = model.forward(rand(targets.shape[0], 3, height, width).to(device));
         using var generator = new AnchorGenerator(config.Anchors);
         var anchors = generator.For(height, width, heads);
-        var (cls, box) = new DetectionLoss(config).Compute(heads, anchors, targets.to(device));
+        var (cls, box) = new DetectionLoss(config, model.Kernels).Compute(heads, anchors, targets.to(device));
         return (model, cls + box);
     }
 }

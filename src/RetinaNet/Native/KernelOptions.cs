@@ -1,0 +1,52 @@
+namespace RetinaNet.Native;
+
+/// <summary>Which of our CUDA kernels (<see cref="CudaKernels"/>) run, and two choices of post-processing without them.
+/// A kernel that is on still runs only where it can (a CUDA device, NVRTC, a shape it takes); elsewhere libtorch's
+/// operations compute the same result. <see cref="Default"/> is what the product runs; benchmarks and tests turn
+/// kernels off to compare. A model carries its options (<see cref="Model.RetinaNetModel.Kernels"/>) to its frozen
+/// batch norms, and its trainer and detection runner pass them on to the loss and post-processing.</summary>
+public sealed record KernelOptions
+{
+    /// <summary>Every kernel on.</summary>
+    public static KernelOptions Default { get; } = new();
+
+    /// <summary>Every kernel off: libtorch's operations throughout (the post-processing choices as in
+    /// <see cref="Default"/>).</summary>
+    public static KernelOptions None { get; } = new()
+    {
+        Nms = false, TopK = false, Assign = false, FusedLosses = false, AffineRelu = false,
+        AffineReluInTraining = false,
+    };
+
+    /// <summary>Class-aware NMS by <see cref="Boxes.NmsKernel"/> instead of the tensor ops of
+    /// <see cref="Boxes.BatchedNms"/>.</summary>
+    public bool Nms { get; init; } = true;
+
+    /// <summary>Decode's per-level top-k by <see cref="Inference.TopKKernel"/> instead of libtorch's topk.</summary>
+    public bool TopK { get; init; } = true;
+
+    /// <summary>Training's anchor matching by <see cref="Boxes.AssignKernel"/> instead of the tensor ops of
+    /// <see cref="Boxes.TargetAssigner"/>.</summary>
+    public bool Assign { get; init; } = true;
+
+    /// <summary>Training's focal and box losses by <see cref="Model.FocalLossKernel"/> and
+    /// <see cref="Model.BoxLossKernel"/> instead of the tensor ops of <see cref="Model.DetectionLoss"/>.</summary>
+    public bool FusedLosses { get; init; } = true;
+
+    /// <summary>Frozen batch norm (+ residual, ReLU) by <see cref="Model.AffineReluKernel"/> instead of libtorch's
+    /// addcmul, add_ and relu_.</summary>
+    public bool AffineRelu { get; init; } = true;
+
+    /// <summary>Where gradients are needed too (training): the kernel's autograd node
+    /// (<see cref="Model.FrozenNormReluFunction"/>). Only where <see cref="AffineRelu"/> is on.</summary>
+    public bool AffineReluInTraining { get; init; } = true;
+
+    /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
+    /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>
+    public long ChunkedTopKLength { get; init; } = 1 << 18;
+
+    /// <summary>Without the NMS kernel: whether <see cref="Inference.DetectionGraphs"/> captures the tensor-op NMS
+    /// too, or (default) runs the exact NMS eagerly after the replay. The eager one measured faster at batch 1
+    /// (bench/RESULTS.md).</summary>
+    public bool SuppressInGraph { get; init; }
+}
