@@ -18,8 +18,10 @@ public sealed record ExportOptions(int Height, int Width)
 
     public void Validate()
     {
-        if (Height <= 0 || Width <= 0 || Height % Fpn.Stride != 0 || Width % Fpn.Stride != 0)
-            throw new ArgumentException($"export size {Height}x{Width}: height and width must be positive multiples of {Fpn.Stride}");
+        const int multiple = PyramidLevels.InputMultiple;
+        if (Height <= 0 || Width <= 0 || Height % multiple != 0 || Width % multiple != 0)
+            throw new ArgumentException(
+                $"export size {Height}x{Width}: height and width must be positive multiples of {multiple}");
         if (Opset < OnnxExporter.MinOpset || Opset > OnnxExporter.MaxOpset)
             throw new ArgumentException($"opset {Opset} is not supported: use {OnnxExporter.MinOpset}..{OnnxExporter.MaxOpset} (IR version {OnnxExporter.IrVersion}; default {OnnxExporter.DefaultOpset})");
     }
@@ -43,7 +45,7 @@ public static class OnnxExporter
         var graph = new GraphBuilder($"RetinaNet_{string.Join("_", model.Config.Backbones)}");
         string input = options.RawHeads ? InputGraph.Raw(graph, options.Height, options.Width) : InputGraph.Normalised(graph, options.Height, options.Width);
         if (precision != DataType.Float) input = graph.Node("Cast", "input.half", [input], Attr("to", (long)precision));
-        var (cls, box) = new NetworkGraph(graph, model, precision).Heads(input);
+        var (cls, box) = model.EmitOnnx(new NetworkGraph(graph, model, precision), input);
         if (precision != DataType.Float)
         {
             cls = cls.Select((c, i) => graph.Node("Cast", $"{c}.float", [c], Attr("to", (long)DataType.Float))).ToArray();
@@ -83,7 +85,7 @@ public static class OnnxExporter
     {
         for (int level = 0; level < cls.Length; level++)
         {
-            int stride = 8 << (level % 5);
+            int stride = PyramidLevels.StrideOf(level);
             long h = options.Height / stride, w = options.Width / stride;
             var scores = graph.Node("Sigmoid", $"{cls[level]}.sigmoid", [cls[level]]);
             graph.Output(scores, OnnxNames.RawScores(level), DataType.Float, "batch", (long)config.Classes * config.Anchors.Count, h, w);

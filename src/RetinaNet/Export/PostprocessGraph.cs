@@ -35,7 +35,7 @@ sealed class PostprocessGraph(GraphBuilder graph, DetectorConfig config, int hei
     (string Scores, string Boxes, string Classes, long Count) Level(int level, string logits, string deltas)
     {
         string n = $"decode.level{level + 1}";
-        int stride = 8 << (level % 5); // level i of a backbone is P(3 + i % 5)
+        int stride = PyramidLevels.StrideOf(level);
         long h = height / stride, w = width / stride, hw = h * w;
         int a = config.Anchors.Count, c = config.Classes;
         long k = Math.Min(settings.TopN, a * c * hw);

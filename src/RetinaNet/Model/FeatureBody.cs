@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>A classification network cut to return the C3, C4 and C5 feature maps (strides 8, 16, 32).</summary>
-public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>
+public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
 {
     protected FeatureBody(string name) : base(name) { }
 
@@ -17,4 +17,7 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>
     /// FREEZE_AT=2): with frozen batch norm its ImageNet statistics can scale gradients by 100x and more, which made
     /// BCCD training diverge for us and for torchvision alike when it trained.</summary>
     public abstract IEnumerable<nn.Module> Stem { get; }
+
+    /// <summary>C3, C4, C5 as ONNX values, as <c>forward</c> computes them.</summary>
+    public abstract string[] EmitOnnx(IOnnxEmitter g, string input);
 }

@@ -6,11 +6,11 @@ namespace RetinaNet.Model;
 
 /// <summary>ODTK's FPN: P3-P5 from lateral 1x1 + top-down nearest upsampling + 3x3 smoothing, P6 from C5
 /// (stride-2 3x3), P7 from relu(P6). Names as ODTK (features, lateral3..5, pyramid6/7, smooth3..5).</summary>
-public sealed class Fpn : nn.Module<Tensor, Tensor[]>
+public sealed class Fpn : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
 {
     public const long Channels = 256;
-    /// <summary>Inputs must be padded to a multiple of this (P7's stride).</summary>
-    public const int Stride = 128;
+    /// <summary>Inputs must be padded to a multiple of this: <see cref="PyramidLevels.InputMultiple"/>.</summary>
+    public const int Stride = PyramidLevels.InputMultiple;
 
     readonly FeatureBody features;
     readonly Conv2d lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5;
@@ -47,6 +47,19 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>
         var p7 = pyramid7.call(nn.functional.relu(p6));
         Tensor[] levels = [smooth3.call(p3), smooth4.call(p4), smooth5.call(p5), p6, p7];
         return levels.Select(l => l.MoveToOuterDisposeScope()).ToArray();
+    }
+
+    // ONNX upsamples by a fixed 2x: inputs are multiples of PyramidLevels.InputMultiple, so sizes always match.
+    public string[] EmitOnnx(IOnnxEmitter g, string input)
+    {
+        string path = g.PathOf(this);
+        var c = features.EmitOnnx(g, input);
+        var p5 = g.Conv(c[2], lateral5);
+        var p4 = g.Add(g.Conv(c[1], lateral4), g.Upsample2x(p5, $"{path}.p5.upsample"), $"{path}.p4");
+        var p3 = g.Add(g.Conv(c[0], lateral3), g.Upsample2x(p4, $"{path}.p4.upsample"), $"{path}.p3");
+        var p6 = g.Conv(c[2], pyramid6);
+        var p7 = g.Conv(g.Relu(p6, $"{path}.p6.relu"), pyramid7);
+        return [g.Conv(p3, smooth3), g.Conv(p4, smooth4), g.Conv(p5, smooth5), p6, p7];
     }
 
     // Nearest 2x upsampling (ODTK: interpolate(scale_factor=2)), sized to the finer map so odd sizes still add up.

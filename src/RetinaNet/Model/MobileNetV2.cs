@@ -5,13 +5,11 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>torchvision's InvertedResidual: names conv.0.0 (expand), conv.N (depthwise), then the linear 1x1 and its norm.</summary>
-sealed class InvertedResidual : nn.Module<Tensor, Tensor>
+sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 {
     readonly Sequential conv;
-    readonly bool residual;
-
     /// <summary>Whether the input is added to the output (stride 1, same channels).</summary>
-    internal bool Residual => residual;
+    readonly bool residual;
 
     public InvertedResidual(long inp, long oup, long stride, long expandRatio) : base(nameof(InvertedResidual))
     {
@@ -32,6 +30,15 @@ sealed class InvertedResidual : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return conv.forward(x).add_(x).MoveToOuterDisposeScope();
     }
+
+    public string EmitOnnx(IOnnxEmitter g, string input)
+    {
+        var layers = conv.children().ToList();
+        var y = layers.OfType<Sequential>()
+            .Aggregate(input, (x, stage) => MobileNetV2Body.EmitConvNormRelu6(g, stage, x));
+        y = g.Conv(y, layers.OfType<Conv2d>().Single(), layers.OfType<FrozenBatchNorm2d>().Single());
+        return residual ? g.Add(y, input, $"{g.PathOf(this)}.add") : y;
+    }
 }
 
 /// <summary>MobileNetV2 features 0..17 (torchvision names <c>features.N...</c>); C3/C4/C5 after blocks 6, 13, 17
@@ -40,13 +47,19 @@ public sealed class MobileNetV2Body : FeatureBody
 {
     readonly Sequential features;
     /// <summary>Blocks whose outputs are C3, C4, C5.</summary>
-    internal static readonly int[] OutputBlocks = [6, 13, 17];
+    static readonly int[] OutputBlocks = [6, 13, 17];
 
     internal static Sequential ConvNormRelu6(long inp, long oup, long kernel, long stride, long groups) =>
         nn.Sequential(
             ("0", nn.Conv2d(inp, oup, kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups, bias: false)),
             ("1", new FrozenBatchNorm2d(oup)),
             ("2", nn.ReLU6()));
+
+    internal static string EmitConvNormRelu6(IOnnxEmitter g, Sequential stage, string input)
+    {
+        var m = stage.children().ToArray();
+        return g.Relu6(g.Conv(input, (Conv2d)m[0], (FrozenBatchNorm2d)m[1]), $"{g.PathOf(stage)}.relu6");
+    }
 
     public MobileNetV2Body() : base("MobileNetV2")
     {
@@ -84,5 +97,13 @@ public sealed class MobileNetV2Body : FeatureBody
             index++;
         }
         return outputs.Select(o => o.MoveToOuterDisposeScope()).ToArray();
+    }
+
+    public override string[] EmitOnnx(IOnnxEmitter g, string input)
+    {
+        var y = input;
+        var outputs = features.children().Select(block => y = block is InvertedResidual inverted
+            ? inverted.EmitOnnx(g, y) : EmitConvNormRelu6(g, (Sequential)block, y)).ToArray();
+        return [.. OutputBlocks.Select(i => outputs[i])];
     }
 }

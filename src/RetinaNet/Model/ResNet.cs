@@ -8,7 +8,7 @@ namespace RetinaNet.Model;
 // every convolution's input (Export/Quantization/ActivationObserver).
 
 /// <summary>torchvision's BasicBlock (ResNet18/34), with frozen batch norm.</summary>
-sealed class BasicBlock : nn.Module<Tensor, Tensor>
+sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 {
     public const int Expansion = 1;
     readonly Conv2d conv1, conv2;
@@ -32,10 +32,21 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>
         var identity = downsample is null ? x : downsample.forward(x);
         return bn2.Apply(conv2.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
     }
+
+    public string EmitOnnx(IOnnxEmitter g, string input) =>
+        EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);
+
+    // The end of a residual block: the identity (or its downsample) added to the branch, then a ReLU.
+    internal static string EmitJoin(IOnnxEmitter g, nn.Module block, string branch, string input, Sequential? down)
+    {
+        var identity = down is null ? input
+            : g.Conv(input, (Conv2d)down.children().First(), (FrozenBatchNorm2d)down.children().Last());
+        return g.Relu(g.Add(branch, identity, $"{g.PathOf(block)}.add"), $"{g.PathOf(block)}.relu");
+    }
 }
 
 /// <summary>torchvision's Bottleneck (ResNet50+, ResNeXt: stride on the 3x3 conv, "v1.5"), frozen batch norm.</summary>
-sealed class Bottleneck : nn.Module<Tensor, Tensor>
+sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 {
     public const int Expansion = 4;
     readonly Conv2d conv1, conv2, conv3;
@@ -63,6 +74,12 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>
         y = bn2.Apply(conv2.call(y), relu: true);
         var identity = downsample is null ? x : downsample.forward(x);
         return bn3.Apply(conv3.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
+    }
+
+    public string EmitOnnx(IOnnxEmitter g, string input)
+    {
+        var y = g.Relu(g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2));
+        return BasicBlock.EmitJoin(g, this, g.Conv(y, conv3, bn3), input, downsample);
     }
 }
 
@@ -123,5 +140,16 @@ public sealed class ResNetBody : FeatureBody
         var c4 = layer3.forward(c3);
         var c5 = layer4.forward(c4);
         return [c3.MoveToOuterDisposeScope(), c4.MoveToOuterDisposeScope(), c5.MoveToOuterDisposeScope()];
+    }
+
+    public override string[] EmitOnnx(IOnnxEmitter g, string input)
+    {
+        var y = Blocks(layer1, g.MaxPool(g.Relu(g.Conv(input, conv1, bn1)), maxpool));
+        var c3 = Blocks(layer2, y);
+        var c4 = Blocks(layer3, c3);
+        return [c3, c4, Blocks(layer4, c4)];
+
+        string Blocks(Sequential layer, string from) =>
+            layer.children().Aggregate(from, (x, block) => ((IOnnxExportable<string>)block).EmitOnnx(g, x));
     }
 }

@@ -18,7 +18,8 @@ public sealed record HeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas) : IDi
 /// <summary>RetinaNet (Lin et al. 2017) as ODTK builds it: one or more FPN backbones whose levels are
 /// concatenated, and classification/box heads shared by all levels. State-dict names follow ODTK
 /// (<c>backbones.ResNet50FPN.features.layer1.0.conv1.weight</c>, <c>cls_head.8.bias</c>).</summary>
-public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
+public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
+    IOnnxExportable<(string[] ClassLogits, string[] BoxDeltas)>
 {
     public const double ClassPrior = 0.01;
 
@@ -64,7 +65,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
     public int Classes => Config.Classes;
     public int AnchorsPerLocation => Config.Anchors.Count;
     /// <summary>Input height and width must be multiples of this.</summary>
-    public int Stride => Fpn.Stride;
+    public int Stride => PyramidLevels.InputMultiple;
     public IEnumerable<(string Name, Fpn Backbone)> BackboneModules
     {
         get { foreach (var (name, module) in backbones.named_children()) yield return (name, (Fpn)module); }
@@ -184,6 +185,16 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>
         var cls = features.Select(f => cls_head.forward(f).MoveToOuterDisposeScope()).ToArray();
         var box = features.Select(f => box_head.forward(f).MoveToOuterDisposeScope()).ToArray();
         return new HeadOutputs(cls, box);
+    }
+
+    /// <summary>Head outputs per level, as <see cref="forward"/>; a head's nodes are named per level.</summary>
+    public (string[] ClassLogits, string[] BoxDeltas) EmitOnnx(IOnnxEmitter g, string input)
+    {
+        var levels = BackboneModules.SelectMany(b => b.Backbone.EmitOnnx(g, input)).ToArray();
+        return (Head(cls_head), Head(box_head));
+
+        string[] Head(Sequential head) => levels.Select((x, level) => head.children().Aggregate(x, (y, layer) =>
+            layer is Conv2d conv ? g.Conv(y, conv, level: level) : g.Relu(y, g.PathOf((ReLU)layer, level)))).ToArray();
     }
 }
 
