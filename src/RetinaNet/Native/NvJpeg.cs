@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using RetinaNet.Data;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,7 +8,8 @@ namespace RetinaNet.Native;
 /// <summary>JPEG decoding on the GPU with NVIDIA's nvJPEG (the GPU machine ships libnvjpeg.so.13), straight into a
 /// uint8 [3, H, W] CUDA tensor: what <c>--with-dali</c> means here. One library handle per process, one decoder state
 /// per thread (nvJPEG's rule). EXIF orientation, which nvJPEG ignores, is read from the header and applied on the GPU.
-/// Formats nvJPEG does not take (PNG, BMP, CMYK/YCCK JPEGs) return null so the caller decodes them on the CPU.</summary>
+/// Formats nvJPEG does not take (PNG, BMP, CMYK/YCCK JPEGs) return null so the caller decodes them on the CPU.
+/// Data nvJPEG rejects is an <see cref="InvalidDataException"/>; the caller names the file.</summary>
 public static unsafe class NvJpeg
 {
     static readonly string[] LibraryNames = ["libnvjpeg.so.13", "libnvjpeg.so.12", "libnvjpeg.so"];
@@ -39,14 +39,16 @@ public static unsafe class NvJpeg
 
     /// <summary>Decodes a JPEG to uint8 RGB [3, H, W] on <paramref name="device"/> (upright), or null when nvJPEG cannot
     /// take this file (not a JPEG, or a colour model it lacks).</summary>
-    public static Tensor? Decode(byte[] data, string name, Device device)
+    public static Tensor? Decode(byte[] data, Device device)
     {
         var api = resolved.Value.Api ?? throw new NotSupportedException($"nvJPEG is not available: {MissingReason}");
         if (data.Length < 4 || data[0] != 0xFF || data[1] != 0xD8) return null;
         if (state == IntPtr.Zero)
         {
             IntPtr s;
-            Check(api.StateCreate(api.Handle, &s), "nvjpegJpegStateCreate", name);
+            int created = api.StateCreate(api.Handle, &s);
+            if (created != Success)
+                throw new InvalidOperationException($"nvjpegJpegStateCreate failed with status {created}");
             state = s;
         }
         int components, subsampling;
@@ -55,7 +57,7 @@ public static unsafe class NvJpeg
         fixed (byte* p = data)
         {
             int status = api.GetImageInfo(api.Handle, p, (nuint)data.Length, &components, &subsampling, widths, heights);
-            if (status != Success) throw new BadInputException(name, $"corrupt JPEG data (nvJPEG status {status}); re-export the image or pass --skip-bad-images");
+            if (status != Success) throw new InvalidDataException($"corrupt JPEG data (nvJPEG status {status})");
             if (components == 4) return null; // CMYK / YCCK: the CPU decoder converts those
             int w = widths[0], h = heights[0];
             var pixels = empty(3, h, w, ScalarType.Byte, device);
@@ -65,7 +67,7 @@ public static unsafe class NvJpeg
             if (status != Success)
             {
                 pixels.Dispose();
-                throw new BadInputException(name, $"truncated or corrupt JPEG data (nvJPEG status {status}); re-export the image or pass --skip-bad-images");
+                throw new InvalidDataException($"truncated or corrupt JPEG data (nvJPEG status {status})");
             }
             return Orient(pixels, data);
         }
@@ -89,11 +91,6 @@ public static unsafe class NvJpeg
             SKEncodedOrigin.LeftBottom => Own(pixels.transpose(1, 2).flip(1)),
             _ => pixels,
         };
-    }
-
-    static void Check(int status, string call, string name)
-    {
-        if (status != Success) throw new InvalidOperationException($"{call} failed with nvJPEG status {status} while decoding {name}");
     }
 
     static (Api?, string?) Resolve()

@@ -89,6 +89,15 @@ public class YoloConverterTests
     [InlineData("names:\n- a\n- b\n", new[] { "a", "b" })]
     [InlineData("names: {0: a, 1: 'b'}", new[] { "a", "b" })]
     [InlineData("names:\n  0: person\n  1: bicycle\nval: y\n", new[] { "person", "bicycle" })]
+    // Forms YAML allows that a line-by-line reader gets wrong: quoted colons and '#', an apostrophe in a plain
+    // scalar, escapes, a flow list over several lines, comment lines inside the block, a document marker.
+    [InlineData("names: {0: \"a: b\", 1: 'c # d'}", new[] { "a: b", "c # d" })]
+    [InlineData("names:\n  0: 'x: y'  # colon\n  1: \"z\"\n", new[] { "x: y", "z" })]
+    [InlineData("names: [it's, b]", new[] { "it's", "b" })]
+    [InlineData("names: [\"caf\\u00e9\", \"a\\\"b\"]", new[] { "caf\u00e9", "a\"b" })]
+    [InlineData("names: [a,\n  b,  # second\n  c]\nnc: 3\n", new[] { "a", "b", "c" })]
+    [InlineData("# classes\nnames:  # below\n  # none yet\n  - a  # first\n\n  - b\n", new[] { "a", "b" })]
+    [InlineData("---\n\"names\": [a, b]\n...\n", new[] { "a", "b" })]
     public void YamlNameForms(string yaml, string[] expected)
     {
         var path = TestImages.WriteText(Paths.TempDir(), "data.yaml", yaml);
@@ -99,6 +108,12 @@ public class YoloConverterTests
     [InlineData("names:\n  0: a\n  2: b\n", "line 3: expected class index 1, found '2'")]
     [InlineData("nc: 2\n", "no top-level 'names:' entry")]
     [InlineData("names: [a, a]", "class name 'a' appears twice")]
+    [InlineData("data:\n  names: [a]\n", "no top-level 'names:' entry")]
+    [InlineData("names: [a, b\n", "not valid YAML")]
+    [InlineData("names: a\n", "line 1: names must be a list")]
+    [InlineData("names:\n  - a\n  - [b, c]\n", "line 3: class 1 must be a plain name")]
+    [InlineData("names:\n  - a\n  - ''\n", "line 3: class 1 has an empty name")]
+    [InlineData("names: []\n", "lists no class names")]
     public void BadYaml(string yaml, string message)
     {
         var path = TestImages.WriteText(Paths.TempDir(), "data.yaml", yaml);

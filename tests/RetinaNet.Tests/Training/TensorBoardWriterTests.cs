@@ -50,6 +50,29 @@ public class TensorBoardWriterTests
         Assert.All(scalars, e => Assert.Equal(1_700_000_001.75, e.WallTime));
     }
 
+    /// <summary>A whole file, byte for byte, encoded by hand from the protobuf wire format and TFRecord framing; the
+    /// masked CRC-32C values were worked out with a bitwise CRC outside this code base.</summary>
+    [Fact]
+    public void One_scalar_file_matches_hand_encoded_bytes()
+    {
+        var dir = Paths.TempDir();
+        string path;
+        using (var w = new TensorBoardWriter(dir, () => DateTimeOffset.FromUnixTimeMilliseconds(1500)))
+        {
+            path = w.FilePath;
+            w.AddScalar("x", 0.5, 10);
+        }
+        byte[] wallTime = [0x09, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F]; // field 1, fixed64: 1.5
+        byte[] version = [.. wallTime, 0x1A, 13, .. "brain.Event:2"u8]; // field 3, length-delimited
+        byte[] scalar = [.. wallTime, 0x10, 10, // step: field 2, varint
+            0x2A, 10, 0x0A, 8, // summary (field 5, 10 bytes) holding one value (field 1, 8 bytes)
+            0x0A, 1, (byte)'x', 0x15, 0, 0, 0, 0x3F]; // tag (field 1) "x", simple_value (field 2, fixed32) 0.5
+        // Each record: uint64 length, masked CRC of those 8 bytes, the event, masked CRC of the event.
+        byte[] expected = [24, 0, 0, 0, 0, 0, 0, 0, 0xA3, 0x7F, 0x4B, 0x22, .. version, 0x2A, 0x28, 0x64, 0x6C,
+            23, 0, 0, 0, 0, 0, 0, 0, 0xE7, 0xCE, 0xF8, 0x1E, .. scalar, 0x05, 0x7F, 0x6F, 0x5A];
+        Assert.Equal(expected, File.ReadAllBytes(path));
+    }
+
     [Fact]
     public void A_corrupted_byte_is_caught_by_the_reader()
     {

@@ -7,6 +7,7 @@ public readonly record struct ImageSize(int Width, int Height);
 /// <summary>An image's size from its file header, without decoding pixels: PNG (IHDR), JPEG (the SOF segment, with
 /// the EXIF orientation applied: tags 5-8 swap width and height, as the decoders rotate the pixels), BMP (the DIB
 /// header). The format is recognised by its magic bytes, not the file extension.</summary>
+// By hand, not SKCodec: SKCodec.Create fails without a PNG's IDAT or a JPEG's tables and SOS, and gives no reason.
 public static class ImageHeader
 {
     public static ImageSize Read(string path)

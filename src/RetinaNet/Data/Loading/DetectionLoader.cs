@@ -88,7 +88,13 @@ public static class DetectionLoader
     {
         if (gpu is null) return ImageDecoder.Decode(path).ToTensor();
         var data = ImageDecoder.ReadAll(path);
-        if (Native.NvJpeg.Decode(data, path, gpu) is TorchSharp.torch.Tensor onGpu) return onGpu;
+        TorchSharp.torch.Tensor? onGpu;
+        try { onGpu = Native.NvJpeg.Decode(data, gpu); }
+        catch (InvalidDataException e)
+        {
+            throw new BadInputException(path, $"{e.Message}; re-export the image or pass --skip-bad-images");
+        }
+        if (onGpu is not null) return onGpu;
         using var cpu = ImageDecoder.Decode(data, path).ToTensor();
         return cpu.to(gpu);
     }
