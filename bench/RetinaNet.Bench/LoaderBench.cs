@@ -55,7 +55,7 @@ static class LoaderBench
             using var cpu = RetinaNet.Data.Imaging.ImageDecoder.Decode(data, file).ToTensor();
             cpuMs += w1.Elapsed.TotalMilliseconds;
             var w2 = Stopwatch.StartNew();
-            using var gpu = RetinaNet.Native.NvJpeg.Decode(data, file, cuda);
+            using var gpu = RetinaNet.Native.NvJpeg.Decode(data, cuda);
             TorchSharp.torch.cuda.synchronize();
             gpuMs += w2.Elapsed.TotalMilliseconds;
             if (gpu is null) { fallback++; continue; }
