@@ -1,9 +1,11 @@
 namespace RetinaNet.Cli;
 
-/// <summary>One command of the command line: its options (built for the number of GPUs seen) and what runs it.</summary>
+/// <summary>One command of the command line: its options (built for the number of GPUs seen) and what runs
+/// it.</summary>
 public sealed record CliCommand(string Name, string Help, Func<int, CommandSpec> Spec, Func<ParsedArgs, CommandContext, int> Run, bool NeedsGpuCount = false);
 
-/// <summary>Every command, in the order <c>--help</c> lists them. A new command is one line here and a file of its own.</summary>
+/// <summary>Every command, in the order <c>--help</c> lists them. A new command is one line here and a file of its
+/// own.</summary>
 public static class CommandRegistry
 {
     public static readonly IReadOnlyList<CliCommand> All =

@@ -2,7 +2,8 @@ using RetinaNet.Data.Converters;
 
 namespace RetinaNet.Cli;
 
-/// <summary>(ours) <c>retinanet convert</c>: Pascal VOC or YOLO annotations into the COCO JSON that train and infer read.</summary>
+/// <summary>(ours) <c>retinanet convert</c>: Pascal VOC or YOLO annotations into the COCO JSON that train and infer
+/// read.</summary>
 static class ConvertCommand
 {
     public static CommandSpec Spec() => new("convert", "(ours) Import Pascal VOC (XML) or YOLO (txt) annotations into a COCO JSON file.",

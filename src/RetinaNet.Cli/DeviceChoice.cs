@@ -5,7 +5,8 @@ namespace RetinaNet.Cli;
 
 static class DeviceChoice
 {
-    /// <summary>--device: cuda when asked or when a GPU exists, else cpu; asking for cuda without one is an error.</summary>
+    /// <summary>--device: cuda when asked or when a GPU exists, else cpu; asking for cuda without one is an
+    /// error.</summary>
     public static Device Resolve(string? requested)
     {
         if (requested?.ToLowerInvariant() is not (null or "cpu" or "cuda"))

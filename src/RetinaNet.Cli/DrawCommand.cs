@@ -6,7 +6,8 @@ using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
-/// <summary><c>retinanet draw</c> (ours): pictures of detections (and ground truth) for every image that has any.</summary>
+/// <summary><c>retinanet draw</c> (ours): pictures of detections (and ground truth) for every image that has
+/// any.</summary>
 static class DrawCommand
 {
     public static CommandSpec Spec() => new("draw", "(ours) Draw detections (and ground truth in green) onto the images, as PNG files.",

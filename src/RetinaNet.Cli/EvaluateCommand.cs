@@ -6,7 +6,8 @@ using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
-/// <summary><c>retinanet evaluate</c> (ours): COCO bbox evaluation of a detections file, printed as pycocotools prints it.</summary>
+/// <summary><c>retinanet evaluate</c> (ours): COCO bbox evaluation of a detections file, printed as pycocotools prints
+/// it.</summary>
 static class EvaluateCommand
 {
     public static CommandSpec Spec() => new("evaluate", "(ours) COCO bbox evaluation (pycocotools' COCOeval) of a detections file.",
@@ -43,7 +44,8 @@ static class EvaluateCommand
         return CommandLine.Ok;
     }
 
-    /// <summary>{"stats": [...], "stats_names": [...], "per_category": {"id": {"name", "ap", "ap50", "gt"}}}, written atomically.</summary>
+    /// <summary>{"stats": [...], "stats_names": [...], "per_category": {"id": {"name", "ap", "ap50", "gt"}}}, written
+    /// atomically.</summary>
     static void WriteMetrics(string path, CocoEvalResult result)
     {
         var temp = path + ".tmp";

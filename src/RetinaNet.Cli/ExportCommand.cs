@@ -7,8 +7,8 @@ using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
-/// <summary><c>retinanet export MODEL OUT</c>: the detector as ONNX (<c>.onnx</c>), or a TensorRT engine built through ONNX
-/// Runtime (<c>.plan</c>, <c>.engine</c>). Every option is checked before the model is read.</summary>
+/// <summary><c>retinanet export MODEL OUT</c>: the detector as ONNX (<c>.onnx</c>), or a TensorRT engine built through
+/// ONNX Runtime (<c>.plan</c>, <c>.engine</c>). Every option is checked before the model is read.</summary>
 static class ExportCommand
 {
     static readonly string[] EngineExtensions = [".plan", ".engine"];
@@ -62,7 +62,8 @@ static class ExportCommand
     }
 
     /// <summary>--int8: ranges from an existing --calibration-table, or calibrated on --calibration-images
-    /// (--calibration-batches of --batch images, on --device) and written to --calibration-table when one is named.</summary>
+    /// (--calibration-batches of --batch images, on --device) and written to --calibration-table when one is
+    /// named.</summary>
     static Int8Options Int8Settings(ParsedArgs a)
     {
         string images = a.String("--calibration-images")!, table = a.String("--calibration-table")!;

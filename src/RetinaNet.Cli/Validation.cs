@@ -2,7 +2,8 @@ using RetinaNet.Model;
 
 namespace RetinaNet.Cli;
 
-/// <summary>Checks of command-line values; each failure is one line naming the option, the value and the fix.</summary>
+/// <summary>Checks of command-line values; each failure is one line naming the option, the value and the
+/// fix.</summary>
 static class Validation
 {
     public static void ExistingFile(string what, string? path, params string[] extensions)

@@ -75,9 +75,9 @@ public sealed class Detector : IDisposable
     }
 
     /// <summary>Opens a checkpoint (.pth, .safetensors) or an exported model (.onnx, .plan, .engine).</summary>
-    /// <exception cref="ArgumentException">Settings that do not fit the model (post-processing of an export is fixed in
-    /// its graph) or an unknown device.</exception>
-    /// <exception cref="IOException">A missing or unreadable model file.</exception>
+    /// <exception cref="ArgumentException">Settings that do not fit the model (post-processing of an export is fixed
+    /// in its graph) or an unknown device.</exception> <exception cref="IOException">A missing or unreadable model
+    /// file.</exception>
     public static Detector Load(string path, DetectorOptions? options = null)
     {
         options ??= new DetectorOptions();
@@ -131,8 +131,8 @@ public sealed class Detector : IDisposable
         });
     }
 
-    /// <summary>Detections in each image file, yielded in order as batches finish: files decode on worker threads while
-    /// the model runs. A bad file stops the stream with a <see cref="BadInputException"/> naming it.</summary>
+    /// <summary>Detections in each image file, yielded in order as batches finish: files decode on worker threads
+    /// while the model runs. A bad file stops the stream with a <see cref="BadInputException"/> naming it.</summary>
     public async IAsyncEnumerable<ImageResult> DetectAsync(IEnumerable<string> imagePaths,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {

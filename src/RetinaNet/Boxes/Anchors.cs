@@ -6,8 +6,8 @@ namespace RetinaNet.Boxes;
 /// (width = x2 - x1 + 1) everywhere in this library.</summary>
 public static class Anchors
 {
-    /// <summary>The A anchors of one cell at <paramref name="stride"/>, centred on the cell's centre:
-    /// index a = scaleIndex * ratios + ratioIndex (ODTK's generate_anchors). Returns [A, 4] float32 on the CPU.</summary>
+    /// <summary>The A anchors of one cell at <paramref name="stride"/>, centred on the cell's centre: index a =
+    /// scaleIndex * ratios + ratioIndex (ODTK's generate_anchors). Returns [A, 4] float32 on the CPU.</summary>
     public static Tensor ForCell(double stride, AnchorConfig config)
     {
         var values = new float[config.Count * 4];

@@ -12,7 +12,8 @@ namespace RetinaNet.Boxes;
 public static class AssignKernel
 {
     const int Threads = 256;
-    /// <summary>Boxes per image that fit the kernel's shared memory (6 floats each); more take the tensor ops.</summary>
+    /// <summary>Boxes per image that fit the kernel's shared memory (6 floats each); more take the tensor
+    /// ops.</summary>
     public const int MaxBoxes = 2048;
 
     public static bool CanRun(Tensor anchors, Tensor targets) =>

@@ -55,8 +55,8 @@ public static class BatchedNms
 
     /// <summary>The same greedy NMS with no host wait, for a CUDA graph: only the first <paramref name="block"/>
     /// candidates, a fixed number of fixed-point steps. <c>Exact</c> (a bool scalar on the device) tells whether that
-    /// equals <see cref="Run"/>'s result: the steps converged and the block held every detection (the limit was reached
-    /// or no valid candidate lies beyond it). When it is false, call <see cref="Run"/>.</summary>
+    /// equals <see cref="Run"/>'s result: the steps converged and the block held every detection (the limit was
+    /// reached or no valid candidate lies beyond it). When it is false, call <see cref="Run"/>.</summary>
     public static (NmsResult Result, Tensor Exact) RunWithoutHostWait(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int steps = 16, int block = DefaultBlock)
     {
         using var scope = NewDisposeScope();
@@ -106,7 +106,8 @@ public static class BatchedNms
         }
     }
 
-    /// <summary>Kept detections so far, per image in order; slot d collects writes past the limit and is dropped.</summary>
+    /// <summary>Kept detections so far, per image in order; slot d collects writes past the limit and is
+    /// dropped.</summary>
     sealed class KeptSoFar
     {
         readonly Sorted sorted;

@@ -38,7 +38,8 @@ public static class BoxCoder
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Centres and sizes (inclusive pixels: w = x2 - x1 + 1) of boxes [..., 4]: ([..., 2], [..., 2]).</summary>
+    /// <summary>Centres and sizes (inclusive pixels: w = x2 - x1 + 1) of boxes [..., 4]: ([..., 2], [...,
+    /// 2]).</summary>
     public static (Tensor Centre, Tensor Size) CentreSize(Tensor boxes)
     {
         var xy1 = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
@@ -58,7 +59,8 @@ public static class BoxOps
         return (inter / (areaA.unsqueeze(-1) + areaB.unsqueeze(-2) - inter)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Intersection over the area of each box of <paramref name="a"/> (for crowd regions): [..., N, M].</summary>
+    /// <summary>Intersection over the area of each box of <paramref name="a"/> (for crowd regions): [..., N,
+    /// M].</summary>
     public static Tensor PairwiseIoA(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();

@@ -35,8 +35,8 @@ public sealed class TargetAssigner
         this.kernels = kernels ?? KernelOptions.Default;
     }
 
-    /// <param name="anchors">[N, 4] anchors of all levels, concatenated.</param>
-    /// <param name="targets">[B, M, 5] rows (x, y, w, h, class) in input pixels, class -1 padding, -2 crowd (ODTK's layout).</param>
+    /// <param name="anchors">[N, 4] anchors of all levels, concatenated.</param> <param name="targets">[B, M, 5] rows
+    /// (x, y, w, h, class) in input pixels, class -1 padding, -2 crowd (ODTK's layout).</param>
     public AnchorTargets Assign(Tensor anchors, Tensor targets)
     {
         if (kernels.Assign && AssignKernel.CanRun(anchors, targets))

@@ -197,7 +197,8 @@ public static class Checkpoint
     }
 }
 
-/// <summary>ImageNet weights for the backbone bodies, in torchvision's layout and names (.pth or .safetensors).</summary>
+/// <summary>ImageNet weights for the backbone bodies, in torchvision's layout and names (.pth or
+/// .safetensors).</summary>
 public static class BackboneWeights
 {
     public static void Load(RetinaNetModel model, string path)

@@ -7,10 +7,12 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace RetinaNet.Checkpoints;
 
-/// <summary>A checkpoint file is damaged, truncated or not in a supported format. The message starts with the file path.</summary>
+/// <summary>A checkpoint file is damaged, truncated or not in a supported format. The message starts with the file
+/// path.</summary>
 public class CheckpointFormatException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>A pickle names a global outside the allow-list (it would run code if unpickled by Python). Nothing was executed.</summary>
+/// <summary>A pickle names a global outside the allow-list (it would run code if unpickled by Python). Nothing was
+/// executed.</summary>
 public sealed class UnsafePickleException(string message) : CheckpointFormatException(message);
 
 /// <summary>One tensor element type, under its names in torch pickles, torch itself and safetensors.</summary>
@@ -30,7 +32,8 @@ internal sealed record DType(string Storage, string Torch, ScalarType Scalar, in
         new("BoolStorage", "bool", ScalarType.Bool, 1, "BOOL"),
     ];
 
-    /// <summary>The dtype of a pickled storage class such as <c>torch.FloatStorage</c>; untyped storages hold bytes.</summary>
+    /// <summary>The dtype of a pickled storage class such as <c>torch.FloatStorage</c>; untyped storages hold
+    /// bytes.</summary>
     public static DType? ByStorageGlobal(string global) => global switch
     {
         "torch.UntypedStorage" or "torch.storage.UntypedStorage" => All[8],
@@ -48,7 +51,8 @@ internal static class TensorIo
 
     public delegate void ChunkAction(Span<byte> chunk);
 
-    /// <summary>Calls <paramref name="action"/> on consecutive byte spans covering a contiguous 1-D CPU tensor.</summary>
+    /// <summary>Calls <paramref name="action"/> on consecutive byte spans covering a contiguous 1-D CPU
+    /// tensor.</summary>
     public static void ForEachChunk(Tensor flat, ChunkAction action)
     {
         long n = flat.shape[0], per = Math.Max(1, ChunkBytes / flat.element_size());

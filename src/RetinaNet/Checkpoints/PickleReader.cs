@@ -14,10 +14,9 @@ internal sealed class TensorRef(StorageRef storage, long offset, long[] size, lo
     public readonly StorageRef Storage = storage; public readonly long Offset = offset; public readonly long[] Size = size, Stride = stride;
 }
 
-/// <summary>
-/// A strict unpickler for what torch.save writes (protocols 2 to 5). Globals are checked against an allow-list when
-/// they are named, and only the few allowed ones are interpreted here: nothing from the file is ever imported or called.
-/// </summary>
+/// <summary> A strict unpickler for what torch.save writes (protocols 2 to 5). Globals are checked against an
+/// allow-list when they are named, and only the few allowed ones are interpreted here: nothing from the file is ever
+/// imported or called. </summary>
 internal sealed class PickleReader(string path, Stream input, Dictionary<string, StorageRef> storages)
 {
     static readonly HashSet<string> Callables =
@@ -147,7 +146,8 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
         };
     }
 
-    /// <summary>torch.save's persistent ids: ('storage', storage type, key, location, numel[, legacy view metadata]).</summary>
+    /// <summary>torch.save's persistent ids: ('storage', storage type, key, location, numel[, legacy view
+    /// metadata]).</summary>
     StorageRef PersistentLoad(object? pid)
     {
         if (pid is not object?[] { Length: 5 or 6 } p || p[0] is not "storage" || p[1] is not PickleGlobal type

@@ -19,7 +19,8 @@ public static class SafeTensorsFile
     public static Dictionary<string, Tensor> Load(string path) => Load(path, out _);
 
     /// <summary>Loads all tensors and the <c>__metadata__</c> strings.</summary>
-    /// <exception cref="CheckpointFormatException">The file is truncated, its header is invalid or its offsets are out of range.</exception>
+    /// <exception cref="CheckpointFormatException">The file is truncated, its header is invalid or its offsets are out
+    /// of range.</exception>
     public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);

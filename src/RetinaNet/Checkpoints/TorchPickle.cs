@@ -8,15 +8,14 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace RetinaNet.Checkpoints;
 
-/// <summary>
-/// Reads and writes PyTorch <c>torch.save</c> files without running anything from them.
-/// <para>Loaded trees use: <c>OrderedDictionary&lt;string, object?&gt;</c> for dicts whose keys are all strings (and empty
-/// dicts), <c>OrderedDictionary&lt;object, object?&gt;</c> for other dicts (e.g. the int keys of optimizer state; ints are
+/// <summary> Reads and writes PyTorch <c>torch.save</c> files without running anything from them. <para>Loaded trees
+/// use: <c>OrderedDictionary&lt;string, object?&gt;</c> for dicts whose keys are all strings (and empty dicts),
+/// <c>OrderedDictionary&lt;object, object?&gt;</c> for other dicts (e.g. the int keys of optimizer state; ints are
 /// boxed <c>long</c>); both keep the file's order. <c>List&lt;object?&gt;</c> for lists, <c>object?[]</c> for tuples,
 /// <c>HashSet&lt;object?&gt;</c> for sets, <c>string</c>, <c>long</c> (<c>BigInteger</c> past 64 bits), <c>double</c>,
 /// <c>bool</c>, <c>null</c>, <c>byte[]</c>, <c>torch.ScalarType</c> for dtypes, <c>string</c> for torch.device, and
-/// contiguous CPU tensors. Parameters load as plain tensors; OrderedDict attributes (a state_dict's _metadata) are dropped.</para>
-/// </summary>
+/// contiguous CPU tensors. Parameters load as plain tensors; OrderedDict attributes (a state_dict's _metadata) are
+/// dropped.</para> </summary>
 public static class TorchCheckpointFile
 {
     const int MaxDepth = 500;
@@ -91,9 +90,9 @@ public static class TorchCheckpointFile
         return bytes;
     }
 
-    /// <summary>Stored zip entries carry no other integrity check, and ZipArchive does not check their CRC-32 (at least
-    /// when, as here, a reader stops at the entry's length): flipped bytes in a tensor would otherwise load silently.
-    /// </summary>
+    /// <summary>Stored zip entries carry no other integrity check, and ZipArchive does not check their CRC-32 (at
+    /// least when, as here, a reader stops at the entry's length): flipped bytes in a tensor would otherwise load
+    /// silently. </summary>
     static void VerifyCrc(string path, ZipArchiveEntry entry, Crc32 crc)
     {
         // torch.save with compute_crc32 turned off stores 0: there is nothing to check against
@@ -220,13 +219,12 @@ public static class TorchCheckpointFile
         }
     }
 
-    /// <summary>
-    /// Saves a tree (see the class summary for the types; any IDictionary and IList, ints of any width) in torch.save's
-    /// zip format, protocol 2. PyTorch reads it with torch.load, and with weights_only=True too (torch &lt; 2.0's
-    /// weights_only unpickler cannot read floats, bytes or sets, in torch's own files as well). Tensors are written
-    /// contiguous, as CPU tensors. Atomic: on failure an existing file at <paramref name="path"/> is left unchanged.
-    /// </summary>
-    /// <exception cref="ArgumentException">The tree holds a value of a type that cannot be saved, or contains itself.</exception>
+    /// <summary> Saves a tree (see the class summary for the types; any IDictionary and IList, ints of any width) in
+    /// torch.save's zip format, protocol 2. PyTorch reads it with torch.load, and with weights_only=True too (torch
+    /// &lt; 2.0's weights_only unpickler cannot read floats, bytes or sets, in torch's own files as well). Tensors are
+    /// written contiguous, as CPU tensors. Atomic: on failure an existing file at <paramref name="path"/> is left
+    /// unchanged. </summary> <exception cref="ArgumentException">The tree holds a value of a type that cannot be
+    /// saved, or contains itself.</exception>
     public static void Save(string path, object? root) => AtomicFile.Write(path, fs =>
     {
         var pickler = new PickleWriter();

@@ -21,7 +21,8 @@ internal sealed class TorchZipWriter(Stream output)
         output.Write(data);
     }
 
-    /// <summary>Adds a tensor's values, contiguous, as one entry (two passes: the local header needs the CRC first).</summary>
+    /// <summary>Adds a tensor's values, contiguous, as one entry (two passes: the local header needs the CRC
+    /// first).</summary>
     public void Add(string name, Tensor tensor) => TensorIo.WithFlatCpu(tensor, flat =>
     {
         var crc = new Crc32();
@@ -49,7 +50,8 @@ internal sealed class TorchZipWriter(Stream output)
         entries.Add((nameBytes, crc, size, offset));
     }
 
-    /// <summary>The fields that local headers and central directory records share, from "version needed" to the name length.</summary>
+    /// <summary>The fields that local headers and central directory records share, from "version needed" to the name
+    /// length.</summary>
     static void Common(Span<byte> f, uint crc, long size, int nameLength)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(f, 20);            // version needed: 2.0; flags 0, method 0 (stored)

@@ -15,7 +15,8 @@ public static class ProgressBar
         return $"[{new string('#', filled)}{new string('.', width - filled)}] {((int)Math.Floor(fraction * 100)).ToString(inv),3}% {iteration.ToString(inv)}/{iterations.ToString(inv)} ETA {eta}";
     }
 
-    /// <summary>h:mm:ss, hours unbounded (as Python's str(timedelta) without days or fractions), rounded down.</summary>
+    /// <summary>h:mm:ss, hours unbounded (as Python's str(timedelta) without days or fractions), rounded
+    /// down.</summary>
     public static string Clock(TimeSpan t)
     {
         long seconds = Math.Max(0, (long)Math.Floor(t.TotalSeconds));
@@ -83,7 +84,8 @@ public sealed class ProgressLog
         output.Flush();
     }
 
-    /// <summary>Redraws the progress bar when interactive and the rate limiter allows (the last iteration always draws).</summary>
+    /// <summary>Redraws the progress bar when interactive and the rate limiter allows (the last iteration always
+    /// draws).</summary>
     public void Progress(long iteration, long iterations, TimeSpan elapsed)
     {
         if (!interactive)

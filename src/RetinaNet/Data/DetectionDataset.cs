@@ -2,19 +2,20 @@ using RetinaNet.Data.Coco;
 
 namespace RetinaNet.Data;
 
-/// <summary>The training/evaluation view of a COCO annotation file and its images folder: one <see cref="Sample"/>
-/// per listed image, in file order, with its boxes as corners (see <see cref="Sample"/> for the coordinate
-/// convention) and contiguous class indices. Images without annotations are kept (negatives).
-/// <para>Boxes are clipped to the image when the file gives its size; boxes left with zero or negative size are
-/// dropped and counted, and one warning line reports the count. Every listed image file must exist: a missing one
-/// is a <see cref="BadInputException"/>, or, with <c>skipBadImages</c>, a warning line and the image left out.</para></summary>
+/// <summary>The training/evaluation view of a COCO annotation file and its images folder: one <see cref="Sample"/> per
+/// listed image, in file order, with its boxes as corners (see <see cref="Sample"/> for the coordinate convention) and
+/// contiguous class indices. Images without annotations are kept (negatives). <para>Boxes are clipped to the image
+/// when the file gives its size; boxes left with zero or negative size are dropped and counted, and one warning line
+/// reports the count. Every listed image file must exist: a missing one is a <see cref="BadInputException"/>, or, with
+/// <c>skipBadImages</c>, a warning line and the image left out.</para></summary>
 public sealed class DetectionDataset
 {
     public string ImagesDir { get; }
     /// <summary>COCO category ids ↔ class indices; empty for an image folder without annotations.</summary>
     public CategoryMap Categories { get; }
     public IReadOnlyList<Sample> Samples { get; }
-    /// <summary>The COCO entry of each sample (same order): its id and <c>file_name</c> relative to <see cref="ImagesDir"/>.</summary>
+    /// <summary>The COCO entry of each sample (same order): its id and <c>file_name</c> relative to
+    /// <see cref="ImagesDir"/>.</summary>
     public IReadOnlyList<CocoImageInfo> Images { get; }
     public int DroppedBoxes { get; }
     public int SkippedImages { get; }

@@ -7,7 +7,8 @@ namespace RetinaNet.Data;
 /// or <see cref="Crowd"/> for a crowd region that training ignores rather than learns.</para></summary>
 public sealed record Sample(int Index, long ImageId, string Path, int? Width, int? Height, float[] Boxes, int[] Classes)
 {
-    /// <summary>Class value of a COCO <c>iscrowd</c> region: anchors over it are neither positive nor negative.</summary>
+    /// <summary>Class value of a COCO <c>iscrowd</c> region: anchors over it are neither positive nor
+    /// negative.</summary>
     public const int Crowd = -2;
 
     public int Count => Classes.Length;

@@ -58,7 +58,8 @@ sealed class ControlLink(TcpClient client) : IDisposable
         catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException) { }
     }
 
-    /// <summary>The next message; throws <see cref="EndOfStreamException"/> (or an IO error) when the peer is gone.</summary>
+    /// <summary>The next message; throws <see cref="EndOfStreamException"/> (or an IO error) when the peer is
+    /// gone.</summary>
     public (ControlMessage Kind, BinaryReader Body) Receive(TimeSpan? timeout = null)
     {
         int milliseconds = timeout is TimeSpan t ? (int)Math.Clamp(t.TotalMilliseconds, 1, int.MaxValue) : 0;

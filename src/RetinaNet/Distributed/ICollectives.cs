@@ -11,11 +11,13 @@ public interface ICollectives : IDisposable
 {
     void AllReduce(Tensor tensor, ReduceOp op);
     void Broadcast(Tensor tensor, int root);
-    /// <summary><paramref name="output"/> holds WorldSize × input.numel() elements: rank r's input at offset r × n.</summary>
+    /// <summary><paramref name="output"/> holds WorldSize × input.numel() elements: rank r's input at offset r ×
+    /// n.</summary>
     void AllGather(Tensor input, Tensor output);
     /// <summary>An error the backend found in the background (NCCL's asynchronous errors), or null.</summary>
     string? AsyncError();
-    /// <summary>From any thread: operations still running are abandoned and later calls fail (ncclCommAbort).</summary>
+    /// <summary>From any thread: operations still running are abandoned and later calls fail
+    /// (ncclCommAbort).</summary>
     void Abort();
 }
 
@@ -23,7 +25,8 @@ public interface ICollectives : IDisposable
 public interface ICollectivesProvider
 {
     string Name { get; }
-    /// <summary>Why this backend cannot serve tensors on <paramref name="device"/> here, or null when it can.</summary>
+    /// <summary>Why this backend cannot serve tensors on <paramref name="device"/> here, or null when it
+    /// can.</summary>
     string? Unsupported(Device device);
     /// <summary>On rank 0: what every rank needs to connect (NCCL: ncclGetUniqueId's 128 bytes).</summary>
     byte[] CreateUniqueId();

@@ -4,12 +4,14 @@ using System.Net.Sockets;
 
 namespace RetinaNet.Distributed;
 
-/// <summary>Where rank 0 listens for the others: ODTK's <c>--master address:port</c>, or MASTER_ADDR and MASTER_PORT.</summary>
+/// <summary>Where rank 0 listens for the others: ODTK's <c>--master address:port</c>, or MASTER_ADDR and
+/// MASTER_PORT.</summary>
 public sealed record MasterEndpoint(string Host, int Port)
 {
     public const int DefaultPort = 29500;
 
-    /// <summary>Parses <c>host:port</c> (IPv6 as <c>[::1]:port</c>); <paramref name="source"/> names the origin in errors.</summary>
+    /// <summary>Parses <c>host:port</c> (IPv6 as <c>[::1]:port</c>); <paramref name="source"/> names the origin in
+    /// errors.</summary>
     public static MasterEndpoint Parse(string text, string source)
     {
         int colon = text.LastIndexOf(':');

@@ -54,7 +54,8 @@ public static unsafe class NcclLibrary
         return $"{text ?? "error"} (ncclResult {status})";
     }
 
-    /// <summary>The required symbols the library lacks (empty when all are there); null when it does not load.</summary>
+    /// <summary>The required symbols the library lacks (empty when all are there); null when it does not
+    /// load.</summary>
     public static IReadOnlyList<string>? MissingSymbols()
     {
         if (!NativeLibrary.TryLoad(Name, out var lib)) return null;

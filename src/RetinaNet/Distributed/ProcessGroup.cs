@@ -92,7 +92,8 @@ public sealed class ProcessGroup : IDisposable
         return output;
     }
 
-    /// <summary>Main-loop progress (an iteration, a batch): what tells a long phase without collectives from a stuck rank.</summary>
+    /// <summary>Main-loop progress (an iteration, a batch): what tells a long phase without collectives from a stuck
+    /// rank.</summary>
     public void Tick() => counters.Tick();
 
     /// <summary>This rank failed (an exception in its main thread): the other ranks are told and stop.</summary>

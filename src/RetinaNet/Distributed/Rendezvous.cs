@@ -85,7 +85,8 @@ static class Rendezvous
         return new Peer(rank, link, host, pid);
     }
 
-    /// <summary>Another rank's side: connects to rank 0 (retrying while it is not up yet), says hello, and waits for the id.</summary>
+    /// <summary>Another rank's side: connects to rank 0 (retrying while it is not up yet), says hello, and waits for
+    /// the id.</summary>
     public static (ControlLink Link, string Backend, byte[] UniqueId) Join(RankAssignment me, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();

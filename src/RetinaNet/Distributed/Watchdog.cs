@@ -46,7 +46,8 @@ abstract class Watchdog : IDisposable
 
     protected Watchdog(int rank, ProgressCounters counters, WatchdogOptions options) => (this.rank, this.counters, this.options) = (rank, counters, options);
 
-    /// <summary>Aborts the backend (set once it is connected); runs on its own thread when the job ends early.</summary>
+    /// <summary>Aborts the backend (set once it is connected); runs on its own thread when the job ends
+    /// early.</summary>
     public Action? AbortBackend { get; set; }
     /// <summary>The backend's asynchronous error, polled every beat.</summary>
     public Func<string?>? BackendError { get; set; }
@@ -95,7 +96,8 @@ abstract class Watchdog : IDisposable
         End(0, $"stopped by rank 0: {reason}");
     }
 
-    /// <summary>Passes a failure on: rank 0 to every rank, the others to rank 0 when the failure is their own.</summary>
+    /// <summary>Passes a failure on: rank 0 to every rank, the others to rank 0 when the failure is their
+    /// own.</summary>
     protected abstract void Tell(DistributedFailureException failure);
 
     void End(int exitCode, string line)
@@ -114,8 +116,8 @@ abstract class Watchdog : IDisposable
 
     protected static void Background(string name, Action body) => new Thread(() => body()) { IsBackground = true, Name = name }.Start();
 
-    /// <summary>Whatever ends a control connection's reader (a closed socket, a garbled frame) counts as the peer gone;
-    /// an exception must never escape a watchdog thread, which would end the process.</summary>
+    /// <summary>Whatever ends a control connection's reader (a closed socket, a garbled frame) counts as the peer
+    /// gone; an exception must never escape a watchdog thread, which would end the process.</summary>
     protected static bool IsDisconnect(Exception e) => e is not OutOfMemoryException;
 
     /// <summary>Stops watching; disconnects after this are expected. (The token source is left to the collector:

@@ -68,7 +68,8 @@ sealed class CategoryEvaluation
         }
     }
 
-    /// <summary>evaluateImg for one image: gts GtOrder[g0 ..+G) (file order), kept detections [d0 ..+D) (score order).</summary>
+    /// <summary>evaluateImg for one image: gts GtOrder[g0 ..+G) (file order), kept detections [d0 ..+D) (score
+    /// order).</summary>
     void MatchImage(int g0, int G, int d0, int D)
     {
         var gts = index.Gts;

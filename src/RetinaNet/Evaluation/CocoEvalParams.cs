@@ -26,6 +26,7 @@ static class CocoEvalParams
         return y;
     }
 
-    /// <summary>Index of an IoU threshold compared with <c>==</c>, as summarize() does with <c>np.where</c>; -1 if none.</summary>
+    /// <summary>Index of an IoU threshold compared with <c>==</c>, as summarize() does with <c>np.where</c>; -1 if
+    /// none.</summary>
     public static int IouIndex(double iou) => Array.IndexOf(IouThresholds, iou);
 }

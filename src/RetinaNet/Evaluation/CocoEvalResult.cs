@@ -9,7 +9,8 @@ namespace RetinaNet.Evaluation;
 /// and its number of non-crowd ground-truth objects.</summary>
 public sealed record CategoryEvalResult(long CategoryId, string Name, double Ap, double Ap50, int GtCount);
 
-/// <summary>COCOeval's accumulated results: the 12 summary stats, per-category AP, and pycocotools' printout.</summary>
+/// <summary>COCOeval's accumulated results: the 12 summary stats, per-category AP, and pycocotools'
+/// printout.</summary>
 public sealed class CocoEvalResult
 {
     public static readonly IReadOnlyList<string> StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
@@ -43,7 +44,8 @@ public sealed class CocoEvalResult
     /// <summary>Recall[t, k, a, m] as COCOeval's <c>eval['recall']</c>.</summary>
     public double Recall(int t, int k, int a, int m) => recall[((t * K + k) * A + a) * M + m];
 
-    /// <summary>_summarize: the mean of the selected cells that are > -1, or -1 if none (category k only, if given).</summary>
+    /// <summary>_summarize: the mean of the selected cells that are > -1, or -1 if none (category k only, if
+    /// given).</summary>
     double Summarize(bool ap, double? iou, int a, int m, int? category)
     {
         int tFrom = 0, tTo = T;
@@ -87,7 +89,8 @@ public sealed class CocoEvalResult
         return sb.ToString();
     }
 
-    /// <summary>Per-category AP (IoU .50:.95), AP50 and non-crowd object count, one row per category in id order.</summary>
+    /// <summary>Per-category AP (IoU .50:.95), AP50 and non-crowd object count, one row per category in id
+    /// order.</summary>
     public string PerCategoryTable()
     {
         int width = Math.Max(8, PerCategory.Count == 0 ? 0 : PerCategory.Max(c => c.Name.Length));

@@ -5,8 +5,8 @@ using RetinaNet.Data.Coco;
 
 namespace RetinaNet.Evaluation;
 
-/// <summary>Detection files: ODTK's infer output (<c>{"annotations": [...], "images": ..., "categories": ...}</c>) or a
-/// plain COCO results list (<c>[{image_id, category_id, bbox, score}, ...]</c>). Errors are
+/// <summary>Detection files: ODTK's infer output (<c>{"annotations": [...], "images": ..., "categories": ...}</c>) or
+/// a plain COCO results list (<c>[{image_id, category_id, bbox, score}, ...]</c>). Errors are
 /// <see cref="BadInputException"/>s naming the file, the entry and the field.</summary>
 public static class DetectionsFile
 {
@@ -64,7 +64,8 @@ public static class DetectionsFile
     }
 
     /// <summary>Writes ODTK's detections file: the detections as "annotations", plus the ground truth's images and
-    /// categories (ODTK wraps categories in one more list; we write the plain list, and only "annotations" is read).</summary>
+    /// categories (ODTK wraps categories in one more list; we write the plain list, and only "annotations" is
+    /// read).</summary>
     public static void WriteOdtk(string path, IReadOnlyList<CocoDetection> detections, CocoFile imagesAndCategories) =>
         WriteAtomically(path, w =>
         {

@@ -16,7 +16,8 @@ sealed class EvalIndex
     public readonly int[] GtImage, DetImage;
     /// <summary>Category k's gts are GtOrder[GtStart[k] .. GtStart[k + 1]), by image, then file order.</summary>
     public readonly int[] GtStart, GtOrder;
-    /// <summary>Category k's detections are DetOrder[DetStart[k] .. DetStart[k + 1]), by image, then score (stable).</summary>
+    /// <summary>Category k's detections are DetOrder[DetStart[k] .. DetStart[k + 1]), by image, then score
+    /// (stable).</summary>
     public readonly int[] DetStart, DetOrder;
 
     public int CategoryCount => Categories.Length;

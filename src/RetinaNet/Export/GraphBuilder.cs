@@ -3,9 +3,9 @@ using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace RetinaNet.Export;
 
-/// <summary>Appends nodes (in topological order, as added), initializers, inputs and outputs to an ONNX graph. Node names
-/// and value names are each checked unique, so that names are stable identifiers a later pass can look for. A node with
-/// one output names it as the node; with several, <c>NAME:0</c>, <c>NAME:1</c>, ...</summary>
+/// <summary>Appends nodes (in topological order, as added), initializers, inputs and outputs to an ONNX graph. Node
+/// names and value names are each checked unique, so that names are stable identifiers a later pass can look for. A
+/// node with one output names it as the node; with several, <c>NAME:0</c>, <c>NAME:1</c>, ...</summary>
 public sealed class GraphBuilder
 {
     readonly HashSet<string> nodeNames = new(StringComparer.Ordinal);
@@ -53,8 +53,8 @@ public sealed class GraphBuilder
         return name;
     }
 
-    /// <summary>Publishes <paramref name="value"/> as graph output <paramref name="name"/> (through an Identity node when
-    /// the names differ).</summary>
+    /// <summary>Publishes <paramref name="value"/> as graph output <paramref name="name"/> (through an Identity node
+    /// when the names differ).</summary>
     public void Output(string value, string name, DataType type, params object[] dims)
     {
         if (value != name) Node("Identity", name, [value]);

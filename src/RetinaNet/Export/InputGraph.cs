@@ -4,8 +4,9 @@ using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace RetinaNet.Export;
 
-/// <summary>The full graph's input stage, as <see cref="DeviceBatch.From"/>: uint8 pixels to float / 255, ImageNet mean
-/// and std per channel, then zero outside each image's (height, width), so padding looks as in training.</summary>
+/// <summary>The full graph's input stage, as <see cref="DeviceBatch.From"/>: uint8 pixels to float / 255, ImageNet
+/// mean and std per channel, then zero outside each image's (height, width), so padding looks as in
+/// training.</summary>
 static class InputGraph
 {
     public static string Normalised(GraphBuilder graph, int height, int width)

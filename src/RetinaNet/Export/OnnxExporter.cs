@@ -10,9 +10,11 @@ namespace RetinaNet.Export;
 /// and float16 (default, as ODTK's export) or float32 weights and activations.</summary>
 public sealed record ExportOptions(int Height, int Width)
 {
-    /// <summary>Only the network, ODTK's layout: normalised input <c>input_1</c>, outputs <c>score_i</c> (sigmoid) and <c>box_i</c>.</summary>
+    /// <summary>Only the network, ODTK's layout: normalised input <c>input_1</c>, outputs <c>score_i</c> (sigmoid) and
+    /// <c>box_i</c>.</summary>
     public bool RawHeads { get; init; }
-    /// <summary>float32 network; otherwise float16 weights and activations (input normalisation, decode and NMS stay float32).</summary>
+    /// <summary>float32 network; otherwise float16 weights and activations (input normalisation, decode and NMS stay
+    /// float32).</summary>
     public bool FullPrecision { get; init; }
     public int Opset { get; init; } = OnnxExporter.DefaultOpset;
 

@@ -14,9 +14,11 @@ namespace RetinaNet.Export;
 /// </list></summary>
 public static class OnnxNames
 {
-    /// <summary>Full graph: uint8 RGB pixels [batch, 3, H, W], images at the top-left, anything on the padding.</summary>
+    /// <summary>Full graph: uint8 RGB pixels [batch, 3, H, W], images at the top-left, anything on the
+    /// padding.</summary>
     public const string Images = "images";
-    /// <summary>Full graph: int64 [batch, 2], each image's (height, width) before padding; the padding is masked.</summary>
+    /// <summary>Full graph: int64 [batch, 2], each image's (height, width) before padding; the padding is
+    /// masked.</summary>
     public const string ImageSizes = "image_sizes";
     /// <summary>Full graph outputs: [batch, D, 4] inclusive pixel corners in the padded input, [batch, D] scores
     /// (0 on padding rows), [batch, D] int64 class indices.</summary>
@@ -24,7 +26,8 @@ public static class OnnxNames
     /// <summary>Raw-heads graph (ODTK's layout): normalised float input.</summary>
     public const string RawInput = "input_1";
 
-    /// <summary>Raw-heads outputs: sigmoid class maps [batch, A*C, H, W] and box maps [batch, A*4, H, W] of level i (0-based).</summary>
+    /// <summary>Raw-heads outputs: sigmoid class maps [batch, A*C, H, W] and box maps [batch, A*4, H, W] of level i
+    /// (0-based).</summary>
     public static string RawScores(int level) => $"score_{level + 1}";
     public static string RawBoxes(int level) => $"box_{level + 1}";
 

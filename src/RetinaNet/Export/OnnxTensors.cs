@@ -6,7 +6,8 @@ using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace RetinaNet.Export;
 
-/// <summary>ONNX tensors from TorchSharp tensors and arrays (little-endian raw data, as ONNX stores it), and back.</summary>
+/// <summary>ONNX tensors from TorchSharp tensors and arrays (little-endian raw data, as ONNX stores it), and
+/// back.</summary>
 public static class OnnxTensors
 {
     public static DataType TypeOf(ScalarType type) => type switch
@@ -33,7 +34,8 @@ public static class OnnxTensors
         _ => throw new ArgumentException($"no torch type for ONNX {type}"),
     };
 
-    /// <summary>The tensor's values, converted to <paramref name="type"/> (default: its own), with its shape.</summary>
+    /// <summary>The tensor's values, converted to <paramref name="type"/> (default: its own), with its
+    /// shape.</summary>
     public static TensorProto From(Tensor value, DataType? type = null)
     {
         using var scope = NewDisposeScope();
@@ -65,7 +67,8 @@ public static class OnnxTensors
         return From(t, type);
     }
 
-    /// <summary>The values of an initializer as a TorchSharp tensor (CPU), from raw data or the typed fields.</summary>
+    /// <summary>The values of an initializer as a TorchSharp tensor (CPU), from raw data or the typed
+    /// fields.</summary>
     public static Tensor ToTensor(TensorProto proto)
     {
         var type = ScalarTypeOf((DataType)proto.DataType);

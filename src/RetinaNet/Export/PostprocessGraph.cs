@@ -6,12 +6,12 @@ using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace RetinaNet.Export;
 
-/// <summary>Decode and NMS in the graph, in float32, as <see cref="Inference.Postprocess"/> and <see cref="BatchedNms"/>:
-/// per level sigmoid, top-n over A*C*H*W, deltas and anchors gathered, ODTK's box decoding clamped to the input; then
-/// class-aware greedy NMS through ONNX NonMaxSuppression run per class (scores [batch, classes, K], a candidate scoring
-/// only in its own class row), boxes passed as [x1, y1, x2 + 1, y2 + 1] so that its IoU is our inclusive-pixel IoU;
-/// the kept candidates are ranked by score (TopK: ties to the lower index, i.e. candidate order, as our stable sort)
-/// and the first D returned, padded with score 0.</summary>
+/// <summary>Decode and NMS in the graph, in float32, as <see cref="Inference.Postprocess"/> and
+/// <see cref="BatchedNms"/>: per level sigmoid, top-n over A*C*H*W, deltas and anchors gathered, ODTK's box decoding
+/// clamped to the input; then class-aware greedy NMS through ONNX NonMaxSuppression run per class (scores [batch,
+/// classes, K], a candidate scoring only in its own class row), boxes passed as [x1, y1, x2 + 1, y2 + 1] so that its
+/// IoU is our inclusive-pixel IoU; the kept candidates are ranked by score (TopK: ties to the lower index, i.e.
+/// candidate order, as our stable sort) and the first D returned, padded with score 0.</summary>
 sealed class PostprocessGraph(GraphBuilder graph, DetectorConfig config, int height, int width)
 {
     readonly InferenceConfig settings = config.Inference;

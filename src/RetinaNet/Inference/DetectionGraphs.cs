@@ -5,13 +5,13 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the detector
-/// is bound by launching ~1,000 kernels, and a replay launches them at once. NMS is our exact kernel pair
+/// <summary>Forward, per-level decode and NMS replayed as one CUDA graph per input shape: at small batches the
+/// detector is bound by launching ~1,000 kernels, and a replay launches them at once. NMS is our exact kernel pair
 /// (<see cref="NmsKernel"/>) where it compiles; otherwise it follows eagerly (exact, a few host waits), or with
-/// <see cref="KernelOptions.SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>, falling
-/// back to the exact NMS when that reports its result inexact (very long suppression chains, or detections beyond its
-/// block).
-/// Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not graphed.</summary>
+/// <see cref="KernelOptions.SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>,
+/// falling back to the exact NMS when that reports its result inexact (very long suppression chains, or detections
+/// beyond its block). Shapes past <c>maxShapes</c> (each graph keeps its activations' memory) are not
+/// graphed.</summary>
 public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex,
     KernelOptions kernels, int maxShapes = 4) : IDisposable
 {

@@ -15,8 +15,8 @@ public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes
 
 /// <summary>The one TorchSharp inference path, used by <c>infer</c>, by training's validation and by the demo: batches
 /// from the loader go to the device, through the model (under autocast unless full precision), decode and NMS for the
-/// whole batch on the device, then one copy per batch to the host, where <see cref="DetectionMapping"/> maps boxes back
-/// to original coordinates.</summary>
+/// whole batch on the device, then one copy per batch to the host, where <see cref="DetectionMapping"/> maps boxes
+/// back to original coordinates.</summary>
 public sealed class DetectionRunner : IDetector
 {
     readonly RetinaNetModel model;
@@ -29,7 +29,8 @@ public sealed class DetectionRunner : IDetector
     readonly bool channelsLast;
     readonly DetectionGraphs? graphs;
 
-    /// <param name="cudaGraphs">On a CUDA device, replay forward and decode as CUDA graphs (one per batch shape).</param>
+    /// <param name="cudaGraphs">On a CUDA device, replay forward and decode as CUDA graphs (one per batch
+    /// shape).</param>
     public DetectionRunner(RetinaNetModel model, Device device, ScalarType? mixedPrecision, bool cudaGraphs = false)
     {
         (this.model, this.device, this.mixedPrecision) = (model, device, mixedPrecision);
@@ -77,14 +78,15 @@ public sealed class DetectionRunner : IDetector
             (images.shape[3], images.shape[2]), model.Kernels);
     }
 
-    /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding dropped.</summary>
+    /// <summary>Kept detections of a batch (one host transfer) → per image, original coordinates, padding
+    /// dropped.</summary>
     public static IReadOnlyList<ImageDetections> ToDetections(NmsResult kept, HostBatch host) =>
         DetectionMapping.ToImages(kept.Scores, kept.Boxes, kept.Classes, kept.Count, host);
 }
 
-/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels, [B, D] classes, optional
-/// [B] counts) to per-image detections in original coordinates: divided by the resize ratio, clipped to the image;
-/// score-0 padding rows and entries that only padded the batch are dropped.</summary>
+/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels, [B, D] classes,
+/// optional [B] counts) to per-image detections in original coordinates: divided by the resize ratio, clipped to the
+/// image; score-0 padding rows and entries that only padded the batch are dropped.</summary>
 public static class DetectionMapping
 {
     public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor, Tensor? countsTensor, HostBatch host)

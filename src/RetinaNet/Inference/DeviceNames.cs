@@ -6,7 +6,8 @@ namespace RetinaNet.Inference;
 /// <summary>Devices by name, as users write them: cpu, cuda, cuda:N; none: a GPU when one is visible.</summary>
 public static class DeviceNames
 {
-    /// <exception cref="ArgumentException">An unknown name, or a GPU that is not there (the message says what to do).</exception>
+    /// <exception cref="ArgumentException">An unknown name, or a GPU that is not there (the message says what to
+    /// do).</exception>
     public static Device Parse(string? name)
     {
         bool cuda = torch.cuda.is_available();

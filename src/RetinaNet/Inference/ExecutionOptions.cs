@@ -27,9 +27,9 @@ public static class ModelFiles
     public static bool IsExported(string path) =>
         ExportedExtensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Opens <paramref name="path"/> to run as <paramref name="run"/> says. <paramref name="settings"/> maps the
-    /// model's stored settings to the run's (options given win); an exported model's post-processing is part of its
-    /// graph, so there only the input scale may change.</summary>
+    /// <summary>Opens <paramref name="path"/> to run as <paramref name="run"/> says. <paramref name="settings"/> maps
+    /// the model's stored settings to the run's (options given win); an exported model's post-processing is part of
+    /// its graph, so there only the input scale may change.</summary>
     public static IDetector Open(string path, ExecutionOptions run, Func<InferenceConfig, InferenceConfig> settings,
         TextWriter notes)
     {
@@ -53,7 +53,8 @@ public sealed class CheckpointDetector : IDetector
     CheckpointDetector(RetinaNetModel model, DetectionRunner runner) => (this.model, this.runner) = (model, runner);
 
     /// <summary>The checkpoint on the run's device with what <paramref name="settings"/> makes of its stored settings;
-    /// with mixed precision its weights are converted (bf16 weights and NHWC beat autocast: bench/RESULTS.md).</summary>
+    /// with mixed precision its weights are converted (bf16 weights and NHWC beat autocast:
+    /// bench/RESULTS.md).</summary>
     public static CheckpointDetector Load(string path, ExecutionOptions run, Func<InferenceConfig, InferenceConfig> settings)
     {
         var model = Checkpoints.Checkpoint.Load(path).Model;

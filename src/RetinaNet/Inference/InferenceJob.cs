@@ -11,8 +11,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>What <c>retinanet infer</c> does: <see cref="Images"/> (those listed in <see cref="Annotations"/>, else every
-/// image under the folder) through a model, detections written to every output in <see cref="Format"/> (odtk or
+/// <summary>What <c>retinanet infer</c> does: <see cref="Images"/> (those listed in <see cref="Annotations"/>, else
+/// every image under the folder) through a model, detections written to every output in <see cref="Format"/> (odtk or
 /// coco-results), COCO evaluation when annotations are given.</summary>
 public sealed record InferenceJobOptions(string ModelPath, string Images, string? Annotations, IReadOnlyList<string> Outputs,
     string Format, InferenceOptions Inference);
@@ -30,7 +30,8 @@ public static class InferenceJob
     static readonly TimeSpan ProgressLineInterval = TimeSpan.FromSeconds(10);
 
     /// <summary>The infer job with an open detector. Progress goes to <paramref name="stderr"/>, so stdout keeps only
-    /// results: a bar on a terminal, else "[n/N] images" now and then. In a multi-process job only rank 0 writes.</summary>
+    /// results: a bar on a terminal, else "[n/N] images" now and then. In a multi-process job only rank 0
+    /// writes.</summary>
     public static void Run(IDetector detector, InferenceJobOptions o, TextWriter stdout, TextWriter stderr,
         ProcessGroup? group = null)
     {
@@ -67,8 +68,8 @@ public static class InferenceJob
         stdout.Write(result.PerCategoryTable());
     }
 
-    /// <summary>An inference loader's options: one pass, no augmentation, pinned batches for a GPU, and the canvas of a
-    /// model with a fixed input size.</summary>
+    /// <summary>An inference loader's options: one pass, no augmentation, pinned batches for a GPU, and the canvas of
+    /// a model with a fixed input size.</summary>
     public static LoaderOptions LoaderOptionsFor(Device device, int workers, (int Height, int Width)? canvas) =>
         new(workers, Prefetch: 3, Seed: 0, SkipBadImages: false, Pin: device.type == TorchSharp.DeviceType.CUDA)
         {
@@ -83,7 +84,8 @@ public static class InferenceJob
         return Detect(runner, dataset, o, warnings, progress, group);
     }
 
-    /// <summary>Any detector; one with a fixed input size gets images resized to fit it and batches padded to it.</summary>
+    /// <summary>Any detector; one with a fixed input size gets images resized to fit it and batches padded to
+    /// it.</summary>
     public static List<CocoDetection> Detect(IDetector runner, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
     {

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>Candidates of all levels for a batch: [B, K] scores, [B, K, 4] boxes, [B, K] classes, [B, K] valid.</summary>
+/// <summary>Candidates of all levels for a batch: [B, K] scores, [B, K, 4] boxes, [B, K] classes, [B, K]
+/// valid.</summary>
 public sealed record Candidates(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid) : IDisposable
 {
     public void Dispose() { Scores.Dispose(); Boxes.Dispose(); Classes.Dispose(); Valid.Dispose(); }
@@ -78,8 +79,8 @@ public static class Postprocess
         return Suppress(candidates, config, kernels);
     }
 
-    /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0. On a GPU our
-    /// NMS kernels (no host wait) where they compile, else the tensor-op NMS (the same result).</summary>
+    /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0. On a GPU
+    /// our NMS kernels (no host wait) where they compile, else the tensor-op NMS (the same result).</summary>
     public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null) =>
         (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(candidates.Scores)
             ? NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections)

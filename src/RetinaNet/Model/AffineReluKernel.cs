@@ -32,8 +32,9 @@ public static class AffineReluKernel
         return output;
     }
 
-    /// <summary>The gradients of <see cref="Apply"/> from the gradient of its output y: into x (scaled, masked by
-    /// y &gt; 0 under ReLU) and into the residual (masked only). <paramref name="grad"/> must share y's layout.</summary>
+    /// <summary>The gradients of <see cref="Apply"/> from the gradient of its output y: into x (scaled, masked by y
+    /// &gt; 0 under ReLU) and into the residual (masked only). <paramref name="grad"/> must share y's
+    /// layout.</summary>
     public static void Backward(Tensor grad, Tensor y, Tensor scale, bool relu, Tensor gradX, Tensor? gradResidual)
     {
         var (type, vectorised, blocks, count) = Plan(y);
@@ -50,7 +51,8 @@ public static class AffineReluKernel
 
     static int Device(Tensor x) => x.device.index < 0 ? 0 : x.device.index;
 
-    /// <summary>NHWC 16-bit activations with C a multiple of 8 go 8 values per thread step; the rest one by one.</summary>
+    /// <summary>NHWC 16-bit activations with C a multiple of 8 go 8 values per thread step; the rest one by
+    /// one.</summary>
     static (string Type, bool Vectorised, int Blocks, long Count) Plan(Tensor x)
     {
         string type = CudaKernels.TypeSuffix(x);

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
-/// <summary>The smooth-L1 box loss of <see cref="DetectionLoss"/> over foreground anchors in one pass over each level's
-/// box deltas where the head wrote them ([B, A·4, H, W], NCHW or NHWC, autocast dtype), loss and derivative together
-/// (see <see cref="PerLevelLoss"/>). The tensor-op version reorders and concatenates the levels, casts to float32 and
-/// makes ~20 small passes forward and backward.</summary>
+/// <summary>The smooth-L1 box loss of <see cref="DetectionLoss"/> over foreground anchors in one pass over each
+/// level's box deltas where the head wrote them ([B, A·4, H, W], NCHW or NHWC, autocast dtype), loss and derivative
+/// together (see <see cref="PerLevelLoss"/>). The tensor-op version reorders and concatenates the levels, casts to
+/// float32 and makes ~20 small passes forward and backward.</summary>
 public static class BoxLossKernel
 {
     public static bool CanRun(Tensor[] levels) => FocalLossKernel.CanRun(levels);

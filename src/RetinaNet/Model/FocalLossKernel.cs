@@ -7,10 +7,10 @@ namespace RetinaNet.Model;
 /// <summary>The sigmoid focal loss of <see cref="DetectionLoss"/> in one pass over each level's class logits, where
 /// they lie ([B, A·C, H, W] as the head wrote them, NCHW or NHWC, in the autocast dtype): per element the loss and its
 /// derivative are computed together; the loss is summed per thread block and the derivative stored for the backward
-/// pass. The tensor-op version reorders the logits to [B, N, C], casts them to float32 and makes ~15 passes forward and
-/// backward over the largest tensor of a training step (116 M elements at batch 8, 800×1216).
-/// <para>Autograd sees <c>Σ x·G</c> with G the stored derivative (detached): its gradient is G, and its value is
-/// swapped for the kernel's exact loss sum, so callers get ODTK's loss and its gradient.</para></summary>
+/// pass. The tensor-op version reorders the logits to [B, N, C], casts them to float32 and makes ~15 passes forward
+/// and backward over the largest tensor of a training step (116 M elements at batch 8, 800×1216). <para>Autograd sees
+/// <c>Σ x·G</c> with G the stored derivative (detached): its gradient is G, and its value is swapped for the kernel's
+/// exact loss sum, so callers get ODTK's loss and its gradient.</para></summary>
 public static class FocalLossKernel
 {
     public static bool CanRun(Tensor[] levels) =>

@@ -52,7 +52,8 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     public KernelOptions Kernels { get; internal set; } = KernelOptions.Default;
 
     /// <summary>Fixes (scale, shift) in float32 for an inference-only model, before its weights are converted to bf16:
-    /// <see cref="Apply"/> then spends no kernels on them (at batch 1 in a CUDA graph, 53 layers × 5 tiny kernels).</summary>
+    /// <see cref="Apply"/> then spends no kernels on them (at batch 1 in a CUDA graph, 53 layers × 5 tiny
+    /// kernels).</summary>
     public void CacheAffine()
     {
         DropCachedAffine();

@@ -3,12 +3,12 @@ using static TorchSharp.torch.autograd;
 
 namespace RetinaNet.Model;
 
-/// <summary>Training's frozen batch norm (+ residual) (+ ReLU) as one autograd node around <see cref="AffineReluKernel"/>:
-/// one pass forward (libtorch: addcmul, add_, relu_) and one backward (libtorch: relu's and addcmul's), the output
-/// saved for the ReLU mask as relu_ saves it.
-/// <para>TorchSharp's custom functions call back from libtorch's autograd threads, where no dispose scope is open: the
-/// tensors that reach <see cref="backward"/> are released here, and the gradients handed back (libtorch keeps its own
-/// reference) at the next forward or backward call, so no activation-sized tensor waits for the garbage collector.</para></summary>
+/// <summary>Training's frozen batch norm (+ residual) (+ ReLU) as one autograd node around
+/// <see cref="AffineReluKernel"/>: one pass forward (libtorch: addcmul, add_, relu_) and one backward (libtorch:
+/// relu's and addcmul's), the output saved for the ReLU mask as relu_ saves it. <para>TorchSharp's custom functions
+/// call back from libtorch's autograd threads, where no dispose scope is open: the tensors that reach
+/// <see cref="backward"/> are released here, and the gradients handed back (libtorch keeps its own reference) at the
+/// next forward or backward call, so no activation-sized tensor waits for the garbage collector.</para></summary>
 public sealed class FrozenNormReluFunction : SingleTensorFunction<FrozenNormReluFunction>
 {
     static readonly List<Tensor> handedBack = new();

@@ -37,7 +37,8 @@ public sealed class DetectionLoss
     readonly KernelOptions kernels;
 
     /// <param name="kernels">null: <see cref="KernelOptions.Default"/>. On a GPU, both losses run as our fused kernels
-    /// (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>) where they compile, unless turned off here.</param>
+    /// (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>) where they compile, unless turned off
+    /// here.</param>
     public DetectionLoss(DetectorConfig config, KernelOptions? kernels = null)
     {
         this.kernels = kernels ?? KernelOptions.Default;
@@ -84,7 +85,8 @@ public sealed class DetectionLoss
         return perAnchor.masked_fill(labels < 0, 0).sum().MoveToOuterDisposeScope();
     }
 
-    /// <summary>[B, A*K, H, W] head map to [B, A*H*W, K], anchors ordered (a, y, x) like <see cref="Anchors.ForLevel"/>.</summary>
+    /// <summary>[B, A*K, H, W] head map to [B, A*H*W, K], anchors ordered (a, y, x) like
+    /// <see cref="Anchors.ForLevel"/>.</summary>
     public Tensor PerAnchor(Tensor head, int k)
     {
         long b = head.shape[0], h = head.shape[2], w = head.shape[3];

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
-/// <summary>torchvision's InvertedResidual: names conv.0.0 (expand), conv.N (depthwise), then the linear 1x1 and its norm.</summary>
+/// <summary>torchvision's InvertedResidual: names conv.0.0 (expand), conv.N (depthwise), then the linear 1x1 and its
+/// norm.</summary>
 sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 {
     readonly Sequential conv;

@@ -11,7 +11,8 @@ public interface IOnnxEmitter
     /// <summary>The module's state-dict path in the exported model; at a pyramid level (the heads run at all levels
     /// with the same weights), the path of its node at that level.</summary>
     string PathOf(nn.Module module, int? level = null);
-    /// <summary>A Conv named <c>PathOf(conv, level)</c>, with <paramref name="norm"/> folded into its weights.</summary>
+    /// <summary>A Conv named <c>PathOf(conv, level)</c>, with <paramref name="norm"/> folded into its
+    /// weights.</summary>
     string Conv(string input, Conv2d conv, FrozenBatchNorm2d? norm = null, int? level = null);
     /// <summary>ReLU, named <c>INPUT.relu</c> unless named.</summary>
     string Relu(string input, string? name = null);

@@ -4,17 +4,17 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
-/// <summary>What the fused head losses (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>) share: each level's
-/// output [B, A·K, H, W] (NCHW or NHWC, any float dtype) is read where the head wrote it, in chunks of
-/// <see cref="Chunk"/> elements per thread block; the kernel stores each element's derivative in a tensor of the
-/// same layout and one partial sum per block. Autograd sees <c>Σ x·G</c> with G the stored derivative (detached): its
+/// <summary>What the fused head losses (<see cref="FocalLossKernel"/>, <see cref="BoxLossKernel"/>) share: each
+/// level's output [B, A·K, H, W] (NCHW or NHWC, any float dtype) is read where the head wrote it, in chunks of
+/// <see cref="Chunk"/> elements per thread block; the kernel stores each element's derivative in a tensor of the same
+/// layout and one partial sum per block. Autograd sees <c>Σ x·G</c> with G the stored derivative (detached): its
 /// gradient is G, and its value is swapped for the kernel's exact sum.</summary>
 static class PerLevelLoss
 {
     public const int Chunk = 2048, Threads = 256;
 
-    /// <summary>CUDA C the loss kernels start with: the chunk size (a #define prepended here, so <see cref="Chunk"/> is
-    /// its one value), then PerLevelLoss.cuh: the instantiation per value type, an element's channel and pixel, a
+    /// <summary>CUDA C the loss kernels start with: the chunk size (a #define prepended here, so <see cref="Chunk"/>
+    /// is its one value), then PerLevelLoss.cuh: the instantiation per value type, an element's channel and pixel, a
     /// block-wide sum written by thread 0, and the loop around each kernel's per-element code.</summary>
     public static readonly string Prelude = $"#define CHUNK {Chunk}u\n" + CudaSource.Load("PerLevelLoss.cuh");
 

@@ -45,7 +45,8 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
     }
 }
 
-/// <summary>torchvision's Bottleneck (ResNet50+, ResNeXt: stride on the 3x3 conv, "v1.5"), frozen batch norm.</summary>
+/// <summary>torchvision's Bottleneck (ResNet50+, ResNeXt: stride on the 3x3 conv, "v1.5"), frozen batch
+/// norm.</summary>
 sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 {
     public const int Expansion = 4;

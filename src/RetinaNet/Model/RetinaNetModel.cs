@@ -83,9 +83,9 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         return nn.Sequential(layers);
     }
 
-    /// <summary>ODTK's initialisation without a checkpoint: body convs as torchvision (Kaiming normal, fan-out),
-    /// FPN convs Xavier-uniform, head convs N(0, 0.01) with zero bias, class bias at the 0.01 prior.
-    /// Body and FPN draw from the global generator (torch.manual_seed); heads from <paramref name="generator"/> if given.</summary>
+    /// <summary>ODTK's initialisation without a checkpoint: body convs as torchvision (Kaiming normal, fan-out), FPN
+    /// convs Xavier-uniform, head convs N(0, 0.01) with zero bias, class bias at the 0.01 prior. Body and FPN draw
+    /// from the global generator (torch.manual_seed); heads from <paramref name="generator"/> if given.</summary>
     public void Initialize(Generator? generator = null)
     {
         using var noGrad = no_grad();
@@ -103,9 +103,10 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         InitializeHead(box_head, generator, 0);
     }
 
-    /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest).</summary>
-    /// <summary>Sets every frozen batch norm of the backbones from one batch of real images, in a single forward pass
-    /// (each layer sees its input already normalised by the layers before it). For training from random weights.</summary>
+    /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the
+    /// rest).</summary> <summary>Sets every frozen batch norm of the backbones from one batch of real images, in a
+    /// single forward pass (each layer sees its input already normalised by the layers before it). For training from
+    /// random weights.</summary>
     public void CalibrateBatchNorm(Tensor images)
     {
         var norms = BackboneModules.SelectMany(b => b.Backbone.Body.modules()).OfType<FrozenBatchNorm2d>().ToList();
@@ -122,7 +123,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     }
 
     /// <summary>For a model that will only run inference from here on (infer owns it): every frozen batch norm fixes
-    /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its statistics.</summary>
+    /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its
+    /// statistics.</summary>
     public void PrepareForInference()
     {
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
@@ -210,7 +212,8 @@ sealed class BackboneSet : nn.Module
 
 public static class HeadAnchors
 {
-    /// <summary>Level anchors matching the heads' level sizes and device, for an input of inputHeight x inputWidth.</summary>
+    /// <summary>Level anchors matching the heads' level sizes and device, for an input of inputHeight x
+    /// inputWidth.</summary>
     public static LevelAnchors For(this AnchorGenerator anchors, long inputHeight, long inputWidth, HeadOutputs heads) =>
         anchors.For(inputHeight, inputWidth, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(),
             heads.ClassLogits[0].device);

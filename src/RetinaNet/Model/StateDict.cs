@@ -21,7 +21,8 @@ public static class StateDict
 
     /// <summary>Loads <paramref name="source"/> into <paramref name="module"/>. Keys of the module under
     /// <paramref name="skipTarget"/> are allowed to be absent from the source (e.g. a re-initialised class layer);
-    /// source keys for which <paramref name="ignoreSource"/> is true are not required to exist in the module.</summary>
+    /// source keys for which <paramref name="ignoreSource"/> is true are not required to exist in the
+    /// module.</summary>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string sourceName,
         Func<string, bool>? ignoreSource = null, Func<string, bool>? skipTarget = null)
     {

@@ -41,7 +41,8 @@ public static unsafe class CpuNumerics
     /// <summary>Whether this libtorch exports every entry point used here (a test fails loudly if not).</summary>
     public static bool Available => entries.Value.Complete;
 
-    /// <summary>Turns NNPACK off (cheap; every model construction calls it). False where an entry point is missing.</summary>
+    /// <summary>Turns NNPACK off (cheap; every model construction calls it). False where an entry point is
+    /// missing.</summary>
     public static bool Ensure()
     {
         var e = entries.Value;

@@ -27,7 +27,8 @@ public static unsafe class CudaGraphs
     public const string SetCurrentStreamSymbol = "_ZN3c104cuda20setCurrentCUDAStreamENS0_10CUDAStreamE";
     public const string StreamHandleSymbol = "_ZNK3c104cuda10CUDAStream6streamEv"; // cudaStream_t CUDAStream::stream() const
 
-    /// <summary>Bytes reserved for one CUDAGraph object: its real size varies by version (a few hundred bytes).</summary>
+    /// <summary>Bytes reserved for one CUDAGraph object: its real size varies by version (a few hundred
+    /// bytes).</summary>
     const int ObjectBytes = 8192;
     const int CaptureModeThreadLocal = 1; // loader threads may pin memory meanwhile: only this thread's calls are checked
 
@@ -55,7 +56,8 @@ public static unsafe class CudaGraphs
 
     static Entry Require() => resolved.Value.Entry ?? throw new NotSupportedException($"CUDA graphs are unavailable: {MissingReason}");
 
-    /// <summary>Makes a pooled side stream of <paramref name="deviceIndex"/> current on this thread until disposed.</summary>
+    /// <summary>Makes a pooled side stream of <paramref name="deviceIndex"/> current on this thread until
+    /// disposed.</summary>
     public static IDisposable UseSideStream(int deviceIndex)
     {
         var e = Require();

@@ -61,10 +61,12 @@ public static unsafe class CudaKernels
     static readonly ConcurrentDictionary<(IntPtr Module, string Name), IntPtr> functions = new();
 
     /// <summary>CUDA C our kernel sources start with: float32, bf16 and fp16 values read as float and written back
-    /// rounded to nearest even (16-bit values travel as raw unsigned shorts: no cuda_fp16.h/cuda_bf16.h needed).</summary>
+    /// rounded to nearest even (16-bit values travel as raw unsigned shorts: no cuda_fp16.h/cuda_bf16.h
+    /// needed).</summary>
     public static readonly string ValueAccess = CudaSource.Load("ValueAccess.cuh");
 
-    /// <summary>The suffix of a kernel compiled once per value type (f32, bf16, f16) for <paramref name="x"/>'s dtype.</summary>
+    /// <summary>The suffix of a kernel compiled once per value type (f32, bf16, f16) for <paramref name="x"/>'s
+    /// dtype.</summary>
     public static string TypeSuffix(Tensor x) => x.dtype switch
     {
         ScalarType.Float32 => "f32",

@@ -1,9 +1,9 @@
 namespace RetinaNet.Native;
 
-/// <summary>Which of our CUDA kernels (<see cref="CudaKernels"/>) run, and two choices of post-processing without them.
-/// A kernel that is on still runs only where it can (a CUDA device, NVRTC, a shape it takes); elsewhere libtorch's
-/// operations compute the same result. <see cref="Default"/> is what the product runs; benchmarks and tests turn
-/// kernels off to compare. A model carries its options (<see cref="Model.RetinaNetModel.Kernels"/>) to its frozen
+/// <summary>Which of our CUDA kernels (<see cref="CudaKernels"/>) run, and two choices of post-processing without
+/// them. A kernel that is on still runs only where it can (a CUDA device, NVRTC, a shape it takes); elsewhere
+/// libtorch's operations compute the same result. <see cref="Default"/> is what the product runs; benchmarks and tests
+/// turn kernels off to compare. A model carries its options (<see cref="Model.RetinaNetModel.Kernels"/>) to its frozen
 /// batch norms, and its trainer and detection runner pass them on to the loss and post-processing.</summary>
 public sealed record KernelOptions
 {

@@ -37,8 +37,8 @@ public static unsafe class NvJpeg
     public static bool Available => resolved.Value.Api is not null;
     public static string? MissingReason => resolved.Value.Missing;
 
-    /// <summary>Decodes a JPEG to uint8 RGB [3, H, W] on <paramref name="device"/> (upright), or null when nvJPEG cannot
-    /// take this file (not a JPEG, or a colour model it lacks).</summary>
+    /// <summary>Decodes a JPEG to uint8 RGB [3, H, W] on <paramref name="device"/> (upright), or null when nvJPEG
+    /// cannot take this file (not a JPEG, or a colour model it lacks).</summary>
     public static Tensor? Decode(byte[] data, Device device)
     {
         var api = resolved.Value.Api ?? throw new NotSupportedException($"nvJPEG is not available: {MissingReason}");

@@ -9,7 +9,8 @@ public static partial class Posix
     [LibraryImport("libc.so.6", EntryPoint = "_exit")]
     private static partial void ExitNow(int status);
 
-    /// <summary>Prints <paramref name="message"/> on stderr and ends the process with <paramref name="code"/>.</summary>
+    /// <summary>Prints <paramref name="message"/> on stderr and ends the process with
+    /// <paramref name="code"/>.</summary>
     public static void HardExit(int code, string message)
     {
         try { Console.Error.WriteLine(message); Console.Error.Flush(); Console.Out.Flush(); }

@@ -23,8 +23,9 @@ public sealed class FlatSgd : IDisposable
     public double Momentum { get; }
     public double WeightDecay { get; }
 
-    /// <param name="parameters">Usually <c>model.named_parameters()</c>; those without requires_grad are left alone.</param>
-    /// <param name="channelsLast">4-d parameters (and their gradients) become NHWC-strided views of the buffers.</param>
+    /// <param name="parameters">Usually <c>model.named_parameters()</c>; those without requires_grad are left
+    /// alone.</param> <param name="channelsLast">4-d parameters (and their gradients) become NHWC-strided views of the
+    /// buffers.</param>
     public FlatSgd(IEnumerable<(string Name, Parameter P)> parameters, double momentum = 0.9, double weightDecay = 0.0001, bool channelsLast = false)
     {
         this.channelsLast = channelsLast;
@@ -82,7 +83,8 @@ public sealed class FlatSgd : IDisposable
     /// to every rank at the start.</summary>
     internal Tensor FlatMomentum => momentumBuffer;
 
-    /// <summary>Whether a step has filled the momentum buffer (before that, the first step copies the gradient in).</summary>
+    /// <summary>Whether a step has filled the momentum buffer (before that, the first step copies the gradient
+    /// in).</summary>
     internal bool HasMomentum { get => hasMomentum; set => hasMomentum = value; }
 
     /// <summary>Names of the parameters in the buffer, in buffer order.</summary>

@@ -34,7 +34,8 @@ public sealed class LearningRateSchedule
     /// <summary>ODTK's int(x * schedule), for the iteration count and milestones.</summary>
     public static long Scale(long value, double schedule) => (long)(value * schedule);
 
-    /// <summary>The multiplier f(iter) at LambdaLR index <paramref name="iteration"/> (0 before any scheduler step).</summary>
+    /// <summary>The multiplier f(iter) at LambdaLR index <paramref name="iteration"/> (0 before any scheduler
+    /// step).</summary>
     public double Factor(long iteration)
     {
         if (Warmup > 0 && iteration <= Warmup) return 0.9 * iteration / Warmup + 0.1;

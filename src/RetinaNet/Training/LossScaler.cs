@@ -6,11 +6,11 @@ namespace RetinaNet.Training;
 /// state_dict keys "scale" and "_growth_tracker").</summary>
 public readonly record struct LossScalerState(double Scale, int GoodSteps);
 
-/// <summary>Dynamic loss scaling for fp16 training, as torch.cuda.amp.GradScaler: the loss is multiplied by the
-/// scale before backward, gradients are divided by it before the optimizer step; a step whose gradients are not
-/// finite is skipped and the scale multiplied by <see cref="BackoffFactor"/>; after <see cref="GrowthInterval"/>
-/// consecutive finite steps the scale is multiplied by <see cref="GrowthFactor"/>.
-/// <para>Use: <c>Scale(loss).backward(); bool ok = UnscaleAndCheck(sgd.FlatGrad); if (ok) sgd.Step(lr); Update(ok);</c></para></summary>
+/// <summary>Dynamic loss scaling for fp16 training, as torch.cuda.amp.GradScaler: the loss is multiplied by the scale
+/// before backward, gradients are divided by it before the optimizer step; a step whose gradients are not finite is
+/// skipped and the scale multiplied by <see cref="BackoffFactor"/>; after <see cref="GrowthInterval"/> consecutive
+/// finite steps the scale is multiplied by <see cref="GrowthFactor"/>. <para>Use: <c>Scale(loss).backward(); bool ok =
+/// UnscaleAndCheck(sgd.FlatGrad); if (ok) sgd.Step(lr); Update(ok);</c></para></summary>
 public sealed class LossScaler
 {
     public double CurrentScale { get; private set; }

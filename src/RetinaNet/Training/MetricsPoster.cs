@@ -47,7 +47,8 @@ public sealed class MetricsPoster : IDisposable
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>POSTs each metric (one request each, all stamped with the same time); returns the warnings, empty when all succeeded.</summary>
+    /// <summary>POSTs each metric (one request each, all stamped with the same time); returns the warnings, empty when
+    /// all succeeded.</summary>
     public async Task<IReadOnlyList<string>> PostAsync(IEnumerable<(string Metric, double Value)> metrics, CancellationToken cancel = default)
     {
         long time = clockNs();

@@ -9,13 +9,13 @@ namespace RetinaNet.Training;
 
 /// <summary>ImageNet ResNet18 weights that need no network: NuGet's Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1
 /// (MIT) ships an ImageNet ResNet18 as ONNX (a CNTK export; the build downloads it as a PackageDownload). At first use
-/// it is converted into torchvision's layout and names in the weights cache, checksummed both ways.
-/// <para>The conversion: the 22 Conv + BatchNormalization pairs in graph order map to torchvision's names (a 1x1
-/// stride-2 convolution is its block's <c>downsample</c>); layer4's third block, which torchvision's ResNet18 lacks,
-/// is dropped (measured better than keeping it: bench/RESULTS.md, "layer4's third block"); CNTK's input (BGR, 0..255, minus a mean image)
-/// is folded into conv1 and bn1 so the weights take torchvision's normalised RGB: conv1's input channels are
-/// reversed and scaled by 255·std, and the mean image's per-channel average, less 255·mean, enters bn1's running mean
-/// through conv1 (exact away from the border, where CNTK pads in its own input space).</para></summary>
+/// it is converted into torchvision's layout and names in the weights cache, checksummed both ways. <para>The
+/// conversion: the 22 Conv + BatchNormalization pairs in graph order map to torchvision's names (a 1x1 stride-2
+/// convolution is its block's <c>downsample</c>); layer4's third block, which torchvision's ResNet18 lacks, is dropped
+/// (measured better than keeping it: bench/RESULTS.md, "layer4's third block"); CNTK's input (BGR, 0..255, minus a
+/// mean image) is folded into conv1 and bn1 so the weights take torchvision's normalised RGB: conv1's input channels
+/// are reversed and scaled by 255·std, and the mean image's per-channel average, less 255·mean, enters bn1's running
+/// mean through conv1 (exact away from the border, where CNTK pads in its own input space).</para></summary>
 public static class PackagedResNet18
 {
     public const string Package = "microsoft.ml.dnnimagefeaturizer.resnet18";

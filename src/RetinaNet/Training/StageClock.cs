@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Training;
 
-/// <summary>Wall time per named stage of a step, waiting for the device at every mark so that each stage's kernels
-/// are charged to it (only on the steps being timed: the syncs stall the pipeline). Repeated names accumulate.</summary>
+/// <summary>Wall time per named stage of a step, waiting for the device at every mark so that each stage's kernels are
+/// charged to it (only on the steps being timed: the syncs stall the pipeline). Repeated names accumulate.</summary>
 public sealed class StageClock(Device device)
 {
     readonly Dictionary<string, double> milliseconds = new();

@@ -41,7 +41,8 @@ public sealed class TensorBoardWriter : IDisposable
 
     static double WallTime(DateTimeOffset t) => (t - DateTimeOffset.UnixEpoch).Ticks / (double)TimeSpan.TicksPerSecond;
 
-    /// <summary>TFRecord: uint64 length, masked CRC32C of the length bytes, data, masked CRC32C of data (little-endian).</summary>
+    /// <summary>TFRecord: uint64 length, masked CRC32C of the length bytes, data, masked CRC32C of data
+    /// (little-endian).</summary>
     void WriteRecord(Event ev)
     {
         var data = ev.ToByteArray();

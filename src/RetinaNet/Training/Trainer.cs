@@ -18,7 +18,8 @@ public sealed class TrainingHooks
     /// multi-process job that do not write checkpoints (all but rank 0).</summary>
     public Action<TrainingState>? SaveCheckpoint { get; init; }
     public Action<long, IReadOnlyDictionary<string, double>>? Metrics { get; init; }
-    /// <summary>Runs validation and returns named numbers to log (e.g. mAP), or null when there is no validation set.</summary>
+    /// <summary>Runs validation and returns named numbers to log (e.g. mAP), or null when there is no validation
+    /// set.</summary>
     public Func<long, IReadOnlyDictionary<string, double>?>? Validate { get; init; }
     public Action<long, long, double>? Progress { get; init; }
 }
@@ -62,7 +63,8 @@ public sealed class Trainer : IDisposable
         sums = new LossSums(device);
     }
 
-    /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training state.</summary>
+    /// <summary>Restores optimizer, loss scale (and returns the iteration) from a checkpoint's training
+    /// state.</summary>
     public long Restore(TrainingState state)
     {
         var (momentum, lossScale) = TrainingStateCodec.ReadOptimizer(state);
@@ -152,9 +154,9 @@ public sealed class Trainer : IDisposable
         return iteration;
     }
 
-    /// <summary>One training step on a batch at <paramref name="iteration"/>'s learning rate (<see cref="Run"/>'s loop,
-    /// and benchmarks outside it); with <paramref name="stages"/> the device is synchronised after each stage and its
-    /// milliseconds added there.</summary>
+    /// <summary>One training step on a batch at <paramref name="iteration"/>'s learning rate (<see cref="Run"/>'s
+    /// loop, and benchmarks outside it); with <paramref name="stages"/> the device is synchronised after each stage
+    /// and its milliseconds added there.</summary>
     public void Step(HostBatch host, long iteration, StageClock? stages = null)
     {
         using var scope = NewDisposeScope();
@@ -217,7 +219,8 @@ public sealed class Trainer : IDisposable
         if (results is not null) hooks.Metrics?.Invoke(iteration, results);
     }
 
-    /// <summary>Neither a checkpoint nor a validation may see weights that a non-finite loss has already damaged.</summary>
+    /// <summary>Neither a checkpoint nor a validation may see weights that a non-finite loss has already
+    /// damaged.</summary>
     void ThrowIfDiverged()
     {
         if (sums.Peek().Bad is long badIteration) throw Diverged(badIteration);
@@ -235,7 +238,8 @@ public sealed class Trainer : IDisposable
         sums.Dispose();
     }
 
-    /// <summary>Running loss sums on the device, and the first iteration whose loss was not finite (−1: none).</summary>
+    /// <summary>Running loss sums on the device, and the first iteration whose loss was not finite (−1:
+    /// none).</summary>
     sealed class LossSums(Device device) : IDisposable
     {
         readonly Tensor focal = zeros(1, dtype: ScalarType.Float64, device: device);

@@ -47,14 +47,14 @@ public sealed record TrainingJobOptions
     /// <summary>Called with each log line's numbers (focal and box loss averaged since the last line, im/s, lr) and
     /// with validation results; a log interval of zero makes it every iteration.</summary>
     public Action<long, IReadOnlyDictionary<string, double>>? OnMetrics { get; init; }
-    /// <summary>This process as a rank of a multi-process job (null: the only process). <see cref="TrainingSettings.Batch"/>
-    /// is then this rank's share of the global batch.</summary>
+    /// <summary>This process as a rank of a multi-process job (null: the only process).
+    /// <see cref="TrainingSettings.Batch"/> is then this rank's share of the global batch.</summary>
     public ProcessGroup? Group { get; init; }
 }
 
 /// <summary>A training run from options: resume (ODTK's rule: an existing MODEL file is resumed unless --override),
-/// fine-tune or start fresh, then the loop with checkpoints, logging and validation wired in. In a multi-process
-/// job every rank prepares the same way (from the same files), takes rank 0's state (<see cref="Trainer.Synchronize"/>)
+/// fine-tune or start fresh, then the loop with checkpoints, logging and validation wired in. In a multi-process job
+/// every rank prepares the same way (from the same files), takes rank 0's state (<see cref="Trainer.Synchronize"/>)
 /// and trains on its shard; rank 0 alone prints, logs, posts metrics and writes checkpoints; validation runs on all
 /// ranks and rank 0 scores it. Ctrl-C stops rank 0 (checkpoint saved), which then stops the others.</summary>
 public static class TrainingJob

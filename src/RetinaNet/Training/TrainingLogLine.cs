@@ -4,9 +4,9 @@ using System.Globalization;
 
 namespace RetinaNet.Training;
 
-/// <summary>ODTK's training log line:
-/// <c>[{iter:>width}/{iters}] focal loss: {:.3f}, box loss: {:.3f}, {:.3f}s/{batch}-batch (fw: {:.3f}s, bw: {:.3f}s), {:.1f} im/s, lr: {:.2g}</c>
-/// with width the number of digits of iters and im/s = batch / seconds per batch.</summary>
+/// <summary>ODTK's training log line: <c>[{iter:>width}/{iters}] focal loss: {:.3f}, box loss: {:.3f},
+/// {:.3f}s/{batch}-batch (fw: {:.3f}s, bw: {:.3f}s), {:.1f} im/s, lr: {:.2g}</c> with width the number of digits of
+/// iters and im/s = batch / seconds per batch.</summary>
 public static class TrainingLogLine
 {
     public static string Format(long iteration, long iterations, double focalLoss, double boxLoss,

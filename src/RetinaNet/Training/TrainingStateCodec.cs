@@ -26,7 +26,8 @@ public static class TrainingStateCodec
         return new TrainingState(iteration, optimizer, scheduler, extra);
     }
 
-    /// <summary>Momentum buffers by parameter name (CPU tensors the caller disposes) and the loss scale if saved.</summary>
+    /// <summary>Momentum buffers by parameter name (CPU tensors the caller disposes) and the loss scale if
+    /// saved.</summary>
     public static (Dictionary<string, Tensor> Momentum, LossScalerState? LossScale) ReadOptimizer(TrainingState saved)
     {
         var momentum = new Dictionary<string, Tensor>();

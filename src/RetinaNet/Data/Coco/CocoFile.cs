@@ -164,7 +164,8 @@ public sealed class CocoFile
 
     static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 
-    /// <summary>Messages stay on one line: raw JSON excerpts (a pretty-printed bbox) are collapsed and shortened.</summary>
+    /// <summary>Messages stay on one line: raw JSON excerpts (a pretty-printed bbox) are collapsed and
+    /// shortened.</summary>
     internal static string OneLine(string text, int max = 80)
     {
         var s = string.Join(' ', text.Split((char[])['\r', '\n', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
@@ -246,7 +247,8 @@ public sealed class CocoFile
             return box;
         }
 
-        /// <summary>An optional image dimension: absent or null is unknown; present, it must be a positive int.</summary>
+        /// <summary>An optional image dimension: absent or null is unknown; present, it must be a positive
+        /// int.</summary>
         public int? OptionalSize(JsonElement e, string list, int index, string field)
         {
             if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;

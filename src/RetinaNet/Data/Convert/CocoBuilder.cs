@@ -15,8 +15,9 @@ sealed class CocoBuilder(string imagesRoot)
 
     public IEnumerable<string> CategoryNames => objects.Select(o => o.Category).Distinct();
 
-    /// <summary>Adds the image at <paramref name="imagePath"/>, named relative to the images root; <paramref name="source"/>
-    /// (the annotation file describing it) is blamed if the image lies outside the root or is described twice.</summary>
+    /// <summary>Adds the image at <paramref name="imagePath"/>, named relative to the images root;
+    /// <paramref name="source"/> (the annotation file describing it) is blamed if the image lies outside the root or
+    /// is described twice.</summary>
     public long AddImage(string imagePath, int? width, int? height, string source)
     {
         string name = ImageFolder.RelativeName(imagesRoot, imagePath);

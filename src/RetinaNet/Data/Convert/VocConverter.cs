@@ -62,7 +62,8 @@ public static class VocConverter
     }
 
     /// <summary>The image an XML file describes: its <c>filename</c> (or, failing that, the XML's own name with an
-    /// image extension) in a sibling <c>JPEGImages/</c> of an <c>Annotations/</c> folder, beside the XML, or in the images root.</summary>
+    /// image extension) in a sibling <c>JPEGImages/</c> of an <c>Annotations/</c> folder, beside the XML, or in the
+    /// images root.</summary>
     static string FindImage(string xml, string? fileName, string imagesRoot)
     {
         string dir = Path.GetDirectoryName(xml)!;

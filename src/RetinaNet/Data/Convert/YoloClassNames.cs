@@ -12,7 +12,8 @@ public static class YoloClassNames
 {
     public static readonly IReadOnlyList<string> FileNames = ["classes.txt", "data.yaml", "data.yml", "dataset.yaml"];
 
-    /// <summary>The first of <see cref="FileNames"/> found in one of <paramref name="folders"/> (searched in order), or null.</summary>
+    /// <summary>The first of <see cref="FileNames"/> found in one of <paramref name="folders"/> (searched in order),
+    /// or null.</summary>
     public static string? Find(IEnumerable<string> folders) =>
         folders.SelectMany(f => FileNames.Select(n => Path.Combine(f, n))).FirstOrDefault(File.Exists);
 

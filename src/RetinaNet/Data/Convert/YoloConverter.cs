@@ -5,11 +5,11 @@ namespace RetinaNet.Data.Converters;
 /// <summary>YOLO labels → COCO. Every image under the source folder (<see cref="ImageFolder"/> order) is one COCO
 /// image; its label file is found as Ultralytics does (the last <c>images</c> folder of its path replaced by
 /// <c>labels</c>, extension <c>.txt</c>) or, failing that, beside it with the same stem. Images without a label file
-/// (or with an empty one) are kept as negatives. A label file under a <c>labels</c> folder without an image is an error.
-/// <para>Each label line is <c>class cx cy w h</c>, the centre and size normalised to [0, 1] by the image size, which
-/// is read from the image header (<see cref="ImageHeader"/>): x = (cx - w/2) * W, y = (cy - h/2) * H, w * W, h * H.
-/// Class names come from <see cref="YoloClassNames"/> (searched in the source folder, then the label folders); category
-/// id = class index + 1, so the YOLO order is kept.</para></summary>
+/// (or with an empty one) are kept as negatives. A label file under a <c>labels</c> folder without an image is an
+/// error. <para>Each label line is <c>class cx cy w h</c>, the centre and size normalised to [0, 1] by the image size,
+/// which is read from the image header (<see cref="ImageHeader"/>): x = (cx - w/2) * W, y = (cy - h/2) * H, w * W, h *
+/// H. Class names come from <see cref="YoloClassNames"/> (searched in the source folder, then the label folders);
+/// category id = class index + 1, so the YOLO order is kept.</para></summary>
 public static class YoloConverter
 {
     public static Conversion Convert(string source, string imagesRoot, string outputPath)

@@ -38,8 +38,8 @@ public static class Drawing
         }
     }
 
-    /// <summary>Outline of the box (x1, y1)-(x2, y2) in pixel coordinates (a detector's output), <paramref name="thickness"/>
-    /// pixels wide, drawn inside the rounded box edges.</summary>
+    /// <summary>Outline of the box (x1, y1)-(x2, y2) in pixel coordinates (a detector's output),
+    /// <paramref name="thickness"/> pixels wide, drawn inside the rounded box edges.</summary>
     public static void DrawBox(RgbImage img, float x1, float y1, float x2, float y2, (byte R, byte G, byte B) color, int thickness = 2)
     {
         if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "thickness must be at least 1");

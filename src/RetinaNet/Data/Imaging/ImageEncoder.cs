@@ -3,7 +3,8 @@ using SkiaSharp;
 namespace RetinaNet.Data.Imaging;
 
 /// <summary>Writes <see cref="RgbImage"/>s as PNG (lossless) or JPEG. Each save goes to a temporary file in the same
-/// folder that is then renamed over the target, so a reader never sees half a file; missing folders are created.</summary>
+/// folder that is then renamed over the target, so a reader never sees half a file; missing folders are
+/// created.</summary>
 public static class ImageEncoder
 {
     public static void SavePng(RgbImage image, string path) => Save(image, path, SKEncodedImageFormat.Png, 100);

@@ -4,19 +4,21 @@ using TorchSharp;
 
 namespace RetinaNet.Data.Loading;
 
-/// <summary>How a loader runs: threads (0: <see cref="DefaultWorkers"/>), batches kept ahead, the seed of all augmentation, whether bad images are
-/// reported and skipped instead of stopping the run, and whether batches go to a GPU (then pinned).</summary>
+/// <summary>How a loader runs: threads (0: <see cref="DefaultWorkers"/>), batches kept ahead, the seed of all
+/// augmentation, whether bad images are reported and skipped instead of stopping the run, and whether batches go to a
+/// GPU (then pinned).</summary>
 public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin, int Stride = Model.Fpn.Stride)
 {
-    /// <summary>Decode JPEGs with nvJPEG on this GPU and run the transforms there (<c>--with-dali</c>); null: CPU.</summary>
+    /// <summary>Decode JPEGs with nvJPEG on this GPU and run the transforms there (<c>--with-dali</c>); null:
+    /// CPU.</summary>
     public TorchSharp.torch.Device? DecodeDevice { get; init; }
 
     /// <summary>Pad every batch to this (height, width) instead of its largest image rounded up to the stride: models
     /// exported with a fixed input size.</summary>
     public (int Height, int Width)? Canvas { get; init; }
 
-    /// <summary>This process's rank and the number of ranks of a multi-process job: augmentation is seeded by an image's
-    /// place in the global batch, the same whatever the number of processes.</summary>
+    /// <summary>This process's rank and the number of ranks of a multi-process job: augmentation is seeded by an
+    /// image's place in the global batch, the same whatever the number of processes.</summary>
     public (int Rank, int Ranks) Shard { get; init; } = (0, 1);
 
     /// <summary>The GPU that worker threads make current (a rank of a multi-GPU job): pinned buffers and nvJPEG then
@@ -43,14 +45,16 @@ public static class DetectionLoader
             options.Shard, options.WorkerCudaDevice is int gpu ? () => Native.CudaDevice.SetCurrent(gpu) : null);
     }
 
-    /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides along).</summary>
+    /// <summary>Plan of endless training batches from a sampler (the sampler state after each batch rides
+    /// along).</summary>
     public static Func<BatchPlan?> Training(ShardedSampler sampler, int batchSize) => () =>
     {
         var indices = sampler.NextBatch(batchSize);
         return new BatchPlan(indices, new bool[indices.Length], sampler.State);
     };
 
-    /// <summary>Plan of one in-order pass (inference, validation); entries repeated to even out shards are marked.</summary>
+    /// <summary>Plan of one in-order pass (inference, validation); entries repeated to even out shards are
+    /// marked.</summary>
     public static Func<BatchPlan?> OnePass(ShardedSampler sampler, int batchSize)
     {
         var batches = sampler.OnePass(batchSize).GetEnumerator();
@@ -83,7 +87,8 @@ public static class DetectionLoader
         }
     }
 
-    /// <summary>uint8 [3, H, W]: on the CPU, or with nvJPEG on the GPU (other formats decode on the CPU and move).</summary>
+    /// <summary>uint8 [3, H, W]: on the CPU, or with nvJPEG on the GPU (other formats decode on the CPU and
+    /// move).</summary>
     static TorchSharp.torch.Tensor Decode(string path, TorchSharp.torch.Device? gpu)
     {
         if (gpu is null) return ImageDecoder.Decode(path).ToTensor();

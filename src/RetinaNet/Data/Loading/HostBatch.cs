@@ -3,19 +3,20 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Data.Loading;
 
-/// <summary>One image ready for batching: transformed pixels (CPU, uint8) and boxes, and what maps results back.</summary>
+/// <summary>One image ready for batching: transformed pixels (CPU, uint8) and boxes, and what maps results
+/// back.</summary>
 public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image, int OriginalWidth, int OriginalHeight) : IDisposable
 {
     public void Dispose() => Image.Dispose();
 }
 
-/// <summary>A batch assembled on the host by a loader worker, ready to be copied to the device.
-/// Layout: <c>Pixels</c> uint8 [B, 3, H, W] with H and W the largest image's size rounded up to the stride, images at
-/// the top-left, zeros elsewhere (pinned when bound for a GPU); <c>Targets</c> float [B, M, 5] rows of
-/// (x, y, w, h, class) in the resized image's pixels, class −1 for padding rows and −2 for crowd regions
-/// (ODTK's layout, with crowd added); <c>Sizes</c> int64 [B, 2] each image's (height, width) before padding;
-/// <c>Colors</c> float [B, 4] the colour jitter factors. <c>Scales</c> divide detections back to original
-/// coordinates. <c>Padding</c> marks entries repeated only to fill the batch (inference drops their results).</summary>
+/// <summary>A batch assembled on the host by a loader worker, ready to be copied to the device. Layout: <c>Pixels</c>
+/// uint8 [B, 3, H, W] with H and W the largest image's size rounded up to the stride, images at the top-left, zeros
+/// elsewhere (pinned when bound for a GPU); <c>Targets</c> float [B, M, 5] rows of (x, y, w, h, class) in the resized
+/// image's pixels, class −1 for padding rows and −2 for crowd regions (ODTK's layout, with crowd added); <c>Sizes</c>
+/// int64 [B, 2] each image's (height, width) before padding; <c>Colors</c> float [B, 4] the colour jitter factors.
+/// <c>Scales</c> divide detections back to original coordinates. <c>Padding</c> marks entries repeated only to fill
+/// the batch (inference drops their results).</summary>
 public sealed class HostBatch : IDisposable
 {
     public required Tensor Pixels { get; init; }
@@ -33,7 +34,8 @@ public sealed class HostBatch : IDisposable
     public int Count => Indices.Length;
     public bool HasColor { get; init; }
 
-    /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to <paramref name="stride"/>.</param>
+    /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to
+    /// <paramref name="stride"/>.</param>
     public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin, (int Height, int Width)? canvas = null)
     {
         int n = images.Count;
@@ -104,7 +106,8 @@ public sealed class DeviceBatch : IDisposable
     public required HostBatch Host { get; init; }
 
     /// <summary>Copies (non-blocking from pinned memory) and finishes the batch on the device: to float in [0, 1],
-    /// colour jitter when any image has it, normalise, zero the padding. The host batch stays owned by the caller.</summary>
+    /// colour jitter when any image has it, normalise, zero the padding. The host batch stays owned by the
+    /// caller.</summary>
     public static DeviceBatch From(HostBatch host, Device device)
     {
         using var scope = NewDisposeScope();

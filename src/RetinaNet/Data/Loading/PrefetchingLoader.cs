@@ -3,7 +3,8 @@ using System.Runtime.ExceptionServices;
 
 namespace RetinaNet.Data.Loading;
 
-/// <summary>What to load next: dataset indices, which of them only pad the batch, and the sampler state after it.</summary>
+/// <summary>What to load next: dataset indices, which of them only pad the batch, and the sampler state after
+/// it.</summary>
 public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeState);
 
 /// <summary>Loads batches ahead of the consumer on worker threads. The consumer thread alone asks
@@ -17,7 +18,8 @@ public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeStat
 /// waited on forever.</summary>
 public sealed class PrefetchingLoader : IDisposable
 {
-    /// <summary>Loads one dataset index with the given randomness; returns null for an image to skip (already reported).</summary>
+    /// <summary>Loads one dataset index with the given randomness; returns null for an image to skip (already
+    /// reported).</summary>
     public delegate PreparedImage? LoadImage(int index, Random random);
     public delegate HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding);
 
@@ -34,8 +36,9 @@ public sealed class PrefetchingLoader : IDisposable
     long batchNumber;
     bool exhausted;
 
-    /// <param name="shard">This process's rank and the number of ranks (seeding positions in the global batch).</param>
-    /// <param name="workerStart">Runs first on every worker thread (a rank makes its GPU current there).</param>
+    /// <param name="shard">This process's rank and the number of ranks (seeding positions in the global
+    /// batch).</param> <param name="workerStart">Runs first on every worker thread (a rank makes its GPU current
+    /// there).</param>
     public PrefetchingLoader(LoadImage load, Collate collate, Func<BatchPlan?> plan, int workers, int prefetch, long seed, long firstBatchNumber = 0,
         (int Rank, int Ranks)? shard = null, Action? workerStart = null)
     {
@@ -51,7 +54,8 @@ public sealed class PrefetchingLoader : IDisposable
         }
     }
 
-    /// <summary>The next batch in plan order, or null when the plan is exhausted. Throws a worker's exception.</summary>
+    /// <summary>The next batch in plan order, or null when the plan is exhausted. Throws a worker's
+    /// exception.</summary>
     public HostBatch? Next()
     {
         ObjectDisposedException.ThrowIf(cancel.IsCancellationRequested, this);
@@ -123,7 +127,8 @@ public sealed class PrefetchingLoader : IDisposable
         }
     }
 
-    /// <summary>A 31-bit seed that depends on every input bit (SplitMix64's finaliser), stable across .NET versions.</summary>
+    /// <summary>A 31-bit seed that depends on every input bit (SplitMix64's finaliser), stable across .NET
+    /// versions.</summary>
     public static int SeedOf(long seed, long batch, int position) =>
         (int)(SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)seed) ^ (ulong)batch) ^ (ulong)position) & 0x7FFFFFFF);
 

@@ -39,7 +39,8 @@ public sealed class ShardedSampler
         ShardSize = (int)((datasetSize + (long)worldSize - 1) / worldSize);
     }
 
-    /// <summary>The next <paramref name="batchSize"/> indices of this rank, crossing into the next epoch as needed.</summary>
+    /// <summary>The next <paramref name="batchSize"/> indices of this rank, crossing into the next epoch as
+    /// needed.</summary>
     public int[] NextBatch(int batchSize)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
@@ -52,7 +53,8 @@ public sealed class ShardedSampler
         return batch;
     }
 
-    /// <summary>Continues from a saved <see cref="State"/> (of a sampler with the same size, rank, world size, mode and seed).</summary>
+    /// <summary>Continues from a saved <see cref="State"/> (of a sampler with the same size, rank, world size, mode
+    /// and seed).</summary>
     public void Restore(SamplerState state)
     {
         if (state.Epoch < 0 || state.Position < 0 || state.Position > ShardSize)

@@ -9,7 +9,8 @@ public static class ShapesDataset
 {
     public static readonly string[] ClassNames = ["square", "disc", "triangle"];
 
-    /// <summary>Makes <paramref name="count"/> images of <paramref name="size"/>² pixels with 1–4 shapes each.</summary>
+    /// <summary>Makes <paramref name="count"/> images of <paramref name="size"/>² pixels with 1–4 shapes
+    /// each.</summary>
     public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed, string annotationsPath = "annotations.json")
     {
         var random = new Random(seed);

@@ -4,8 +4,8 @@ namespace RetinaNet.Data.Transforms;
 
 /// <summary>Applies each image's <see cref="ColorFactors"/> to a whole batch on its device in a few kernels:
 /// brightness (scale), contrast (blend with the image's mean grey level over its valid region), saturation (blend with
-/// the pixel's grey level) as torchvision's ColorJitter, each clamped to [0, 1]; hue as a rotation of the chroma in YIQ
-/// space (torchvision goes through HSV; for the small shifts ODTK uses the two agree closely).</summary>
+/// the pixel's grey level) as torchvision's ColorJitter, each clamped to [0, 1]; hue as a rotation of the chroma in
+/// YIQ space (torchvision goes through HSV; for the small shifts ODTK uses the two agree closely).</summary>
 public static class ColorJitter
 {
     /// <param name="images">float [B, 3, H, W] in [0, 1], changed in place.</param>

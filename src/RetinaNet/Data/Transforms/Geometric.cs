@@ -71,7 +71,8 @@ public sealed class RandomRotate90 : IImageTransform
 {
     public void Apply(ImageWithBoxes image, Random random) => Rotate(image, random.Next(4));
 
-    /// <summary>Rotates counter-clockwise by k quarter turns: a point (x, y) of a W×H image goes to (y, W − x).</summary>
+    /// <summary>Rotates counter-clockwise by k quarter turns: a point (x, y) of a W×H image goes to (y, W −
+    /// x).</summary>
     public static void Rotate(ImageWithBoxes image, int quarterTurns)
     {
         for (int k = 0; k < quarterTurns; k++)
@@ -88,11 +89,11 @@ public sealed class RandomRotate90 : IImageTransform
     }
 }
 
-/// <summary>ODTK's DALI <c>RandomBBoxCrop</c> (SSD-style), our <c>--augment-crop</c>: pick "no crop" or a minimum
-/// IoU from {0, .1, .3, .5, .7, .9}; try windows of relative size [0.3, 1] per side with aspect ratio (w/h, relative to
-/// the image) in [0.5, 2] until one overlaps some box with at least that IoU (up to <c>Attempts</c>, else no crop). Boxes
-/// whose centre lies inside the window are kept and clipped to it; the others go, so no object is cut in half without
-/// its centre. Crowd regions follow the same rule. Images without boxes are cropped freely.</summary>
+/// <summary>ODTK's DALI <c>RandomBBoxCrop</c> (SSD-style), our <c>--augment-crop</c>: pick "no crop" or a minimum IoU
+/// from {0, .1, .3, .5, .7, .9}; try windows of relative size [0.3, 1] per side with aspect ratio (w/h, relative to
+/// the image) in [0.5, 2] until one overlaps some box with at least that IoU (up to <c>Attempts</c>, else no crop).
+/// Boxes whose centre lies inside the window are kept and clipped to it; the others go, so no object is cut in half
+/// without its centre. Crowd regions follow the same rule. Images without boxes are cropped freely.</summary>
 public sealed class BboxSafeCrop(int attempts = 10) : IImageTransform
 {
     static readonly double[] Thresholds = [0, 0.1, 0.3, 0.5, 0.7, 0.9];
@@ -130,7 +131,8 @@ public sealed class BboxSafeCrop(int attempts = 10) : IImageTransform
         return false;
     }
 
-    /// <summary>Cuts the window [x, x + w) × [y, y + h); keeps the boxes whose centre is inside, shifted and clipped.</summary>
+    /// <summary>Cuts the window [x, x + w) × [y, y + h); keeps the boxes whose centre is inside, shifted and
+    /// clipped.</summary>
     public static void Crop(ImageWithBoxes image, int x, int y, int w, int h)
     {
         image.ReplacePixels(image.Pixels[.., y..(y + h), x..(x + w)].contiguous());

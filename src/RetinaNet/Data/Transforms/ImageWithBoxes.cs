@@ -35,7 +35,8 @@ public sealed class ImageWithBoxes : IDisposable
 
     public void ReplaceBoxes(float[] boxes, int[] classes) => (Boxes, Classes) = (boxes, classes);
 
-    /// <summary>Clips boxes to the image and drops those left with no width or height; returns how many went.</summary>
+    /// <summary>Clips boxes to the image and drops those left with no width or height; returns how many
+    /// went.</summary>
     public int ClipBoxes()
     {
         int before = Count;

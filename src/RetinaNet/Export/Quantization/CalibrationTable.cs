@@ -1,9 +1,9 @@
 namespace RetinaNet.Export.Quantization;
 
-/// <summary>Symmetric int8 scales (amax / 127) of activation tensors by name, in the model's module order: what calibration
-/// produces, what <c>--calibration-table</c> stores, what the QDQ pass puts on each convolution's input. Names are
-/// convolution module paths (<c>backbones.ResNet18FPN.features.layer1.0.conv1</c>, <c>cls_head.0</c>): the range
-/// belongs to that convolution's input.</summary>
+/// <summary>Symmetric int8 scales (amax / 127) of activation tensors by name, in the model's module order: what
+/// calibration produces, what <c>--calibration-table</c> stores, what the QDQ pass puts on each convolution's input.
+/// Names are convolution module paths (<c>backbones.ResNet18FPN.features.layer1.0.conv1</c>, <c>cls_head.0</c>): the
+/// range belongs to that convolution's input.</summary>
 public sealed class CalibrationTable
 {
     public const int Int8Max = 127;

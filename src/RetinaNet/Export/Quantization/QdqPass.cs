@@ -48,7 +48,8 @@ public static class QdqPass
         graph.Node.AddRange(nodes);
     }
 
-    /// <summary>Adds the Q/DQ nodes and their initializers, each once, with names checked against the graph's.</summary>
+    /// <summary>Adds the Q/DQ nodes and their initializers, each once, with names checked against the
+    /// graph's.</summary>
     sealed class Rewriter
     {
         readonly GraphProto graph;
@@ -64,8 +65,9 @@ public static class QdqPass
             names = [.. graph.Initializer.Select(i => i.Name), .. graph.Input.Select(i => i.Name), .. graph.Node.SelectMany(n => n.Output), .. graph.Node.Select(n => n.Name)];
         }
 
-        /// <summary>The dequantized input: a pair per tensor, placed just before its first reader. Readers of one tensor
-        /// were calibrated on the same values, so their scales agree; a foreign table that disagrees gets the wider one.</summary>
+        /// <summary>The dequantized input: a pair per tensor, placed just before its first reader. Readers of one
+        /// tensor were calibrated on the same values, so their scales agree; a foreign table that disagrees gets the
+        /// wider one.</summary>
         public string QuantizedActivation(string input, float scale, List<NodeProto> nodes)
         {
             if (dequantized.TryGetValue(input, out var existing))

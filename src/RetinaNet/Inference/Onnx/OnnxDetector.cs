@@ -19,7 +19,8 @@ public sealed record ExportedDetector(int Height, int Width, int Classes, string
 
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
 /// host batch and image sizes go in as they are (the graph normalises and masks the padding as
-/// <see cref="DeviceBatch"/>), boxes/scores/classes come out and are mapped back by <see cref="DetectionMapping"/>.</summary>
+/// <see cref="DeviceBatch"/>), boxes/scores/classes come out and are mapped back by
+/// <see cref="DetectionMapping"/>.</summary>
 public sealed class OnnxDetector : IDetector
 {
     readonly InferenceSession session;
@@ -30,13 +31,14 @@ public sealed class OnnxDetector : IDetector
 
     public int Classes { get; }
     public (int Height, int Width)? InputSize { get; }
-    /// <summary>The input scale to use; post-processing is fixed in the graph (its values are in the metadata).</summary>
+    /// <summary>The input scale to use; post-processing is fixed in the graph (its values are in the
+    /// metadata).</summary>
     public InferenceConfig Settings { get; }
     public IReadOnlyList<Category> Categories { get; }
 
-    /// <summary>An exported model as a run wants it: on a GPU TensorRT (engine and timing caches in the model's folder,
-    /// NAME.trt-cache/, a batch profile up to <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the CPU.
-    /// <paramref name="resize"/>: the input scale given (else the file's, else the defaults).</summary>
+    /// <summary>An exported model as a run wants it: on a GPU TensorRT (engine and timing caches in the model's
+    /// folder, NAME.trt-cache/, a batch profile up to <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the
+    /// CPU. <paramref name="resize"/>: the input scale given (else the file's, else the defaults).</summary>
     public static OnnxDetector Open(string path, ExecutionOptions run, (int? Resize, int? MaxSize) resize, TextWriter notes)
     {
         var info = Describe(path);
@@ -73,7 +75,8 @@ public sealed class OnnxDetector : IDetector
         return new OnnxDetector(session, info, settings);
     }
 
-    /// <summary>Input size and class count of an exported detector, read from the file; one clear line when it is not one.</summary>
+    /// <summary>Input size and class count of an exported detector, read from the file; one clear line when it is not
+    /// one.</summary>
     public static ExportedDetector Describe(string path)
     {
         var model = OnnxExporter.Load(path);

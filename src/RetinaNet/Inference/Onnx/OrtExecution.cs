@@ -22,7 +22,8 @@ public sealed record OrtExecution
     public bool Verbose { get; init; }
 }
 
-/// <summary>Whether ONNX Runtime's TensorRT execution provider can run here, and if not, exactly what is missing.</summary>
+/// <summary>Whether ONNX Runtime's TensorRT execution provider can run here, and if not, exactly what is
+/// missing.</summary>
 public static class TensorRtAvailability
 {
     public const string Provider = "TensorrtExecutionProvider", CudaProvider = "CUDAExecutionProvider";
@@ -30,7 +31,8 @@ public static class TensorRtAvailability
 
     public static string? Missing() => Missing(OrtEnv.Instance().GetAvailableProviders(), CanLoad);
 
-    /// <summary>null when TensorRT can be tried; otherwise one sentence naming what is missing and how to get it.</summary>
+    /// <summary>null when TensorRT can be tried; otherwise one sentence naming what is missing and how to get
+    /// it.</summary>
     public static string? Missing(IReadOnlyCollection<string> providers, Func<string, bool> canLoad)
     {
         if (!providers.Contains(Provider))
@@ -48,7 +50,8 @@ public static class TensorRtAvailability
     }
 }
 
-/// <summary>Creates ONNX Runtime sessions, falling back provider by provider with a one-line note on <c>notes</c>.</summary>
+/// <summary>Creates ONNX Runtime sessions, falling back provider by provider with a one-line note on
+/// <c>notes</c>.</summary>
 public static class OrtSessions
 {
     public static InferenceSession Create(string modelPath, OrtExecution execution, TextWriter notes, IReadOnlyDictionary<string, long[]>? inputShapes = null)

@@ -45,7 +45,8 @@ public static class OrtTensors
         _ => throw new ArgumentException($"ONNX Runtime output of type {type} is not read here"),
     };
 
-    /// <summary>Runs the session on named inputs; returns the named outputs (all, when none are named) as tensors.</summary>
+    /// <summary>Runs the session on named inputs; returns the named outputs (all, when none are named) as
+    /// tensors.</summary>
     public static Dictionary<string, Tensor> Run(InferenceSession session, IReadOnlyDictionary<string, Tensor> inputs, IReadOnlyList<string>? outputs = null)
     {
         var names = inputs.Keys.ToList();

@@ -8,9 +8,10 @@ namespace RetinaNet.Inference.Onnx;
 /// <summary>TensorRT is not usable here; the message says exactly what is missing.</summary>
 public sealed class TensorRtUnavailableException(string message) : Exception(message);
 
-/// <summary><c>export MODEL OUT.plan</c>: builds the TensorRT engine through ONNX Runtime's TensorRT execution provider
-/// and writes an EP-context model to OUT (ONNX with one EPContext node that embeds the serialised engine, plus our
-/// metadata), which <c>infer OUT.plan</c> runs without rebuilding. It is not a bare engine for ODTK's C++ runtime.</summary>
+/// <summary><c>export MODEL OUT.plan</c>: builds the TensorRT engine through ONNX Runtime's TensorRT execution
+/// provider and writes an EP-context model to OUT (ONNX with one EPContext node that embeds the serialised engine,
+/// plus our metadata), which <c>infer OUT.plan</c> runs without rebuilding. It is not a bare engine for ODTK's C++
+/// runtime.</summary>
 public static class TensorRtEngine
 {
     /// <summary>Throws, naming what is missing, unless an engine can be built here.</summary>
