@@ -159,6 +159,29 @@ public class DetectorTests
         }
     }
 
+    /// <summary>On a GPU (bf16 weights, channels-last, the model thread): the CPU's detections, to bf16's precision.</summary>
+    [GpuFact]
+    public async Task OnAGpuTheDetectionsAreTheCpusToBf16Precision()
+    {
+        var (model, _, images) = Shared.Value;
+        using var cpu = Detector.Load(model, Cpu with { ScoreThreshold = 0.2 });
+        foreach (var full in new[] { true, false })
+        {
+            using var gpu = Detector.Load(model, new DetectorOptions { Device = "cuda", ScoreThreshold = 0.2, FullPrecision = full });
+            foreach (var image in images)
+            {
+                var a = cpu.Detect(image);
+                var b = gpu.Detect(image);
+                Assert.NotEmpty(a);
+                Assert.InRange(b.Count, a.Count * 0.8, a.Count * 1.2 + 1);
+                Assert.Equal(a[0].Score, b[0].Score, full ? 1e-3 : 2e-2);
+            }
+            int streamed = 0;
+            await foreach (var r in gpu.DetectAsync(images)) streamed += r.Detections.Count > 0 ? 1 : 0;
+            Assert.Equal(images.Length, streamed);
+        }
+    }
+
     [Fact]
     public void BadInputIsOneClearError()
     {
