@@ -103,9 +103,9 @@ public static class CommandSpecs
     public static CommandSpec Infer(int defaultBatch) => new("infer", "Run inference (and COCO evaluation when annotations are given).",
         [("model", "path to model (.pth checkpoint, .safetensors, exported .onnx, or .plan/.engine built by export)")],
         [
-            new("--images", Arity.One, "path to images", "path", D(".")),
+            new("--images", Arity.One, "images: a folder, an image, a glob ('photos/*.jpg') or a .txt list of paths", "path", D(".")),
             new("--annotations", Arity.One, "evaluate using provided annotations", "annotations"),
-            new("--output", Arity.OneOrMore, "save detections to specified JSON file(s)", "file", D("detections.json")),
+            new("--output", Arity.OneOrMore, "save detections to specified JSON file(s); - writes JSON Lines to stdout", "file", D("detections.json")),
             new("--batch", Arity.One, "batch size (over all GPUs)", "size", D(defaultBatch)),
             .. InputSize(ModelsSetting),
             new("--with-dali", Arity.Flag, "use the GPU data path (nvJPEG decode, GPU resize)"),

@@ -12,9 +12,17 @@ static class InferCommand
     {
         string model = a.Positionals["model"];
         ExistingFile("MODEL", model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
-        ExistingDirectory("--images", a.String("--images"));
-        if (a.Has("--annotations")) ExistingFile("--annotations", a.String("--annotations"), ".json");
-        foreach (var output in a.Strings("--output")) { Extension("--output", output, ".json"); WritableParent("--output", output); }
+        if (a.Has("--annotations"))
+        {
+            ExistingFile("--annotations", a.String("--annotations"), ".json");
+            ExistingDirectory("--images", a.String("--images")); // the annotations' file names are relative to it
+        }
+        else ImagesExist(a.String("--images"));
+        foreach (var output in a.Strings("--output").Where(o => o != InferenceJob.StandardOutput))
+        {
+            Extension("--output", output, ".json");
+            WritableParent("--output", output);
+        }
         Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         InferenceSettings(a);
@@ -25,9 +33,19 @@ static class InferCommand
             throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
         var format = a.String("--output-format")!;
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
+        // a list's or a glob's images, checked before the model loads (a folder's are listed when the job starts)
+        if (!a.Has("--annotations") && !Directory.Exists(a.String("--images"))) Data.ImageInputs.Resolve(a.String("--images")!);
         if (exported) return Infer(a, context, model, format, new Placement(requested, null, 1, 1), Positive(a, "--batch"), a.Int("--workers"));
         GpuDecode(a, requested);
         return MultiProcess.Run(a, context, p => Infer(a, context, model, format, p, p.RankBatch(a), p.Workers(a)));
+    }
+
+    static void ImagesExist(string? images)
+    {
+        if (string.IsNullOrEmpty(images)) throw new UsageException("--images: a folder, an image, a glob or a list file is needed");
+        if (Directory.Exists(images) || File.Exists(images) || images.IndexOfAny(['*', '?']) >= 0) return;
+        throw new UsageException($"--images: {images} does not exist; give a folder of images, an image file, a glob "
+            + "such as 'photos/*.jpg', or a .txt file listing image paths");
     }
 
     static int Infer(ParsedArgs a, CommandContext context, string model, string format, Placement placement, int batch, int workers)

@@ -77,6 +77,43 @@ public static class DetectionsFile
             w.WriteEndObject();
         });
 
+    /// <summary>JSON Lines, one image a line in the images' order, for a program reading as results come:
+    /// <c>{"image_id": 0, "file_name": "a.jpg", "detections": [{"category_id": 1, "name": "cat", "score": 0.9,
+    /// "bbox": [x, y, w, h]}, ...]}</c> (a name where the categories are known).</summary>
+    public static void WriteJsonLines(TextWriter output, IReadOnlyList<CocoDetection> detections, CocoFile images)
+    {
+        var names = images.Categories.ToDictionary(c => c.Id, c => c.Name);
+        var byImage = detections.ToLookup(d => d.ImageId);
+        using var buffer = new MemoryStream();
+        foreach (var image in images.Images)
+        {
+            buffer.SetLength(0);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("image_id", image.Id);
+                w.WriteString("file_name", image.FileName);
+                w.WriteStartArray("detections");
+                foreach (var d in byImage[image.Id])
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("category_id", d.CategoryId);
+                    if (names.TryGetValue(d.CategoryId, out var name)) w.WriteString("name", name);
+                    w.WritePropertyName("score");
+                    Number(w, d.Score);
+                    w.WriteStartArray("bbox");
+                    Number(w, d.X); Number(w, d.Y); Number(w, d.W); Number(w, d.H);
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            output.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+        }
+        output.Flush();
+    }
+
     /// <summary>Writes a plain COCO results list, what pycocotools' loadRes reads.</summary>
     public static void WriteCocoResults(string path, IReadOnlyList<CocoDetection> detections) => WriteAtomically(path, w => WriteList(w, detections));
 

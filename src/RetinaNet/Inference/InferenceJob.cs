@@ -29,6 +29,9 @@ public static class InferenceJob
 {
     static readonly TimeSpan ProgressLineInterval = TimeSpan.FromSeconds(10);
 
+    /// <summary>The output name that means JSON Lines on stdout, one image a line.</summary>
+    public const string StandardOutput = "-";
+
     /// <summary>The infer job with an open detector. Progress goes to <paramref name="stderr"/>, so stdout keeps only
     /// results: a bar on a terminal, else "[n/N] images" now and then. In a multi-process job only rank 0
     /// writes.</summary>
@@ -36,8 +39,11 @@ public static class InferenceJob
         ProcessGroup? group = null)
     {
         var coco = o.Annotations is null ? null : CocoFile.Load(o.Annotations);
-        var dataset = coco is null ? DetectionDataset.FromFolder(o.Images)
+        var dataset = coco is null ? ImageInputs.Resolve(o.Images)
             : DetectionDataset.FromCoco(coco, o.Images, stderr, o.Inference.SkipBadImages);
+        // with results on stdout (--output -), everything else goes to stderr
+        var results = stdout;
+        if (o.Outputs.Contains(StandardOutput)) stdout = stderr;
         if (coco is not null && coco.Categories.Count > detector.Classes)
             throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts "
                 + $"{detector.Classes} classes; use the annotations the model was trained on");
@@ -55,9 +61,11 @@ public static class InferenceJob
         if (!(group?.IsMaster ?? true)) return;
         stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, "
             + $"{detections.Count} detections");
-        var images = coco ?? new CocoFile(o.Images, dataset.Images, [], []);
+        var categories = detector.Categories.Select(c => new CocoCategory(c.Id, c.Name)).ToList();
+        var images = coco ?? new CocoFile(o.Images, dataset.Images, [], categories);
         foreach (var output in o.Outputs)
         {
+            if (output == StandardOutput) { DetectionsFile.WriteJsonLines(results, detections, images); continue; }
             if (o.Format == "coco-results") DetectionsFile.WriteCocoResults(output, detections);
             else DetectionsFile.WriteOdtk(output, detections, images);
             stdout.WriteLine($"Wrote {output}");
@@ -106,7 +114,9 @@ public static class InferenceJob
             for (int j = 0; j < image.Count; j++)
             {
                 int c = image.Classes[j];
-                long category = dataset.Categories.Count > 0 ? dataset.Categories.CategoryIdOf(c) : c;
+                // the annotation file's ids, else the model's categories, else the class index
+                long category = dataset.Categories.Count > 0 ? dataset.Categories.CategoryIdOf(c)
+                    : c < runner.Categories.Count ? runner.Categories[c].Id : c;
                 results.Add(new CocoDetection(image.ImageId, category, image.Boxes[4 * j], image.Boxes[4 * j + 1], image.Boxes[4 * j + 2], image.Boxes[4 * j + 3], image.Scores[j]));
             }
             group?.Tick();

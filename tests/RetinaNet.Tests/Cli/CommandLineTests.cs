@@ -80,7 +80,7 @@ public class CommandLineTests
     [InlineData("milestones order", "--milestones: expected increasing", "train", "m.pth", "--annotations", "{A}", "--milestones", "5", "3")]
     [InlineData("anchor ious", "anchor IoUs must satisfy", "train", "m.pth", "--annotations", "{A}", "--anchor-ious", "0.6", "0.5")]
     [InlineData("nms range", "NMS threshold must be in (0, 1]", "infer", "{ODTK}", "--images", "{DIR}", "--nms", "1.5")]
-    [InlineData("images missing", "directory /nonexistent/imgs does not exist", "infer", "{ODTK}", "--images", "/nonexistent/imgs")]
+    [InlineData("images missing", "--images: /nonexistent/imgs does not exist; give a folder of images", "infer", "{ODTK}", "--images", "/nonexistent/imgs")]
     [InlineData("export size", "--size: 1000 must be a positive multiple of 128", "export", "{ODTK}", "out.onnx", "--size", "1000")]
     [InlineData("export ext", "expected .onnx or .plan or .engine", "export", "{ODTK}", "out.trt")]
     [InlineData("int8 needs data", "--int8 needs --calibration-images", "export", "{ODTK}", "out.onnx", "--int8")]
