@@ -56,7 +56,9 @@ public sealed record ImageResult(string Image, IReadOnlyList<Detection> Detectio
 /// Thread safety: every method may be called from any thread. The model runs on the detector's own thread, one call
 /// at a time, so concurrent callers queue, and a result never depends on the calling thread (libtorch's CPU kernels
 /// split work by the running thread's settings, and a different split changes the last bits).
-/// <see cref="DetectAsync"/> decodes on worker threads and batches.</summary>
+/// <see cref="DetectAsync"/> decodes on worker threads and batches. A CPU training in the same process switches
+/// libtorch's oneDNN off while it runs (its gradients are wrong), which changes the last bits of CPU
+/// detections.</summary>
 public sealed class Detector : IDisposable
 {
     readonly IDetector model;
@@ -83,8 +85,8 @@ public sealed class Detector : IDisposable
         options ??= new DetectorOptions();
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model file not found", path);
         if (options.Batch <= 0) throw new ArgumentException($"batch must be positive, got {options.Batch}");
-        var execution = new ExecutionOptions(DeviceNames.Parse(options.Device), options.FullPrecision, options.CudaGraphs,
-            options.Batch);
+        var device = DeviceNames.Parse(options.Device);
+        var execution = new ExecutionOptions(device, options.FullPrecision, options.CudaGraphs, options.Batch);
         var model = ModelFiles.Open(path, execution, options.Apply, TextWriter.Null);
         return new Detector(model, options, execution);
     }
@@ -115,7 +117,8 @@ public sealed class Detector : IDisposable
     public IReadOnlyList<Detection> Detect(SKBitmap image)
     {
         using var rgba = image.ColorType == SKColorType.Rgba8888 && image.RowBytes == 4 * image.Width ? null
-            : image.Copy(SKColorType.Rgba8888) ?? throw new ArgumentException($"cannot convert a {image.ColorType} bitmap");
+            : image.Copy(SKColorType.Rgba8888)
+                ?? throw new ArgumentException($"cannot convert a {image.ColorType} bitmap");
         return Detect(SkiaPixels.ToRgb(rgba ?? image));
     }
 

@@ -8,7 +8,9 @@ namespace RetinaNet.Data;
 /// relative paths from the list's folder). Every file is checked before any work starts.</summary>
 public static class ImageInputs
 {
-    const string Forms = "give a folder of images, an image file, a glob such as 'photos/*.jpg', or a .txt file listing image paths";
+    const string Forms =
+        "give a folder of images, an image file, a glob such as 'photos/*.jpg', or a .txt file listing image paths";
+    static string Extensions => string.Join(" ", ImageFolder.Extensions);
 
     public static DetectionDataset Resolve(string spec)
     {
@@ -17,7 +19,7 @@ public static class ImageInputs
         if (!File.Exists(spec)) throw new BadInputException(spec, $"not found; {Forms}");
         if (ImageFolder.IsImage(spec)) return DetectionDataset.FromFiles([spec]);
         if (spec.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)) return DetectionDataset.FromFiles(List(spec));
-        throw new BadInputException(spec, $"is neither an image ({string.Join(" ", ImageFolder.Extensions)}) nor a .txt list; {Forms}");
+        throw new BadInputException(spec, $"is neither an image ({Extensions}) nor a .txt list; {Forms}");
     }
 
     static bool IsGlob(string spec) => spec.IndexOfAny(['*', '?']) >= 0;
@@ -37,7 +39,7 @@ public static class ImageInputs
         var found = matcher.Execute(new DirectoryInfoWrapper(new DirectoryInfo(root))).Files
             .Select(f => Path.Combine(root, f.Path)).Where(ImageFolder.IsImage).Order(StringComparer.Ordinal).ToList();
         return found.Count > 0 ? found
-            : throw new BadInputException(spec, $"matches no images ({string.Join(" ", ImageFolder.Extensions)}); check the pattern");
+            : throw new BadInputException(spec, $"matches no images ({Extensions}); check the pattern");
     }
 
     static List<string> List(string listFile)
@@ -54,6 +56,7 @@ public static class ImageInputs
                 throw new BadInputException(listFile, $"line {i + 1}: {line} not found; fix or remove the line");
             paths.Add(path);
         }
-        return paths.Count > 0 ? paths : throw new BadInputException(listFile, "lists no image paths; write one path a line");
+        return paths.Count > 0 ? paths
+            : throw new BadInputException(listFile, "lists no image paths; write one path a line");
     }
 }

@@ -12,6 +12,7 @@ namespace RetinaNet.Tests.Cli;
 /// <summary><c>infer --images</c> takes a folder, one image, a glob or a list file, and <c>--output -</c> streams JSON
 /// Lines: every form gives, for each image, what the folder run gives for it (batch 1, so no image is padded with
 /// another); ids and names are the model's categories when no annotation file is given.</summary>
+[Collection("global torch RNG")] // bitwise comparisons: not alongside a CPU training (see DetectorTests)
 public class InferInputsTests
 {
     static readonly Category[] Categories = [new(7, "cat"), new(42, "dog"), new(90, "bird")];

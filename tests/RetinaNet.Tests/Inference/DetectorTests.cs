@@ -12,7 +12,10 @@ namespace RetinaNet.Tests.Inference;
 
 /// <summary>The public <see cref="Detector"/>: every input form gives the same detections, they equal what
 /// <c>retinanet infer</c> writes for the same files (loader and batching there, one image here), a checkpoint and its
-/// ONNX export agree through it, and the sample console project builds and prints them.</summary>
+/// ONNX export agree through it, and the sample console project builds and prints them.
+/// Bitwise comparisons: not alongside a CPU training, which switches libtorch's oneDNN off process-wide while it
+/// runs.</summary>
+[Collection("global torch RNG")]
 public class DetectorTests
 {
     /// <summary>A checkpoint of seeded random weights (scores spread over (0, 1), plenty above 0.05), its FP32 ONNX
