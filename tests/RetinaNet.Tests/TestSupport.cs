@@ -73,6 +73,18 @@ public sealed class GpuTheoryAttribute : TheoryAttribute
 }
 
 /// <summary>A fact that runs only where a CUDA GPU is visible, and says so when skipped.</summary>
+/// <summary>A test that delivers SIGINT (Ctrl-C) to a child process: skipped, saying so, where this process ignores
+/// SIGINT, as a shell's background job does, since its children inherit that and never see the signal.</summary>
+public sealed class SigintFactAttribute : FactAttribute
+{
+    public SigintFactAttribute()
+    {
+        var mask = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:"))?[7..].Trim();
+        if (mask is not null && (Convert.ToUInt64(mask, 16) & 0x2) != 0)
+            Skip = "skipped: SIGINT is ignored in this process (started in the background), so its children cannot get Ctrl-C";
+    }
+}
+
 public sealed class GpuFactAttribute : FactAttribute
 {
     public GpuFactAttribute()

@@ -143,7 +143,7 @@ public class MultiProcessCliTests
     [DllImport("libc.so.6", EntryPoint = "kill")]
     static extern int Signal(int pid, int signal);
 
-    [Fact]
+    [SigintFact]
     public async Task CtrlCOnRank0SavesAndEndsTheJobWithoutError()
     {
         var dir = Paths.TempDir();
