@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.IO.Hashing;
-using System.Text.RegularExpressions;
 using TorchSharp;
 using ScalarType = TorchSharp.torch.ScalarType;
 using Tensor = TorchSharp.torch.Tensor;

@@ -1,12 +1,10 @@
 using System.Diagnostics;
-using System.IO.Hashing;
 using System.Text.RegularExpressions;
-using TorchSharp;
-using ScalarType = TorchSharp.torch.ScalarType;
-using Tensor = TorchSharp.torch.Tensor;
 
 namespace RetinaNet.Core;
 
+/// <summary>Writes a file through a temporary file that is then renamed, so a crash never leaves it half written;
+/// temporary files that killed writers of the same target left behind are removed.</summary>
 public static partial class AtomicFile
 {
     static readonly DateTime ProcessStartUtc = StartOfThisProcess();

@@ -34,13 +34,12 @@ public static class ModelFiles
         TextWriter notes)
     {
         if (!IsExported(path)) return CheckpointDetector.Load(path, run, settings);
-        var stored = OnnxDetector.Describe(path);
-        var d = new InferenceConfig();
-        var baked = d with { Resize = stored.Resize ?? d.Resize, MaxSize = stored.MaxSize ?? d.MaxSize };
+        var info = OnnxDetector.Describe(path);
+        var baked = info.StoredSettings;
         var wanted = settings(baked);
         if (wanted with { Resize = baked.Resize, MaxSize = baked.MaxSize } != baked)
             throw new ArgumentException($"{path}: post-processing is part of an exported model; set it when exporting");
-        return OnnxDetector.Open(path, run, (wanted.Resize, wanted.MaxSize), notes);
+        return OnnxDetector.Open(path, info, run, wanted, notes);
     }
 }
 

@@ -15,6 +15,17 @@ public sealed record ExportedDetector(int Height, int Width, int Classes, string
 {
     /// <summary>The training categories in class order (empty in older exports).</summary>
     public IReadOnlyList<Category> Categories { get; init; } = [];
+
+    /// <summary>The settings the file holds: its input scale (the defaults in older exports); post-processing is part
+    /// of the graph.</summary>
+    public InferenceConfig StoredSettings
+    {
+        get
+        {
+            var d = new InferenceConfig();
+            return d with { Resize = Resize ?? d.Resize, MaxSize = MaxSize ?? d.MaxSize };
+        }
+    }
 }
 
 /// <summary>An exported detector (<c>retinanet export</c> without --raw-heads) run by ONNX Runtime: the loader's uint8
@@ -36,18 +47,13 @@ public sealed class OnnxDetector : IDetector
     public InferenceConfig Settings { get; }
     public IReadOnlyList<Category> Categories { get; }
 
-    /// <summary>An exported model as a run wants it: on a GPU TensorRT (engine and timing caches in the model's
-    /// folder, NAME.trt-cache/, a batch profile up to <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the
-    /// CPU. <paramref name="resize"/>: the input scale given (else the file's, else the defaults).</summary>
-    public static OnnxDetector Open(string path, ExecutionOptions run, (int? Resize, int? MaxSize) resize, TextWriter notes)
+    /// <summary>An exported model (described by <paramref name="info"/>) as a run wants it: on a GPU TensorRT (engine
+    /// and timing caches in the model's folder, NAME.trt-cache/, a batch profile up to
+    /// <see cref="ExecutionOptions.MaxBatch"/>), then CUDA, then the CPU; <paramref name="settings"/>: the input
+    /// scale to use.</summary>
+    public static OnnxDetector Open(string path, ExportedDetector info, ExecutionOptions run, InferenceConfig settings,
+        TextWriter notes)
     {
-        var info = Describe(path);
-        var defaults = new InferenceConfig();
-        var settings = defaults with
-        {
-            Resize = resize.Resize ?? info.Resize ?? defaults.Resize,
-            MaxSize = resize.MaxSize ?? info.MaxSize ?? defaults.MaxSize,
-        };
         settings.Validate();
         var execution = new OrtExecution
         {
@@ -59,19 +65,23 @@ public sealed class OnnxDetector : IDetector
                 Path.GetFileNameWithoutExtension(path) + ".trt-cache"),
             BatchProfile = (1, run.MaxBatch, run.MaxBatch),
         };
-        return Open(path, execution, notes, settings);
+        return Open(path, info, execution, notes, settings);
     }
 
     /// <summary>Providers chosen by <see cref="OrtSessions"/>, in order of preference.</summary>
-    public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes, InferenceConfig? settings = null)
+    public static OnnxDetector Open(string path, OrtExecution execution, TextWriter notes)
     {
         var info = Describe(path);
+        return Open(path, info, execution, notes, info.StoredSettings);
+    }
+
+    static OnnxDetector Open(string path, ExportedDetector info, OrtExecution execution, TextWriter notes,
+        InferenceConfig settings)
+    {
         if (info.HasEngine && (execution.Gpu ? TensorRtAvailability.Missing() : "it runs on a GPU only (--device cuda)") is string missing)
             throw new TensorRtUnavailableException($"{path} holds a TensorRT engine: {missing}");
         var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width], [OnnxNames.ImageSizes] = [-1, 2] };
         var session = OrtSessions.Create(path, execution, notes, shapes);
-        var d = new InferenceConfig();
-        settings ??= d with { Resize = info.Resize ?? d.Resize, MaxSize = info.MaxSize ?? d.MaxSize };
         return new OnnxDetector(session, info, settings);
     }
 
