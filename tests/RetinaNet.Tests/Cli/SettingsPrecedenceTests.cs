@@ -32,7 +32,7 @@ public class SettingsPrecedenceTests
         var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3, Inference = stored ?? new() };
         using (var m = new RetinaNetModel(config))
         {
-            m.Initialize();
+            m.Initialize(0);
             // boxes are the anchors, all inside an unpadded image: none is dropped as empty when mapped back
             using (no_grad())
                 foreach (var kv in StateDict.Of(m).Where(kv => kv.Key.StartsWith("box_head.8."))) kv.Value.zero_();

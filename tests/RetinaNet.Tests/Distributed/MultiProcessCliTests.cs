@@ -67,7 +67,7 @@ public class MultiProcessCliTests
         manual_seed(3);
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }))
         {
-            m.Initialize();
+            m.Initialize(3);
             m.CalibrateBatchNorm(randn(4, 3, 128, 128));
             Checkpoint.Save(start, m);
         }
@@ -111,7 +111,7 @@ public class MultiProcessCliTests
         manual_seed(5);
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }))
         {
-            m.Initialize();
+            m.Initialize(5);
             Checkpoint.Save(model, m);
         }
         string[] common = ["infer", model, "--annotations", annotations, "--images", images, "--score-threshold", "0", "--detections", "10", .. Small];

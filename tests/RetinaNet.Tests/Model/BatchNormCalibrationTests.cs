@@ -11,7 +11,7 @@ public class BatchNormCalibrationTests
     {
         manual_seed(4);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
-        model.Initialize();
+        model.Initialize(4);
         using var images = rand(3, 3, 128, 128);
         model.CalibrateBatchNorm(images);
         var state = StateDict.Of(model);

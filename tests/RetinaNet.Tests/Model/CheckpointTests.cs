@@ -49,7 +49,7 @@ public class CheckpointTests
             AnchorIous = (0.3, 0.6),
         };
         using var model = new RetinaNetModel(config);
-        model.Initialize();
+        model.Initialize(5);
         Checkpoint.Save(path, model, name.EndsWith(".pth") ? new TrainingState(42, new Dictionary<string, object?> { ["lr"] = 0.01 }) : null);
         Assert.Equal([path], Directory.GetFiles(dir)); // no temporary file left
         var loaded = Checkpoint.Load(path);

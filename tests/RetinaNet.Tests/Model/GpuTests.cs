@@ -46,7 +46,7 @@ public class GpuTests
         using var scope = NewDisposeScope();
         torch.manual_seed(3);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 4, Inference = new InferenceConfig { ScoreThreshold = 0 } });
-        model.Initialize();
+        model.Initialize(3);
         model.to(CUDA).eval();
         var g = new Generator(5);
         var images = Enumerable.Range(0, 2).Select(i => new RetinaNet.Data.Loading.PreparedImage(i, i,

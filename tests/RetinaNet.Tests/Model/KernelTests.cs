@@ -179,7 +179,7 @@ public class KernelTests
         using var scope = NewDisposeScope();
         torch.manual_seed(2);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
-        model.Initialize();
+        model.Initialize(2);
         foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>()) // statistics away from identity
             using (no_grad())
             {

@@ -17,7 +17,7 @@ public class ModelTests
         using var scope = NewDisposeScope();
         torch.manual_seed(1);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 });
-        model.Initialize();
+        model.Initialize(1);
         var sd = StateDict.Of(model);
         Assert.Contains("backbones.ResNet18FPN.features.layer4.1.bn2.running_var", sd.Keys);
         Assert.Contains("backbones.ResNet18FPN.pyramid7.weight", sd.Keys);
@@ -32,6 +32,50 @@ public class ModelTests
         Assert.Equal(5, heads.ClassLogits.Length);
         Assert.Equal(new long[] { 2, 45, 32, 48 }, heads.ClassLogits[0].shape);
         Assert.Equal(new long[] { 2, 36, 2, 3 }, heads.BoxDeltas[4].shape);
+    }
+
+    /// <summary>A seeded initialisation sets every parameter of every backbone from its seed alone: two models built
+    /// after different global seeds (and with global draws in between, as another thread may make) end equal, and a
+    /// different seed gives different weights.</summary>
+    [Fact]
+    public void InitializeSetsEveryParameterFromItsSeedAlone()
+    {
+        foreach (var backbone in Backbones.Names)
+        {
+            using var scope = NewDisposeScope();
+            var config = new DetectorConfig { Backbones = [backbone], Classes = 2 };
+            Dictionary<string, float[]> Build(long globalSeed, long seed)
+            {
+                torch.manual_seed(globalSeed);
+                using var model = new RetinaNetModel(config);
+                rand(1000).Dispose(); // a draw from the global generator between construction and initialisation
+                model.Initialize(seed);
+                return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.data<float>().ToArray());
+            }
+            var a = Build(1, 7);
+            var b = Build(2, 7);
+            var c = Build(1, 8);
+            if (backbone == "ResNet18FPN")
+            {   // torch.nn.init's definitions: Kaiming normal, fan-out 64*7*7; Xavier-uniform bound sqrt(6/(fan in+out))
+                var stem = a.Single(kv => kv.Key.EndsWith("conv1.weight") && kv.Value.Length == 64 * 3 * 7 * 7).Value;
+                Assertions.Close(Math.Sqrt(2.0 / (64 * 49)), Std(stem), 0.03 * Math.Sqrt(2.0 / (64 * 49)), "stem std");
+                var p6 = a["backbones.ResNet18FPN.pyramid6.weight"];
+                double bound = Math.Sqrt(6.0 / (512 * 9 + 256 * 9));
+                Assert.True(p6.Max() <= bound && p6.Max() > 0.99 * bound, $"pyramid6 max {p6.Max()}, bound {bound}");
+            }
+            foreach (var (name, values) in a)
+            {
+                Assert.True(values.SequenceEqual(b[name]), $"{backbone}: {name} depends on the global generator");
+                if (values.Distinct().Count() > 1)
+                    Assert.False(values.SequenceEqual(c[name]), $"{backbone}: {name} ignores the seed");
+            }
+        }
+    }
+
+    static double Std(float[] v)
+    {
+        double mean = v.Average(x => (double)x);
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / v.Length);
     }
 
     [Fact]
@@ -79,7 +123,7 @@ static class TrainingLoss
         torch.manual_seed(2);
         var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 };
         var model = new RetinaNetModel(config, kernels);
-        model.Initialize();
+        model.Initialize(2);
         model.to(device).train();
         var heads = model.forward(rand(targets.shape[0], 3, height, width).to(device));
         using var generator = new AnchorGenerator(config.Anchors);

@@ -32,7 +32,7 @@ public class DemoTests
         var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
         manual_seed(0);
         using var untrained = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
-        untrained.Initialize();
+        untrained.Initialize(0);
         var detections = InferenceJob.Detect(untrained, DetectionDataset.FromCoco(val, Path.Combine(dir, "data", "images"), TextWriter.Null),
             new InferenceOptions(CPU, 4, 128, 128), TextWriter.Null);
         double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];

@@ -166,7 +166,7 @@ public class TrainingJobTests
         manual_seed(1);
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 }))
         {
-            m.Initialize();
+            m.Initialize(1);
             Checkpoint.Save(source, m);
         }
         var options = Options(Path.Combine(dir, "tuned.pth"), ("unused.json", dir), 1) with { FineTune = source, Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 } };
