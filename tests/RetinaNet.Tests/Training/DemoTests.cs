@@ -30,7 +30,6 @@ public class DemoTests
 
         // the same held-out images through an untrained model of the same configuration
         var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
-        manual_seed(0);
         using var untrained = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
         untrained.Initialize(0);
         var detections = InferenceJob.Detect(untrained, DetectionDataset.FromCoco(val, Path.Combine(dir, "data", "images"), TextWriter.Null),
@@ -38,7 +37,8 @@ public class DemoTests
         double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];
 
         Assert.True(untrainedAp50 < 0.01, $"untrained AP50 {untrainedAp50}");
-        // from NuGet's ImageNet ResNet18 the demo reaches AP 0.52-0.67 over seeds (bench/RESULTS.md, "The demo on 2 cores")
-        Assert.True(ap >= 0.50, $"the demo's AP {ap} (AP50 {ap50}) is below its floor of 0.50:\n{stdout}");
+        // from NuGet's ImageNet ResNet18 the demo reaches AP 0.64-0.66 over seeds and CPUs (bench/RESULTS.md, "The demo
+        // after the seeded initialisation")
+        Assert.True(ap >= 0.60, $"the demo's AP {ap} (AP50 {ap50}) is below its floor of 0.60:\n{stdout}");
     }
 }
