@@ -17,6 +17,7 @@ public static class CommandRegistry
         new("draw", "(ours) draw detections (and ground truth) onto the images", _ => DrawCommand.Spec(), (a, c) => DrawCommand.Run(a, c.Stdout)),
         new("demo", "(ours) train, evaluate and draw on a synthetic dataset, nothing to download", _ => DemoCommand.Spec(), (a, c) => DemoCommand.Run(a, c.Stdout)),
         new("convert", "(ours) import Pascal VOC or YOLO annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
+        new("serve", "(ours) serve a model over HTTP (detection API, page, metrics)", _ => CommandSpecs.Serve(), ServeCommand.Run),
         new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
     ];
 

@@ -119,6 +119,23 @@ public static class CommandSpecs
             Device,
         ]);
 
+    public static CommandSpec Serve() => new("serve", "(ours) Serve a model over HTTP: POST /v1/detect, a page at /, /metrics.",
+        [("model", "path to model (.pth checkpoint, .safetensors, exported .onnx, .plan or .engine)")],
+        [
+            new("--host", Arity.One, "address to listen on (0.0.0.0: every interface)", "address", D("127.0.0.1")),
+            new("--port", Arity.One, "TCP port (0: any free one)", "port", D(8080)),
+            new("--max-batch", Arity.One, "most images run as one model call", "size", D(8)),
+            new("--max-delay-ms", Arity.One, "how long a request waits for others to share its batch", "ms", D(5)),
+            new("--queue", Arity.One, "images waiting beyond this are answered 503 with Retry-After", "images", D(64)),
+            new("--max-body-mb", Arity.One, "largest request body", "MB", D(32)),
+            new("--max-pixels", Arity.One, "largest image (width x height), checked before decoding", "pixels", D(25_000_000)),
+            new("--timeout", Arity.One, "seconds a request may wait for its detections (then 504)", "seconds", D(30)),
+            new("--full-precision", Arity.Flag, "inference in full precision"),
+            .. InputSize(ModelsSetting),
+            .. Postprocessing(ModelsSetting),
+            Device,
+        ]);
+
     public static CommandSpec Export() => new("export", "Export a model to ONNX (or a TensorRT engine through ONNX Runtime).",
         [("model", "path to model"), ("export", "path to exported output (.onnx, .plan or .engine)")],
         [

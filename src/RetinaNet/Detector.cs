@@ -114,24 +114,47 @@ public sealed class Detector : IDisposable
     }
 
     /// <summary>Detections in a decoded image (any colour type; alpha ignored).</summary>
-    public IReadOnlyList<Detection> Detect(SKBitmap image)
+    public IReadOnlyList<Detection> Detect(SKBitmap image) => Detect([image])[0];
+
+    /// <summary>Detections in each decoded image, run as batches of up to <see cref="DetectorOptions.Batch"/> images
+    /// (a server's concurrent requests: one model call for several images).</summary>
+    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<SKBitmap> images)
+    {
+        return Detect(images.Select(ToRgb).ToArray());
+    }
+
+    static RgbImage ToRgb(SKBitmap image)
     {
         using var rgba = image.ColorType == SKColorType.Rgba8888 && image.RowBytes == 4 * image.Width ? null
             : image.Copy(SKColorType.Rgba8888)
                 ?? throw new ArgumentException($"cannot convert a {image.ColorType} bitmap");
-        return Detect(SkiaPixels.ToRgb(rgba ?? image));
+        return SkiaPixels.ToRgb(rgba ?? image);
     }
 
-    IReadOnlyList<Detection> Detect(RgbImage image)
+    IReadOnlyList<Detection> Detect(RgbImage image) => Detect([image])[0];
+
+    /// <summary>Detections in each image decoded by <see cref="ImageDecoder"/>, as one model call when they fit in a
+    /// batch (<see cref="DetectorOptions.Batch"/>; more are split).</summary>
+    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<RgbImage> images)
     {
-        var prepared = new ImageWithBoxes(image.ToTensor(), [], []);
-        using var entry = new PreparedImage(0, 0, prepared, image.Width, image.Height);
-        return thread.Run(() =>
+        if (images.Count > options.Batch) return images.Chunk(options.Batch).SelectMany(Detect).ToArray();
+        var entries = images.Select((image, i) =>
+            new PreparedImage(i, i, new ImageWithBoxes(image.ToTensor(), [], []), image.Width, image.Height)).ToArray();
+        try
         {
-            resize.Apply(prepared, Random.Shared); // a fixed size: the random source is unused
-            using var batch = HostBatch.Collate([entry], [false], Fpn.Stride, pin: false, model.InputSize);
-            return ToDetections(model.Detect(batch).Single());
-        });
+            return thread.Run(() =>
+            {
+                foreach (var entry in entries) resize.Apply(entry.Image, Random.Shared); // a fixed size: no randomness
+                using var batch = HostBatch.Collate(entries, entries.Select(_ => false).ToArray(), Fpn.Stride, pin: false,
+                    model.InputSize);
+                var detected = model.Detect(batch);
+                return entries.Select(e => ToDetections(detected.Single(d => d.ImageId == e.ImageId))).ToArray();
+            });
+        }
+        finally
+        {
+            foreach (var entry in entries) entry.Dispose();
+        }
     }
 
     /// <summary>Detections in each image file, yielded in order as batches finish: files decode on worker threads

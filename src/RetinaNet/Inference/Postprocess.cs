@@ -80,9 +80,15 @@ public static class Postprocess
     }
 
     /// <summary>Batched class-aware NMS over all levels' candidates: detections [B, D] padded with score 0. On a GPU
-    /// our NMS kernels (no host wait) where they compile, else the tensor-op NMS (the same result).</summary>
-    public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null) =>
-        (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(candidates.Scores)
-            ? NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections)
-            : BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, config.NmsThreshold, config.Detections);
+    /// our NMS kernels (no host wait) where they compile, else the tensor-op NMS; on the CPU a loop over the valid
+    /// candidates (<see cref="HostNms"/>). All three give the same result.</summary>
+    public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null)
+    {
+        var (scores, boxes, classes, valid) = (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
+        if (scores.device.type == TorchSharp.DeviceType.CPU)
+            return HostNms.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections);
+        return (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(scores)
+            ? NmsKernel.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections)
+            : BatchedNms.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections);
+    }
 }

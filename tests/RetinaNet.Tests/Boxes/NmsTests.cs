@@ -44,7 +44,20 @@ public class NmsTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void EqualsBruteForceGreedy(int seed, int n, int classCount, int max, int block)
+    public void EqualsBruteForceGreedy(int seed, int n, int classCount, int max, int block) =>
+        CheckAgainstBruteForce(seed, n, classCount, max, (s, b, c, v, t, m) => BatchedNms.Run(s, b, c, v, t, m, block));
+
+    /// <summary>The CPU path's loop (<see cref="HostNms"/>) on the same cases; boxes and classes checked too.</summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HostLoopEqualsBruteForceGreedy(int seed, int n, int classCount, int max, int block)
+    {
+        _ = block;
+        CheckAgainstBruteForce(seed, n, classCount, max, HostNms.Run);
+    }
+
+    static void CheckAgainstBruteForce(int seed, int n, int classCount, int max,
+        Func<Tensor, Tensor, Tensor, Tensor?, double, int, NmsResult> nms)
     {
         using var scope = NewDisposeScope();
         var g = new Generator((ulong)seed);
@@ -57,13 +70,15 @@ public class NmsTests
         var classes = randint(0, classCount, [batch, n], generator: g);
         var valid = rand(batch, n, generator: g) > 0.1;
         const float threshold = 0.5f;
-        using var result = BatchedNms.Run(scores, boxes, classes, valid, threshold, max, block);
+        using var result = nms(scores, boxes, classes, valid, threshold, max);
 
         var bv = boxes.data<float>().ToArray(); var sv = scores.data<float>().ToArray();
         var cv = classes.data<long>().ToArray(); var vv = valid.data<bool>().ToArray();
         var indices = result.Indices.data<long>().ToArray();
         var counts = result.Count.data<long>().ToArray();
         var outScores = result.Scores.data<float>().ToArray();
+        var outClasses = result.Classes.data<long>().ToArray();
+        var outBoxes = result.Boxes.data<float>().ToArray();
         for (int b = 0; b < batch; b++)
         {
             var expected = BruteForce(sv[(b * n)..((b + 1) * n)], bv[(b * n * 4)..((b + 1) * n * 4)], cv[(b * n)..((b + 1) * n)], vv[(b * n)..((b + 1) * n)], threshold, max);
@@ -71,6 +86,10 @@ public class NmsTests
             Assert.Equal(expected.Select(i => (long)i), indices[(b * max)..(b * max + expected.Count)]);
             Assert.All(indices[(b * max + expected.Count)..((b + 1) * max)], i => Assert.Equal(-1, i));
             Assert.Equal(expected.Select(i => sv[b * n + i]), outScores[(b * max)..(b * max + expected.Count)]);
+            Assert.Equal(expected.Select(i => cv[b * n + i]), outClasses[(b * max)..(b * max + expected.Count)]);
+            Assert.Equal(expected.SelectMany(i => bv[((b * n + i) * 4)..((b * n + i) * 4 + 4)]),
+                outBoxes[(b * max * 4)..((b * max + expected.Count) * 4)]);
+            Assert.All(outScores[(b * max + expected.Count)..((b + 1) * max)], v => Assert.Equal(0f, v));
         }
     }
 

@@ -87,6 +87,10 @@ public class CommandLineTests
     [InlineData("bad master", "--master: expected address:port", "--master", "nowhere", "train", "m.pth", "--annotations", "{A}")]
     [InlineData("bad device", "--device: expected cpu or cuda", "infer", "{ODTK}", "--images", "{DIR}", "--device", "tpu")]
     [InlineData("unknown command", "unknown command 'fit'", "fit")]
+    [InlineData("serve host", "--host: 'example.com' is not an IP address", "serve", "{ODTK}", "--host", "example.com")]
+    [InlineData("serve port", "port must be 0..65535, got 70000", "serve", "{ODTK}", "--port", "70000")]
+    [InlineData("serve batch", "--max-batch", "serve", "{ODTK}", "--max-batch", "0")]
+    [InlineData("serve model", "MODEL", "serve", "{DIR}/none.pth")]
     public void BadValuesGiveOneClearLineAndExitCode2(string _, string message, params string[] args)
     {
         var real = args.Select(a => a.Replace("{A}", Annotations).Replace("{ODTK}", Odtk).Replace("{DIR}", Dir)).ToArray();

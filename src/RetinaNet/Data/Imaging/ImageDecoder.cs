@@ -10,7 +10,8 @@ namespace RetinaNet.Data.Imaging;
 /// Any problem with a file is a <see cref="BadInputException"/> naming it.</summary>
 public static class ImageDecoder
 {
-    const string SkipHint = "re-export the image or pass --skip-bad-images";
+    /// <summary>The advice every image error ends with (a server, which has no such option, drops it).</summary>
+    public const string SkipHint = "re-export the image or pass --skip-bad-images";
 
     public static RgbImage Decode(string path) => Decode(ReadAll(path), path);
 
@@ -43,6 +44,19 @@ public static class ImageDecoder
         {
             ArrayPool<byte>.Shared.Return(rgba);
         }
+    }
+
+    /// <summary>The format and the (width, height) that <see cref="Decode(byte[], string)"/> would return (after
+    /// orientation), from the headers alone: a server checks an upload's size before it decodes (decompression
+    /// bombs).</summary>
+    public static (string Format, int Width, int Height) Probe(byte[] data, string nameForErrors)
+    {
+        var format = Sniff(data, nameForErrors);
+        using var stream = new SKMemoryStream(data);
+        using var codec = SKCodec.Create(stream, out var created)
+            ?? throw new BadInputException(nameForErrors, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
+        var (w, h) = (codec.Info.Width, codec.Info.Height);
+        return ExifOrientation.SwapsAxes(codec.EncodedOrigin) ? (format, h, w) : (format, w, h);
     }
 
     /// <summary>(width, height) as <see cref="Decode(string)"/> would return them (after orientation), read from the
@@ -81,12 +95,19 @@ public static class ImageDecoder
     }
 
     /// <summary>The format from the first bytes; only the formats the project supports get through to Skia.</summary>
+    /// <summary>JPEG, PNG or BMP by the data's magic number; null for anything else.</summary>
+    public static string? FormatOf(ReadOnlySpan<byte> data) => data switch
+    {
+        [0xFF, 0xD8, 0xFF, ..] => "JPEG",
+        [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => "PNG",
+        [(byte)'B', (byte)'M', ..] => "BMP",
+        _ => null,
+    };
+
     static string Sniff(ReadOnlySpan<byte> data, string name)
     {
         if (data.Length == 0) throw new BadInputException(name, $"empty file (0 bytes); {SkipHint}");
-        if (data is [0xFF, 0xD8, 0xFF, ..]) return "JPEG";
-        if (data is [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, ..]) return "PNG";
-        if (data is [(byte)'B', (byte)'M', ..]) return "BMP";
+        if (FormatOf(data) is string format) return format;
         if (data.Length < 3) throw new BadInputException(name, $"truncated or corrupt image data (only {data.Length} bytes); {SkipHint}");
         var start = Convert.ToHexString(data[..Math.Min(8, data.Length)]);
         var spaced = string.Join(' ', Enumerable.Range(0, start.Length / 2).Select(i => start.Substring(2 * i, 2)));
