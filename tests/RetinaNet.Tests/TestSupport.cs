@@ -157,3 +157,16 @@ static class Assertions
     public static void Close(double expected, double actual, double tolerance, string what = "")
         => Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: expected {expected:R}, got {actual:R}");
 }
+
+/// <summary>A test driven through a real browser: Debian's headless Chromium (.ci/run installs it where apt can);
+/// skipped, saying so, where none is installed.</summary>
+public sealed class ChromiumFactAttribute : FactAttribute
+{
+    public static string? Executable { get; } =
+        new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
+
+    public ChromiumFactAttribute()
+    {
+        if (Executable is null) Skip = "skipped: no Chromium (apt-get install chromium; .ci/run does where it can)";
+    }
+}

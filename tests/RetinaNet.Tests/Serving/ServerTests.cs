@@ -236,6 +236,24 @@ public sealed class ServerTests
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/detect", Image(image))).StatusCode); // and it recovers
     }
 
+    /// <summary>Stopping while a request waits for its batch: that request still gets its detections, and the server
+    /// then refuses connections.</summary>
+    [Fact]
+    public async Task StopFinishesTheRequestsInFlight()
+    {
+        using var detector = Load();
+        var (server, client) = await Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(800) });
+        var inFlight = client.PostAsync("/v1/detect", Image(Png(8)));
+        await Task.Delay(200); // queued, waiting for others to share its batch
+        var stopping = server.StopAsync();
+        var answer = await inFlight;
+        await stopping;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.NotEmpty(Parse(JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement));
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/healthz"));
+        await server.DisposeAsync();
+    }
+
     /// <summary>2,000 requests in the suite (a 2-core CI machine serves ~25 a second at 48 px); RETINANET_LOAD_REQUESTS
     /// sets another count (10,000 in bench/RESULTS.md, "retinanet serve").</summary>
     [Fact]
