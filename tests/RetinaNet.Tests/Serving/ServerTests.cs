@@ -26,12 +26,12 @@ public sealed class ServerTests
         return path;
     });
 
-    static Detector Load(int batch = 8) => Detector.Load(Model.Value, new DetectorOptions
+    internal static Detector Load(int batch = 8) => Detector.Load(Model.Value, new DetectorOptions
     {
         Device = "cpu", Batch = batch, ScoreThreshold = 0, Resize = 64, MaxSize = 64, MaxDetections = 20,
     });
 
-    static byte[] Png(int seed, int size = 64)
+    internal static byte[] Png(int seed, int size = 64)
     {
         var (_, images) = ShapesDataset.Generate(1, size, seed, "x.json");
         var dir = Paths.TempDir();
@@ -40,7 +40,7 @@ public sealed class ServerTests
         return File.ReadAllBytes(path);
     }
 
-    static async Task<(DetectionServer Server, HttpClient Client)> Start(Detector detector, ServeOptions? options = null)
+    internal static async Task<(DetectionServer Server, HttpClient Client)> Start(Detector detector, ServeOptions? options = null)
     {
         var server = await DetectionServer.StartAsync(detector, (options ?? new ServeOptions()) with { Port = 0 });
         var client = new HttpClient { BaseAddress = new Uri(server.Urls[0]), Timeout = TimeSpan.FromSeconds(60) };
@@ -53,7 +53,7 @@ public sealed class ServerTests
         return (server, client);
     }
 
-    static ByteArrayContent Image(byte[] data, string type = "image/png")
+    internal static ByteArrayContent Image(byte[] data, string type = "image/png")
     {
         var content = new ByteArrayContent(data);
         content.Headers.ContentType = new MediaTypeHeaderValue(type);
@@ -253,17 +253,23 @@ public sealed class ServerTests
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/healthz"));
         await server.DisposeAsync();
     }
+}
 
+/// <summary>The load test runs alone (the serial collection): the working set it measures is the whole process's, which
+/// tests running beside it would move by gigabytes.</summary>
+[Collection("global torch RNG")]
+public sealed class ServerLoadTests
+{
     /// <summary>2,000 requests in the suite (a 2-core CI machine serves ~25 a second at 48 px); RETINANET_LOAD_REQUESTS
     /// sets another count (10,000 in bench/RESULTS.md, "retinanet serve").</summary>
     [Fact]
     public async Task ManyRequestsFromEightClientsWithoutErrorsOrMemoryGrowth()
     {
         int requests = int.TryParse(Environment.GetEnvironmentVariable("RETINANET_LOAD_REQUESTS"), out var n) ? n : 2000;
-        using var detector = Load();
-        var (server, client) = await Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(2) });
+        using var detector = ServerTests.Load();
+        var (server, client) = await ServerTests.Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(2) });
         await using var _ = server;
-        var image = Png(7, 48);
+        var image = ServerTests.Png(7, 48);
         async Task<int> Clients(int total)
         {
             int errors = 0, next = 0;
@@ -271,7 +277,7 @@ public sealed class ServerTests
             {
                 while (Interlocked.Increment(ref next) <= total)
                 {
-                    var answer = await client.PostAsync("/v1/detect", Image(image));
+                    var answer = await client.PostAsync("/v1/detect", ServerTests.Image(image));
                     if (answer.StatusCode != HttpStatusCode.OK) Interlocked.Increment(ref errors);
                     await answer.Content.ReadAsByteArrayAsync();
                 }
