@@ -25,6 +25,7 @@ static class ServeCommand
         try { options.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         DeviceChoice.Resolve(a.String("--device"));
+        InferenceSettings(a); // the post-processing and input size given, checked as infer checks them
         using var detector = Detector.Load(model, new DetectorOptions
         {
             Device = a.String("--device"), FullPrecision = a.Flag("--full-precision"), Batch = options.MaxBatch,
@@ -46,8 +47,7 @@ static class ServeCommand
             $"(batches of up to {options.MaxBatch}, {options.MaxDelay.TotalMilliseconds:0.###} ms to fill one); Ctrl-C stops");
         stdout.Flush();
         await stopped.Task;
-        stdout.WriteLine("Stopping: finishing the requests in flight");
-        await server.StopAsync();
+        stdout.WriteLine("Stopping: finishing the requests in flight"); // disposing the server stops it
         return CommandLine.Ok;
     }
 }

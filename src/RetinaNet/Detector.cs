@@ -118,10 +118,8 @@ public sealed class Detector : IDisposable
 
     /// <summary>Detections in each decoded image, run as batches of up to <see cref="DetectorOptions.Batch"/> images
     /// (a server's concurrent requests: one model call for several images).</summary>
-    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<SKBitmap> images)
-    {
-        return Detect(images.Select(ToRgb).ToArray());
-    }
+    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<SKBitmap> images) =>
+        Detect(images.Select(ToRgb).ToArray());
 
     static RgbImage ToRgb(SKBitmap image)
     {

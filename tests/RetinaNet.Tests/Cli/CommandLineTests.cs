@@ -91,6 +91,7 @@ public class CommandLineTests
     [InlineData("serve port", "port must be 0..65535, got 70000", "serve", "{ODTK}", "--port", "70000")]
     [InlineData("serve batch", "--max-batch", "serve", "{ODTK}", "--max-batch", "0")]
     [InlineData("serve model", "MODEL", "serve", "{DIR}/none.pth")]
+    [InlineData("serve nms", "NMS threshold must", "serve", "{ODTK}", "--nms", "2")]
     public void BadValuesGiveOneClearLineAndExitCode2(string _, string message, params string[] args)
     {
         var real = args.Select(a => a.Replace("{A}", Annotations).Replace("{ODTK}", Odtk).Replace("{DIR}", Dir)).ToArray();

@@ -53,10 +53,8 @@ public static class ImageDecoder
     {
         var format = Sniff(data, nameForErrors);
         using var stream = new SKMemoryStream(data);
-        using var codec = SKCodec.Create(stream, out var created)
-            ?? throw new BadInputException(nameForErrors, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
-        var (w, h) = (codec.Info.Width, codec.Info.Height);
-        return ExifOrientation.SwapsAxes(codec.EncodedOrigin) ? (format, h, w) : (format, w, h);
+        var (w, h) = UprightSize(stream, format, nameForErrors);
+        return (format, w, h);
     }
 
     /// <summary>(width, height) as <see cref="Decode(string)"/> would return them (after orientation), read from the
@@ -70,8 +68,14 @@ public static class ImageDecoder
         var format = Sniff(head.AsSpan(0, n), path);
         file.Position = 0;
         using var stream = new SKManagedStream(file);
+        return UprightSize(stream, format, path);
+    }
+
+    // (width, height) after the EXIF orientation, from the headers alone
+    static (int Width, int Height) UprightSize(SKStream stream, string format, string name)
+    {
         using var codec = SKCodec.Create(stream, out var created)
-            ?? throw new BadInputException(path, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
+            ?? throw new BadInputException(name, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
         var (w, h) = (codec.Info.Width, codec.Info.Height);
         return ExifOrientation.SwapsAxes(codec.EncodedOrigin) ? (h, w) : (w, h);
     }
@@ -94,7 +98,6 @@ public static class ImageDecoder
         if (file.Length == 0) throw new BadInputException(path, $"empty file (0 bytes); {SkipHint}");
     }
 
-    /// <summary>The format from the first bytes; only the formats the project supports get through to Skia.</summary>
     /// <summary>JPEG, PNG or BMP by the data's magic number; null for anything else.</summary>
     public static string? FormatOf(ReadOnlySpan<byte> data) => data switch
     {
@@ -104,6 +107,7 @@ public static class ImageDecoder
         _ => null,
     };
 
+    /// <summary>The format from the first bytes; only the formats the project supports get through to Skia.</summary>
     static string Sniff(ReadOnlySpan<byte> data, string name)
     {
         if (data.Length == 0) throw new BadInputException(name, $"empty file (0 bytes); {SkipHint}");
