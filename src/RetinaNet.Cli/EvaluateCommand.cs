@@ -10,11 +10,13 @@ namespace RetinaNet.Cli;
 /// it.</summary>
 static class EvaluateCommand
 {
-    public static CommandSpec Spec() => new("evaluate", "(ours) COCO bbox evaluation (pycocotools' COCOeval) of a detections file.",
+    public static CommandSpec Spec() => new("evaluate", "(ours) COCO evaluation (pycocotools' COCOeval) of a detections file.",
         [],
         [
             new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path", Required: true),
             new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path", Required: true),
+            new("--iou-type", Arity.One, "(ours) bbox, or segm: regions (polygons, RLE) compared as masks, how rotated boxes are evaluated",
+                "bbox|segm", Default: ["bbox"]),
             new("--metrics-json", Arity.One, "(ours) also write the metrics to this JSON file", "path"),
             new("--pr-curves", Arity.One, "(ours) plot precision against recall per category (IoU 0.5) to this PNG", "path"),
         ]);
@@ -24,6 +26,12 @@ static class EvaluateCommand
         string annotations = a.String("--annotations")!, detectionsPath = a.String("--detections")!;
         ExistingFile("--annotations", annotations, ".json");
         ExistingFile("--detections", detectionsPath, ".json");
+        var iouType = a.String("--iou-type") switch
+        {
+            "bbox" => IouType.Bbox,
+            "segm" => IouType.Segm,
+            var other => throw new UsageException($"--iou-type: expected bbox or segm, got {other}"),
+        };
         string? metrics = a.String("--metrics-json");
         if (metrics is not null) WritableParent("--metrics-json", metrics);
         if (a.String("--pr-curves") is string curves) { Extension("--pr-curves", curves, ".png"); WritableParent("--pr-curves", curves); }
@@ -31,7 +39,7 @@ static class EvaluateCommand
         var groundTruth = CocoFile.Load(annotations);
         var detections = DetectionsFile.Read(detectionsPath);
         DetectionsFile.Validate(detections, groundTruth, detectionsPath);
-        var result = CocoEvaluator.Evaluate(groundTruth, detections);
+        var result = CocoEvaluator.Evaluate(groundTruth, detections, iouType);
         stdout.Write(result.SummaryText());
         stdout.WriteLine();
         stdout.Write(result.PerCategoryTable());

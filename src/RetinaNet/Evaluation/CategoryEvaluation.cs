@@ -78,9 +78,11 @@ sealed class CategoryEvaluation
         if (gtIgnore.Length < G) { gtIgnore = new bool[2 * G]; gtMatched = new bool[2 * G]; gtCrowd = new bool[2 * G]; gtSorted = new int[2 * G]; }
         for (int g = 0; g < G; g++) gtCrowd[g] = gts[index.GtOrder[g0 + g]].IsCrowd;
         if (G == 0) { NothingToMatch(d0, D); return; }
-        for (int d = 0; d < D; d++)
-            for (int g = 0; g < G; g++)
-                ious[d * G + g] = BoxIou.Iou(dets[kept[d0 + d]], gts[index.GtOrder[g0 + g]]);
+        if (index.IouType == IouType.Segm) MaskIous(g0, G, d0, D);
+        else
+            for (int d = 0; d < D; d++)
+                for (int g = 0; g < G; g++)
+                    ious[d * G + g] = BoxIou.Iou(dets[kept[d0 + d]], gts[index.GtOrder[g0 + g]]);
 
         for (int a = 0; a < A; a++)
         {
@@ -127,6 +129,20 @@ sealed class CategoryEvaluation
                     state[row + d] = ignored ? Ignored : matched ? TruePositive : FalsePositive;
                 }
             }
+        }
+    }
+
+    /// <summary>COCOeval's segm IoUs: the regions rasterised at the image's size (COCO.annToRLE; a detection
+    /// without a polygon is its box, as loadRes makes it), compared pixel for pixel.</summary>
+    void MaskIous(int g0, int G, int d0, int D)
+    {
+        var (height, width) = index.ImageSize(index.GtImage[index.GtOrder[g0]]);
+        var gtMasks = new MaskRle[G];
+        for (int g = 0; g < G; g++) gtMasks[g] = index.GtMask(index.GtOrder[g0 + g], height, width);
+        for (int d = 0; d < D; d++)
+        {
+            var mask = index.DetMask(kept[d0 + d], height, width);
+            for (int g = 0; g < G; g++) ious[d * G + g] = MaskRle.Iou(mask, gtMasks[g], gtCrowd[g]);
         }
     }
 

@@ -37,7 +37,7 @@ public static class DetectionsFile
                 var entry = new Entry(path, name, i++, e);
                 var box = entry.Box();
                 detections.Add(new CocoDetection(entry.Id("image_id"), entry.Id("category_id"),
-                    box[0], box[1], box[2], box[3], entry.Number("score")));
+                    box[0], box[1], box[2], box[3], entry.Number("score"), box.Length == 5 ? box[4] : null, entry.Segmentation()));
             }
             return detections;
         }
@@ -127,7 +127,9 @@ public static class DetectionsFile
             w.WriteNumber("category_id", d.CategoryId);
             w.WriteStartArray("bbox");
             Number(w, d.X); Number(w, d.Y); Number(w, d.W); Number(w, d.H);
+            if (d.Theta is double theta) Number(w, theta);
             w.WriteEndArray();
+            if (d.Segmentation is not null) { w.WritePropertyName("segmentation"); d.Segmentation.Write(w); }
             w.WritePropertyName("score");
             Number(w, d.Score);
             w.WriteEndObject();
@@ -179,17 +181,24 @@ public static class DetectionsFile
         public double[] Box()
         {
             var v = Field("bbox");
-            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4)
-                throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height], found {v.GetRawText()}");
-            var box = new double[4];
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() is not (4 or 5))
+                throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height] (5 with a rotated box's angle), found {v.GetRawText()}");
+            var box = new double[v.GetArrayLength()];
             int j = 0;
             foreach (var x in v.EnumerateArray())
             {
                 if (x.ValueKind != JsonValueKind.Number || !x.TryGetDouble(out double value) || !double.IsFinite(value))
-                    throw new BadInputException(path, $"{list}[{index}].bbox must be 4 finite numbers [x, y, width, height], found {v.GetRawText()}");
+                    throw new BadInputException(path, $"{list}[{index}].bbox must be finite numbers [x, y, width, height(, angle)], found {v.GetRawText()}");
                 box[j++] = value;
             }
             return box;
+        }
+
+        public CocoSegmentation? Segmentation()
+        {
+            if (!e.TryGetProperty("segmentation", out var v) || v.ValueKind == JsonValueKind.Null) return null;
+            string where = $"{list}[{index}].segmentation", file = path;
+            return CocoSegmentation.Read(v, why => new BadInputException(file, $"{where} {why}"));
         }
     }
 }

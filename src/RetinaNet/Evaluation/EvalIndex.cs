@@ -20,10 +20,17 @@ sealed class EvalIndex
     /// (stable).</summary>
     public readonly int[] DetStart, DetOrder;
 
+    public readonly IouType IouType;
+    readonly CocoFile groundTruth;
+    readonly Dictionary<long, CocoImageInfo> images;
+
     public int CategoryCount => Categories.Length;
 
-    public EvalIndex(CocoFile groundTruth, IReadOnlyList<CocoDetection> detections)
+    public EvalIndex(CocoFile groundTruth, IReadOnlyList<CocoDetection> detections, IouType iouType)
     {
+        (this.groundTruth, IouType) = (groundTruth, iouType);
+        images = new Dictionary<long, CocoImageInfo>(groundTruth.Images.Count);
+        foreach (var image in groundTruth.Images) images[image.Id] = image;
         ImageIds = new long[groundTruth.Images.Count];
         for (int i = 0; i < ImageIds.Length; i++) ImageIds[i] = groundTruth.Images[i].Id;
         Array.Sort(ImageIds);
@@ -59,12 +66,49 @@ sealed class EvalIndex
             detCategory[i] = categoryIndex.TryGetValue(d.CategoryId, out int k) ? k : -1;
         }
         (DetStart, DetOrder) = GroupByCategory(detCategory, Categories.Length);
+        if (iouType == IouType.Segm) CheckRegions();
 
         Parallel.For(0, Categories.Length, k =>
         {
             SortByImage(GtOrder, GtStart[k], GtStart[k + 1], i => new SortKey(GtImage[i], 0, i));
             SortByImage(DetOrder, DetStart[k], DetStart[k + 1], i => new SortKey(DetImage[i], DescendingKey(Dets[i].Score), i));
         });
+    }
+
+    /// <summary>Height and width of image index i, which segm evaluation rasterises at.</summary>
+    public (int Height, int Width) ImageSize(int i)
+    {
+        var image = images[ImageIds[i]];
+        if (image.Height is int h && image.Width is int w) return (h, w);
+        throw new Data.BadInputException(groundTruth.Path, $"image id {image.Id} has no width and height; segm evaluation rasterises regions at the image's size, so give both");
+    }
+
+    /// <summary>Segm evaluation's inputs, checked before any work: a region for every object, regions of a shape
+    /// that rasterises, and the size of every image with objects or detections.</summary>
+    void CheckRegions()
+    {
+        foreach (var gt in Gts)
+        {
+            if (gt.Segmentation is null)
+                throw new Data.BadInputException(groundTruth.Path, $"annotation {gt.Id} has no \"segmentation\"; segm evaluation needs a polygon or RLE for every object (rotated boxes: their 4 corners)");
+            if (MaskRle.ShapeProblem(gt.Segmentation) is string problem)
+                throw new Data.BadInputException(groundTruth.Path, $"annotation {gt.Id}'s segmentation: {problem}");
+        }
+        for (int i = 0; i < Dets.Length; i++)
+            if (Dets[i].Segmentation is { } s && MaskRle.ShapeProblem(s) is string problem)
+                throw new ArgumentException($"detection {i}'s segmentation: {problem}");
+        foreach (int image in GtImage.Concat(DetImage).Distinct()) ImageSize(image);
+    }
+
+    public MaskRle GtMask(int i, int height, int width) => MaskRle.Of(Gts[i].Segmentation!, height, width);
+
+    /// <summary>loadRes' bbox branch: the detection's polygon if it has one, else its box's corners.</summary>
+    public MaskRle DetMask(int i, int height, int width)
+    {
+        var d = Dets[i];
+        return d.Segmentation is null
+            ? MaskRle.FromPolygon([d.X, d.Y, d.X, d.Y + d.H, d.X + d.W, d.Y + d.H, d.X + d.W, d.Y], height, width)
+            : MaskRle.Of(d.Segmentation, height, width);
     }
 
     /// <summary>Stable counting sort of item indices by category; items with category -1 are dropped.</summary>

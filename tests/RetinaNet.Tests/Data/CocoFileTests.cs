@@ -91,7 +91,7 @@ public class CocoFileTests
 
     [Theory]
     [InlineData("[0, 0, 1]")]
-    [InlineData("[0, 0, 1, 2, 3]")]
+    [InlineData("[0, 0, 1, 2, 3, 4]")]
     [InlineData("[0, \"0\", 1, 2]")]
     [InlineData("{\"x\": 0}")]
     [InlineData("[\n  0,\n  0,\n  1\n]")] // pretty-printed: the message must still be one line

@@ -48,10 +48,7 @@ public class DetectionsFileTests
     public void ReadsTheFilesDoublesUnrounded()
     {
         // pycocotools reads float64: scores apart only beyond float32, a box past float32's range, 32 + 1e-9.
-        var path = Write("f64.json", """
-            [{"image_id": 1, "category_id": 1, "bbox": [1e300, 0.1, 32.000000001, 2], "score": 0.30000000000000004},
-             {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.3}]
-            """);
+        var path = Write("f64.json", """ [{"image_id": 1, "category_id": 1, "bbox": [1e300, 0.1, 32.000000001, 2], "score": 0.30000000000000004}, {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.3}] """);
         var read = DetectionsFile.Read(path);
         Assert.Equal(new CocoDetection(1, 1, 1e300, 0.1, 32.000000001, 2, 0.30000000000000004), read[0]);
         Assert.Equal(0.3, read[1].Score);
@@ -106,5 +103,36 @@ public class DetectionsFileTests
         e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate([Det(1, 9, 0, 0, 1, 1, 1)], gt, "dt.json"));
         Assert.Contains("1 detection(s) refer to categories not in the ground truth hand.json (first: detection 0, category_id 9)", e.Message);
         DetectionsFile.Validate([], gt, "dt.json"); // an empty list is valid
+    }
+
+    [Fact]
+    public void RotatedBoxesAndPolygonsTravelThroughFiles()
+    {
+        // ODTK's rotated form: bbox [x, y, w, h, theta] and the 4 corners in "segmentation"
+        var path = Write("rotated.json", """[{"image_id": 1, "category_id": 2, "bbox": [10, 20, 30, 40, 0.25], "score": 0.5, "segmentation": [[1.5, 2, 3, 4, 5, 6, 7, 8.25]]}, {"image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4], "score": 0.1}]""");
+        var read = DetectionsFile.Read(path);
+        Assert.Equal(0.25, read[0].Theta);
+        Assert.Equal([1.5, 2, 3, 4, 5, 6, 7, 8.25], Assert.Single(read[0].Segmentation!.Polygons!));
+        Assert.Null(read[1].Theta);
+        Assert.Null(read[1].Segmentation);
+
+        var copy = Path.Combine(Dir, "rotated-copy.json");
+        DetectionsFile.WriteCocoResults(copy, read);
+        var again = DetectionsFile.Read(copy);
+        Assert.Equal(read[0].Theta, again[0].Theta);
+        Assert.Equal(read[0].Segmentation!.Polygons![0], again[0].Segmentation!.Polygons![0]);
+        Assert.Null(again[1].Theta);
+
+        var gtPath = Write("rotated-gt.json", """{"images": [{"id": 1, "file_name": "a.png", "width": 9, "height": 9}], "categories": [{"id": 2}], "annotations": [{"id": 3, "image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4, -0.5], "segmentation": {"size": [9, 9], "counts": "0Q1"}, "area": 12}]}""");
+        var gt = CocoFile.Load(gtPath);
+        var savedPath = Path.Combine(Dir, "rotated-gt-copy.json");
+        gt.Save(savedPath);
+        var saved = CocoFile.Load(savedPath).Annotations[0];
+        Assert.Equal(-0.5, saved.Theta);
+        Assert.Equal("0Q1", saved.Segmentation!.CompressedCounts);
+        Assert.Equal((9, 9), (saved.Segmentation.Height, saved.Segmentation.Width));
+        var bad = Write("bad-segm.json", """[{"image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4], "score": 0.1, "segmentation": [[1, "x"]]}]""");
+        Assert.Contains("detections[0].segmentation has a polygon with a value that is not a finite number",
+            Assert.Throws<BadInputException>(() => DetectionsFile.Read(bad)).Message);
     }
 }

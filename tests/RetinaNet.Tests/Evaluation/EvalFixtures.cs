@@ -21,9 +21,13 @@ sealed class EvalFixture
         "full_precision", "float64_boundaries",
     ];
 
-    public static EvalFixture Load(string name)
+    /// <summary>Rotated boxes evaluated as ODTK validates them: pycocotools' loadRes (bbox branch) and
+    /// COCOeval(iouType='segm') on 4-corner polygons (Fixtures/cocoeval-segm, from ../shared/fixtures).</summary>
+    public static readonly string[] SegmNames = ["rotated_basic", "rotated_crowd", "rotated_empty_images", "rotated_over_100_and_ties"];
+
+    public static EvalFixture Load(string name, string folder = "cocoeval")
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(Paths.Fixture("cocoeval", name + ".json")));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(Paths.Fixture(folder, name + ".json")));
         var root = doc.RootElement;
         var dir = Paths.TempDir();
         string gt = Path.Combine(dir, "gt.json"), dt = Path.Combine(dir, "detections.json");

@@ -31,6 +31,45 @@ public class EvaluateCommandTests
     ];
 
     [Fact]
+    public void SegmIouTypeEvaluatesRotatedBoxesAsPycocotoolsSegmDoes()
+    {
+        var fixture = EvalFixture.Load("rotated_basic", "cocoeval-segm");
+        var metrics = Path.Combine(Path.GetDirectoryName(fixture.DetectionsPath)!, "metrics.json");
+        var (code, _, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath,
+            "--iou-type", "segm", "--metrics-json", metrics);
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
+        var stats = doc.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+        for (int i = 0; i < 12; i++) Assertions.Close(fixture.Stats[i], stats[i], 1e-9, $"stats[{i}]");
+
+        // the same files as boxes give other numbers (the polygons turn; the boxes are their unrotated x, y, w, h)
+        var (boxCode, boxOut, _) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath);
+        Assert.Equal(0, boxCode);
+        Assert.DoesNotContain($"= {fixture.Stats[0]:0.000}", boxOut.Split('\n')[0]);
+
+        var (badCode, _, badErr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath, "--iou-type", "mask");
+        Assert.Equal(2, badCode);
+        Assert.Contains("--iou-type: expected bbox or segm, got mask", badErr);
+    }
+
+    [Fact]
+    public void SegmNeedsRegionsAndImageSizes()
+    {
+        var dir = Paths.TempDir();
+        string gt = Path.Combine(dir, "gt.json"), dt = Path.Combine(dir, "dt.json");
+        File.WriteAllText(dt, """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}]""");
+        File.WriteAllText(gt, """{"images": [{"id": 1, "file_name": "a.png", "width": 9, "height": 9}], "categories": [{"id": 1}], "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}]}""");
+        var (code, _, err) = Run("evaluate", "--annotations", gt, "--detections", dt, "--iou-type", "segm");
+        Assert.NotEqual(0, code);
+        Assert.Contains("annotation 7 has no \"segmentation\"", err);
+        File.WriteAllText(gt, """{"images": [{"id": 1, "file_name": "a.png"}], "categories": [{"id": 1}], "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "segmentation": [[0, 0, 0, 5, 5, 5, 5, 0]]}]}""");
+        (code, _, err) = Run("evaluate", "--annotations", gt, "--detections", dt, "--iou-type", "segm");
+        Assert.NotEqual(0, code);
+        Assert.Contains("image id 1 has no width and height", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void PrintsPycocotoolsSummaryAndWritesMetricsJson()
     {
         var fixture = EvalFixture.Load("basic");

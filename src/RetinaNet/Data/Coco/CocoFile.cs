@@ -6,7 +6,11 @@ public sealed record CocoImageInfo(long Id, string FileName, int? Width, int? He
 
 /// <summary>One object. <c>Area</c> is the file's <c>area</c> field (COCO's evaluator sorts objects into
 /// small/medium/large by it, not by the box); when absent it is the box area.</summary>
-public sealed record CocoAnnotation(long Id, long ImageId, long CategoryId, double X, double Y, double W, double H, double Area, bool IsCrowd);
+/// <summary>One object. A rotated box (ODTK's <c>--rotated-bbox</c>) adds <see cref="Theta"/>: the bbox's fifth
+/// value, radians anticlockwise on screen, about the centre of the axis-aligned x, y, w, h; its polygon is in
+/// <see cref="Segmentation"/>.</summary>
+public sealed record CocoAnnotation(long Id, long ImageId, long CategoryId, double X, double Y, double W, double H, double Area,
+    bool IsCrowd, double? Theta = null, CocoSegmentation? Segmentation = null);
 
 public sealed record CocoCategory(long Id, string Name, string? Supercategory = null);
 
@@ -99,7 +103,8 @@ public sealed class CocoFile
                 var box = reader.Box(e, i);
                 return new CocoAnnotation(reader.OptionalLong(e, "id") ?? i + 1, reader.Long(e, "annotations", i, "image_id"),
                     reader.Long(e, "annotations", i, "category_id"), box[0], box[1], box[2], box[3],
-                    reader.OptionalDouble(e, "area") ?? box[2] * box[3], reader.IsCrowd(e));
+                    reader.OptionalDouble(e, "area") ?? box[2] * box[3], reader.IsCrowd(e),
+                    box.Length == 5 ? box[4] : null, reader.Segmentation(e, i));
             }).ToList();
             return new CocoFile(path, images, annotations, categories);
         }
@@ -152,7 +157,10 @@ public sealed class CocoFile
             {
                 w.WriteStartObject();
                 w.WriteNumber("id", a.Id); w.WriteNumber("image_id", a.ImageId); w.WriteNumber("category_id", a.CategoryId);
-                w.WriteStartArray("bbox"); w.WriteNumberValue(a.X); w.WriteNumberValue(a.Y); w.WriteNumberValue(a.W); w.WriteNumberValue(a.H); w.WriteEndArray();
+                w.WriteStartArray("bbox"); w.WriteNumberValue(a.X); w.WriteNumberValue(a.Y); w.WriteNumberValue(a.W); w.WriteNumberValue(a.H);
+                if (a.Theta is double theta) w.WriteNumberValue(theta);
+                w.WriteEndArray();
+                if (a.Segmentation is not null) { w.WritePropertyName("segmentation"); a.Segmentation.Write(w); }
                 w.WriteNumber("area", a.Area); w.WriteNumber("iscrowd", a.IsCrowd ? 1 : 0);
                 w.WriteEndObject();
             }
@@ -240,12 +248,17 @@ public sealed class CocoFile
         public double[] Box(JsonElement e, int index)
         {
             var v = Field(e, "annotations", index, "bbox");
-            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 4 || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
-                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height], found {OneLine(v.GetRawText())}");
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() is not (4 or 5) || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
+                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height] (or 5 with a rotated box's angle), found {OneLine(v.GetRawText())}");
             var box = v.EnumerateArray().Select(x => x.GetDouble()).ToArray();
             if (box.Any(x => !double.IsFinite(x))) throw new BadInputException(path, $"annotations[{index}].bbox has a non-finite value");
             return box;
         }
+
+        public CocoSegmentation? Segmentation(JsonElement e, int index) =>
+            e.TryGetProperty("segmentation", out var v) && v.ValueKind != JsonValueKind.Null
+                ? CocoSegmentation.Read(v, why => new BadInputException(path, $"annotations[{index}].segmentation {why}"))
+                : null;
 
         /// <summary>An optional image dimension: absent or null is unknown; present, it must be a positive
         /// int.</summary>
