@@ -15,6 +15,7 @@ using static TorchSharp.torch;
 //   RetinaNet.Bench nccl-check [--gpus N] [--mb 140]   (one rank per GPU: collectives checked, all-reduce timed; see NcclCheck.cs)
 //   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both to the GPU machine
 //   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
+//   RetinaNet.Bench rotated [--anchors 2000] [--boxes 50] [--nms-boxes 20000] [--detections 100]   (RotatedBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = new Dictionary<string, string>();
 for (int i = 1; i + 1 < args.Length; i += 2) options[args[i].TrimStart('-')] = args[i + 1];
@@ -32,9 +33,10 @@ switch (args.FirstOrDefault())
     case "nccl-check": return RetinaNet.Bench.NcclCheck.Run(args, Opt);
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
+    case "rotated": RetinaNet.Bench.RotatedBench.Run(Opt); break;
     default:
         if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
-        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval [--option value ...], or a retinanet command"); return 2;
+        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval|rotated [--option value ...], or a retinanet command"); return 2;
 }
 return 0;
 

@@ -36,6 +36,7 @@ public static class BatchedNms
     /// <param name="valid">[B, K] bool; invalid candidates are never kept (null: all valid).</param>
     public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int block = DefaultBlock, NmsStats? stats = null)
     {
+        if (boxes.shape[2] != 4) throw new ArgumentException("BatchedNms takes axis-aligned boxes [B, K, 4]; rotated boxes' corners go to HostNms or NmsKernel");
         using var scope = NewDisposeScope();
         var sorted = Sorted.From(scores, boxes, classes, valid);
         var kept = new KeptSoFar(sorted, maxDetections);
@@ -101,7 +102,7 @@ public static class BatchedNms
             valid ??= ones(batch, k, dtype: ScalarType.Bool, device: scores.device);
             var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, float.NegativeInfinity);
             var (_, order) = keyed.sort(dim: 1, descending: true, stable: true);
-            return new Sorted(scores.to(ScalarType.Float32).gather(1, order), boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, 4)),
+            return new Sorted(scores.to(ScalarType.Float32).gather(1, order), boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, boxes.shape[2])),
                 classes.to(ScalarType.Int64).gather(1, order), valid.gather(1, order), order, valid.sum(1));
         }
     }

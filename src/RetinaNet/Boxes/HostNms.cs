@@ -9,19 +9,20 @@ namespace RetinaNet.Boxes;
 public static class HostNms
 {
     /// <param name="scores">[B, K] float32, on the CPU.</param>
-    /// <param name="boxes">[B, K, 4] inclusive corners.</param>
+    /// <param name="boxes">[B, K, 4] inclusive corners, or [B, K, 8]: rotated boxes' 4 corners (exact
+    /// <see cref="RotatedIou"/>).</param>
     /// <param name="classes">[B, K] integer class per candidate.</param>
     /// <param name="valid">[B, K] bool; invalid candidates are never kept (null: all valid).</param>
     public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold,
         int maxDetections)
     {
-        int b = (int)scores.shape[0], k = (int)scores.shape[1], d = maxDetections;
+        int b = (int)scores.shape[0], k = (int)scores.shape[1], d = maxDetections, width = (int)boxes.shape[2];
         using var scope = NewDisposeScope();
         var s = scores.to(ScalarType.Float32).contiguous().data<float>().ToArray();
         var x = boxes.to(ScalarType.Float32).contiguous().data<float>().ToArray();
         var c = classes.to(ScalarType.Int64).contiguous().data<long>().ToArray();
         var v = valid?.contiguous().data<bool>().ToArray();
-        var outScores = new float[b * d]; var outBoxes = new float[b * d * 4]; var outClasses = new long[b * d];
+        var outScores = new float[b * d]; var outBoxes = new float[b * d * width]; var outClasses = new long[b * d];
         var outIndices = Enumerable.Repeat(-1L, b * d).ToArray(); var counts = new long[b];
         float threshold = (float)iouThreshold;
         var order = new List<int>(k);
@@ -39,7 +40,7 @@ public static class HostNms
                 if (kept.Count == d) break;
                 bool suppressed = false;
                 foreach (int q in kept)
-                    if (c[row + q] == c[row + j] && Iou(x, 4 * (row + q), 4 * (row + j)) > threshold) { suppressed = true; break; }
+                    if (c[row + q] == c[row + j] && Overlaps(x, width, row + q, row + j, threshold, iouThreshold)) { suppressed = true; break; }
                 if (!suppressed) kept.Add(j);
             }
             counts[i] = kept.Count;
@@ -47,18 +48,22 @@ public static class HostNms
             {
                 int j = kept[n], slot = i * d + n;
                 outScores[slot] = s[row + j];
-                Array.Copy(x, 4 * (row + j), outBoxes, 4 * slot, 4);
+                Array.Copy(x, width * (row + j), outBoxes, width * slot, width);
                 outClasses[slot] = c[row + j];
                 outIndices[slot] = j;
             }
         }
         var device = scores.device;
-        var result = new NmsResult(tensor(outScores, [b, d]).to(device), tensor(outBoxes, [b, d, 4]).to(device),
+        var result = new NmsResult(tensor(outScores, [b, d]).to(device), tensor(outBoxes, [b, d, width]).to(device),
             tensor(outClasses, [b, d]).to(classes.dtype).to(device), tensor(outIndices, [b, d]).to(device),
             tensor(counts, [b]).to(device));
         foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
         return result;
     }
+
+    static bool Overlaps(float[] boxes, int width, int i, int j, float threshold, double rotatedThreshold) => width == 8
+        ? RotatedIou.Of(boxes.AsSpan(8 * i, 8), boxes.AsSpan(8 * j, 8)) > rotatedThreshold
+        : Iou(boxes, 4 * i, 4 * j) > threshold;
 
     // float32 throughout, +1 for inclusive pixel corners, as the tensor form computes it
     static float Iou(float[] b, int i, int j)

@@ -17,9 +17,10 @@ public static class NmsKernel
 
     public static bool CanRun(Tensor scores) => scores.device_type == DeviceType.CUDA && scores.shape[1] <= MaxCandidates && CudaKernels.Available;
 
-    static readonly string Source = CudaSource.Load("NmsKernel.cu");
+    static readonly string Source = CudaSource.Load("RotatedIou.cuh") + CudaSource.Load("NmsKernel.cu");
 
-    /// <summary>Same contract and result as <see cref="BatchedNms.Run"/>, on a CUDA device.</summary>
+    /// <summary>Same contract and result as <see cref="BatchedNms.Run"/>, on a CUDA device; boxes [B, K, 8] are
+    /// rotated boxes' corners (exact <see cref="RotatedIou"/>, as <see cref="HostNms"/> on the CPU).</summary>
     public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections)
     {
         using var scope = NewDisposeScope();
@@ -31,8 +32,13 @@ public static class NmsKernel
         var sortedClasses = sorted.Classes.contiguous();
         var validCount = sorted.ValidCount.to(ScalarType.Int64).contiguous();
         var bits = empty(batch, k, words, dtype: ScalarType.Int64, device: scores.device);
-        CudaKernels.Get(Source, "nms_overlap_bits", device).Launch((words, words, (int)batch), 64, 0,
-            sortedBoxes, sortedClasses, validCount, (int)k, words, (float)iouThreshold, bits);
+        long width = boxes.shape[2];
+        if (width == 8)
+            CudaKernels.Get(Source, "nms_overlap_bits_rotated", device).Launch((words, words, (int)batch), 64, 0,
+                sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
+        else
+            CudaKernels.Get(Source, "nms_overlap_bits", device).Launch((words, words, (int)batch), 64, 0,
+                sortedBoxes, sortedClasses, validCount, (int)k, words, (float)iouThreshold, bits);
         var keep = empty(batch, maxDetections, dtype: ScalarType.Int64, device: scores.device);
         var count = empty(batch, dtype: ScalarType.Int64, device: scores.device);
         CudaKernels.Get(Source, "nms_walk", device).Launch((int)batch, 128, words * sizeof(ulong),
@@ -42,7 +48,7 @@ public static class NmsKernel
         var at = keep.clamp_min(0);
         var result = new NmsResult(
             sorted.Scores.gather(1, at).masked_fill(~filled, 0),
-            sortedBoxes.gather(1, at.unsqueeze(-1).expand(batch, maxDetections, 4)).masked_fill(~filled.unsqueeze(-1), 0),
+            sortedBoxes.gather(1, at.unsqueeze(-1).expand(batch, maxDetections, width)).masked_fill(~filled.unsqueeze(-1), 0),
             sortedClasses.gather(1, at).masked_fill(~filled, 0),
             sorted.Order.gather(1, at).masked_fill(~filled, -1),
             count);

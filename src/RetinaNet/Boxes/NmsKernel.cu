@@ -77,3 +77,34 @@ extern "C" __global__ void nms_walk(const unsigned long long* bits, const long l
     for (int d = kept + t; d < max_detections; d += blockDim.x) out[d] = -1;
     if (t == 0) count[b] = kept;
 }
+
+// nms_overlap_bits for rotated boxes: corners [k, 8] per image, exact IoU (RotatedIou.cuh) in double.
+extern "C" __global__ void nms_overlap_bits_rotated(const float* boxes, const long long* classes,
+                                                    const long long* valid_count, int k, int words, double threshold,
+                                                    unsigned long long* bits)
+{
+    int col_block = blockIdx.x, row_block = blockIdx.y, b = blockIdx.z, t = threadIdx.x;
+    if (col_block < row_block) return;
+    long long n = valid_count[b];
+    int row_start = row_block * 64, col_start = col_block * 64;
+    if (row_start >= n || col_start >= n) return;
+    __shared__ float cb[64][8];
+    __shared__ long long cc[64];
+    const float* bb = boxes + (long long)b * k * 8;
+    if (col_start + t < n)
+    {
+        for (int j = 0; j < 8; j++) cb[t][j] = bb[(long long)(col_start + t) * 8 + j];
+        cc[t] = classes[(long long)b * k + col_start + t];
+    }
+    __syncthreads();
+    int i = row_start + t;
+    if (i >= n) return;
+    float mine[8];
+    for (int j = 0; j < 8; j++) mine[j] = bb[(long long)i * 8 + j];
+    long long c = classes[(long long)b * k + i];
+    unsigned long long word = 0;
+    int cols = (int)min((long long)64, n - col_start);
+    for (int j = col_block == row_block ? t + 1 : 0; j < cols; j++)
+        if (cc[j] == c && rotated_iou(mine, cb[j]) > threshold) word |= 1ull << j;
+    bits[((long long)b * k + i) * words + col_block] = word;
+}

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace RetinaNet.Native;
 
 /// <summary>One argument of a kernel launch, as the 8 bytes the kernel reads: a tensor's device address, an int, a
-/// long or a float.</summary>
+/// long, a float or a double.</summary>
 public readonly struct KernelArg
 {
     internal readonly long Bits;
@@ -15,6 +15,7 @@ public readonly struct KernelArg
     public static implicit operator KernelArg(int v) => new(v);
     public static implicit operator KernelArg(long v) => new(v);
     public static implicit operator KernelArg(float v) => new(BitConverter.SingleToInt32Bits(v));
+    public static implicit operator KernelArg(double v) => new(BitConverter.DoubleToInt64Bits(v));
 }
 
 /// <summary>Our own CUDA C kernels where libtorch has no fused operation for the job: exact NMS without host waits

@@ -35,14 +35,16 @@ public static class YoloConverter
         return builder.Build(outputPath, names);
     }
 
-    static string? LabelFor(string image)
+    /// <summary>The label file of an image: under the <paramref name="labelsFolder"/> that replaces the last
+    /// <c>images</c> folder of its path, or beside it; same stem, <c>.txt</c>.</summary>
+    internal static string? LabelFor(string image, string labelsFolder = "labels")
     {
         string dir = Path.GetDirectoryName(image)!, stem = Path.GetFileNameWithoutExtension(image);
         var parts = dir.Split(Path.DirectorySeparatorChar);
         int i = Array.LastIndexOf(parts, "images");
         if (i >= 0)
         {
-            parts[i] = "labels";
+            parts[i] = labelsFolder;
             string ultralytics = Path.Combine(string.Join(Path.DirectorySeparatorChar, parts), stem + ".txt");
             if (File.Exists(ultralytics)) return ultralytics;
         }

@@ -37,14 +37,28 @@ public static class DetectionPictures
     public static void Draw(RgbImage image, IEnumerable<CocoDetection> detections,
         IEnumerable<CocoAnnotation> groundTruth, CategoryMap categories, double minScore)
     {
-        foreach (var g in groundTruth)
-            Drawing.DrawBox(image, (float)g.X, (float)g.Y, (float)(g.X + g.W), (float)(g.Y + g.H), GroundTruthColor, 1);
+        foreach (var g in groundTruth) Outline(image, g.X, g.Y, g.W, g.H, g.Theta, GroundTruthColor, 1);
         foreach (var d in detections.Where(d => d.Score >= minScore).OrderBy(d => d.Score)) // best drawn last, on top
         {
             var (c, name) = ClassOf(categories, d.CategoryId);
-            Drawing.DrawBox(image, (float)d.X, (float)d.Y, (float)(d.X + d.W), (float)(d.Y + d.H), ColorOf(c));
-            Drawing.DrawLabel(image, (float)d.X, (float)d.Y, LabelOf(name, d.Score), ColorOf(c));
+            var (x, y) = Outline(image, d.X, d.Y, d.W, d.H, d.Theta, ColorOf(c), 2);
+            Drawing.DrawLabel(image, (float)x, (float)y, LabelOf(name, d.Score), ColorOf(c));
         }
+    }
+
+    /// <summary>A box, or a rotated box's 4 corners; returns where its label goes (the top-left of what is
+    /// drawn).</summary>
+    static (double X, double Y) Outline(RgbImage image, double x, double y, double w, double h, double? theta,
+        (byte R, byte G, byte B) color, int thickness)
+    {
+        if (theta is not double t)
+        {
+            Drawing.DrawBox(image, (float)x, (float)y, (float)(x + w), (float)(y + h), color, thickness);
+            return (x, y);
+        }
+        var corners = new Boxes.RotatedRectangle(x, y, w, h, t).Corners();
+        Drawing.DrawPolygon(image, corners, color, thickness);
+        return (Enumerable.Range(0, 4).Min(i => corners[2 * i]), Enumerable.Range(0, 4).Min(i => corners[2 * i + 1]));
     }
 
     /// <summary>Every image of <paramref name="images"/> that has detections or ground truth, drawn and saved as

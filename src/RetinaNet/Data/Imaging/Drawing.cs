@@ -55,6 +55,23 @@ public static class Drawing
         DrawFilledRect(img, r - tx, t, r, b, color);
     }
 
+    /// <summary>Outline of a closed polygon x0, y0, x1, y1, ... (a rotated box's corners), lines
+    /// <paramref name="thickness"/> pixels wide, clipped to the image.</summary>
+    public static void DrawPolygon(RgbImage img, ReadOnlySpan<double> xy, (byte R, byte G, byte B) color, int thickness = 2)
+    {
+        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "thickness must be at least 1");
+        int n = xy.Length / 2;
+        for (int i = 0; i < xy.Length; i++) if (!double.IsFinite(xy[i])) return;
+        // Bresenham over clamped ends: a corner far outside the image must not take millions of steps
+        int Clamp(double v, int size) => (int)Math.Round(Math.Clamp(v, -4.0 * size, 5.0 * size));
+        for (int i = 0; i < n; i++)
+        {
+            int j = (i + 1) % n;
+            DrawLine(img, Clamp(xy[2 * i], img.Width), Clamp(xy[2 * i + 1], img.Height),
+                Clamp(xy[2 * j], img.Width), Clamp(xy[2 * j + 1], img.Height), color, thickness);
+        }
+    }
+
     /// <summary>Font size of <see cref="DrawLabel"/>'s text by default, in pixels per em: 20-pixel-high
     /// labels.</summary>
     public const float LabelSize = 13;

@@ -97,3 +97,36 @@ public class DrawingTests
         Assert.All(img.Pixels, b => Assert.Equal(0, b));
     }
 }
+
+public class RotatedDrawingTests
+{
+    static (byte, byte, byte) At(RetinaNet.Data.RgbImage image, double x, double y)
+    {
+        int i = ((int)Math.Round(y) * image.Width + (int)Math.Round(x)) * 3;
+        return (image.Pixels[i], image.Pixels[i + 1], image.Pixels[i + 2]);
+    }
+
+    [Fact]
+    public void RotatedDetectionsAndGroundTruthAreDrawnAsTheirTurnedOutlines()
+    {
+        var image = new RetinaNet.Data.RgbImage(100, 100, new byte[100 * 100 * 3]);
+        var categories = new RetinaNet.Data.Coco.CategoryMap([new RetinaNet.Data.Coco.CocoCategory(1, "bar")]);
+        // 40 x 10 box centred at (50, 50), turned 0.5 rad anticlockwise on screen: its right end's midpoint moves to
+        // (50 + 20 cos 0.5, 50 - 20 sin 0.5) = (67.55, 40.41); the unturned box's right end (70, 50) is left blank
+        var detection = new RetinaNet.Data.Coco.CocoDetection(1, 1, 30, 45, 40, 10, 0.9, 0.5);
+        RetinaNet.Data.Imaging.DetectionPictures.Draw(image, [detection], [], categories, 0.5);
+        var colour = RetinaNet.Data.Imaging.DetectionPictures.ColorOf(0);
+        Assert.Equal(colour, At(image, 50 + 20 * Math.Cos(0.5), 50 - 20 * Math.Sin(0.5)));
+        Assert.Equal(((byte)0, (byte)0, (byte)0), At(image, 70, 50));
+        Assert.Equal(((byte)0, (byte)0, (byte)0), At(image, 50, 50)); // an outline, not filled
+
+        var gt = new RetinaNet.Data.Coco.CocoAnnotation(1, 1, 1, 30, 45, 40, 10, 400, false, -0.5);
+        var second = new RetinaNet.Data.RgbImage(100, 100, new byte[100 * 100 * 3]);
+        RetinaNet.Data.Imaging.DetectionPictures.Draw(second, [], [gt], categories, 0.5);
+        // 1-pixel lines: the edge passes within a pixel of the point
+        double gx = 50 + 20 * Math.Cos(0.5), gy = 50 + 20 * Math.Sin(0.5);
+        Assert.Contains(RetinaNet.Data.Imaging.DetectionPictures.GroundTruthColor,
+            from dx in new[] { -1, 0, 1 } from dy in new[] { -1, 0, 1 } select At(second, gx + dx, gy + dy));
+        Assert.Equal(((byte)0, (byte)0, (byte)0), At(second, 70, 50));
+    }
+}
