@@ -34,7 +34,7 @@ static class InferenceBench
             SuppressInGraph = opt("nms-in-graph", "false") == "true",
         };
         using var model = new RetinaNetModel(config, kernelOptions);
-        model.Initialize();
+        model.Initialize(seed: 0);
         model.to(device);
         // --convert: weights themselves in the low precision (what `infer` does); --nhwc: channels-last strides
         bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true", graphs = opt("graphs", "false") == "true";

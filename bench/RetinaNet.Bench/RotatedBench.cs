@@ -38,7 +38,7 @@ static class RotatedBench
         var nmsTimes = Time(iters, () => Nms(scores, corners, classes, detections).Dispose());
         using var kept = Nms(scores, corners, classes, detections);
         using var reference = HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), null, 0.5, detections);
-        bool same = kept.Indices.cpu().equal(reference.Indices).item<bool>();
+        bool same = kept.Indices.cpu().equal(reference.Indices).all().item<bool>();
         Console.WriteLine($"{{\"bench\": \"rotated_nms\", \"device\": \"{device.type}\", \"boxes\": {nmsBoxes}, \"max_detections\": {detections}, " +
             $"\"kept\": {kept.Count.cpu().item<long>()}, \"same_as_cpu\": {same.ToString().ToLowerInvariant()}, " +
             $"\"median_ms\": {nmsTimes[nmsTimes.Length / 2]:F3}, \"min_ms\": {nmsTimes[0]:F3}}}");

@@ -8,3 +8,5 @@ set -uo pipefail
 RETINANET_EXE=RetinaNet.Tests bash .device/on-device.sh gpu-facts "${@:-Rotated}"
 RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh rotated --anchors 2000 --boxes 50 --nms-boxes 20000 --detections 100
 RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh rotated --anchors 2000 --boxes 50 --nms-boxes 20000 --detections 1000 --iters 20
+# what the GPU machine offers, as `retinanet doctor` sees it
+RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh doctor

@@ -13,12 +13,13 @@ public static class CommandRegistry
         new("train", "train a network", CommandSpecs.Train, TrainCommand.Run, NeedsGpuCount: true),
         new("infer", "run inference (and COCO evaluation with --annotations)", CommandSpecs.Infer, InferCommand.Run, NeedsGpuCount: true),
         new("export", "export a model to ONNX / a TensorRT engine", _ => CommandSpecs.Export(), (a, c) => ExportCommand.Run(a, c.Stdout)),
-        new("evaluate", "(ours) COCO bbox evaluation of a detections file (pycocotools' numbers)", _ => EvaluateCommand.Spec(), (a, c) => EvaluateCommand.Run(a, c.Stdout)),
+        new("evaluate", "(ours) COCO bbox or segm evaluation of a detections file (pycocotools' numbers)", _ => EvaluateCommand.Spec(), (a, c) => EvaluateCommand.Run(a, c.Stdout)),
         new("draw", "(ours) draw detections (and ground truth) onto the images", _ => DrawCommand.Spec(), (a, c) => DrawCommand.Run(a, c.Stdout)),
         new("demo", "(ours) train, evaluate and draw on a synthetic dataset, nothing to download", _ => DemoCommand.Spec(), (a, c) => DemoCommand.Run(a, c.Stdout)),
-        new("convert", "(ours) import Pascal VOC or YOLO annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
+        new("convert", "(ours) import Pascal VOC, YOLO or DOTA annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
         new("serve", "(ours) serve a model over HTTP (detection API, page, metrics)", _ => CommandSpecs.Serve(), ServeCommand.Run),
         new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
+        new("doctor", "(ours) what this machine has for the toolkit, and how to get what is missing", _ => DoctorCommand.Spec(), (a, c) => DoctorCommand.Run(a, c.Stdout)),
     ];
 
     public static CliCommand? Find(string name) => All.FirstOrDefault(c => c.Name == name);

@@ -158,6 +158,25 @@ static class Assertions
         => Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: expected {expected:R}, got {actual:R}");
 }
 
+/// <summary>A test that reads files with Debian's python3-onnx as a second ONNX implementation (.ci/run installs it
+/// where apt can); skipped, saying so, where /usr/bin/python3 cannot import onnx.</summary>
+public sealed class PythonOnnxFactAttribute : FactAttribute
+{
+    static readonly Lazy<bool> Available = new(() =>
+    {
+        if (!File.Exists("/usr/bin/python3")) return false;
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", ["-c", "import onnx"])
+            { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        p.WaitForExit();
+        return p.ExitCode == 0;
+    });
+
+    public PythonOnnxFactAttribute()
+    {
+        if (!Available.Value) Skip = "skipped: /usr/bin/python3 cannot import onnx (apt-get install python3-onnx)";
+    }
+}
+
 /// <summary>A test driven through a real browser: Debian's headless Chromium (.ci/run installs it where apt can);
 /// skipped, saying so, where none is installed.</summary>
 public sealed class ChromiumFactAttribute : FactAttribute

@@ -78,6 +78,8 @@ public static class OnnxExporter
             (MaxSizeKey, FormattableString.Invariant($"{inference.MaxSize}")),
             // class i of the outputs is categories[i]: [{"id": 1, "name": "cat"}, ...]
             (CategoriesKey, System.Text.Json.JsonSerializer.Serialize(model.Config.Categories.Select(c => new { id = c.Id, name = c.Name }))),
+            (OnnxContract.InputKey, OnnxContract.Input(options, model.Config)),
+            (OnnxContract.OutputsKey, OnnxContract.Outputs(options, model.Config)),
         })
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return proto;
