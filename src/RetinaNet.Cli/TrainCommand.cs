@@ -35,7 +35,9 @@ static class TrainCommand
         if (milestones.Any(m => m < 0) || milestones.Zip(milestones.Skip(1)).Any(p => p.Second <= p.First))
             throw new UsageException($"--milestones: expected increasing non-negative iterations, got {string.Join(' ', milestones)}");
         PositiveDouble(a, "--schedule"); PositiveDouble(a, "--lr"); NonNegative(a, "--warmup"); PositiveDouble(a, "--gamma");
-        Positive(a, "--val-iters"); NonNegativeDouble(a, "--regularization-l2");
+        Positive(a, "--val-iters"); NonNegative(a, "--patience"); NonNegativeDouble(a, "--regularization-l2");
+        if (a.Int("--patience") > 0 && !a.Has("--val-annotations"))
+            throw new UsageException("--patience needs --val-annotations: it counts validations without a better mAP");
         foreach (var o in new[] { "--augment-brightness", "--augment-contrast", "--augment-hue", "--augment-saturation" }) NonNegativeDouble(a, o);
         Positive(a, "--checkpoint-interval"); NonNegative(a, "--log-interval");
         if (a.Has("--val-annotations")) ExistingFile("--val-annotations", a.String("--val-annotations"), ".json");
@@ -125,6 +127,7 @@ static class TrainCommand
                 CheckpointInterval = TimeSpan.FromSeconds(a.Int("--checkpoint-interval")),
                 LogInterval = TimeSpan.FromSeconds(a.Int("--log-interval")),
                 ValidationInterval = a.Int("--val-iters"),
+                Patience = a.Int("--patience"),
                 Seed = a.Int("--seed"),
             },
             Augment = new AugmentationOptions(jitter[0], jitter[1], a.Int("--max-size"), a.Flag("--augment-rotate"), a.Flag("--augment-crop"),

@@ -17,6 +17,9 @@ public sealed class TrainingHooks
     /// <summary>Saves a checkpoint of the model with the given training state (atomically); null on the ranks of a
     /// multi-process job that do not write checkpoints (all but rank 0).</summary>
     public Action<TrainingState>? SaveCheckpoint { get; init; }
+    /// <summary>Saves the model as the best so far (validation's mAP rose); null on the ranks of a job but the first,
+    /// or to keep none.</summary>
+    public Action<TrainingState, double>? SaveBest { get; init; }
     public Action<long, IReadOnlyDictionary<string, double>>? Metrics { get; init; }
     /// <summary>Runs validation and returns named numbers to log (e.g. mAP), or null when there is no validation
     /// set.</summary>
@@ -112,7 +115,7 @@ public sealed class Trainer : IDisposable
         long logStart = iteration;
         double fw = 0, bw = 0;
         var stages = new StageClock(device);
-        while (iteration < settings.Iterations && !stop.IsCancellationRequested)
+        while (iteration < settings.Iterations && !stop.IsCancellationRequested && !OutOfPatience)
         {
             using var host = loader.Next() ?? throw new InvalidOperationException("the training sampler ended");
             samplerState = host.ResumeState;
@@ -140,7 +143,7 @@ public sealed class Trainer : IDisposable
             }
             if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last && hooks.Validate is not null)
             {
-                Validate(hooks, iteration);
+                Validate(hooks, iteration, samplerState);
                 model.train();
             }
             if (clock.Elapsed - lastCheckpoint >= settings.CheckpointInterval && !last)
@@ -150,7 +153,7 @@ public sealed class Trainer : IDisposable
             }
         }
         Checkpoint(hooks, iteration, samplerState);
-        if (iteration == settings.Iterations && hooks.Validate is not null) Validate(hooks, iteration);
+        if (iteration == settings.Iterations && hooks.Validate is not null) Validate(hooks, iteration, samplerState);
         return iteration;
     }
 
@@ -201,10 +204,15 @@ public sealed class Trainer : IDisposable
     {
         if (hooks.SaveCheckpoint is null) return;
         ThrowIfDiverged();
+        WithState(iteration, samplerState, hooks.SaveCheckpoint);
+    }
+
+    void WithState(long iteration, object? samplerState, Action<TrainingState> use)
+    {
         var momentum = optimizer.State();
         try
         {
-            hooks.SaveCheckpoint(TrainingStateCodec.Write(iteration, momentum, scaler?.State(), settings.Schedule, samplerState, settings.Seed));
+            use(TrainingStateCodec.Write(iteration, momentum, scaler?.State(), settings.Schedule, samplerState, settings.Seed));
         }
         finally
         {
@@ -212,11 +220,28 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    void Validate(TrainingHooks hooks, long iteration)
+    /// <summary>The best validation mAP of this run and the iteration it came at; validations since then.</summary>
+    public (double Map, long Iteration)? Best { get; private set; }
+    int sinceBest;
+
+    /// <summary>True once <see cref="TrainingSettings.Patience"/> validations in a row brought no better mAP.</summary>
+    public bool OutOfPatience => settings.Patience > 0 && sinceBest >= settings.Patience;
+
+    void Validate(TrainingHooks hooks, long iteration, object? samplerState)
     {
         ThrowIfDiverged();
         var results = hooks.Validate!(iteration);
-        if (results is not null) hooks.Metrics?.Invoke(iteration, results);
+        if (results is null) return; // ranks but the first: rank 0 scores
+        hooks.Metrics?.Invoke(iteration, results);
+        if (!results.TryGetValue("mAP", out double map)) return;
+        if (Best is null || map > Best.Value.Map)
+        {
+            Best = (map, iteration);
+            sinceBest = 0;
+            if (hooks.SaveBest is { } save) WithState(iteration, samplerState, state => save(state, map));
+        }
+        else if (++sinceBest == settings.Patience)
+            hooks.Log($"Stopping early: no better mAP in {settings.Patience} validations (best {Best.Value.Map:0.0000} at iteration {Best.Value.Iteration})");
     }
 
     /// <summary>Neither a checkpoint nor a validation may see weights that a non-finite loss has already

@@ -105,16 +105,20 @@ public static class TrainingJob
         using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
         using var board = o.LogDir is null || !master ? null : new TensorBoardWriter(o.LogDir);
         using var poster = o.PostMetrics is null || !master ? null : new MetricsPoster(new Uri(o.PostMetrics));
+        var results = o.LogDir is null || !master ? null : new TrainingResults(o.LogDir);
+        string bestPath = BestModelPath(o.ModelPath);
         var log = new ProgressLog(stdout, o.ProgressBar, TimeSpan.FromSeconds(0.5));
         var hooks = new TrainingHooks
         {
             Log = log.Line,
             SaveCheckpoint = master ? state => Checkpoint.Save(o.ModelPath, model, state) : null,
+            SaveBest = master && val is not null ? (state, map) => Checkpoint.Save(bestPath, model, state) : null,
             Metrics = (step, values) =>
             {
                 o.OnMetrics?.Invoke(step, values);
                 foreach (var (name, value) in values) board?.AddScalar(name, value, step);
                 board?.Flush();
+                results?.Add(step, values);
                 // posted in the background: a slow or dead metrics server never stalls training
                 poster?.PostAsync(values.Select(kv => (kv.Key, kv.Value))).ContinueWith(t =>
                 {
@@ -143,9 +147,18 @@ public static class TrainingJob
         if (group is not null && group.EndedBy() is Exception gone) throw gone;
         if (master && group is not null && iteration < o.Settings.Iterations)
             group.Stop($"rank 0 stopped at iteration {iteration} and saved {o.ModelPath}");
-        stdout.WriteLine(iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)" : $"Saved {o.ModelPath}");
+        stdout.WriteLine(trainer.OutOfPatience ? $"Stopped early at iteration {iteration}; checkpoint saved to {o.ModelPath}"
+            : iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)"
+            : $"Saved {o.ModelPath}");
+        if (trainer.Best is var (map, at)) stdout.WriteLine($"Best validation mAP {map:0.0000} at iteration {at}: {bestPath}");
+        if (results is not null) stdout.WriteLine($"Results: {results.CsvPath}, {results.PlotPath}");
         return iteration;
     }
+
+    /// <summary>Where the best model by validation mAP is kept: MODEL.best.pth beside MODEL.pth (same extension).
+    /// </summary>
+    public static string BestModelPath(string modelPath) =>
+        Path.Combine(Path.GetDirectoryName(modelPath) ?? "", Path.GetFileNameWithoutExtension(modelPath) + ".best" + Path.GetExtension(modelPath));
 
     /// <summary>Without ImageNet weights, frozen batch norm would be the identity and a deep backbone unnormalised:
     /// its statistics are taken from one batch of (up to 16) training images instead.</summary>

@@ -19,5 +19,7 @@ public sealed record TrainingSettings
     public TimeSpan LogInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Iterations between validations (0: only at the end, when validation is given).</summary>
     public long ValidationInterval { get; init; }
+    /// <summary>Stop after this many validations in a row without a better mAP (0: never stop early).</summary>
+    public int Patience { get; init; }
     public long Seed { get; init; }
 }
