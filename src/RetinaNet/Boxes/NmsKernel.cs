@@ -33,12 +33,8 @@ public static class NmsKernel
         var validCount = sorted.ValidCount.to(ScalarType.Int64).contiguous();
         var bits = empty(batch, k, words, dtype: ScalarType.Int64, device: scores.device);
         long width = boxes.shape[2];
-        if (width == 8)
-            CudaKernels.Get(Source, "nms_overlap_bits_rotated", device).Launch((words, words, (int)batch), 64, 0,
-                sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
-        else
-            CudaKernels.Get(Source, "nms_overlap_bits", device).Launch((words, words, (int)batch), 64, 0,
-                sortedBoxes, sortedClasses, validCount, (int)k, words, (float)iouThreshold, bits);
+        CudaKernels.Get(Source, width == 8 ? "nms_overlap_bits_rotated" : "nms_overlap_bits", device).Launch((words, words, (int)batch), 64, 0,
+            sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
         var keep = empty(batch, maxDetections, dtype: ScalarType.Int64, device: scores.device);
         var count = empty(batch, dtype: ScalarType.Int64, device: scores.device);
         CudaKernels.Get(Source, "nms_walk", device).Launch((int)batch, 128, words * sizeof(ulong),

@@ -1,37 +1,64 @@
-extern "C" __global__ void nms_overlap_bits(const float* boxes, const long long* classes, const long long* valid_count,
-                                            int k, int words, float threshold, unsigned long long* bits)
+// Overlap of candidates i and j: axis-aligned boxes (W = 4: inclusive corners, float32 as the tensor-op NMS
+// computes it) or rotated boxes' corners (W = 8: exact IoU in double, RotatedIou.cuh).
+template <int W> __device__ bool nms_overlaps(const float* a, const float* b, double threshold);
+
+template <> __device__ bool nms_overlaps<4>(const float* a, const float* b, double threshold)
+{
+    float iw = fmaxf(fminf(a[2], b[2]) - fmaxf(a[0], b[0]) + 1, 0.0f);
+    float ih = fmaxf(fminf(a[3], b[3]) - fmaxf(a[1], b[1]) + 1, 0.0f);
+    float inter = iw * ih;
+    float area = (a[2] - a[0] + 1) * (a[3] - a[1] + 1), other = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
+    return inter / (area + other - inter) > (float)threshold;
+}
+
+template <> __device__ bool nms_overlaps<8>(const float* a, const float* b, double threshold)
+{
+    return rotated_iou(a, b) > threshold;
+}
+
+// One 64 x 64 tile of the score-sorted candidates' overlap bits: thread t holds row i = row_block * 64 + t and sets
+// bit j of its word when candidate col_block * 64 + j is of its class and overlaps it above the threshold.
+template <int W> __device__ void nms_overlap_tile(const float* boxes, const long long* classes,
+                                                  const long long* valid_count, int k, int words, double threshold,
+                                                  unsigned long long* bits)
 {
     int col_block = blockIdx.x, row_block = blockIdx.y, b = blockIdx.z, t = threadIdx.x;
     if (col_block < row_block) return; // the walk reads only words at or right of a row's own
     long long n = valid_count[b];
     int row_start = row_block * 64, col_start = col_block * 64;
     if (row_start >= n || col_start >= n) return;
-    __shared__ float cb[64][4];
+    __shared__ float cb[64][W];
     __shared__ long long cc[64];
-    const float* bb = boxes + (long long)b * k * 4;
+    const float* bb = boxes + (long long)b * k * W;
     if (col_start + t < n)
     {
-        for (int j = 0; j < 4; j++) cb[t][j] = bb[(long long)(col_start + t) * 4 + j];
+        for (int j = 0; j < W; j++) cb[t][j] = bb[(long long)(col_start + t) * W + j];
         cc[t] = classes[(long long)b * k + col_start + t];
     }
     __syncthreads();
     int i = row_start + t;
     if (i >= n) return;
-    float x1 = bb[(long long)i * 4], y1 = bb[(long long)i * 4 + 1], x2 = bb[(long long)i * 4 + 2], y2 = bb[(long long)i * 4 + 3];
+    float mine[W];
+    for (int j = 0; j < W; j++) mine[j] = bb[(long long)i * W + j];
     long long c = classes[(long long)b * k + i];
-    float area = (x2 - x1 + 1) * (y2 - y1 + 1);
     unsigned long long word = 0;
     int cols = (int)min((long long)64, n - col_start);
     for (int j = col_block == row_block ? t + 1 : 0; j < cols; j++)
-    {
-        if (cc[j] != c) continue;
-        float iw = fmaxf(fminf(x2, cb[j][2]) - fmaxf(x1, cb[j][0]) + 1, 0.0f);
-        float ih = fmaxf(fminf(y2, cb[j][3]) - fmaxf(y1, cb[j][1]) + 1, 0.0f);
-        float inter = iw * ih;
-        float other = (cb[j][2] - cb[j][0] + 1) * (cb[j][3] - cb[j][1] + 1);
-        if (inter / (area + other - inter) > threshold) word |= 1ull << j;
-    }
+        if (cc[j] == c && nms_overlaps<W>(mine, cb[j], threshold)) word |= 1ull << j;
     bits[((long long)b * k + i) * words + col_block] = word;
+}
+
+extern "C" __global__ void nms_overlap_bits(const float* boxes, const long long* classes, const long long* valid_count,
+                                            int k, int words, double threshold, unsigned long long* bits)
+{
+    nms_overlap_tile<4>(boxes, classes, valid_count, k, words, threshold, bits);
+}
+
+extern "C" __global__ void nms_overlap_bits_rotated(const float* boxes, const long long* classes,
+                                                    const long long* valid_count, int k, int words, double threshold,
+                                                    unsigned long long* bits)
+{
+    nms_overlap_tile<8>(boxes, classes, valid_count, k, words, threshold, bits);
 }
 
 extern "C" __global__ void nms_walk(const unsigned long long* bits, const long long* valid_count, int k, int words,
@@ -76,35 +103,4 @@ extern "C" __global__ void nms_walk(const unsigned long long* bits, const long l
     }
     for (int d = kept + t; d < max_detections; d += blockDim.x) out[d] = -1;
     if (t == 0) count[b] = kept;
-}
-
-// nms_overlap_bits for rotated boxes: corners [k, 8] per image, exact IoU (RotatedIou.cuh) in double.
-extern "C" __global__ void nms_overlap_bits_rotated(const float* boxes, const long long* classes,
-                                                    const long long* valid_count, int k, int words, double threshold,
-                                                    unsigned long long* bits)
-{
-    int col_block = blockIdx.x, row_block = blockIdx.y, b = blockIdx.z, t = threadIdx.x;
-    if (col_block < row_block) return;
-    long long n = valid_count[b];
-    int row_start = row_block * 64, col_start = col_block * 64;
-    if (row_start >= n || col_start >= n) return;
-    __shared__ float cb[64][8];
-    __shared__ long long cc[64];
-    const float* bb = boxes + (long long)b * k * 8;
-    if (col_start + t < n)
-    {
-        for (int j = 0; j < 8; j++) cb[t][j] = bb[(long long)(col_start + t) * 8 + j];
-        cc[t] = classes[(long long)b * k + col_start + t];
-    }
-    __syncthreads();
-    int i = row_start + t;
-    if (i >= n) return;
-    float mine[8];
-    for (int j = 0; j < 8; j++) mine[j] = bb[(long long)i * 8 + j];
-    long long c = classes[(long long)b * k + i];
-    unsigned long long word = 0;
-    int cols = (int)min((long long)64, n - col_start);
-    for (int j = col_block == row_block ? t + 1 : 0; j < cols; j++)
-        if (cc[j] == c && rotated_iou(mine, cb[j]) > threshold) word |= 1ull << j;
-    bits[((long long)b * k + i) * words + col_block] = word;
 }
