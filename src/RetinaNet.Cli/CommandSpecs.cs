@@ -114,6 +114,8 @@ public static class CommandSpecs
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
             new("--output-format", Arity.One, "(ours) odtk ({annotations, images, categories}) or coco-results (a plain list)", "format", D("odtk")),
             new("--cuda-graphs", Arity.Flag, "(ours) replay forward and decode as CUDA graphs, one per batch shape (up to 4): much lower latency at small batches, more GPU memory"),
+            new("--video", Arity.One, "(ours) detect in a video file or stream ffmpeg opens (rtsp://, http://...) instead of --images: JSON Lines per frame to --output (default detections.jsonl)", "source"),
+            new("--save-video", Arity.One, "(ours) with --video: write the frames with their boxes drawn (.mp4: H.264; .mkv: lossless)", "path"),
             .. Loading(),
             .. MultiGpu(),
             .. Postprocessing(ModelsSetting),

@@ -12,6 +12,8 @@ static class InferCommand
     {
         string model = a.Positionals["model"];
         ExistingFile("MODEL", model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
+        if (a.Has("--video")) return InferVideo.Run(a, context, model);
+        if (a.Has("--save-video")) throw new UsageException("--save-video needs --video (the video to detect in)");
         if (a.Has("--annotations"))
         {
             ExistingFile("--annotations", a.String("--annotations"), ".json");

@@ -26,13 +26,7 @@ static class ServeCommand
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         DeviceChoice.Resolve(a.String("--device"));
         InferenceSettings(a); // the post-processing and input size given, checked as infer checks them
-        using var detector = Detector.Load(model, new DetectorOptions
-        {
-            Device = a.String("--device"), FullPrecision = a.Flag("--full-precision"), Batch = options.MaxBatch,
-            ScoreThreshold = a.GivenDouble("--score-threshold"), TopN = a.GivenInt("--top-n"),
-            NmsThreshold = a.GivenDouble("--nms"), MaxDetections = a.GivenInt("--detections"),
-            Resize = a.GivenInt("--resize"), MaxSize = a.GivenInt("--max-size"),
-        });
+        using var detector = Detector.Load(model, DetectorArgs.From(a, options.MaxBatch));
         return Serve(detector, options, context.Stdout).GetAwaiter().GetResult();
     }
 

@@ -92,19 +92,18 @@ public static class Doctor
     {
         const string file = "/proc/driver/nvidia/version";
         if (!File.Exists(file)) return null;
+        // "NVRM version: NVIDIA UNIX [Open] Kernel Module [for x86_64]  580.159.04  Release Build ..."
         var line = File.ReadLines(file).FirstOrDefault() ?? "";
-        var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        int module = Array.IndexOf(words, "Module");
-        return module >= 0 && module + 1 < words.Length ? words[module + 1] : null;
+        return System.Text.RegularExpressions.Regex.Match(line, @"\b\d+\.\d+(\.\d+)?\b") is { Success: true } m ? m.Value : null;
     }
 
     static IEnumerable<DoctorFinding> OnnxRuntime()
     {
         string[] providers;
         try { providers = OrtEnv.Instance().GetAvailableProviders(); }
-        catch (Exception e)
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException)
         {
-            return [new("ONNX Runtime", false, e.Message, "the native onnxruntime library is missing from the app folder: publish again")];
+            return [new("ONNX Runtime", false, "its native library (libonnxruntime.so) cannot be loaded", "it ships beside the app: publish or build again (dotnet publish keeps it); exported .onnx models need it")];
         }
         var found = new DoctorFinding("ONNX Runtime", true, $"{OrtEnv.Instance().GetVersionString()}, providers: {string.Join(", ", providers)}");
         string? trt = TensorRtAvailability.Missing();

@@ -177,6 +177,16 @@ public sealed class PythonOnnxFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A test that needs ffmpeg and ffprobe (.ci/run installs them where apt can); skipped, saying so, where
+/// they are not on PATH.</summary>
+public sealed class FfmpegFactAttribute : FactAttribute
+{
+    public FfmpegFactAttribute()
+    {
+        if (RetinaNet.VideoDetection.Missing() is string missing) Skip = $"skipped: {missing}";
+    }
+}
+
 /// <summary>A test driven through a real browser: Debian's headless Chromium (.ci/run installs it where apt can);
 /// skipped, saying so, where none is installed.</summary>
 public sealed class ChromiumFactAttribute : FactAttribute

@@ -16,6 +16,27 @@ template <> __device__ bool nms_overlaps<8>(const float* a, const float* b, doub
     return rotated_iou(a, b) > threshold;
 }
 
+// Axis-aligned extents of a candidate (for rotated corners: their bounding box), to skip the exact IoU of pairs
+// that cannot overlap: most pairs, in a detector's spread of candidates.
+template <int W> __device__ void nms_extent(const float* box, float* e)
+{
+    e[0] = box[0]; e[1] = box[1]; e[2] = box[0]; e[3] = box[1];
+    for (int j = 2; j < W; j += 2)
+    {
+        e[0] = fminf(e[0], box[j]); e[1] = fminf(e[1], box[j + 1]);
+        e[2] = fmaxf(e[2], box[j]); e[3] = fmaxf(e[3], box[j + 1]);
+    }
+}
+
+// Whether two candidates' extents are apart, so their IoU is 0. Rotated corners only: axis-aligned boxes count in
+// inclusive pixels (+1), and their IoU is as cheap as this test.
+template <int W> __device__ bool nms_apart(const float* a, const float* b);
+template <> __device__ bool nms_apart<4>(const float* a, const float* b) { return false; }
+template <> __device__ bool nms_apart<8>(const float* a, const float* b)
+{
+    return a[2] < b[0] || b[2] < a[0] || a[3] < b[1] || b[3] < a[1];
+}
+
 // One 64 x 64 tile of the score-sorted candidates' overlap bits: thread t holds row i = row_block * 64 + t and sets
 // bit j of its word when candidate col_block * 64 + j is of its class and overlaps it above the threshold.
 template <int W> __device__ void nms_overlap_tile(const float* boxes, const long long* classes,
@@ -28,23 +49,29 @@ template <int W> __device__ void nms_overlap_tile(const float* boxes, const long
     int row_start = row_block * 64, col_start = col_block * 64;
     if (row_start >= n || col_start >= n) return;
     __shared__ float cb[64][W];
+    __shared__ float ce[64][4];
     __shared__ long long cc[64];
     const float* bb = boxes + (long long)b * k * W;
     if (col_start + t < n)
     {
         for (int j = 0; j < W; j++) cb[t][j] = bb[(long long)(col_start + t) * W + j];
+        nms_extent<W>(cb[t], ce[t]);
         cc[t] = classes[(long long)b * k + col_start + t];
     }
     __syncthreads();
     int i = row_start + t;
     if (i >= n) return;
-    float mine[W];
+    float mine[W], me[4];
     for (int j = 0; j < W; j++) mine[j] = bb[(long long)i * W + j];
+    nms_extent<W>(mine, me);
     long long c = classes[(long long)b * k + i];
     unsigned long long word = 0;
     int cols = (int)min((long long)64, n - col_start);
     for (int j = col_block == row_block ? t + 1 : 0; j < cols; j++)
-        if (cc[j] == c && nms_overlaps<W>(mine, cb[j], threshold)) word |= 1ull << j;
+    {
+        if (cc[j] != c || nms_apart<W>(me, ce[j])) continue; // IoU 0: never above a threshold
+        if (nms_overlaps<W>(mine, cb[j], threshold)) word |= 1ull << j;
+    }
     bits[((long long)b * k + i) * words + col_block] = word;
 }
 
