@@ -1,5 +1,5 @@
 // Overlap of candidates i and j: axis-aligned boxes (W = 4: inclusive corners, float32 as the tensor-op NMS
-// computes it) or rotated boxes' corners (W = 8: exact IoU in double, RotatedIou.cuh).
+// computes it) or rotated boxes' corners (W = 8: the exact IoU's decision, RotatedIou.cuh).
 template <int W> __device__ bool nms_overlaps(const float* a, const float* b, double threshold);
 
 template <> __device__ bool nms_overlaps<4>(const float* a, const float* b, double threshold)
@@ -13,7 +13,7 @@ template <> __device__ bool nms_overlaps<4>(const float* a, const float* b, doub
 
 template <> __device__ bool nms_overlaps<8>(const float* a, const float* b, double threshold)
 {
-    return rotated_iou(a, b) > threshold;
+    return rotated_iou_above(a, b, threshold);
 }
 
 // Axis-aligned extents of a candidate (for rotated corners: their bounding box), to skip the exact IoU of pairs
