@@ -65,11 +65,16 @@ template <int W> __device__ void nms_overlap_tile(const float* boxes, const long
     for (int j = 0; j < W; j++) mine[j] = bb[(long long)i * W + j];
     nms_extent<W>(mine, me);
     long long c = classes[(long long)b * k + i];
-    unsigned long long word = 0;
+    // first the columns worth an IoU (same class, extents not apart), then their IoUs: a warp's threads then run
+    // their few IoUs side by side instead of branching at each of the 64 columns
+    unsigned long long candidates = 0, word = 0;
     int cols = (int)min((long long)64, n - col_start);
     for (int j = col_block == row_block ? t + 1 : 0; j < cols; j++)
+        if (cc[j] == c && !nms_apart<W>(me, ce[j])) candidates |= 1ull << j;
+    while (candidates)
     {
-        if (cc[j] != c || nms_apart<W>(me, ce[j])) continue; // IoU 0: never above a threshold
+        int j = __ffsll((long long)candidates) - 1;
+        candidates &= candidates - 1;
         if (nms_overlaps<W>(mine, cb[j], threshold)) word |= 1ull << j;
     }
     bits[((long long)b * k + i) * words + col_block] = word;
