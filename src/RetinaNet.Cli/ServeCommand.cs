@@ -40,7 +40,12 @@ static class ServeCommand
         stdout.WriteLine($"Serving {detector.Classes} classes ({names}) on {string.Join(", ", server.Urls)} " +
             $"(batches of up to {options.MaxBatch}, {options.MaxDelay.TotalMilliseconds:0.###} ms to fill one); Ctrl-C stops");
         stdout.Flush();
-        await stopped.Task;
+        // a model that cannot run (its warm-up call failed) ends the server: a health check would only ever see 503
+        var warmUpFailed = new TaskCompletionSource();
+        _ = server.WarmUp.ContinueWith(t => { if (t.IsFaulted) warmUpFailed.TrySetResult(); }, TaskScheduler.Default);
+        await Task.WhenAny(stopped.Task, warmUpFailed.Task);
+        if (server.WarmUp.IsFaulted)
+            throw new InvalidDataException($"the model failed its warm-up call, so the server stops: {server.WarmUp.Exception!.GetBaseException().Message}");
         stdout.WriteLine("Stopping: finishing the requests in flight"); // disposing the server stops it
         return CommandLine.Ok;
     }

@@ -39,6 +39,10 @@ public sealed class DetectionServer : IAsyncDisposable
     /// <summary>Whether the model has answered its warm-up call (what <c>/readyz</c> says).</summary>
     public bool Ready => ready;
 
+    /// <summary>The warm-up call; faulted when the model failed it (then <c>/readyz</c> says why, with 503).</summary>
+    public Task WarmUp { get; private set; } = Task.CompletedTask;
+    string? warmUpFailure;
+
     /// <summary>Starts listening, then warms the model up in the background (<c>/readyz</c> answers 503 until
     /// then).</summary>
     public static async Task<DetectionServer> StartAsync(Detector detector, ServeOptions options,
@@ -65,14 +69,22 @@ public sealed class DetectionServer : IAsyncDisposable
         var server = new DetectionServer(app, batcher, options);
         server.Map(metrics);
         await app.StartAsync(cancel).ConfigureAwait(false);
-        _ = Task.Run(() => server.WarmUp(detector), CancellationToken.None);
+        server.WarmUp = Task.Run(() => server.WarmUpModel(detector), CancellationToken.None);
         return server;
     }
 
-    void WarmUp(Detector detector)
+    void WarmUpModel(Detector detector)
     {
-        detector.Detect([new RgbImage(64, 64, new byte[64 * 64 * 3])]);
-        ready = true;
+        try
+        {
+            detector.Detect([new RgbImage(64, 64, new byte[64 * 64 * 3])]);
+            ready = true;
+        }
+        catch (Exception e)
+        {
+            warmUpFailure = e.Message;
+            throw;
+        }
     }
 
     void Map(ServerMetrics metrics)
@@ -101,7 +113,8 @@ public sealed class DetectionServer : IAsyncDisposable
         });
         app.MapGet("/", () => Results.Content(Page.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
         app.MapGet("/healthz", () => Results.Text("ok\n")).WithSummary("The process is up");
-        app.MapGet("/readyz", () => ready ? Results.Text("ready\n") : Results.Text("warming up\n", statusCode: 503))
+        app.MapGet("/readyz", () => ready ? Results.Text("ready\n")
+            : Results.Text(warmUpFailure is null ? "warming up\n" : $"the model failed its warm-up call: {warmUpFailure}\n", statusCode: 503))
             .WithSummary("The model is loaded and has answered once");
         app.MapGet("/metrics", (Delegate)(async (HttpContext c) =>
         {

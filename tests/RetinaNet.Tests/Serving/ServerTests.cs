@@ -81,6 +81,20 @@ public sealed class ServerTests
     }
 
     [Fact]
+    public async Task AModelThatFailsItsWarmUpSaysSoOnReadyz()
+    {
+        var detector = Load();
+        detector.Dispose(); // its model thread is gone: every call fails
+        await using var server = await DetectionServer.StartAsync(detector, new ServeOptions { Port = 0 });
+        await Assert.ThrowsAnyAsync<Exception>(() => server.WarmUp);
+        using var client = new HttpClient { BaseAddress = new Uri(server.Urls[0]) };
+        var ready = await client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.StartsWith("the model failed its warm-up call: ", await ready.Content.ReadAsStringAsync());
+        Assert.False(server.Ready);
+    }
+
+    [Fact]
     public async Task AnswersAreTheDetectorsDetectionsFilteredAsAsked()
     {
         using var detector = Load();
