@@ -151,7 +151,11 @@ public static class TrainingJob
             : iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)"
             : $"Saved {o.ModelPath}");
         if (trainer.Best is var (map, at)) stdout.WriteLine($"Best validation mAP {map:0.0000} at iteration {at}: {bestPath}");
-        if (results is not null) stdout.WriteLine($"Results: {results.CsvPath}, {results.PlotPath}");
+        if (results is not null)
+        {
+            results.Save();
+            stdout.WriteLine($"Results: {results.CsvPath}, {results.PlotPath}");
+        }
         return iteration;
     }
 

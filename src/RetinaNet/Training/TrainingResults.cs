@@ -8,9 +8,15 @@ namespace RetinaNet.Training;
 
 /// <summary>What a training run measured, for people to look at: <c>results.csv</c> (one row per logged iteration:
 /// losses, images/s, learning rate, and mAP/mAP50 where validation ran) and <c>results.png</c> (losses, learning rate
-/// and mAP against the iteration), rewritten in the log folder at each log line and validation (atomically).</summary>
+/// and mAP against the iteration), rewritten in the log folder (atomically) after each validation, at most every
+/// <see cref="SaveInterval"/> for log lines (a run logging every iteration would otherwise rewrite them thousands of
+/// times), and by <see cref="Save"/> at the end.</summary>
 public sealed class TrainingResults(string folder)
 {
+    public static readonly TimeSpan SaveInterval = TimeSpan.FromSeconds(10);
+    readonly System.Diagnostics.Stopwatch sinceSave = System.Diagnostics.Stopwatch.StartNew();
+    bool saved;
+
     public static readonly string[] Columns = ["iteration", "focal_loss", "box_loss", "images_per_s", "lr", "mAP", "mAP50"];
     static readonly Dictionary<string, string> ColumnOf = new()
     {
@@ -23,12 +29,21 @@ public sealed class TrainingResults(string folder)
     public string CsvPath => Path.Combine(folder, "results.csv");
     public string PlotPath => Path.Combine(folder, "results.png");
 
-    /// <summary>Adds the numbers of one step (training metrics or validation), then rewrites both files.</summary>
+    /// <summary>Adds the numbers of one step (training metrics or validation); rewrites both files after a
+    /// validation, on the first call, and when <see cref="SaveInterval"/> has passed.</summary>
     public void Add(long iteration, IReadOnlyDictionary<string, double> values)
     {
         if (!rows.TryGetValue(iteration, out var row)) rows[iteration] = row = new();
         foreach (var (name, value) in values)
             if (ColumnOf.TryGetValue(name, out var column)) row[column] = value;
+        if (!saved || values.ContainsKey("mAP") || sinceSave.Elapsed >= SaveInterval) Save();
+    }
+
+    /// <summary>Writes results.csv and results.png from every row so far.</summary>
+    public void Save()
+    {
+        saved = true;
+        sinceSave.Restart();
         Directory.CreateDirectory(folder);
         AtomicFile.Write(CsvPath, stream =>
         {
