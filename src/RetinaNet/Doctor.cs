@@ -112,8 +112,7 @@ public static class Doctor
 
     static DoctorFinding Ffmpeg()
     {
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-        var ffmpeg = dirs.Select(d => Path.Combine(d, "ffmpeg")).FirstOrDefault(File.Exists);
+        var ffmpeg = VideoDetection.OnPath("ffmpeg");
         return ffmpeg is null
             ? new("ffmpeg (video)", false, "not on PATH", "install it: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg, brew install ffmpeg")
             : new("ffmpeg (video)", true, ffmpeg);

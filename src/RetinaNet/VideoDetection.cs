@@ -20,8 +20,7 @@ public static class VideoDetection
     /// <summary>Why video cannot be read here (ffmpeg or ffprobe not on PATH, with the fix), or null.</summary>
     public static string? Missing()
     {
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-        var absent = new[] { "ffmpeg", "ffprobe" }.Where(p => !dirs.Any(d => File.Exists(Path.Combine(d, p)))).ToArray();
+        var absent = new[] { "ffmpeg", "ffprobe" }.Where(p => OnPath(p) is null).ToArray();
         return absent.Length == 0 ? null
             : $"{string.Join(" and ", absent)} not found on PATH; video needs FFmpeg: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg, brew install ffmpeg";
     }
@@ -57,10 +56,11 @@ public static class VideoDetection
         using var toEncoder = saveVideo is null ? null : new BlockingCollection<IVideoFrame>(boundedCapacity: 2 * batch);
         string? temp = saveVideo is null ? null
             : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(saveVideo))!, $".{Path.GetFileNameWithoutExtension(saveVideo)}.{Guid.NewGuid():N}{Path.GetExtension(saveVideo)}");
+        bool h264 = Path.GetExtension(saveVideo ?? "").ToLowerInvariant() is ".mp4" or ".mov"; // else lossless PNG frames
         Task? encoding = toEncoder is null ? null : Task.Run(() => FFMpegArguments
             .FromPipeInput(new RawVideoPipeSource(toEncoder.GetConsumingEnumerable()) { FrameRate = fps })
-            .OutputToFile(temp!, overwrite: true, o => o.WithVideoCodec(Path.GetExtension(saveVideo)!.ToLowerInvariant() is ".mp4" or ".mov" ? "libx264" : "png")
-                .WithCustomArgument("-pix_fmt " + (Path.GetExtension(saveVideo)!.ToLowerInvariant() is ".mp4" or ".mov" ? "yuv420p" : "rgb24")))
+            .OutputToFile(temp!, overwrite: true, o => o.WithVideoCodec(h264 ? "libx264" : "png")
+                .WithCustomArgument("-pix_fmt " + (h264 ? "yuv420p" : "rgb24")))
             .ProcessAsynchronously(), cancel);
 
         long frames = 0;
@@ -94,11 +94,23 @@ public static class VideoDetection
         }
         if (encoding is not null)
         {
-            await encoding;
-            File.Move(temp!, saveVideo!, overwrite: true);
+            try
+            {
+                await encoding;
+                File.Move(temp!, saveVideo!, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp); // a failed encoding leaves no stray file beside the output
+            }
         }
         return frames;
     }
+
+    /// <summary>The full path of <paramref name="program"/> in a PATH folder, or null.</summary>
+    public static string? OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
     static bool IsUrl(string source) => Uri.TryCreate(source, UriKind.Absolute, out var uri) && !uri.IsFile;
 
