@@ -44,6 +44,8 @@ static class InferenceBench
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
+        // --onednn false: CPU convolutions through libtorch's own kernels (what training uses, see CpuNumerics)
+        using var noOneDnn = opt("onednn", "true") == "false" ? CpuNumerics.ExactGradients() : null;
         double ms; string extra = extra0;
         if (mode == "infer")
         {

@@ -11,6 +11,10 @@ namespace RetinaNet.Native;
 /// below them, so CPU training learned nothing or stopped on a NaN. The forward pass is right (checked against
 /// float64 by tests/RetinaNet.Tests/Native/CpuNumericsTests), so only training turns oneDNN off, while a
 /// <see cref="ExactGradients"/> scope is open; convolutions then run libtorch's own kernels.</para>
+/// <para>The switch is libtorch's and process-wide, so CPU inference in a process that trains meanwhile runs the
+/// same kernels (slower, equal to rounding). No per-call choice exists. Channels-last input would keep oneDNN on
+/// (its NHWC input gradients are right for every channel count above), but its training-mode 1x1 convolutions
+/// stop the process with SIGFPE (oneDNN's brgemm 1x1 blocking heuristic) in ResNet-50 on AMD EPYC (2026-12-02).</para>
 /// <para>NNPACK stays off: libtorch tries it where oneDNN is off and, on CPUs it does not support, prints
 /// "Could not initialize NNPACK! Reason: Unsupported hardware." once per convolution.</para></summary>
 public static unsafe class CpuNumerics

@@ -6,7 +6,9 @@ using Xunit;
 namespace RetinaNet.Tests.Inference;
 
 /// <summary>infer --video: frames decoded by ffmpeg give the detections the same images give as files (a lossless
-/// clip made from them by ffmpeg in the test), with frame indices and times; --save-video writes every frame.</summary>
+/// clip made from them by ffmpeg in the test), with frame indices and times; --save-video writes every frame.
+/// Bitwise comparisons: not alongside a CPU training (see DetectorTests).</summary>
+[Collection("global torch RNG")]
 public class VideoTests
 {
     static byte[] Ffmpeg(params string[] args)
