@@ -37,7 +37,7 @@ namespace RetinaNet.Cli
                 }
                 if (rest[0] == "--version")
                 {
-                    stdout.WriteLine($"retinanet {typeof(CommandLine).Assembly.GetName().Version} (TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version})");
+                    stdout.WriteLine(VersionLine());
                     return Ok;
                 }
                 command = $"retinanet {rest[0]}";
@@ -90,6 +90,19 @@ namespace RetinaNet.Cli
             + "RetinaNet object detection for .NET: train on COCO-style data, infer, evaluate, export.\n\ncommands:\n"
             + string.Concat(CommandRegistry.All.Select(c => $"  {c.Name,-10} {c.Help}\n"))
             + "\nretinanet COMMAND --help shows a command's options.\n";
+
+        /// <summary>The package version (Directory.Build.props), the commit it was built from, and the libtorch
+        /// it runs on.</summary>
+        static string VersionLine()
+        {
+            var informational = typeof(CommandLine).Assembly
+                .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().Single().InformationalVersion;
+            var (version, commit) = informational.IndexOf('+') is int plus and >= 0
+                ? (informational[..plus], $"commit {informational[(plus + 1)..][..Math.Min(12, informational.Length - plus - 1)]}, ")
+                : (informational, "");
+            return $"retinanet {version} ({commit}TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)})";
+        }
     }
 
     /// <summary>A feature that a later release brings: reported, never silently ignored.</summary>
