@@ -38,12 +38,6 @@ public sealed record DetectorOptions
     };
 }
 
-/// <summary>One detected object: its box in the original image's pixels (top-left corner, width, height), score,
-/// the model's class index, the category id and name (those of the model's training annotations when it knows them,
-/// else the class index and "class N").</summary>
-public sealed record Detection(float X, float Y, float Width, float Height, float Score, int Class, long CategoryId,
-    string Name);
-
 /// <summary>The detections of one image of a stream, with the image it came from.</summary>
 public sealed record ImageResult(string Image, IReadOnlyList<Detection> Detections);
 

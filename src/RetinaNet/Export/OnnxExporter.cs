@@ -1,3 +1,4 @@
+using RetinaNet.OnnxRuntime;
 using Google.Protobuf;
 using Onnx;
 using RetinaNet.Model;
@@ -36,9 +37,9 @@ public static class OnnxExporter
 {
     public const long IrVersion = 8;
     public const int DefaultOpset = 17, MinOpset = 13, MaxOpset = 18;
-    public const string LayoutKey = "retinanet.layout", ClassesKey = "retinanet.classes", BackbonesKey = "retinanet.backbones",
-        PrecisionKey = "retinanet.precision", InferenceKey = "retinanet.inference",
-        ResizeKey = "retinanet.resize", MaxSizeKey = "retinanet.max_size", CategoriesKey = "retinanet.categories";
+    public const string LayoutKey = ExportedFile.LayoutKey, ClassesKey = ExportedFile.ClassesKey, BackbonesKey = "retinanet.backbones",
+        PrecisionKey = ExportedFile.PrecisionKey, InferenceKey = "retinanet.inference", ResizeKey = ExportedFile.ResizeKey,
+        MaxSizeKey = ExportedFile.MaxSizeKey, CategoriesKey = ExportedFile.CategoriesKey;
 
     public static ModelProto Build(RetinaNetModel model, ExportOptions options)
     {
@@ -68,7 +69,7 @@ public static class OnnxExporter
         var inference = model.Config.Inference;
         foreach (var (key, value) in new[]
         {
-            (LayoutKey, options.RawHeads ? "raw-heads" : "detections"),
+            (LayoutKey, options.RawHeads ? ExportedFile.RawHeadsLayout : "detections"),
             (ClassesKey, model.Config.Classes.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             (BackbonesKey, string.Join(" ", model.Config.Backbones)),
             (PrecisionKey, options.FullPrecision ? "fp32" : "fp16"),

@@ -16,13 +16,14 @@ public static class OnnxNames
 {
     /// <summary>Full graph: uint8 RGB pixels [batch, 3, H, W], images at the top-left, anything on the
     /// padding.</summary>
-    public const string Images = "images";
+    public const string Images = OnnxRuntime.ExportedFile.Images;
     /// <summary>Full graph: int64 [batch, 2], each image's (height, width) before padding; the padding is
     /// masked.</summary>
-    public const string ImageSizes = "image_sizes";
+    public const string ImageSizes = OnnxRuntime.ExportedFile.ImageSizes;
     /// <summary>Full graph outputs: [batch, D, 4] inclusive pixel corners in the padded input, [batch, D] scores
     /// (0 on padding rows), [batch, D] int64 class indices.</summary>
-    public const string Boxes = "boxes", Scores = "scores", Classes = "classes";
+    public const string Boxes = OnnxRuntime.ExportedFile.Boxes, Scores = OnnxRuntime.ExportedFile.Scores,
+        Classes = OnnxRuntime.ExportedFile.Classes;
     /// <summary>Raw-heads graph (ODTK's layout): normalised float input.</summary>
     public const string RawInput = "input_1";
 

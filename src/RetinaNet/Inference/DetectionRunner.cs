@@ -117,18 +117,14 @@ public static class DetectionMapping
         return result;
     }
 
-    /// <summary>Boxes come from the decoder as inclusive pixel corners (ODTK's convention: a target [x, y, w, h] is
-    /// encoded as corners x .. x + w − 1), so the width is x2 − x1 + 1, as ODTK writes it.</summary>
+    /// <summary>Boxes come from the decoder as inclusive pixel corners (see ImageScale.ToOriginal).</summary>
     static ImageDetections MapBack(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes, int count, double scale, (int Width, int Height) original)
     {
         var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count);
         for (int j = 0; j < count; j++)
         {
-            if (scores[j] <= 0) continue;
-            float x1 = Math.Clamp((float)(boxes[4 * j] / scale), 0, original.Width), y1 = Math.Clamp((float)(boxes[4 * j + 1] / scale), 0, original.Height);
-            float x2 = Math.Clamp((float)((boxes[4 * j + 2] + 1) / scale), 0, original.Width), y2 = Math.Clamp((float)((boxes[4 * j + 3] + 1) / scale), 0, original.Height);
-            if (x2 <= x1 || y2 <= y1) continue;
-            s.Add(scores[j]); b.AddRange([x1, y1, x2 - x1, y2 - y1]); c.Add((int)classes[j]);
+            if (scores[j] <= 0 || OnnxRuntime.ImageScale.ToOriginal(boxes.Slice(4 * j, 4), scale, original) is not var (x, y, w, h)) continue;
+            s.Add(scores[j]); b.AddRange([x, y, w, h]); c.Add((int)classes[j]);
         }
         return new ImageDetections(imageId, [.. s], [.. b], [.. c]);
     }

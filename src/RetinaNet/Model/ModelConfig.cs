@@ -25,9 +25,6 @@ public sealed record InferenceConfig
     }
 }
 
-/// <summary>A category the model was trained on: its id and name in the training annotations.</summary>
-public sealed record Category(long Id, string Name);
-
 /// <summary>Everything that defines a detector besides its weights; saved in checkpoints.</summary>
 public sealed record DetectorConfig
 {

@@ -15,7 +15,8 @@ namespace RetinaNet.Tests.Cli;
 /// package, both at the version of Directory.Build.props, with the licence and README; the installed tool reports
 /// that version and runs the demo with no NuGet cache behind it (the ImageNet weights travel in the package); an app
 /// outside this repository that references the library package builds (the package's own build step makes
-/// libtorch load on older Linux) and detects what the installed tool detects.</summary>
+/// libtorch load on older Linux) and detects what the installed tool detects, and so does one on the ONNX Runtime
+/// package alone (no libtorch) with the model's export.</summary>
 public class PackagesTests
 {
     [Fact]
@@ -28,10 +29,12 @@ public class PackagesTests
         // the library under a version of its own: NuGet's global cache keeps the first package of a version for good
         string libraryVersion = $"{version}-test.{Guid.NewGuid():N}";
         Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet.Cli"), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q"]);
-        Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet"), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q",
-            $"-p:PackageVersion={libraryVersion}"]);
+        foreach (var library in new[] { "RetinaNet.OnnxRuntime", "RetinaNet" })
+            Run("dotnet", ["pack", Path.Combine(root, "src", library), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q",
+                $"-p:PackageVersion={libraryVersion}"]);
 
-        foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version), ("RetinaNet.Core", libraryVersion) })
+        foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version), ("RetinaNet.Core", libraryVersion),
+            ("RetinaNet.OnnxRuntime", libraryVersion) })
         {
             var package = Path.Combine(artifacts, $"{id}.{packageVersion}.nupkg");
             Assert.True(File.Exists(package), $"{package} was not packed: {string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
@@ -42,6 +45,9 @@ public class PackagesTests
             Assert.Equal("MIT", Field("license"));
             Assert.Equal("README.md", Field("readme"));
             if (id != "retinanet") Assert.Contains(zip.Entries, e => e.FullName == "LICENSE");
+            var dependencies = spec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).ToList();
+            if (id == "RetinaNet.OnnxRuntime") Assert.DoesNotContain(dependencies, d => d.StartsWith("TorchSharp") || d.StartsWith("libtorch"));
+            if (id == "RetinaNet.Core") Assert.Contains("RetinaNet.OnnxRuntime", dependencies);
         }
 
         // the tool, installed as the README says, with no NuGet cache and an empty weights cache
@@ -58,10 +64,44 @@ public class PackagesTests
 
         // an app of a user's own, outside this repository, on the library package
         var (model, image) = ModelAndImage(dir);
-        var app = Path.Combine(dir, "app");
+        var printed = BuildAndRun(Path.Combine(dir, "app"), artifacts, "RetinaNet.Core", libraryVersion,
+            File.ReadAllText(Path.Combine(root, "samples", "DetectObjects", "Program.cs")), model, image);
+        // an app that only deploys: the ONNX Runtime package alone (no libtorch in its output) on the model's export
+        var onnx = Path.Combine(dir, "m.onnx");
+        Run(retinanet, ["export", model, onnx, "--size", "128", "128", "--full-precision"]);
+        var deployed = BuildAndRun(Path.Combine(dir, "deploy"), artifacts, "RetinaNet.OnnxRuntime", libraryVersion, """
+            using RetinaNet.OnnxRuntime;
+            using var detector = OrtDetector.Load(args[0]);
+            foreach (var d in detector.Detect(args[1]))
+                Console.WriteLine($"{args[1]}: {d.Name} {d.Score:F3} at x={d.X:F1} y={d.Y:F1} w={d.Width:F1} h={d.Height:F1}");
+            """, onnx, image);
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir, "deploy"), "libtorch*", SearchOption.AllDirectories));
+        Assert.Equal(ToolLines(retinanet, dir, model, image), printed);
+        Assert.Equal(ToolLines(retinanet, dir, onnx, image), deployed);
+    }
+
+    /// <summary>What the installed tool's <c>infer</c> finds in the image, printed as the sample prints it.</summary>
+    static string[] ToolLines(string retinanet, string dir, string model, string image)
+    {
+        var json = Path.Combine(dir, Path.GetFileName(model) + ".json");
+        Run(retinanet, ["infer", model, "--images", image, "--output", json]);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var detections = doc.RootElement.GetProperty("annotations").EnumerateArray().ToList();
+        Assert.NotEmpty(detections);
+        return detections.Select(d =>
+        {
+            var box = d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            return $"{image}: {Category(doc, d)} {d.GetProperty("score").GetDouble():F3} at x={box[0]:F1} y={box[1]:F1} w={box[2]:F1} h={box[3]:F1}";
+        }).ToArray();
+    }
+
+    /// <summary>Builds a console app of a user's own, outside this repository, on a package from
+    /// <paramref name="artifacts"/>, and runs it on a model and an image; its output lines.</summary>
+    static string[] BuildAndRun(string app, string artifacts, string package, string version, string program, string model, string image)
+    {
         Directory.CreateDirectory(app);
-        File.Copy(Path.Combine(root, "samples", "DetectObjects", "Program.cs"), Path.Combine(app, "Program.cs"));
-        File.WriteAllText(Path.Combine(app, "DetectObjects.csproj"), $"""
+        File.WriteAllText(Path.Combine(app, "Program.cs"), program);
+        File.WriteAllText(Path.Combine(app, "App.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
                 <OutputType>Exe</OutputType>
@@ -70,7 +110,7 @@ public class PackagesTests
                 <Nullable>enable</Nullable>
               </PropertyGroup>
               <ItemGroup>
-                <PackageReference Include="RetinaNet.Core" Version="{libraryVersion}" />
+                <PackageReference Include="{package}" Version="{version}" />
               </ItemGroup>
             </Project>
             """);
@@ -82,21 +122,7 @@ public class PackagesTests
             </configuration>
             """);
         Run("dotnet", ["build", app, "-c", "Release", "-o", Path.Combine(app, "out"), "-nologo", "-v", "q"]);
-        var printed = Run("dotnet", [Path.Combine(app, "out", "DetectObjects.dll"), model, image])
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
-
-        var json = Path.Combine(dir, "tool.json");
-        Run(retinanet, ["infer", model, "--images", image, "--output", json]);
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var detections = doc.RootElement.GetProperty("annotations").EnumerateArray().ToList();
-        Assert.NotEmpty(detections);
-        Assert.Equal(detections.Count, printed.Length);
-        for (int i = 0; i < detections.Count; i++)
-        {
-            var box = detections[i].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-            Assert.Equal($"{image}: {Category(doc, detections[i])} {detections[i].GetProperty("score").GetDouble():F3} at x={box[0]:F1} y={box[1]:F1} "
-                + $"w={box[2]:F1} h={box[3]:F1}", printed[i]);
-        }
+        return Run("dotnet", [Path.Combine(app, "out", "App.dll"), model, image]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     static string Category(JsonDocument doc, JsonElement detection)

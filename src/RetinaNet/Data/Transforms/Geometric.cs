@@ -11,21 +11,14 @@ public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height
 {
     public ResizeShorterSide(int size, int maxSize, (int Height, int Width)? fit = null) : this(size, size, maxSize, fit) { }
 
-    /// <summary>Shorter side to <paramref name="size"/>, longer side at most <paramref name="maxSize"/>, and when
-    /// <paramref name="fit"/> is given (a model with a fixed input size) within its height and width.</summary>
-    public static double Ratio(int width, int height, int size, int maxSize, (int Height, int Width)? fit = null)
-    {
-        double ratio = (double)size / Math.Min(width, height);
-        if (ratio * Math.Max(width, height) > maxSize) ratio = (double)maxSize / Math.Max(width, height);
-        if (fit is var (h, w)) ratio = Math.Min(ratio, Math.Min((double)h / height, (double)w / width));
-        return ratio;
-    }
+    public static double Ratio(int width, int height, int size, int maxSize, (int Height, int Width)? fit = null) =>
+        OnnxRuntime.ImageScale.Ratio(width, height, size, maxSize, fit);
 
     public void Apply(ImageWithBoxes image, Random random)
     {
         int size = min == max ? min : random.Next(min, max + 1);
         double ratio = Ratio(image.Width, image.Height, size, maxSize, fit);
-        int w = Math.Max(1, (int)(ratio * image.Width)), h = Math.Max(1, (int)(ratio * image.Height));
+        int w = OnnxRuntime.ImageScale.Scaled(image.Width, ratio), h = OnnxRuntime.ImageScale.Scaled(image.Height, ratio);
         if (w != image.Width || h != image.Height) image.ReplacePixels(Bilinear(image.Pixels, h, w));
         var boxes = image.Boxes;
         for (int i = 0; i < boxes.Length; i++) boxes[i] = (float)(boxes[i] * ratio);

@@ -91,7 +91,7 @@ public sealed class OnnxDetector : IDetector
     {
         var model = OnnxExporter.Load(path);
         var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
-        if (meta.GetValueOrDefault(OnnxExporter.LayoutKey) == "raw-heads")
+        if (meta.GetValueOrDefault(OnnxExporter.LayoutKey) == RetinaNet.OnnxRuntime.ExportedFile.RawHeadsLayout)
             throw new InvalidDataException($"{path} was exported with --raw-heads (ODTK's network-only layout, no decode or NMS): re-export without --raw-heads to run it with infer");
         var images = model.Graph.Input.FirstOrDefault(i => i.Name == OnnxNames.Images);
         var dims = images?.Type?.TensorType?.Shape?.Dim;
@@ -104,22 +104,8 @@ public sealed class OnnxDetector : IDetector
             model.Graph.Node.Any(n => n.OpType == "EPContext"),
             Size(OnnxExporter.ResizeKey), Size(OnnxExporter.MaxSizeKey))
         {
-            Categories = meta.TryGetValue(OnnxExporter.CategoriesKey, out var json) ? ReadCategories(path, json) : [],
+            Categories = meta.TryGetValue(OnnxExporter.CategoriesKey, out var json) ? RetinaNet.OnnxRuntime.ExportedFile.ReadCategories(path, json) : [],
         };
-    }
-
-    static List<Category> ReadCategories(string path, string json)
-    {
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(json);
-            return doc.RootElement.EnumerateArray()
-                .Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString() ?? "")).ToList();
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or KeyNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: metadata {OnnxExporter.CategoriesKey} is not a list of {{id, name}}: {e.Message}");
-        }
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)

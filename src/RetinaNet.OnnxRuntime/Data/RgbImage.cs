@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace RetinaNet.Data;
 
 /// <summary>Decoded 8-bit RGB pixels, row-major, interleaved (HWC): what every decoder produces and every
@@ -16,13 +14,6 @@ public sealed class RgbImage
         if (width <= 0 || height <= 0) throw new ArgumentException($"image size must be positive, got {width}x{height}");
         if (pixels.Length != checked(width * height * 3)) throw new ArgumentException($"expected {width * height * 3} bytes for {width}x{height} RGB, got {pixels.Length}");
         (Width, Height, Pixels) = (width, height, pixels);
-    }
-
-    /// <summary>The pixels as a uint8 tensor [3, H, W] on the CPU (a copy).</summary>
-    public Tensor ToTensor()
-    {
-        using var hwc = tensor(Pixels, [Height, Width, 3], ScalarType.Byte);
-        return hwc.permute(2, 0, 1).contiguous();
     }
 }
 

@@ -1,0 +1,14 @@
+namespace RetinaNet
+{
+    /// <summary>One detected object: its box in the original image's pixels (top-left corner, width, height), score,
+    /// the model's class index, the category id and name (those of the model's training annotations when it knows
+    /// them, else the class index and "class N").</summary>
+    public sealed record Detection(float X, float Y, float Width, float Height, float Score, int Class, long CategoryId,
+        string Name);
+}
+
+namespace RetinaNet.Model
+{
+    /// <summary>A category the model was trained on: its id and name in the training annotations.</summary>
+    public sealed record Category(long Id, string Name);
+}
