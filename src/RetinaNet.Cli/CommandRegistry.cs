@@ -19,6 +19,7 @@ public static class CommandRegistry
         new("convert", "(ours) import Pascal VOC, YOLO or DOTA annotations as COCO JSON", _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
         new("serve", "(ours) serve a model over HTTP (detection API, page, metrics)", _ => CommandSpecs.Serve(), ServeCommand.Run),
         new("summary", "(ours) print a model's structure and run it once on a synthetic image", _ => CommandSpecs.Summary(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
+        new("models", "(ours) the published COCO checkpoints, usable as odtk:NAME wherever a model file goes", _ => ModelsCommand.Spec(), (a, c) => ModelsCommand.Run(c.Stdout)),
         new("doctor", "(ours) what this machine has for the toolkit, and how to get what is missing", _ => DoctorCommand.Spec(), (a, c) => DoctorCommand.Run(a, c.Stdout)),
     ];
 

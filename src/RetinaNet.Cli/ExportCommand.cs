@@ -16,7 +16,7 @@ static class ExportCommand
     public static int Run(ParsedArgs a, TextWriter stdout)
     {
         string modelPath = a.Positionals["model"], export = a.Positionals["export"];
-        ExistingFile("MODEL", modelPath, ".pth", ".safetensors");
+        ModelArgument.Check(modelPath, ".pth", ".safetensors");
         Extension("EXPORT", export, [".onnx", .. EngineExtensions]);
         WritableParent("EXPORT", export);
         bool engine = EngineExtensions.Any(e => export.EndsWith(e, StringComparison.OrdinalIgnoreCase));
@@ -37,7 +37,7 @@ static class ExportCommand
             throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
         if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
 
-        using var model = Checkpoint.Load(modelPath).Model;
+        using var model = Checkpoint.Load(ModelArgument.Local(modelPath, stdout)).Model;
         model.UseInferenceSettings(InferenceSettings(a, model.Config.Inference)); // given ones win over the stored
         // INT8 rewrites the float32 graph with Q/DQ; layers left in float run in fp16 on TensorRT unless --full-precision.
         var options = new ExportOptions(size[0], size[^1]) { RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision") || int8, Opset = opset };

@@ -11,8 +11,8 @@ static class InferCommand
     public static int Run(ParsedArgs a, CommandContext context)
     {
         string model = a.Positionals["model"];
-        ExistingFile("MODEL", model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
-        if (a.Has("--video")) return InferVideo.Run(a, context, model);
+        ModelArgument.Check(model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
+        if (a.Has("--video")) return InferVideo.Run(a, context, ModelArgument.Local(model, context.Stderr));
         if (a.Has("--save-video")) throw new UsageException("--save-video needs --video (the video to detect in)");
         if (a.Has("--annotations"))
         {
@@ -30,6 +30,7 @@ static class InferCommand
         InferenceSettings(a);
         var requested = DeviceChoice.Resolve(a.String("--device"));
         Unsupported(a, "--rotated-bbox");
+        model = ModelArgument.Local(model, context.Stderr);
         bool exported = ModelFiles.IsExported(model);
         if (exported && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms" or "--detections") is string fixedOption)
             throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");

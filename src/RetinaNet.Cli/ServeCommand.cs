@@ -12,7 +12,7 @@ static class ServeCommand
     public static int Run(ParsedArgs a, CommandContext context)
     {
         var model = a.Positionals["model"];
-        ExistingFile("MODEL", model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
+        ModelArgument.Check(model, [.. ModelFiles.CheckpointExtensions, .. ModelFiles.ExportedExtensions]);
         var options = new ServeOptions
         {
             Host = a.String("--host")!, Port = a.Int("--port"), MaxBatch = Positive(a, "--max-batch"),
@@ -26,7 +26,7 @@ static class ServeCommand
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         DeviceChoice.Resolve(a.String("--device"));
         InferenceSettings(a); // the post-processing and input size given, checked as infer checks them
-        using var detector = Detector.Load(model, DetectorArgs.From(a, options.MaxBatch));
+        using var detector = Detector.Load(ModelArgument.Local(model, context.Stderr), DetectorArgs.From(a, options.MaxBatch));
         return Serve(detector, options, context.Stdout).GetAwaiter().GetResult();
     }
 

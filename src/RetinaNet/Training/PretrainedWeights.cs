@@ -31,30 +31,13 @@ public static class PretrainedWeights
         if (File.Exists(path)) return path;
         Directory.CreateDirectory(CacheDirectory);
         var url = Url(backbone);
-        progress.WriteLine($"Downloading {url} to {path}");
         try
         {
-            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-            using var response = http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult().EnsureSuccessStatusCode();
-            long? total = response.Content.Headers.ContentLength;
-            var temp = path + ".part";
-            using (var source = response.Content.ReadAsStream())
-            using (var target = File.Create(temp))
-            {
-                var buffer = new byte[1 << 20];
-                long done = 0; int n; int lastPercent = -1;
-                while ((n = source.Read(buffer)) > 0)
-                {
-                    target.Write(buffer, 0, n);
-                    done += n;
-                    int percent = total is long t && t > 0 ? (int)(100 * done / t) : -1;
-                    if (percent != lastPercent && percent % 10 == 0) { progress.WriteLine($"  {percent}% of {total / 1e6:F0} MB"); lastPercent = percent; }
-                }
-            }
-            File.Move(temp, path, overwrite: true);
+            // torchvision's file names carry the first hex digits of their SHA-256 (what its hub checks)
+            Core.Download.To(url, path, file.Split('-', '.')[^2], progress);
             return path;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or InvalidDataException)
         {
             if (Backbones.TorchvisionNames[backbone] == "resnet18" && PackagedResNet18.Locate(progress) is string packaged)
             {
