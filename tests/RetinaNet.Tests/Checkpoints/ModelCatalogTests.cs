@@ -92,6 +92,17 @@ public class ModelCatalogTests
 
     static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
+    /// <summary>Random bytes served as /m.pth, and a catalogue entry for them with <paramref name="sha256"/> (null:
+    /// theirs).</summary>
+    static (byte[] Bytes, FileServer Server, CatalogModel Entry) ServedFile(int length, int seed, string? sha256 = null)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        var server = new FileServer();
+        server.Files["/m.pth"] = bytes;
+        return (bytes, server, new CatalogModel("m", "ResNet18FPN", 0, server.Address + "/m.pth", sha256 ?? Sha256(bytes)));
+    }
+
     [Fact]
     public void InferByNameDownloadsOnceUnpacksAndDetectsWhatTheFileDetects()
     {
@@ -141,14 +152,10 @@ public class ModelCatalogTests
     [Fact]
     public void AnInterruptedDownloadResumesWhereItStopped()
     {
-        var dir = Paths.TempDir();
-        var bytes = new byte[3_000_000];
-        new Random(4).NextBytes(bytes);
-        using var server = new FileServer();
-        server.Files["/m.pth"] = bytes;
+        var (bytes, server, entry) = ServedFile(3_000_000, seed: 4);
+        using var _ = server;
         server.CutAfter = 1_200_000;
-        using var environment = new Environment((ModelCatalog.CacheVariable, dir));
-        var entry = new CatalogModel("m", "ResNet18FPN", 0, server.Address + "/m.pth", Sha256(bytes));
+        using var environment = new Environment((ModelCatalog.CacheVariable, Paths.TempDir()));
 
         Assert.ThrowsAny<Exception>(() => ModelCatalog.Fetch(entry, TextWriter.Null));
         var part = ModelCatalog.CachedPath(entry) + ".part";
@@ -169,12 +176,9 @@ public class ModelCatalogTests
     public void AChecksumMismatchIsRefusedAndNothingIsKept()
     {
         var dir = Paths.TempDir();
-        var bytes = new byte[100_000];
-        new Random(5).NextBytes(bytes);
-        using var server = new FileServer();
-        server.Files["/m.pth"] = bytes;
+        var (bytes, server, wrong) = ServedFile(100_000, seed: 5, sha256: new string('0', 64));
+        using var _ = server;
         using var environment = new Environment((ModelCatalog.CacheVariable, dir));
-        var wrong = new CatalogModel("m", "ResNet18FPN", 0, server.Address + "/m.pth", new string('0', 64));
         var refused = Assert.Throws<InvalidDataException>(() => ModelCatalog.Fetch(wrong, TextWriter.Null));
         Assert.Contains($"SHA-256 {Sha256(bytes)}, expected {new string('0', 64)}", refused.Message);
         Assert.Empty(Directory.GetFiles(Path.Combine(dir, "models")));
