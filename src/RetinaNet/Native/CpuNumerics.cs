@@ -8,9 +8,12 @@ namespace RetinaNet.Native;
 /// respect to the input is off by the size of the gradient itself, deterministically where the padding of the
 /// blocked layout happens to be zero, and NaN or seed-to-seed different where it holds what freed memory left
 /// there. RetinaNet's output convolutions (9 anchors x 3 classes = 27, 9 x 4 = 36) feed every trainable layer
-/// below them, so CPU training learned nothing or stopped on a NaN. The forward pass is right (checked against
-/// float64 by tests/RetinaNet.Tests/Native/CpuNumericsTests), so only training turns oneDNN off, while a
-/// <see cref="ExactGradients"/> scope is open; convolutions then run libtorch's own kernels.</para>
+/// below them, so CPU training learned nothing or stopped on a NaN. It depends on the machine: wrong on this
+/// workplace's 2-core AMD EPYC, right on the GPU machine's 16-core Xeon (2026-12-02, bench/RESULTS.md), so no test
+/// can pin it everywhere; training turns oneDNN off on every machine (one numeric path), and
+/// tests/RetinaNet.Tests/Native/CpuNumericsTests checks the gradients it then gets against float64. The forward pass
+/// is right, so only training turns oneDNN off, while a <see cref="ExactGradients"/> scope is open; convolutions then
+/// run libtorch's own kernels.</para>
 /// <para>The switch is libtorch's and process-wide, so CPU inference in a process that trains meanwhile runs the
 /// same kernels (slower, equal to rounding). No per-call choice exists. Channels-last input would keep oneDNN on
 /// (its NHWC input gradients are right for every channel count above), but its training-mode 1x1 convolutions

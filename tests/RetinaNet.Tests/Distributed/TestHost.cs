@@ -14,9 +14,10 @@ public static class TestHost
     public static int Main(string[] args)
     {
         if (args is ["gpu-facts", .. var filters]) return GpuFacts.Run(filters);
+        if (args is ["facts", _, ..]) return GpuFacts.Run(args[1..], anyFact: true);
         if (args is not ["retinanet", .. var rest])
         {
-            Console.Error.WriteLine("usage: dotnet exec RetinaNet.Tests.dll retinanet COMMAND [options] | gpu-facts [NAME_FILTER...]");
+            Console.Error.WriteLine("usage: dotnet exec RetinaNet.Tests.dll retinanet COMMAND [options] | gpu-facts [NAME_FILTER...] | facts NAME_FILTER...");
             return 2;
         }
         var services = new CliServices(
@@ -29,14 +30,16 @@ public static class TestHost
 }
 
 /// <summary>The GPU machine has no dotnet SDK or test runner: the published suite runs its own [GpuFact]/[GpuTheory]
-/// tests there (<c>RetinaNet.Tests gpu-facts</c>), each case printed PASS or FAIL, ending with "N passed, N failed".</summary>
+/// tests there (<c>RetinaNet.Tests gpu-facts</c>), or any test by name (<c>facts NAME...</c>, e.g. CPU tests on its
+/// Xeon), each case printed PASS or FAIL, ending with "N passed, N failed".</summary>
 static class GpuFacts
 {
-    public static int Run(string[] filters)
+    public static int Run(string[] filters, bool anyFact = false)
     {
         int passed = 0, failed = 0;
         var methods = typeof(GpuFacts).Assembly.GetTypes().SelectMany(t => t.GetMethods().Select(m => (Type: t, Method: m)))
-            .Where(x => x.Method.GetCustomAttributes(typeof(GpuFactAttribute), false).Length > 0 || x.Method.GetCustomAttributes(typeof(GpuTheoryAttribute), false).Length > 0)
+            .Where(x => anyFact ? x.Method.GetCustomAttributes(typeof(Xunit.FactAttribute), true).Length > 0
+                : x.Method.GetCustomAttributes(typeof(GpuFactAttribute), false).Length > 0 || x.Method.GetCustomAttributes(typeof(GpuTheoryAttribute), false).Length > 0)
             .Where(x => filters.Length == 0 || filters.Any(f => $"{x.Type.Name}.{x.Method.Name}".Contains(f)));
         foreach (var (type, method) in methods)
         {
