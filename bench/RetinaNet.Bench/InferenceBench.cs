@@ -24,7 +24,13 @@ static class InferenceBench
         int batch = int.Parse(opt("batch", "8")), h = int.Parse(opt("height", "800")), w = int.Parse(opt("width", "1216")), iters = int.Parse(opt("iters", "20"));
         ScalarType? dtype = precision switch { "fp32" => null, "fp16" => ScalarType.Float16, _ => ScalarType.BFloat16 };
         torch.manual_seed(0);
-        var config = new DetectorConfig { Backbones = [backbone], Classes = 80, Inference = new InferenceConfig { ScoreThreshold = 0 } };
+        // --rotated true: ODTK's --rotated-bbox (27 anchors a location, 6 box values, rotated matching and NMS)
+        bool rotated = opt("rotated", "false") == "true";
+        var config = new DetectorConfig
+        {
+            Backbones = [backbone], Classes = 80, Inference = new InferenceConfig { ScoreThreshold = 0 },
+            Anchors = new AnchorConfig { Angles = rotated ? AnchorConfig.DefaultAngles : [] },
+        };
         // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
         bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
         bool chunkedTopK = opt("chunked-topk", "true") != "false";
@@ -43,7 +49,7 @@ static class InferenceBench
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
-        using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA);
+        using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA, rotated);
         // --onednn false: CPU convolutions through libtorch's own kernels (what training uses, see CpuNumerics)
         using var noOneDnn = opt("onednn", "true") == "false" ? CpuNumerics.ExactGradients() : null;
         double ms; string extra = extra0;
@@ -64,7 +70,7 @@ static class InferenceBench
             }
             double forward = 0, features = 0, decode = 0, nms = 0; var stats = new NmsStats();
             // --parts false: end to end only (a clean peak-memory figure: the parts below keep their own tensors alive)
-            if (opt("parts", "true") == "true")
+            if (opt("parts", "true") == "true" && !rotated) // the parts compare against the axis-aligned NMS
             {
                 // the forward alone, as the runner feeds it (decode + NMS + copy back = the rest)
                 using var images = DeviceBatch.From(host, device);
@@ -130,7 +136,7 @@ static class InferenceBench
                 extra += $", \"step_host_ms\": {hostMs:F2}, \"step_gpu_ms\": {gpuMs:F2}";
             }
         }
-        Console.WriteLine($"{{\"bench\": \"{mode}\", \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
+        Console.WriteLine($"{{\"bench\": \"{mode}\", \"rotated\": {rotated.ToString().ToLowerInvariant()}, \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
             $"\"size\": [{h}, {w}], \"precision\": \"{precision}\", \"converted_weights\": {convert.ToString().ToLowerInvariant()}, \"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");
     }
 
@@ -185,7 +191,7 @@ static class InferenceBench
         return times[times.Count / 2];
     }
 
-    static HostBatch RandomBatch(int batch, int h, int w, bool pin)
+    static HostBatch RandomBatch(int batch, int h, int w, bool pin, bool rotated = false)
     {
         var images = new List<PreparedImage>();
         var g = new Generator(0);
@@ -194,9 +200,10 @@ static class InferenceBench
             var pixels = randint(0, 256, [3, h, w], generator: g).to(ScalarType.Byte);
             var boxes = new List<float>(); var classes = new List<int>();
             for (int k = 0; k < 7; k++) { boxes.AddRange([50 + 100 * k, 40 + 90 * k, 130 + 110 * k, 100 + 95 * k]); classes.Add((i * 7 + k) % 80); }
-            images.Add(new PreparedImage(i, i, new ImageWithBoxes(pixels, [.. boxes], [.. classes]), w, h));
+            float[]? angles = rotated ? classes.Select(c => (c % 5 - 2) * 0.3f).ToArray() : null;
+            images.Add(new PreparedImage(i, i, new ImageWithBoxes(pixels, [.. boxes], [.. classes], angles), w, h));
         }
-        var host = HostBatch.Collate(images, new bool[batch], Fpn.Stride, pin);
+        var host = HostBatch.Collate(images, new bool[batch], Fpn.Stride, pin, rotated: rotated);
         foreach (var image in images) image.Dispose();
         return host;
     }

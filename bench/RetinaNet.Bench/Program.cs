@@ -34,6 +34,7 @@ switch (args.FirstOrDefault())
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;
     case "eval": EvalBench.Run(Opt); break;
     case "rotated": RetinaNet.Bench.RotatedBench.Run(Opt); break;
+    case "rotated-vs-axis": RetinaNet.Bench.RotatedVsAxisBench.Run(Opt); break;
     default:
         if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
         Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval|rotated [--option value ...], or a retinanet command"); return 2;

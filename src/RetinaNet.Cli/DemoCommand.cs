@@ -1,3 +1,4 @@
+using RetinaNet.Boxes;
 using RetinaNet.Data.Coco;
 using System.Diagnostics;
 using RetinaNet.Data;
@@ -31,6 +32,7 @@ static class DemoCommand
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
             new("--backbone-weights", Arity.One, "ImageNet ResNet18 weights, torchvision layout (default: NuGet's packaged ResNet18, converted once)", "path"),
             new("--seed", Arity.One, "seed of the data order and augmentation", "number", ["0"]),
+            new("--rotated", Arity.Flag, "rotated boxes (ODTK's --rotated-bbox): bars and plates at all angles, evaluated as polygons"),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
@@ -44,13 +46,16 @@ static class DemoCommand
 
         string data = Path.Combine(dir, "data"), images = Path.Combine(data, "images");
         Directory.CreateDirectory(images);
-        var (train, trainImages) = ShapesDataset.Generate(count, size, seed: 1, Path.Combine(data, "annotations.json"));
-        var (val, valImages) = ShapesDataset.Generate(Math.Max(4, count / 4), size, seed: 2, Path.Combine(data, "val.json"));
+        bool rotated = a.Flag("--rotated");
+        var generate = rotated ? ShapesDataset.GenerateRotated : (Func<int, int, int, string, (Data.Coco.CocoFile, List<(string FileName, RgbImage Image)>)>)ShapesDataset.Generate;
+        var classNames = rotated ? ShapesDataset.RotatedClassNames : ShapesDataset.ClassNames;
+        var (train, trainImages) = generate(count, size, 1, Path.Combine(data, "annotations.json"));
+        var (val, valImages) = generate(Math.Max(4, count / 4), size, 2, Path.Combine(data, "val.json"));
         val = new Data.Coco.CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(), val.Annotations, val.Categories);
         foreach (var (name, image) in trainImages) ImageEncoder.SavePng(image, Path.Combine(images, name));
         foreach (var (name, image) in valImages) ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
         train.Save(train.Path); val.Save(val.Path);
-        stdout.WriteLine($"Wrote {trainImages.Count} training and {valImages.Count} held-out images ({size}x{size}, classes {string.Join(", ", ShapesDataset.ClassNames)}) to {data}");
+        stdout.WriteLine($"Wrote {trainImages.Count} training and {valImages.Count} held-out images ({size}x{size}, classes {string.Join(", ", classNames)}) to {data}");
 
         var weights = a.String("--backbone-weights") ?? PackagedResNet18.Locate(stdout)
             ?? throw new BadInputException(PackagedResNet18.Package, $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
@@ -59,7 +64,11 @@ static class DemoCommand
         {
             ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = weights,
             FreezeBackbone = true, // ImageNet features as they are: CPU time goes to the FPN and heads
-            Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = ShapesDataset.ClassNames.Length },
+            Config = new DetectorConfig
+            {
+                Backbones = ["ResNet18FPN"], Classes = classNames.Length,
+                Anchors = new AnchorConfig { Angles = rotated ? AnchorConfig.DefaultAngles : [] },
+            },
             Settings = new TrainingSettings
             {
                 Iterations = iterations, Batch = batch, Seed = Validation.NonNegative(a, "--seed"),
@@ -78,7 +87,7 @@ static class DemoCommand
         var dataset = DetectionDataset.FromCoco(val, images, Console.Error);
         var input = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize, run.MixedPrecision);
         var detections = InferenceJob.Detect(detector, dataset, input, Console.Error);
-        var result = CocoEvaluator.Evaluate(val, detections);
+        var result = CocoEvaluator.Evaluate(val, detections, rotated ? IouType.Segm : IouType.Bbox);
         stdout.WriteLine($"Evaluation on {dataset.Count} held-out images:");
         stdout.Write(result.SummaryText());
         string detectionsPath = Path.Combine(dir, "detections.json"), picture = Path.Combine(dir, "detections.png");

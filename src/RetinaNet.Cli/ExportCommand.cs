@@ -33,11 +33,13 @@ static class ExportCommand
         bool int8 = a.Flag("--int8");
         var int8Options = int8 ? Int8Settings(a) : null;
         InferenceSettings(a); // the values given, checked before the model is read
-        if (a.Flag("--rotated-bbox"))
-            throw new NotYetSupportedException("--rotated-bbox: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
         if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
 
         using var model = Checkpoint.Load(ModelArgument.Local(modelPath, stdout)).Model;
+        Inference.ModelFiles.CheckRotated(modelPath, model.Config.Rotated, a.Flag("--rotated-bbox"));
+        if (model.Config.Rotated && !a.Flag("--raw-heads"))
+            throw new NotYetSupportedException($"{modelPath} is a rotated-box model: its decode and rotated NMS are not in the ONNX graph "
+                + "yet; export it with --raw-heads (scores and 6 box values per anchor, ODTK's layout)");
         model.UseInferenceSettings(InferenceSettings(a, model.Config.Inference)); // given ones win over the stored
         // INT8 rewrites the float32 graph with Q/DQ; layers left in float run in fp16 on TensorRT unless --full-precision.
         var options = new ExportOptions(size[0], size[^1]) { RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision") || int8, Opset = opset };

@@ -29,7 +29,6 @@ static class InferCommand
         Positive(a, "--resize"); Positive(a, "--max-size");
         InferenceSettings(a);
         var requested = DeviceChoice.Resolve(a.String("--device"));
-        Unsupported(a, "--rotated-bbox");
         model = ModelArgument.Local(model, context.Stderr);
         bool exported = ModelFiles.IsExported(model);
         if (exported && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms" or "--detections") is string fixedOption)
@@ -55,6 +54,7 @@ static class InferCommand
     {
         var run = new ExecutionOptions(placement.Device, a.Flag("--full-precision"), a.Flag("--cuda-graphs"), batch);
         using var detector = ModelFiles.Open(model, run, stored => InferenceSettings(a, stored), context.Stderr);
+        ModelFiles.CheckRotated(model, detector.Rotated, a.Flag("--rotated-bbox"));
         var settings = detector.Settings; // the input size: given, else the model's, else the default
         var job = new InferenceJobOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
             new InferenceOptions(placement.Device, batch, settings.Resize, settings.MaxSize, run.MixedPrecision, workers,

@@ -16,7 +16,7 @@ static class ModelsCommand
             var path = ModelCatalog.CachedPath(m);
             stdout.WriteLine($"{ModelCatalog.Prefix + m.Name,-20} {m.Backbone,-15} {m.CocoAp,7:F3}  {(File.Exists(path) ? path : "no")}");
         }
-        stdout.WriteLine($"Sources: ODTK's releases ({ModelCatalog.Models[0].Url[..ModelCatalog.Models[0].Url.LastIndexOf("/19.04", StringComparison.Ordinal)]}), " +
+        stdout.WriteLine($"Sources: ODTK's releases ({ModelCatalog.Releases}), " +
             $"or ${ModelCatalog.MirrorVariable}; cache: {ModelCatalog.CacheDirectory} (${ModelCatalog.CacheVariable} moves it).");
         stdout.WriteLine("Example: retinanet infer odtk:resnet50fpn --images photos/ --output detections.json");
         return CommandLine.Ok;

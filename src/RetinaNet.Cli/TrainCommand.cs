@@ -51,7 +51,9 @@ static class TrainCommand
         if (a.Has("--logdir")) WritableDirectory("--logdir", a.String("--logdir")!);
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
-        Unsupported(a, "--rotated-bbox", "--augment-free", "--absolute-angle");
+        Unsupported(a, "--augment-free", "--absolute-angle");
+        if (a.Flag("--rotated-bbox") && a.Flag("--augment-crop"))
+            throw new UsageException("--augment-crop cuts boxes to the crop, which would move a rotated box: leave it out with --rotated-bbox");
         var config = TrainConfig(a, Classes(a)); // last: it reads the annotation file
         GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
         return MultiProcess.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
@@ -163,7 +165,11 @@ static class TrainCommand
         {
             Backbones = Backbones(a),
             Classes = classes,
-            Anchors = new AnchorConfig { Ratios = a.Doubles("--anchor-ratios"), Scales = a.Doubles("--anchor-scales") },
+            Anchors = new AnchorConfig
+            {
+                Ratios = a.Doubles("--anchor-ratios"), Scales = a.Doubles("--anchor-scales"),
+                Angles = a.Flag("--rotated-bbox") ? AnchorConfig.DefaultAngles : [],
+            },
             Inference = InferenceSettings(a),
             AnchorIous = (ious[0], ious[1]),
         };

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using RetinaNet.Data;
@@ -40,22 +39,12 @@ public sealed class OrtDetector : IDisposable
         catch (OnnxRuntimeException e) { throw new InvalidDataException($"{path}: ONNX Runtime cannot load it: {e.Message.Split('\n')[0]}"); }
         try
         {
-            var meta = session.ModelMetadata.CustomMetadataMap;
-            if (meta.GetValueOrDefault(ExportedFile.LayoutKey) == ExportedFile.RawHeadsLayout)
-                throw new InvalidDataException($"{path} was exported with --raw-heads (no decode or NMS in the graph): re-export it without --raw-heads");
-            if (!session.InputMetadata.TryGetValue(ExportedFile.Images, out var images) || images.Dimensions.Length != 4
-                || images.Dimensions[2] <= 0 || images.Dimensions[3] <= 0 || !meta.TryGetValue(ExportedFile.ClassesKey, out var classText)
-                || !int.TryParse(classText, CultureInfo.InvariantCulture, out int classes))
-                throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{ExportedFile.Images}' [batch, 3, H, W] and {ExportedFile.ClassesKey} metadata)");
-            int Size(string key, int fallback) =>
-                int.TryParse(meta.GetValueOrDefault(key), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : fallback;
-            var categories = meta.TryGetValue(ExportedFile.CategoriesKey, out var json) ? ExportedFile.ReadCategories(path, json)
-                : Enumerable.Range(0, classes).Select(c => new Category(c, $"class {c}")).ToList();
-            if (categories.Count != classes)
-                throw new InvalidDataException($"{path}: {categories.Count} categories in {ExportedFile.CategoriesKey} for {classes} classes");
+            var images = session.InputMetadata.GetValueOrDefault(ExportedFile.Images);
+            var file = ExportedFile.Describe(path, session.ModelMetadata.CustomMetadataMap, images?.Dimensions.Select(d => (long)d).ToList());
+            var categories = file.Categories.Count != 0 ? file.Categories
+                : Enumerable.Range(0, file.Classes).Select(c => new Category(c, $"class {c}")).ToList();
             // older exports lack the scale: ODTK's defaults
-            return new OrtDetector(session, images.Dimensions[2], images.Dimensions[3], Size(ExportedFile.ResizeKey, 800),
-                Size(ExportedFile.MaxSizeKey, 1333), categories);
+            return new OrtDetector(session, file.Height, file.Width, file.Resize ?? 800, file.MaxSize ?? 1333, categories);
         }
         catch
         {

@@ -193,7 +193,8 @@ public sealed class Detector : IDisposable
         {
             int c = image.Classes[j];
             var b = image.Boxes.AsSpan(4 * j, 4);
-            result[j] = new Detection(b[0], b[1], b[2], b[3], image.Scores[j], c, Categories[c].Id, Categories[c].Name);
+            result[j] = new Detection(b[0], b[1], b[2], b[3], image.Scores[j], c, Categories[c].Id, Categories[c].Name,
+                image.Angles?[j]);
         }
         return result;
     }

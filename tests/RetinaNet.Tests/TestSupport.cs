@@ -32,11 +32,12 @@ static class Paths
 
     static Paths()
     {
-        // A run writes gigabytes of checkpoints and images: the folders this process made go when it exits, and those
-        // an earlier run left (a test host stopped before its exit handlers ran) go once they are six hours old.
+        // A run writes gigabytes of checkpoints, packages and images, and the test host is often stopped before its
+        // exit handlers run (they did not, in CI), so folders are named after the process that made them: those of
+        // processes that are gone go when the next run starts, and this process's own when it exits.
         var root = new DirectoryInfo(Path.Combine(Path.GetTempPath(), "retinanet-tests"));
         if (root.Exists)
-            foreach (var stale in root.GetDirectories().Where(d => d.LastWriteTimeUtc < DateTime.UtcNow - TimeSpan.FromHours(6)))
+            foreach (var stale in root.GetDirectories().Where(d => !OwnerIsRunning(d.Name)))
                 try { stale.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -44,6 +45,18 @@ static class Paths
                 foreach (var dir in created)
                     try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
+    }
+
+    /// <summary>Whether the process whose id starts a temp folder's name ("PID-guid") still runs.</summary>
+    static bool OwnerIsRunning(string name)
+    {
+        if (!int.TryParse(name.Split('-')[0], out int pid)) return false;
+        try
+        {
+            using var owner = System.Diagnostics.Process.GetProcessById(pid);
+            return !owner.HasExited;
+        }
+        catch (ArgumentException) { return false; }
     }
 
     /// <summary>The repository's root folder (the one holding RetinaNet.slnx), above the test binaries.</summary>
@@ -56,7 +69,7 @@ static class Paths
 
     public static string TempDir()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "retinanet-tests", Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(Path.GetTempPath(), "retinanet-tests", $"{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         lock (created) created.Add(dir);
         return dir;

@@ -31,15 +31,31 @@ public static class Anchors
     /// ordered (anchor, y, x) like the heads' channels: [A * H * W, 4].</summary>
     public static Tensor ForLevel(int stride, long height, long width, AnchorConfig config, Device? device = null)
     {
+        using var cell = ForCell(stride, config);
+        return Shifted(cell, stride, height, width, device);
+    }
+
+    /// <summary>Rotated anchors of one level (<see cref="RotatedBoxes.CellAnchors"/>), ordered as
+    /// <see cref="ForLevel"/>: their axis form [A * H * W, 4] and corners [A * H * W, 8].</summary>
+    public static (Tensor Axis, Tensor Corners) RotatedForLevel(int stride, long height, long width, AnchorConfig config,
+        Device? device = null)
+    {
+        var (axis, corners) = RotatedBoxes.CellAnchors(stride, config.Ratios, config.Scales, config.Angles);
+        using (axis) using (corners)
+            return (Shifted(axis, stride, height, width, device), Shifted(corners, stride, height, width, device));
+    }
+
+    /// <summary>A cell's [A, 2k] points (x, y pairs) placed at every cell of the grid: [A * H * W, 2k].</summary>
+    static Tensor Shifted(Tensor cell, int stride, long height, long width, Device? device)
+    {
         using var scope = NewDisposeScope();
-        var cell = ForCell(stride, config).to(device ?? CPU);
+        long values = cell.shape[1];
         var ys = arange(height, dtype: ScalarType.Float32, device: device) * stride;
         var xs = arange(width, dtype: ScalarType.Float32, device: device) * stride;
-        var shift = stack([
-            xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width),
-            xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1); // [H, W, 4]
-        var all = cell.view(-1, 1, 1, 4) + shift.unsqueeze(0); // [A, H, W, 4]
-        return all.reshape(-1, 4).MoveToOuterDisposeScope();
+        var xy = stack([xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1); // [H, W, 2]
+        var shift = xy.repeat(1, 1, values / 2); // [H, W, 2k]
+        var all = cell.to(device ?? CPU).view(-1, 1, 1, values) + shift.unsqueeze(0); // [A, H, W, 2k]
+        return all.reshape(-1, values).MoveToOuterDisposeScope();
     }
 }
 
@@ -62,8 +78,9 @@ public sealed class AnchorGenerator : IDisposable
         {
             if (cache.TryGetValue(key, out var hit) && hit.Sizes.SequenceEqual(levels)) return hit;
             var strides = levels.Select(l => (int)(inputWidth / l.W)).ToArray();
-            var tensors = levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray();
-            var entry = new LevelAnchors(tensors, strides, levels.ToArray(), config.Count);
+            var entry = config.Rotated ? Rotated(levels, strides, device)
+                : new LevelAnchors(levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray(), strides,
+                    levels.ToArray(), config.Count);
             if (cache.Remove(key, out var old)) old.Dispose();
             cache[key] = entry;
             return entry;
@@ -76,6 +93,15 @@ public sealed class AnchorGenerator : IDisposable
         return t.DetachFromDisposeScope(); // owned by the cache, not by the caller's scope
     }
 
+    LevelAnchors Rotated(IReadOnlyList<(long H, long W)> levels, int[] strides, Device device)
+    {
+        var both = levels.Select((l, i) => Anchors.RotatedForLevel(strides[i], l.H, l.W, config, device)).ToArray();
+        return new LevelAnchors(both.Select(b => b.Axis.DetachFromDisposeScope()).ToArray(), strides, levels.ToArray(), config.Count)
+        {
+            CornersPerLevel = both.Select(b => b.Corners.DetachFromDisposeScope()).ToArray(),
+        };
+    }
+
     public void Dispose()
     {
         foreach (var e in cache.Values) e.Dispose();
@@ -83,14 +109,27 @@ public sealed class AnchorGenerator : IDisposable
     }
 }
 
-/// <summary>Anchors per level ([A*H*W, 4] each), their strides and grid sizes.</summary>
+/// <summary>Anchors per level ([A*H*W, 4] each; rotated anchors' axis form), their strides and grid sizes; for
+/// rotated anchors also their corners.</summary>
 public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, long W)[] Sizes, int AnchorsPerLocation) : IDisposable
 {
-    Tensor? all;
+    Tensor? all, allCorners;
     /// <summary>Every level's anchors concatenated, [N, 4] (made once: training needs it every step).</summary>
     public Tensor All => all ??= cat(PerLevel, 0).DetachFromDisposeScope();
 
+    /// <summary>Rotated anchors' corners per level ([A*H*W, 8] each); null for axis-aligned anchors.</summary>
+    public Tensor[]? CornersPerLevel { get; init; }
+
+    /// <summary>Every level's rotated corners concatenated, [N, 8].</summary>
+    public Tensor AllCorners => allCorners ??= cat(CornersPerLevel ?? throw new InvalidOperationException("axis-aligned anchors have no corners"), 0)
+        .DetachFromDisposeScope();
+
     public long Total => PerLevel.Sum(t => t.shape[0]);
     public long[] Counts => PerLevel.Select(t => t.shape[0]).ToArray();
-    public void Dispose() { foreach (var t in PerLevel) t.Dispose(); all?.Dispose(); }
+    public void Dispose()
+    {
+        foreach (var t in PerLevel.Concat(CornersPerLevel ?? [])) t.Dispose();
+        all?.Dispose();
+        allCorners?.Dispose();
+    }
 }

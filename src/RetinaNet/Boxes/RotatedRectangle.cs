@@ -20,6 +20,17 @@ public readonly record struct RotatedRectangle(double X, double Y, double W, dou
         return corners;
     }
 
+    /// <summary>The same rectangle with its angle in [−π/4, π/4): a half turn changes nothing, a quarter turn swaps
+    /// width and height about the same centre.</summary>
+    public RotatedRectangle Normalized()
+    {
+        double theta = Theta - Math.PI * Math.Floor(Theta / Math.PI + 0.5); // [−π/2, π/2)
+        double cx = X + W / 2, cy = Y + H / 2;
+        if (theta < -Math.PI / 4) return new(cx - H / 2, cy - W / 2, H, W, theta + Math.PI / 2);
+        if (theta >= Math.PI / 4) return new(cx - H / 2, cy - W / 2, H, W, theta - Math.PI / 2);
+        return new(cx - W / 2, cy - H / 2, W, H, theta);
+    }
+
     /// <summary>The smallest-area rectangle holding the points x0, y0, x1, y1, ... (a rectangle given by its corners
     /// comes back as itself): the best of the convex hull's edge directions (rotating calipers), in ODTK's form.
     /// </summary>

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace RetinaNet.Boxes;
 
 /// <summary>Per-anchor training targets for a batch: <c>Labels</c> [B, N] (-1 ignore, 0 background, k + 1 for
-/// class k) and <c>BoxDeltas</c> [B, N, 4] (zero where the anchor is not foreground).</summary>
+/// class k) and <c>BoxDeltas</c> [B, N, 4] ([B, N, 6] for rotated boxes; zero where the anchor is not
+/// foreground).</summary>
 public sealed record AnchorTargets(Tensor Labels, Tensor BoxDeltas) : IDisposable
 {
     public void Dispose() { Labels.Dispose(); BoxDeltas.Dispose(); }
@@ -72,17 +73,54 @@ public sealed class TargetAssigner
         var bestIndex = where(iou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1); // first best box
 
         var fg = best >= foreground;
-        var labels = full(batch, n, -1L, dtype: ScalarType.Int64, device: device);
-        labels = labels.masked_fill(best < background, 0);
-        var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64) + 1;
-        labels = where(fg, matchedClass, labels);
-
-        var crowdCover = (inter / anchorArea).masked_fill(~isCrowd.unsqueeze(1), 0).amax([-1]);
-        labels = labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1);
-
+        var labels = Labels(best, bestIndex, cls, inter / anchorArea, isCrowd);
         var matched = boxes.gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 4));
         // Zero deltas off the foreground: padding rows would give log(negative) = NaN, and NaN * 0 is NaN.
         var deltas = BoxCoder.Encode(matched, a).masked_fill(~fg.unsqueeze(-1), 0);
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Rotated boxes (ODTK's <c>--rotated-bbox</c>), by the same rule with exact rotated IoU
+    /// (<see cref="RotatedIou"/>): targets [B, M, 6] rows (x, y, w, h, theta, class) against anchors' axis form
+    /// [N, 4] and corners [N, 8]; box targets are <see cref="RotatedBoxes.Encode"/>'s 6 values. A crowd region's
+    /// cover of an anchor comes from the same exact IoU (intersection = IoU (area a + area b) / (1 + IoU)).</summary>
+    public AnchorTargets AssignRotated(Tensor anchorAxis, Tensor anchorCorners, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        long batch = targets.shape[0], n = anchorAxis.shape[0], m = targets.shape[1];
+        var device = anchorAxis.device;
+        if (m == 0)
+            return new AnchorTargets(zeros(batch, n, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope(),
+                zeros(batch, n, 6, device: device).MoveToOuterDisposeScope());
+        var t = targets.to(ScalarType.Float32).to(device);
+        var cls = t[.., .., 5];
+        var isObject = cls >= 0;
+        var isCrowd = cls == Crowd;
+        var (axis, corners) = RotatedBoxes.FromXywhTheta(t[.., .., ..5].reshape(-1, 5)); // [B*M, 6], [B*M, 8]
+        var iou = RotatedIou.Pairwise(anchorCorners, corners).view(n, batch, m).permute(1, 0, 2); // [B, N, M]
+        var anchorArea = BoxOps.Area(anchorAxis).view(1, n, 1);
+        var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(0).unsqueeze(1); // [B, 1, M]
+        var inter = iou * (anchorArea + boxArea) / (1 + iou);
+        var objectIou = iou.masked_fill(~isObject.unsqueeze(1), -1);
+        var best = objectIou.amax([-1]);
+        var columns = arange(m, dtype: ScalarType.Int64, device: device).view(1, 1, m);
+        var bestIndex = where(objectIou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1);
+        var fg = best >= foreground;
+        var labels = Labels(best, bestIndex, cls, inter / anchorArea, isCrowd);
+        var matched = axis.view(batch, m, 6).gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 6));
+        var deltas = RotatedBoxes.Encode(matched, anchorAxis.unsqueeze(0)).masked_fill(~fg.unsqueeze(-1), 0);
+        return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>ODTK's labels from each anchor's best object IoU and its box, then background anchors mostly
+    /// inside a crowd region (<paramref name="cover"/>: intersection over the anchor's area) ignored.</summary>
+    Tensor Labels(Tensor best, Tensor bestIndex, Tensor cls, Tensor cover, Tensor isCrowd)
+    {
+        var labels = full(best.shape, -1L, dtype: ScalarType.Int64, device: best.device);
+        labels = labels.masked_fill(best < background, 0);
+        var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64) + 1;
+        labels = where(best >= foreground, matchedClass, labels);
+        var crowdCover = cover.masked_fill(~isCrowd.unsqueeze(1), 0).amax([-1]);
+        return labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1);
     }
 }

@@ -12,7 +12,8 @@ public sealed record TrainingState(long Iteration, object? Optimizer = null, obj
 public sealed record LoadedCheckpoint(RetinaNetModel Model, TrainingState? State);
 
 /// <summary>Model checkpoints with ODTK's content: <c>{'backbone': [...], 'classes': n, 'state_dict': {...},
-/// 'ratios': [...], 'scales': [...]}</c> plus, when training, 'iteration', 'optimizer', 'scheduler'; ours adds
+/// 'ratios': [...], 'scales': [...]}</c>, for rotated boxes 'angles': [...] and 'rotated_bbox': True, plus, when
+/// training, 'iteration', 'optimizer', 'scheduler'; ours adds
 /// 'anchor_ious' and 'inference'. A <c>.pth</c> is a torch.save zip that PyTorch and ODTK read back; a
 /// <c>.safetensors</c> holds the state dict with the configuration as JSON metadata. Writes are atomic
 /// (temporary file, then rename); loading never executes anything from the file.</summary>
@@ -39,13 +40,18 @@ public static class Checkpoint
                 ["state_dict"] = new OrderedDictionary<string, object?>(weights.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value))),
                 ["ratios"] = config.Anchors.Ratios.Cast<object?>().ToList(),
                 ["scales"] = config.Anchors.Scales.Cast<object?>().ToList(),
-                ["anchor_ious"] = new List<object?> { config.AnchorIous.Background, config.AnchorIous.Foreground },
-                ["inference"] = new OrderedDictionary<string, object?>
-                {
-                    ["threshold"] = config.Inference.ScoreThreshold, ["top_n"] = (long)config.Inference.TopN,
-                    ["nms"] = config.Inference.NmsThreshold, ["detections"] = (long)config.Inference.Detections,
-                    ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
-                },
+            };
+            if (config.Rotated)
+            {
+                root["angles"] = config.Anchors.Angles.Cast<object?>().ToList();
+                root["rotated_bbox"] = true;
+            }
+            root["anchor_ious"] = new List<object?> { config.AnchorIous.Background, config.AnchorIous.Foreground };
+            root["inference"] = new OrderedDictionary<string, object?>
+            {
+                ["threshold"] = config.Inference.ScoreThreshold, ["top_n"] = (long)config.Inference.TopN,
+                ["nms"] = config.Inference.NmsThreshold, ["detections"] = (long)config.Inference.Detections,
+                ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
             };
             if (config.Categories.Count > 0)
                 root["categories"] = config.Categories.Select(c => (object?)new List<object?> { c.Id, c.Name }).ToList();
@@ -91,6 +97,8 @@ public static class Checkpoint
             {
                 Ratios = Numbers(root, "ratios", path) ?? AnchorConfig.DefaultRatios,
                 Scales = Numbers(root, "scales", path) ?? AnchorConfig.DefaultScales,
+                Angles = root.TryGetValue("rotated_bbox", out var rotated) && rotated is true
+                    ? Numbers(root, "angles", path) ?? AnchorConfig.DefaultAngles : [],
             },
         };
         if (root.TryGetValue("categories", out var categories))
@@ -108,8 +116,6 @@ public static class Checkpoint
                     MaxSize = d.TryGetValue("max_size", out var m) ? (int)ToDouble(m) : Defaults.MaxSize,
                 },
             };
-        if (root.ContainsKey("angles") || root.TryGetValue("rotated_bbox", out var rot) && rot is true)
-            throw new CheckpointFormatException($"{path}: a rotated-box ODTK model; rotated boxes are not supported");
         var weights = (root["state_dict"] as OrderedDictionary<string, object?> ?? throw Bad(path, "state_dict"))
             .ToDictionary(kv => kv.Key, kv => kv.Value as Tensor ?? throw Bad(path, $"state_dict['{kv.Key}']"));
         var model = Build(path, config, weights);
@@ -178,15 +184,16 @@ public static class Checkpoint
     /// <summary>The configuration as JSON, for .safetensors metadata.</summary>
     sealed record ConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
         double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null,
-        Category[]? Categories = null)
+        Category[]? Categories = null, double[]? Angles = null)
     {
         public static ConfigRecord From(DetectorConfig c) => new([.. c.Backbones], c.Classes, [.. c.Anchors.Ratios], [.. c.Anchors.Scales],
             [c.AnchorIous.Background, c.AnchorIous.Foreground], c.Inference.ScoreThreshold, c.Inference.TopN,
-            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize, [.. c.Categories]);
+            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize, [.. c.Categories],
+            c.Rotated ? [.. c.Anchors.Angles] : null);
 
         public DetectorConfig ToConfig() => new()
         {
-            Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales },
+            Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales, Angles = Angles ?? [] },
             AnchorIous = (AnchorIous[0], AnchorIous[1]), Categories = Categories ?? [],
             Inference = new InferenceConfig
             {

@@ -14,7 +14,8 @@ public static class ModelCatalog
 {
     public const string Prefix = "odtk:";
     public const string MirrorVariable = "RETINANET_MODELS_MIRROR", CacheVariable = "RETINANET_CACHE";
-    const string Releases = "https://github.com/NVIDIA/retinanet-examples/releases/download";
+    /// <summary>ODTK's release downloads, which <see cref="MirrorVariable"/> replaces.</summary>
+    public const string Releases = "https://github.com/NVIDIA/retinanet-examples/releases/download";
 
     /// <summary>ODTK's README (COCO 2017 val AP at resize 800). Their SHA-256s are not published; this build has not
     /// been able to fetch them, so each is recorded at its first download.</summary>
@@ -64,14 +65,15 @@ public static class ModelCatalog
         var url = SourceUrl(model);
         bool zip = url.EndsWith(".zip", StringComparison.OrdinalIgnoreCase);
         var fetched = zip ? Path.Combine(CacheDirectory, model.Name + ".zip") : path;
-        Download.To(url, fetched, model.Sha256, progress, http);
-        if (model.Sha256 is null) progress.WriteLine($"{Prefix}{model.Name}: SHA-256 {Download.Sha256(fetched)} (not published; recorded)");
+        var hash = Download.To(url, fetched, model.Sha256, progress, http);
+        if (model.Sha256 is null) progress.WriteLine($"{Prefix}{model.Name}: SHA-256 {hash} (not published; recorded)");
         if (zip)
         {
             Unpack(fetched, path);
             File.Delete(fetched);
+            hash = Download.Sha256(path);
         }
-        AtomicFile.Write(sum, file => file.Write(System.Text.Encoding.ASCII.GetBytes(Download.Sha256(path))));
+        AtomicFile.Write(sum, file => file.Write(System.Text.Encoding.ASCII.GetBytes(hash)));
         return path;
     }
 

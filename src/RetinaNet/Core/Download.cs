@@ -10,11 +10,11 @@ namespace RetinaNet.Core;
 /// file.</summary>
 public static class Download
 {
-    /// <summary>Fetches <paramref name="url"/> to <paramref name="path"/>, printing a progress line every 10%.
-    /// Throws <see cref="InvalidDataException"/> (the .part deleted) when the checksum does not match, and
+    /// <summary>Fetches <paramref name="url"/> to <paramref name="path"/>, printing a progress line every 10%; the
+    /// file's SHA-256 in lower-case hex. Throws <see cref="InvalidDataException"/> (the .part deleted) when the checksum does not match, and
     /// <see cref="HttpRequestException"/> or <see cref="IOException"/> when the transfer fails (the .part kept for the
     /// next run to resume).</summary>
-    public static void To(string url, string path, string? sha256, TextWriter progress, HttpClient? http = null,
+    public static string To(string url, string path, string? sha256, TextWriter progress, HttpClient? http = null,
         CancellationToken cancel = default)
     {
         var part = path + ".part";
@@ -39,13 +39,15 @@ public static class Download
             Copy(response, part, resumed, have, total, progress, cancel);
             break;
         }
-        if (sha256 is not null && Sha256(part) is var got && !got.StartsWith(sha256, StringComparison.OrdinalIgnoreCase))
+        var got = Sha256(part);
+        if (sha256 is not null && !got.StartsWith(sha256, StringComparison.OrdinalIgnoreCase))
         {
             File.Delete(part);
             throw new InvalidDataException($"{url}: SHA-256 {got}, expected {sha256}: the download is damaged or the file " +
                 "was replaced; it was deleted, run again to download it anew");
         }
         File.Move(part, path, overwrite: true);
+        return got;
     }
 
     static void Copy(HttpResponseMessage response, string part, bool append, long have, long? total, TextWriter progress,

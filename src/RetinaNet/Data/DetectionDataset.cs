@@ -28,10 +28,14 @@ public sealed class DetectionDataset
     public int Count => Samples.Count;
     public Sample this[int index] => Samples[index];
 
-    public static DetectionDataset Load(string annotationsPath, string imagesDir, TextWriter warnings, bool skipBadImages = false) =>
-        FromCoco(CocoFile.Load(annotationsPath), imagesDir, warnings, skipBadImages);
+    /// <param name="rotated">Read each box's angle (ODTK's bbox [x, y, w, h, theta]; 0 where a box has none), for a
+    /// rotated model.</param>
+    public static DetectionDataset Load(string annotationsPath, string imagesDir, TextWriter warnings, bool skipBadImages = false,
+        bool rotated = false) =>
+        FromCoco(CocoFile.Load(annotationsPath), imagesDir, warnings, skipBadImages, rotated);
 
-    public static DetectionDataset FromCoco(CocoFile coco, string imagesDir, TextWriter warnings, bool skipBadImages = false)
+    public static DetectionDataset FromCoco(CocoFile coco, string imagesDir, TextWriter warnings, bool skipBadImages = false,
+        bool rotated = false)
     {
         if (!Directory.Exists(imagesDir))
             throw new BadInputException(imagesDir, File.Exists(imagesDir) ? "is a file, expected the folder of images" : "images folder not found; check --images");
@@ -54,16 +58,19 @@ public sealed class DetectionDataset
             var annotations = byImage[image.Id].ToArray();
             var boxes = new float[4 * annotations.Length];
             var classes = new int[annotations.Length];
+            var angles = rotated ? new float[annotations.Length] : null;
             for (int i = 0; i < annotations.Length; i++)
             {
                 var a = annotations[i];
                 (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]) = ((float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H));
                 classes[i] = a.IsCrowd ? Sample.Crowd : categories.ClassIndexOf(a.CategoryId);
+                if (angles is not null) angles[i] = (float)(a.Theta ?? 0);
             }
             // Without a known size only the left/top edges clip now; Sample.ClipTo finishes the job once decoded.
-            var (clippedBoxes, clippedClasses) = Sample.Clip(boxes, classes, image.Width ?? float.PositiveInfinity, image.Height ?? float.PositiveInfinity);
+            var (clippedBoxes, clippedClasses, clippedAngles) = Sample.Clip(boxes, classes, angles,
+                image.Width ?? float.PositiveInfinity, image.Height ?? float.PositiveInfinity);
             dropped += classes.Length - clippedClasses.Length;
-            samples.Add(new Sample(samples.Count, image.Id, path, image.Width, image.Height, clippedBoxes, clippedClasses));
+            samples.Add(new Sample(samples.Count, image.Id, path, image.Width, image.Height, clippedBoxes, clippedClasses, clippedAngles));
             kept.Add(image);
         }
         if (dropped > 0)

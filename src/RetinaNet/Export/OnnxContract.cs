@@ -47,8 +47,10 @@ static class OnnxContract
             {
                 ["score_1..score_5"] = new { type = "float32", shape = new object[] { "batch", a * c, "H / stride", "W / stride" },
                     meaning = $"sigmoid class scores of pyramid levels P3..P7 (strides 8..128), channel = anchor * {c} + class" },
-                ["box_1..box_5"] = new { type = "float32", shape = new object[] { "batch", a * 4, "H / stride", "W / stride" },
-                    meaning = "box deltas (dx, dy, log dw, log dh) per anchor, ODTK's coding; decode and NMS are the caller's" },
+                ["box_1..box_5"] = new { type = "float32", shape = new object[] { "batch", a * config.BoxValues, "H / stride", "W / stride" },
+                    meaning = config.Rotated
+                        ? "box deltas (dx, dy, log dw, log dh, sin, cos) per anchor, ODTK's rotated coding; decode and NMS are the caller's"
+                        : "box deltas (dx, dy, log dw, log dh) per anchor, ODTK's coding; decode and NMS are the caller's" },
             }
             : new Dictionary<string, object>
             {

@@ -94,7 +94,7 @@ public static class OnnxExporter
             long h = options.Height / stride, w = options.Width / stride;
             var scores = graph.Node("Sigmoid", $"{cls[level]}.sigmoid", [cls[level]]);
             graph.Output(scores, OnnxNames.RawScores(level), DataType.Float, "batch", (long)config.Classes * config.Anchors.Count, h, w);
-            graph.Output(box[level], OnnxNames.RawBoxes(level), DataType.Float, "batch", 4L * config.Anchors.Count, h, w);
+            graph.Output(box[level], OnnxNames.RawBoxes(level), DataType.Float, "batch", (long)config.BoxValues * config.Anchors.Count, h, w);
         }
     }
 

@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>One image's detections in its original pixel coordinates: boxes as COCO [x, y, w, h].</summary>
-public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes, int[] Classes)
+/// <summary>One image's detections in its original pixel coordinates: boxes as COCO [x, y, w, h]; a rotated model's
+/// also carry their angles (ODTK's bbox [x, y, w, h, theta], <see cref="Boxes.RotatedRectangle"/>).</summary>
+public sealed record ImageDetections(long ImageId, float[] Scores, float[] Boxes, int[] Classes, float[]? Angles = null)
 {
     public int Count => Scores.Length;
 }
@@ -37,7 +38,8 @@ public sealed class DetectionRunner : IDetector
         anchors = new(model.Config.Anchors);
         weights = model.parameters().First().dtype;
         channelsLast = Layouts.IsChannelsLast(model.parameters().First(p => p.dim() == 4));
-        if (cudaGraphs && device.type == DeviceType.CUDA)
+        // rotated NMS runs on the corners it makes from the candidates: not part of the captured graph
+        if (cudaGraphs && device.type == DeviceType.CUDA && !model.Config.Rotated)
             graphs = new(Candidates, model.Config.Inference, device.index < 0 ? 0 : device.index, model.Kernels);
         model.eval();
     }
@@ -46,6 +48,7 @@ public sealed class DetectionRunner : IDetector
     public (int Height, int Width)? InputSize => null;
     public InferenceConfig Settings => model.Config.Inference;
     public IReadOnlyList<Category> Categories => model.Config.Categories;
+    public bool Rotated => model.Config.Rotated;
 
     public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
 
@@ -84,35 +87,39 @@ public sealed class DetectionRunner : IDetector
         DetectionMapping.ToImages(kept.Scores, kept.Boxes, kept.Classes, kept.Count, host);
 }
 
-/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels, [B, D] classes,
-/// optional [B] counts) to per-image detections in original coordinates: divided by the resize ratio, clipped to the
-/// image; score-0 padding rows and entries that only padded the batch are dropped.</summary>
+/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels — rotated: [B, D, 5] with
+/// the angle —, [B, D] classes, optional [B] counts) to per-image detections in original coordinates: divided by the
+/// resize ratio, clipped to the image (a rotated box is not: its corners are not its extent); score-0 padding rows and
+/// entries that only padded the batch are dropped.</summary>
 public static class DetectionMapping
 {
     public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor, Tensor? countsTensor, HostBatch host)
     {
-        // one transfer (one wait) per batch: [B, D*(1 + 4 + 1) + 1] float64 rows of scores, boxes, classes, count
+        // one transfer (one wait) per batch: [B, D*(1 + K + 1) + 1] float64 rows of scores, boxes, classes, count
         using var scope = NewDisposeScope();
         long b = scoresTensor.shape[0];
-        int d = (int)scoresTensor.shape[1];
+        int d = (int)scoresTensor.shape[1], k = (int)boxesTensor.shape[2];
         var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1) ?? full(b, 1, (double)d, dtype: ScalarType.Float64, device: scoresTensor.device);
         var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1), classesTensor.to(ScalarType.Float64), count], 1)
             .cpu().data<double>().ToArray();
-        int width = d * 6 + 1;
-        var scores = new float[b * d]; var boxes = new float[b * d * 4]; var classes = new long[b * d]; var counts = new long[b];
+        int width = d * (k + 2) + 1;
+        var scores = new float[b * d]; var boxes = new float[b * d * k]; var classes = new long[b * d]; var counts = new long[b];
         for (int i = 0; i < b; i++)
         {
             var row = rows.AsSpan(i * width, width);
-            for (int j = 0; j < d; j++) { scores[i * d + j] = (float)row[j]; classes[i * d + j] = (long)row[5 * d + j]; }
-            for (int j = 0; j < 4 * d; j++) boxes[i * d * 4 + j] = (float)row[d + j];
-            counts[i] = (long)row[6 * d];
+            for (int j = 0; j < d; j++) { scores[i * d + j] = (float)row[j]; classes[i * d + j] = (long)row[(k + 1) * d + j]; }
+            for (int j = 0; j < k * d; j++) boxes[i * d * k + j] = (float)row[d + j];
+            counts[i] = (long)row[(k + 2) * d];
         }
         var result = new List<ImageDetections>(host.Count);
         for (int i = 0; i < host.Count; i++)
         {
             if (host.Padding[i]) continue;
-            result.Add(MapBack(host.ImageIds[i], scores.AsSpan(i * d, d), boxes.AsSpan(i * d * 4, d * 4), classes.AsSpan(i * d, d),
-                (int)counts[i], host.Scales[i], host.OriginalSizes[i]));
+            var s = scores.AsSpan(i * d, d);
+            var bx = boxes.AsSpan(i * d * k, d * k);
+            var c = classes.AsSpan(i * d, d);
+            result.Add(k == 5 ? MapBackRotated(host.ImageIds[i], s, bx, c, (int)counts[i], host.Scales[i])
+                : MapBack(host.ImageIds[i], s, bx, c, (int)counts[i], host.Scales[i], host.OriginalSizes[i]));
         }
         return result;
     }
@@ -127,5 +134,22 @@ public static class DetectionMapping
             s.Add(scores[j]); b.AddRange([x, y, w, h]); c.Add((int)classes[j]);
         }
         return new ImageDetections(imageId, [.. s], [.. b], [.. c]);
+    }
+
+    /// <summary>Rotated boxes [x1, y1, x2, y2, theta] (inclusive corners before turning) to ODTK's [x, y, w, h] and
+    /// theta, the angle brought into [−π/4, π/4) (<see cref="RotatedRectangle.Normalized"/>).</summary>
+    static ImageDetections MapBackRotated(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes,
+        int count, double scale)
+    {
+        var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count); var a = new List<float>(count);
+        for (int j = 0; j < count; j++)
+        {
+            var box = boxes.Slice(5 * j, 5);
+            double w = (box[2] - box[0] + 1) / scale, h = (box[3] - box[1] + 1) / scale;
+            if (scores[j] <= 0 || !(w > 0 && h > 0)) continue;
+            var r = new RotatedRectangle(box[0] / scale, box[1] / scale, w, h, box[4]).Normalized();
+            s.Add(scores[j]); b.AddRange([(float)r.X, (float)r.Y, (float)r.W, (float)r.H]); c.Add((int)classes[j]); a.Add((float)r.Theta);
+        }
+        return new ImageDetections(imageId, [.. s], [.. b], [.. c], [.. a]);
     }
 }

@@ -41,6 +41,14 @@ public static class ModelFiles
             throw new ArgumentException($"{path}: post-processing is part of an exported model; set it when exporting");
         return OnnxDetector.Open(path, info, run, wanted, notes);
     }
+
+    /// <summary>ODTK's <c>--rotated-bbox</c> says what the model is: one line when the model at
+    /// <paramref name="path"/> says otherwise.</summary>
+    public static void CheckRotated(string path, bool modelRotated, bool flagGiven)
+    {
+        if (modelRotated && !flagGiven) throw new ArgumentException($"{path} is a rotated-box model: pass --rotated-bbox");
+        if (!modelRotated && flagGiven) throw new ArgumentException($"{path} is an axis-aligned model: leave out --rotated-bbox");
+    }
 }
 
 /// <summary>A checkpoint's model and its runner, owned together.</summary>
@@ -79,6 +87,7 @@ public sealed class CheckpointDetector : IDetector
     public InferenceConfig Settings => model.Config.Inference;
     public IReadOnlyList<Category> Categories => model.Config.Categories;
     public int Classes => runner.Classes;
+    public bool Rotated => runner.Rotated;
     public (int Height, int Width)? InputSize => runner.InputSize;
     public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);
     public void Dispose() { runner.Dispose(); model.Dispose(); }

@@ -18,6 +18,9 @@ public interface IDetector : IDisposable
     IReadOnlyList<Category> Categories { get; }
     /// <summary>The input scale and post-processing this detector runs with.</summary>
     InferenceConfig Settings { get; }
+    /// <summary>Rotated boxes (ODTK's <c>--rotated-bbox</c>): detections carry angles, evaluation compares
+    /// polygons.</summary>
+    bool Rotated => false;
     IReadOnlyList<ImageDetections> Detect(HostBatch host);
 }
 

@@ -71,7 +71,7 @@ public static class InferenceJob
             stdout.WriteLine($"Wrote {output}");
         }
         if (coco is null) return;
-        var result = CocoEvaluator.Evaluate(coco, detections);
+        var result = CocoEvaluator.Evaluate(coco, detections, detector.Rotated ? IouType.Segm : IouType.Bbox);
         stdout.Write(result.SummaryText());
         stdout.Write(result.PerCategoryTable());
     }
@@ -117,7 +117,7 @@ public static class InferenceJob
                 // the annotation file's ids, else the model's categories, else the class index
                 long category = dataset.Categories.Count > 0 ? dataset.Categories.CategoryIdOf(c)
                     : c < runner.Categories.Count ? runner.Categories[c].Id : c;
-                results.Add(new CocoDetection(image.ImageId, category, image.Boxes[4 * j], image.Boxes[4 * j + 1], image.Boxes[4 * j + 2], image.Boxes[4 * j + 3], image.Scores[j]));
+                results.Add(CocoDetections.Of(image, j, category));
             }
             group?.Tick();
             done++;

@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Inference;
 
-/// <summary>Candidates of all levels for a batch: [B, K] scores, [B, K, 4] boxes, [B, K] classes, [B, K]
-/// valid.</summary>
+/// <summary>Candidates of all levels for a batch: [B, K] scores, [B, K, 4] boxes (inclusive corners; rotated:
+/// [B, K, 5], the corners before turning and the angle), [B, K] classes, [B, K] valid.</summary>
 public sealed record Candidates(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid) : IDisposable
 {
     public void Dispose() { Scores.Dispose(); Boxes.Dispose(); Classes.Dispose(); Valid.Dispose(); }
@@ -23,7 +23,8 @@ public static class Postprocess
     {
         using var scope = NewDisposeScope();
         var scores = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var valid = new List<Tensor>();
-        int a = anchors.AnchorsPerLocation;
+        bool rotated = anchors.CornersPerLevel is not null;
+        int values = rotated ? 6 : 4; // box head outputs per anchor
         for (int level = 0; level < heads.ClassLogits.Length; level++)
         {
             var cls = heads.ClassLogits[level];
@@ -36,11 +37,13 @@ public static class Postprocess
             var anchorIndex = index.div(classes * hw, rounding_mode: RoundingMode.floor);
             var classIndex = index.div(hw, rounding_mode: RoundingMode.floor).remainder(classes);
             var pixel = index.remainder(hw);
-            // Box channel a*4 + j at pixel p sits at flat index (a*4 + j)*HW + p.
-            var deltaIndex = ((anchorIndex * 4 * hw + pixel).unsqueeze(-1) + arange(4, dtype: ScalarType.Int64, device: cls.device) * hw).reshape(batch, -1);
-            var deltas = heads.BoxDeltas[level].reshape(batch, -1).gather(1, deltaIndex).view(batch, k, 4);
+            // Box channel a*K + j at pixel p sits at flat index (a*K + j)*HW + p.
+            var deltaIndex = ((anchorIndex * values * hw + pixel).unsqueeze(-1)
+                + arange(values, dtype: ScalarType.Int64, device: cls.device) * hw).reshape(batch, -1);
+            var deltas = heads.BoxDeltas[level].reshape(batch, -1).gather(1, deltaIndex).view(batch, k, values);
             var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * hw + pixel).flatten()).view(batch, k, 4);
-            boxes.Add(BoxCoder.Decode(deltas, anchorBoxes, (inputSize.W, inputSize.H)));
+            var limit = (inputSize.W, inputSize.H);
+            boxes.Add(rotated ? RotatedBoxes.Decode(deltas, anchorBoxes, limit) : BoxCoder.Decode(deltas, anchorBoxes, limit));
             scores.Add(top);
             labels.Add(classIndex);
             valid.Add(top >= config.ScoreThreshold);
@@ -84,11 +87,31 @@ public static class Postprocess
     /// candidates (<see cref="HostNms"/>). All three give the same result.</summary>
     public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null)
     {
+        if (candidates.Boxes.shape[2] == 5) return SuppressRotated(candidates, config, kernels);
         var (scores, boxes, classes, valid) = (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
         if (scores.device.type == TorchSharp.DeviceType.CPU)
             return HostNms.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections);
         return (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(scores)
             ? NmsKernel.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections)
             : BatchedNms.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections);
+    }
+
+    /// <summary>Rotated candidates: the same NMS on their corners with exact rotated IoU (on a GPU our NMS kernel, else
+    /// the host loop); the kept detections carry the candidates' [x1, y1, x2, y2, theta] boxes.</summary>
+    static NmsResult SuppressRotated(Candidates candidates, InferenceConfig config, KernelOptions? kernels)
+    {
+        using var scope = NewDisposeScope();
+        var (scores, boxes, classes, valid) = (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
+        long b = boxes.shape[0], k = boxes.shape[1];
+        var corners = RotatedBoxes.CornersOfDecoded(boxes.reshape(-1, 5).to(ScalarType.Float32)).view(b, k, 8);
+        bool onGpu = scores.device.type != TorchSharp.DeviceType.CPU && (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(scores);
+        var kept = onGpu ? NmsKernel.Run(scores, corners, classes, valid, config.NmsThreshold, config.Detections)
+            : HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), valid.cpu(), config.NmsThreshold, config.Detections);
+        var at = kept.Indices.to(scores.device).clamp_min(0);
+        var kept5 = boxes.gather(1, at.unsqueeze(-1).expand(-1, -1, 5));
+        var result = new NmsResult(kept.Scores.to(scores.device), kept5, kept.Classes.to(scores.device), kept.Indices.to(scores.device),
+            kept.Count.to(scores.device));
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
+        return result;
     }
 }

@@ -33,7 +33,8 @@ public static class Losses
 public sealed class DetectionLoss
 {
     readonly TargetAssigner assigner;
-    readonly int classes, anchorsPerLocation;
+    readonly int classes, anchorsPerLocation, boxValues;
+    readonly bool rotated;
     readonly KernelOptions kernels;
 
     /// <param name="kernels">null: <see cref="KernelOptions.Default"/>. On a GPU, both losses run as our fused kernels
@@ -45,24 +46,26 @@ public sealed class DetectionLoss
         assigner = new TargetAssigner(config.AnchorIous.Background, config.AnchorIous.Foreground, this.kernels);
         classes = config.Classes;
         anchorsPerLocation = config.Anchors.Count;
+        (rotated, boxValues) = (config.Rotated, config.BoxValues);
     }
 
     /// <returns>(classification loss, box loss), scalar tensors.</returns>
     public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        using var assigned = assigner.Assign(anchors.All, targets);
+        using var assigned = rotated ? assigner.AssignRotated(anchors.All, anchors.AllCorners, targets) : assigner.Assign(anchors.All, targets);
         var labels = assigned.Labels;
         var fg = labels > 0;
 
-        bool fused = kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
+        // the fused box loss takes 4 values per anchor
+        bool fused = !rotated && kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
             && BoxLossKernel.CanRun(heads.BoxDeltas);
         var clsLoss = fused
             ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)
             : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32), labels, fg); // [B, N, C]
         var boxLoss = fused
             ? BoxLossKernel.Sum(heads.BoxDeltas, labels, assigned.BoxDeltas)
-            : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, 4)).ToArray(), 1).to(ScalarType.Float32), assigned.BoxDeltas) // [B, N, 4]
+            : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, boxValues)).ToArray(), 1).to(ScalarType.Float32), assigned.BoxDeltas) // [B, N, K]
                 .masked_fill(~fg.unsqueeze(-1), 0).sum();
 
         var normaliser = stack(fg.split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);

@@ -38,6 +38,13 @@ public sealed record DetectorConfig
     /// <summary>ODTK's anchor_ious: IoU below the first is background, at or above the second foreground.</summary>
     public (double Background, double Foreground) AnchorIous { get; init; } = (0.4, 0.5);
 
+    /// <summary>Rotated boxes (ODTK's <c>--rotated-bbox</c>): anchors at <see cref="AnchorConfig.Angles"/>, 6 box
+    /// values per anchor (x, y, w, h deltas, sin, cos), matching by rotated IoU.</summary>
+    public bool Rotated => Anchors.Rotated;
+
+    /// <summary>Box head outputs per anchor.</summary>
+    public int BoxValues => Rotated ? 6 : 4;
+
     public void Validate()
     {
         if (Backbones.Count == 0) throw new ArgumentException("at least one backbone is needed");

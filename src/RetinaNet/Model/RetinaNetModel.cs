@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>Raw head outputs per pyramid level: classification logits [B, A*C, H, W] (channel a*C + c)
-/// and box deltas [B, A*4, H, W] (channel a*4 + k), ODTK's layout.</summary>
+/// and box deltas [B, A*K, H, W] (channel a*K + k; K = 4, or 6 for rotated boxes), ODTK's layout.</summary>
 public sealed record HeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas) : IDisposable
 {
     public void Dispose()
@@ -56,7 +56,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         backbones = new BackboneSet(config.Backbones);
         int anchors = config.Anchors.Count;
         cls_head = MakeHead(config.Classes * anchors);
-        box_head = MakeHead(4 * anchors);
+        box_head = MakeHead(config.BoxValues * anchors);
         RegisterComponents();
         Kernels = kernels ?? Native.KernelOptions.Default;
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.Kernels = Kernels;

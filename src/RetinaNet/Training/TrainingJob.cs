@@ -65,12 +65,16 @@ public static class TrainingJob
         bool master = group?.IsMaster ?? true;
         if (!master) stdout = TextWriter.Null;
         // the data first: its errors come before any weights are read or downloaded
-        var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages);
+        bool rotated = o.Config.Rotated;
+        var dataset = DetectionDataset.Load(o.Annotations, o.Images, stderr, o.SkipBadImages, rotated);
         var valCoco = o.ValAnnotations is null ? null : CocoFile.Load(o.ValAnnotations);
         (CocoFile Coco, DetectionDataset Data)? val = valCoco is null ? null
             : (valCoco, DetectionDataset.FromCoco(valCoco, o.ValImages ?? o.Images, stderr, o.SkipBadImages));
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
+        if (model.Config.Rotated != rotated)
+            throw new ArgumentException($"{(resume is null ? o.FineTune : o.ModelPath)} is {(model.Config.Rotated ? "a rotated-box" : "an axis-aligned")} model: "
+                + (model.Config.Rotated ? "pass --rotated-bbox" : "drop --rotated-bbox, or --override to start a rotated model over"));
         var stored = model.Config.Inference;
         model.UseInferenceSettings(stored with
         {
@@ -98,6 +102,7 @@ public static class TrainingJob
             (group is null ? "" : $" × {ranks} processes ({o.Settings.Batch} images each, {group.Backend})"));
         var loaderOptions = new LoaderOptions(o.Workers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
+            Rotated = rotated,
             DecodeDevice = o.GpuDecode ? o.Device : null,
             Shard = (rank, ranks),
             WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0 ? o.Device.index : null,
@@ -133,7 +138,7 @@ public static class TrainingJob
                     o.Settings.MixedPrecision, o.Workers, GpuDecode: o.GpuDecode);
                 var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr, group: group);
                 if (!master) return null; // rank 0 scores what every rank detected
-                var result = CocoEvaluator.Evaluate(val.Value.Coco, detections);
+                var result = CocoEvaluator.Evaluate(val.Value.Coco, detections, rotated ? IouType.Segm : IouType.Bbox);
                 log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
                 stdout.Write(result.SummaryText());
                 return new Dictionary<string, double> { ["mAP"] = result.Stats[0], ["mAP50"] = result.Stats[1] };

@@ -25,60 +25,74 @@ public class PackagesTests
         var root = Paths.RepositoryRoot();
         var version = XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants("Version").Single().Value;
         var dir = Paths.TempDir();
-        string artifacts = Path.Combine(dir, "artifacts"), build = Path.Combine(dir, "build");
-        // the library under a version of its own: NuGet's global cache keeps the first package of a version for good
+        // the library under a version of its own: NuGet's global cache keeps the first package of a version for good.
+        // The packs, installs and app builds take gigabytes: gone when the test ends, as is that version's cache copy.
         string libraryVersion = $"{version}-test.{Guid.NewGuid():N}";
-        Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet.Cli"), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q"]);
-        foreach (var library in new[] { "RetinaNet.OnnxRuntime", "RetinaNet" })
-            Run("dotnet", ["pack", Path.Combine(root, "src", library), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q",
-                $"-p:PackageVersion={libraryVersion}"]);
-
-        foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version), ("RetinaNet.Core", libraryVersion),
-            ("RetinaNet.OnnxRuntime", libraryVersion) })
+        try
         {
-            var package = Path.Combine(artifacts, $"{id}.{packageVersion}.nupkg");
-            Assert.True(File.Exists(package), $"{package} was not packed: {string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
-            using var zip = ZipFile.OpenRead(package);
-            var spec = XDocument.Load(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
-            string Field(string name) => spec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value ?? "";
-            Assert.Equal(packageVersion, Field("version"));
-            Assert.Equal("MIT", Field("license"));
-            Assert.Equal("README.md", Field("readme"));
-            if (id != "retinanet") Assert.Contains(zip.Entries, e => e.FullName == "LICENSE");
-            var dependencies = spec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).ToList();
-            if (id == "RetinaNet.OnnxRuntime") Assert.DoesNotContain(dependencies, d => d.StartsWith("TorchSharp") || d.StartsWith("libtorch"));
-            if (id == "RetinaNet.Core") Assert.Contains("RetinaNet.OnnxRuntime", dependencies);
+            string artifacts = Path.Combine(dir, "artifacts"), build = Path.Combine(dir, "build");
+            Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet.Cli"), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q"]);
+            foreach (var library in new[] { "RetinaNet.OnnxRuntime", "RetinaNet" })
+                Run("dotnet", ["pack", Path.Combine(root, "src", library), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q",
+                    $"-p:PackageVersion={libraryVersion}"]);
+
+            foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version), ("RetinaNet.Core", libraryVersion),
+                ("RetinaNet.OnnxRuntime", libraryVersion) })
+            {
+                var package = Path.Combine(artifacts, $"{id}.{packageVersion}.nupkg");
+                Assert.True(File.Exists(package), $"{package} was not packed: {string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
+                using var zip = ZipFile.OpenRead(package);
+                var spec = XDocument.Load(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
+                string Field(string name) => spec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value ?? "";
+                Assert.Equal(packageVersion, Field("version"));
+                Assert.Equal("MIT", Field("license"));
+                Assert.Equal("README.md", Field("readme"));
+                if (id != "retinanet") Assert.Contains(zip.Entries, e => e.FullName == "LICENSE");
+                var dependencies = spec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).ToList();
+                if (id == "RetinaNet.OnnxRuntime") Assert.DoesNotContain(dependencies, d => d.StartsWith("TorchSharp") || d.StartsWith("libtorch"));
+                if (id == "RetinaNet.Core") Assert.Contains("RetinaNet.OnnxRuntime", dependencies);
+            }
+
+            // the tool, installed as the README says, with no NuGet cache and an empty weights cache
+            string tools = Path.Combine(dir, "tools"), empty = Path.Combine(dir, "empty-nuget"), torchHome = Path.Combine(dir, "torch-home");
+            Directory.CreateDirectory(empty);
+            Run("dotnet", ["tool", "install", "retinanet", "--tool-path", tools, "--add-source", artifacts, "--version", version]);
+            var retinanet = Path.Combine(tools, "retinanet");
+            Assert.StartsWith($"retinanet {version} (", Run(retinanet, ["--version"]));
+            var isolated = new Dictionary<string, string> { ["NUGET_PACKAGES"] = empty, ["TORCH_HOME"] = torchHome };
+            var demo = Path.Combine(dir, "demo");
+            var demoOutput = Run(retinanet, ["demo", "--iters", "5", "--output", demo], isolated);
+            Assert.Contains("Converting the ImageNet ResNet18", demoOutput); // from the copy in the tool package
+            Assert.True(File.Exists(Path.Combine(demo, "model.pth")) && File.Exists(Path.Combine(demo, "detections.png")), demoOutput);
+
+            // an app of a user's own, outside this repository, on the library package
+            var (model, image) = ModelAndImage(dir);
+            var printed = BuildAndRun(Path.Combine(dir, "app"), artifacts, "RetinaNet.Core", libraryVersion,
+                File.ReadAllText(Path.Combine(root, "samples", "DetectObjects", "Program.cs")), model, image);
+            // an app that only deploys: the ONNX Runtime package alone (no libtorch in its output) on the model's export
+            var onnx = Path.Combine(dir, "m.onnx");
+            Run(retinanet, ["export", model, onnx, "--size", "128", "128", "--full-precision"]);
+            var deployed = BuildAndRun(Path.Combine(dir, "deploy"), artifacts, "RetinaNet.OnnxRuntime", libraryVersion, """
+                using RetinaNet.OnnxRuntime;
+                using var detector = OrtDetector.Load(args[0]);
+                foreach (var d in detector.Detect(args[1]))
+                    Console.WriteLine($"{args[1]}: {d.Name} {d.Score:F3} at x={d.X:F1} y={d.Y:F1} w={d.Width:F1} h={d.Height:F1}");
+                """, onnx, image);
+            Assert.Empty(Directory.GetFiles(Path.Combine(dir, "deploy"), "libtorch*", SearchOption.AllDirectories));
+            Assert.Equal(ToolLines(retinanet, dir, model, image), printed);
+            Assert.Equal(ToolLines(retinanet, dir, onnx, image), deployed);
         }
-
-        // the tool, installed as the README says, with no NuGet cache and an empty weights cache
-        string tools = Path.Combine(dir, "tools"), empty = Path.Combine(dir, "empty-nuget"), torchHome = Path.Combine(dir, "torch-home");
-        Directory.CreateDirectory(empty);
-        Run("dotnet", ["tool", "install", "retinanet", "--tool-path", tools, "--add-source", artifacts, "--version", version]);
-        var retinanet = Path.Combine(tools, "retinanet");
-        Assert.StartsWith($"retinanet {version} (", Run(retinanet, ["--version"]));
-        var isolated = new Dictionary<string, string> { ["NUGET_PACKAGES"] = empty, ["TORCH_HOME"] = torchHome };
-        var demo = Path.Combine(dir, "demo");
-        var demoOutput = Run(retinanet, ["demo", "--iters", "5", "--output", demo], isolated);
-        Assert.Contains("Converting the ImageNet ResNet18", demoOutput); // from the copy in the tool package
-        Assert.True(File.Exists(Path.Combine(demo, "model.pth")) && File.Exists(Path.Combine(demo, "detections.png")), demoOutput);
-
-        // an app of a user's own, outside this repository, on the library package
-        var (model, image) = ModelAndImage(dir);
-        var printed = BuildAndRun(Path.Combine(dir, "app"), artifacts, "RetinaNet.Core", libraryVersion,
-            File.ReadAllText(Path.Combine(root, "samples", "DetectObjects", "Program.cs")), model, image);
-        // an app that only deploys: the ONNX Runtime package alone (no libtorch in its output) on the model's export
-        var onnx = Path.Combine(dir, "m.onnx");
-        Run(retinanet, ["export", model, onnx, "--size", "128", "128", "--full-precision"]);
-        var deployed = BuildAndRun(Path.Combine(dir, "deploy"), artifacts, "RetinaNet.OnnxRuntime", libraryVersion, """
-            using RetinaNet.OnnxRuntime;
-            using var detector = OrtDetector.Load(args[0]);
-            foreach (var d in detector.Detect(args[1]))
-                Console.WriteLine($"{args[1]}: {d.Name} {d.Score:F3} at x={d.X:F1} y={d.Y:F1} w={d.Width:F1} h={d.Height:F1}");
-            """, onnx, image);
-        Assert.Empty(Directory.GetFiles(Path.Combine(dir, "deploy"), "libtorch*", SearchOption.AllDirectories));
-        Assert.Equal(ToolLines(retinanet, dir, model, image), printed);
-        Assert.Equal(ToolLines(retinanet, dir, onnx, image), deployed);
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+            foreach (var id in new[] { "retinanet.core", "retinanet.onnxruntime" })
+                if (Path.Combine(NuGetCache(), id, libraryVersion) is var cached && Directory.Exists(cached))
+                    Directory.Delete(cached, recursive: true);
+        }
     }
+
+    static string NuGetCache() => Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } cache ? cache
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
     /// <summary>What the installed tool's <c>infer</c> finds in the image, printed as the sample prints it.</summary>
     static string[] ToolLines(string retinanet, string dir, string model, string image)

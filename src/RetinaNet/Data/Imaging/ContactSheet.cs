@@ -284,14 +284,30 @@ public static class ContactSheet
 
         foreach (var g in source.GroundTruth)
         {
+            if (g.Theta is double theta)
+            {
+                using var outline = Outline(cell, g.X, g.Y, g.W, g.H, theta);
+                DrawGroundTruth(canvas, outline);
+                continue;
+            }
             var (l, t, r, b) = Snap(cell, g.X, g.Y, g.W, g.H);
             const int d = GroundTruthThickness;
             if (r > l && b > t) DrawGroundTruthBox(canvas, l - d, t - d, r + d, b + d);
         }
-        var boxes = predictions.Select(p => p.Detection)
-            .Select(d => Snap(cell, d.X, d.Y, d.W, d.H)).ToList();
+        var boxes = predictions.Select(p => p.Detection).Select(d => d.Theta is double theta
+            ? Snap(cell, new Boxes.RotatedRectangle(d.X, d.Y, d.W, d.H, theta).Corners())
+            : Snap(cell, d.X, d.Y, d.W, d.H)).ToList();
         for (int i = predictions.Count - 1; i >= 0; i--) // best drawn last, on top
-            DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i]));
+        {
+            var d = predictions[i].Detection;
+            if (d.Theta is not double theta) { DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i])); continue; }
+            using var outline = Outline(cell, d.X, d.Y, d.W, d.H, theta);
+            using var paint = new SKPaint
+            {
+                Color = ColorOf(predictions[i]), IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = PredictionThickness,
+            };
+            canvas.DrawPath(outline, paint);
+        }
 
         // Labels over all boxes; placed best first (it gets the first choice of place), drawn best last (on top).
         using var font = EmbeddedFont.Create(LabelSize);
@@ -336,6 +352,41 @@ public static class ContactSheet
         // Clamped well outside the picture (it is clipped) so huge numbers cannot overflow.
         static int Round(float v) => (int)MathF.Round(Math.Clamp(v, -(1 << 20), 1 << 20));
         return (Round(Math.Min(x1, x2)), Round(Math.Min(y1, y2)), Round(Math.Max(x1, x2)), Round(Math.Max(y1, y2)));
+    }
+
+    /// <summary>The extent of corners x0, y0, ... in image coordinates, as <see cref="Snap(ContactSheetCell, double,
+    /// double, double, double)"/>.</summary>
+    static (int L, int T, int R, int B) Snap(ContactSheetCell cell, double[] corners)
+    {
+        double x1 = double.MaxValue, y1 = double.MaxValue, x2 = double.MinValue, y2 = double.MinValue;
+        for (int i = 0; i < corners.Length; i += 2)
+            (x1, y1, x2, y2) = (Math.Min(x1, corners[i]), Math.Min(y1, corners[i + 1]), Math.Max(x2, corners[i]), Math.Max(y2, corners[i + 1]));
+        return Snap(cell, x1, y1, x2 - x1, y2 - y1);
+    }
+
+    /// <summary>A rotated box's outline in sheet pixels (<see cref="Boxes.RotatedRectangle.Corners"/>).</summary>
+    static SKPath Outline(ContactSheetCell cell, double x, double y, double w, double h, double theta)
+    {
+        var corners = new Boxes.RotatedRectangle(x, y, w, h, theta).Corners();
+        var points = Enumerable.Range(0, 4).Select(i => cell.ToSheet(corners[2 * i], corners[2 * i + 1]))
+            .Select(p => new SKPoint(p.X, p.Y)).ToArray();
+        using var builder = new SKPathBuilder();
+        builder.AddPoly(points, close: true);
+        return builder.Detach();
+    }
+
+    /// <summary>A rotated ground truth: green dashes over a dark line, as <see cref="DrawGroundTruthBox"/>.</summary>
+    static void DrawGroundTruth(SKCanvas canvas, SKPath outline)
+    {
+        using var halo = new SKPaint { Color = Halo, IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness };
+        canvas.DrawPath(outline, halo);
+        using var dashes = SKPathEffect.CreateDash([7, 5], 0);
+        using var green = new SKPaint
+        {
+            Color = SkiaPixels.ToSk(DetectionPictures.GroundTruthColor), IsAntialias = true,
+            Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness, PathEffect = dashes,
+        };
+        canvas.DrawPath(outline, green);
     }
 
     /// <summary>A solid outline <paramref name="thickness"/> pixels wide inside (l, t)-(r, b): exact pixels, no

@@ -25,6 +25,9 @@ public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool Sk
     /// work on the rank's GPU, not on GPU 0. Null: leave the threads' device alone.</summary>
     public int? WorkerCudaDevice { get; init; }
 
+    /// <summary>Batches carry rotated boxes' angles (<see cref="HostBatch"/>'s 6-column targets).</summary>
+    public bool Rotated { get; init; }
+
     public static int DefaultWorkers => Math.Clamp(Environment.ProcessorCount - 1, 1, 12);
 }
 
@@ -40,7 +43,7 @@ public static class DetectionLoader
         if (options.Pin) TorchSharp.torch.set_num_threads(1);
         return new(
             (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
-            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas),
+            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas, options.Rotated),
             plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber,
             options.Shard, options.WorkerCudaDevice is int gpu ? () => Native.CudaDevice.SetCurrent(gpu) : null);
     }
@@ -73,7 +76,7 @@ public static class DetectionLoader
             return null;
         }
         int width = (int)pixels.shape[2], height = (int)pixels.shape[1];
-        var image = new ImageWithBoxes(pixels, (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone());
+        var image = new ImageWithBoxes(pixels, (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone(), (float[]?)sample.Angles?.Clone());
         try
         {
             image.ClipBoxes();

@@ -13,7 +13,8 @@ public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image
 /// <summary>A batch assembled on the host by a loader worker, ready to be copied to the device. Layout: <c>Pixels</c>
 /// uint8 [B, 3, H, W] with H and W the largest image's size rounded up to the stride, images at the top-left, zeros
 /// elsewhere (pinned when bound for a GPU); <c>Targets</c> float [B, M, 5] rows of (x, y, w, h, class) in the resized
-/// image's pixels, class −1 for padding rows and −2 for crowd regions (ODTK's layout, with crowd added); <c>Sizes</c>
+/// image's pixels, class −1 for padding rows and −2 for crowd regions (ODTK's layout, with crowd added; rotated boxes:
+/// [B, M, 6] rows of (x, y, w, h, theta, class)); <c>Sizes</c>
 /// int64 [B, 2] each image's (height, width) before padding; <c>Colors</c> float [B, 4] the colour jitter factors.
 /// <c>Scales</c> divide detections back to original coordinates. <c>Padding</c> marks entries repeated only to fill
 /// the batch (inference drops their results).</summary>
@@ -36,7 +37,8 @@ public sealed class HostBatch : IDisposable
 
     /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to
     /// <paramref name="stride"/>.</param>
-    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin, (int Height, int Width)? canvas = null)
+    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin,
+        (int Height, int Width)? canvas = null, bool rotated = false)
     {
         int n = images.Count;
         int h = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Height), stride);
@@ -51,7 +53,8 @@ public sealed class HostBatch : IDisposable
         using var scope = NewDisposeScope();
         var device = n > 0 ? images[0].Image.Pixels.device : CPU; // GPU-decoded batches are assembled on the GPU
         var pixels = zeros(n, 3, h, w, ScalarType.Byte, device);
-        var targets = new float[n * m * 5];
+        int columns = rotated ? 6 : 5;
+        var targets = new float[n * m * columns];
         Array.Fill(targets, -1f);
         var sizes = new long[n * 2];
         var colors = new float[n * 4];
@@ -61,10 +64,11 @@ public sealed class HostBatch : IDisposable
             pixels[i, .., ..image.Height, ..image.Width].copy_(image.Pixels);
             for (int k = 0; k < image.Count; k++)
             {
-                int row = (i * m + k) * 5;
+                int row = (i * m + k) * columns;
                 float x1 = image.Boxes[4 * k], y1 = image.Boxes[4 * k + 1];
                 (targets[row], targets[row + 1], targets[row + 2], targets[row + 3]) = (x1, y1, image.Boxes[4 * k + 2] - x1, image.Boxes[4 * k + 3] - y1);
-                targets[row + 4] = image.Classes[k];
+                if (rotated) targets[row + 4] = image.Angles?[k] ?? 0;
+                targets[row + columns - 1] = image.Classes[k];
             }
             (sizes[2 * i], sizes[2 * i + 1]) = (image.Height, image.Width);
             var c = image.Color;
@@ -74,7 +78,7 @@ public sealed class HostBatch : IDisposable
         {
             // pinned, all of it: a non-blocking copy from pageable memory waits for the device's queue to drain
             Pixels = Pinned(pixels, pin && device.type == TorchSharp.DeviceType.CPU).MoveToOuterDisposeScope(),
-            Targets = Pinned(tensor(targets, [n, m, 5]), pin).MoveToOuterDisposeScope(),
+            Targets = Pinned(tensor(targets, [n, m, columns]), pin).MoveToOuterDisposeScope(),
             Sizes = Pinned(tensor(sizes, [n, 2]), pin).MoveToOuterDisposeScope(),
             Colors = Pinned(tensor(colors, [n, 4]), pin).MoveToOuterDisposeScope(),
             Indices = images.Select(i => i.Index).ToArray(),

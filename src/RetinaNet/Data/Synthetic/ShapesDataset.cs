@@ -41,6 +41,63 @@ public static class ShapesDataset
         return (new CocoFile(annotationsPath, infos, annotations, categories), images);
     }
 
+    /// <summary>The rotated variant (ODTK's <c>--rotated-bbox</c>): bars and plates (rectangles of aspect 2.5–3.5 and
+    /// 1.2–1.6: thinner bars match too few of ODTK's default anchors, ratios 0.5–2, to be learned) at angles all round, annotated as rotated boxes (bbox [x, y, w, h, theta], theta in [−π/4, π/4), and
+    /// the 4 corners as the segmentation), <paramref name="size"/>² pixels with 1–4 shapes each.</summary>
+    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) GenerateRotated(int count, int size, int seed,
+        string annotationsPath = "annotations.json")
+    {
+        var random = new Random(seed);
+        var images = new List<(string, RgbImage)>();
+        var infos = new List<CocoImageInfo>();
+        var annotations = new List<CocoAnnotation>();
+        for (int i = 0; i < count; i++)
+        {
+            var pixels = Background(size, random);
+            int shapes = random.Next(1, 5);
+            var placed = new List<(double X, double Y, double R)>();
+            for (int k = 0; k < shapes; k++)
+            {
+                int cls = random.Next(RotatedClassNames.Length);
+                double aspect = cls == 0 ? 2.5 + random.NextDouble() : 1.2 + 0.4 * random.NextDouble();
+                double length = size * (0.25 + 0.25 * random.NextDouble()), thickness = length / aspect;
+                bool upright = random.Next(2) == 1; // the long side across or along: angles all round
+                double w = upright ? thickness : length, h = upright ? length : thickness;
+                double theta = Math.PI / 2 * (random.NextDouble() - 0.5), radius = Math.Sqrt(w * w + h * h) / 2;
+                double cx = radius + random.NextDouble() * (size - 2 * radius), cy = radius + random.NextDouble() * (size - 2 * radius);
+                if (placed.Any(p => Math.Pow(p.X - cx, 2) + Math.Pow(p.Y - cy, 2) < Math.Pow(p.R + radius, 2))) continue; // apart
+                placed.Add((cx, cy, radius));
+                var box = new Boxes.RotatedRectangle(cx - w / 2, cy - h / 2, w, h, theta);
+                DrawRotated(pixels, size, box, Colour(cls, random));
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, i + 1, cls + 1, box.X, box.Y, w, h, w * h, false, theta,
+                    CocoSegmentation.OfPolygons(box.Corners())));
+            }
+            var name = $"{i:D5}.png";
+            infos.Add(new CocoImageInfo(i + 1, name, size, size));
+            images.Add((name, new RgbImage(size, size, pixels)));
+        }
+        var categories = RotatedClassNames.Select((n, c) => new CocoCategory(c + 1, n, "shape")).ToList();
+        return (new CocoFile(annotationsPath, infos, annotations, categories), images);
+    }
+
+    public static readonly string[] RotatedClassNames = ["bar", "plate"];
+
+    /// <summary>Fills the pixels whose centres lie in the rotated box (turned back into the box's own frame, the
+    /// inverse of <see cref="Boxes.RotatedRectangle.Corners"/>).</summary>
+    static void DrawRotated(byte[] p, int size, Boxes.RotatedRectangle box, (byte R, byte G, byte B) c)
+    {
+        double cx = box.X + box.W / 2, cy = box.Y + box.H / 2, cos = Math.Cos(box.Theta), sin = Math.Sin(box.Theta);
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+            {
+                double px = x + 0.5 - cx, py = y + 0.5 - cy;
+                double u = cos * px - sin * py, v = sin * px + cos * py;
+                if (Math.Abs(u) > box.W / 2 || Math.Abs(v) > box.H / 2) continue;
+                int o = 3 * (y * size + x);
+                (p[o], p[o + 1], p[o + 2]) = (c.R, c.G, c.B);
+            }
+    }
+
     static byte[] Background(int size, Random random)
     {
         var p = new byte[size * size * 3];

@@ -45,7 +45,7 @@ public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height
     }
 }
 
-/// <summary>Mirror left-right with probability <c>P</c>: x → W − x.</summary>
+/// <summary>Mirror left-right with probability <c>P</c>: x → W − x; a rotated box's angle changes sign.</summary>
 public sealed class HorizontalFlip(double p = 0.5) : IImageTransform
 {
     public void Apply(ImageWithBoxes image, Random random)
@@ -55,6 +55,7 @@ public sealed class HorizontalFlip(double p = 0.5) : IImageTransform
         var b = image.Boxes;
         int w = image.Width;
         for (int i = 0; i < b.Length; i += 4) (b[i], b[i + 2]) = (w - b[i + 2], w - b[i]);
+        if (image.Angles is { } angles) for (int i = 0; i < angles.Length; i++) angles[i] = -angles[i];
     }
 }
 
@@ -65,7 +66,8 @@ public sealed class RandomRotate90 : IImageTransform
     public void Apply(ImageWithBoxes image, Random random) => Rotate(image, random.Next(4));
 
     /// <summary>Rotates counter-clockwise by k quarter turns: a point (x, y) of a W×H image goes to (y, W −
-    /// x).</summary>
+    /// x). A rotated box keeps its angle: turned a quarter further, it is the same box with width and height
+    /// swapped, which is what the corners' mapping gives, so the angle stays in [−π/4, π/4].</summary>
     public static void Rotate(ImageWithBoxes image, int quarterTurns)
     {
         for (int k = 0; k < quarterTurns; k++)
@@ -86,7 +88,8 @@ public sealed class RandomRotate90 : IImageTransform
 /// from {0, .1, .3, .5, .7, .9}; try windows of relative size [0.3, 1] per side with aspect ratio (w/h, relative to
 /// the image) in [0.5, 2] until one overlaps some box with at least that IoU (up to <c>Attempts</c>, else no crop).
 /// Boxes whose centre lies inside the window are kept and clipped to it; the others go, so no object is cut in half
-/// without its centre. Crowd regions follow the same rule. Images without boxes are cropped freely.</summary>
+/// without its centre. Crowd regions follow the same rule. Images without boxes are cropped freely. Not for rotated
+/// boxes (clipping cuts the unturned box): the command line refuses the pair.</summary>
 public sealed class BboxSafeCrop(int attempts = 10) : IImageTransform
 {
     static readonly double[] Thresholds = [0, 0.1, 0.3, 0.5, 0.7, 0.9];

@@ -4,23 +4,27 @@ namespace RetinaNet.Data.Transforms;
 
 /// <summary>An image on its way through the transforms, with the boxes that must stay aligned with its pixels.
 /// Boxes are corners (x1, y1, x2, y2) in continuous pixel coordinates of the current pixels (the pixel at
-/// column x covers [x, x + 1)), so a flip maps x to W - x and a resize by r maps x to r·x.</summary>
+/// column x covers [x, x + 1)), so a flip maps x to W - x and a resize by r maps x to r·x. Rotated boxes add
+/// <see cref="Angles"/> (see <see cref="Sample"/>).</summary>
 public sealed class ImageWithBoxes : IDisposable
 {
     /// <summary>uint8 [3, H, W] on any device. Owned: a transform that replaces it disposes the old one.</summary>
     public Tensor Pixels { get; private set; }
     public float[] Boxes { get; private set; }
     public int[] Classes { get; private set; }
+    /// <summary>Each box's theta (rotated boxes), or null.</summary>
+    public float[]? Angles { get; private set; }
     /// <summary>Current size over original size (resizing is isotropic): detections divide by it.</summary>
     public double Scale { get; set; } = 1;
     /// <summary>Colour changes to apply later on the whole batch (on the device); identity unless jittered.</summary>
     public ColorFactors Color { get; set; } = ColorFactors.Identity;
 
-    public ImageWithBoxes(Tensor pixels, float[] boxes, int[] classes)
+    public ImageWithBoxes(Tensor pixels, float[] boxes, int[] classes, float[]? angles = null)
     {
+        if (angles is not null && angles.Length != classes.Length) throw new ArgumentException($"{angles.Length} angles for {classes.Length} boxes");
         if (pixels.dim() != 3 || pixels.shape[0] != 3 || pixels.dtype != ScalarType.Byte) throw new ArgumentException($"expected uint8 [3, H, W] pixels, got {pixels.dtype} [{string.Join(", ", pixels.shape)}]");
         if (boxes.Length != classes.Length * 4) throw new ArgumentException($"{boxes.Length} box coordinates for {classes.Length} classes");
-        (Pixels, Boxes, Classes) = (pixels, boxes, classes);
+        (Pixels, Boxes, Classes, Angles) = (pixels, boxes, classes, angles);
     }
 
     public int Width => (int)Pixels.shape[2];
@@ -33,15 +37,15 @@ public sealed class ImageWithBoxes : IDisposable
         Pixels = pixels;
     }
 
-    public void ReplaceBoxes(float[] boxes, int[] classes) => (Boxes, Classes) = (boxes, classes);
+    public void ReplaceBoxes(float[] boxes, int[] classes, float[]? angles = null) => (Boxes, Classes, Angles) = (boxes, classes, angles);
 
     /// <summary>Clips boxes to the image and drops those left with no width or height; returns how many
     /// went.</summary>
     public int ClipBoxes()
     {
         int before = Count;
-        var (boxes, classes) = Sample.Clip(Boxes, Classes, Width, Height);
-        ReplaceBoxes(boxes, classes);
+        var (boxes, classes, angles) = Sample.Clip(Boxes, Classes, Angles, Width, Height);
+        ReplaceBoxes(boxes, classes, angles);
         return before - Count;
     }
 

@@ -91,21 +91,10 @@ public sealed class OnnxDetector : IDetector
     {
         var model = OnnxExporter.Load(path);
         var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
-        if (meta.GetValueOrDefault(OnnxExporter.LayoutKey) == RetinaNet.OnnxRuntime.ExportedFile.RawHeadsLayout)
-            throw new InvalidDataException($"{path} was exported with --raw-heads (ODTK's network-only layout, no decode or NMS): re-export without --raw-heads to run it with infer");
-        var images = model.Graph.Input.FirstOrDefault(i => i.Name == OnnxNames.Images);
-        var dims = images?.Type?.TensorType?.Shape?.Dim;
-        if (images is null || dims is not { Count: 4 } || !meta.TryGetValue(OnnxExporter.ClassesKey, out var classes))
-            throw new InvalidDataException($"{path} is not a detector exported by retinanet export (needs input '{OnnxNames.Images}' [batch, 3, H, W] and {OnnxExporter.ClassesKey} metadata)");
-        var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        int? Size(string key) => int.TryParse(meta.GetValueOrDefault(key), invariant, out int n) && n > 0 ? n : null;
-        return new((int)dims[2].DimValue, (int)dims[3].DimValue, int.Parse(classes, invariant),
-            meta.GetValueOrDefault(OnnxExporter.PrecisionKey, "fp32"),
-            model.Graph.Node.Any(n => n.OpType == "EPContext"),
-            Size(OnnxExporter.ResizeKey), Size(OnnxExporter.MaxSizeKey))
-        {
-            Categories = meta.TryGetValue(OnnxExporter.CategoriesKey, out var json) ? RetinaNet.OnnxRuntime.ExportedFile.ReadCategories(path, json) : [],
-        };
+        var dims = model.Graph.Input.FirstOrDefault(i => i.Name == OnnxNames.Images)?.Type?.TensorType?.Shape?.Dim;
+        var file = RetinaNet.OnnxRuntime.ExportedFile.Describe(path, meta, dims?.Select(d => d.DimValue).ToList());
+        return new(file.Height, file.Width, file.Classes, file.Precision, model.Graph.Node.Any(n => n.OpType == "EPContext"),
+            file.Resize, file.MaxSize) { Categories = file.Categories };
     }
 
     public IReadOnlyList<ImageDetections> Detect(HostBatch host)
