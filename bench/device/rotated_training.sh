@@ -11,5 +11,5 @@ for rotated in false true; do
   RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh train --backbone ResNet50FPN --batch 8 --height 800 --width 1216 \
     --iters 10 --rotated $rotated 2>&1 | tail -1
 done
-RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh rotated-vs-axis --images 96 --size 128 --iters 1500 --batch 8 \
+RETINANET_EXE=RetinaNet.Bench bash .device/on-device.sh rotated-vs-axis --images 96 --size 128 --iters 1000 --batch 8 \
   --lr 0.005 --dir /tmp/rva 2>&1 | grep '^{'

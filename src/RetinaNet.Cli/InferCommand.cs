@@ -1,3 +1,4 @@
+using RetinaNet.Distributed;
 using RetinaNet.Inference;
 using static RetinaNet.Cli.Validation;
 
@@ -37,9 +38,9 @@ static class InferCommand
         if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
         // a list's or a glob's images, checked before the model loads (a folder's are listed when the job starts)
         if (!a.Has("--annotations") && !Directory.Exists(a.String("--images"))) Data.ImageInputs.Resolve(a.String("--images")!);
-        if (exported) return Infer(a, context, model, format, new Placement(requested, null, 1, 1), Positive(a, "--batch"), a.Int("--workers"));
+        if (exported) return Infer(a, context, model, format, Placement.Alone(requested, Positive(a, "--batch"), a.Int("--workers")));
         GpuDecode(a, requested);
-        return MultiProcess.Run(a, context, p => Infer(a, context, model, format, p, p.RankBatch(a), p.Workers(a)));
+        return Launch.Run(a, context, p => Infer(a, context, model, format, p));
     }
 
     static void ImagesExist(string? images)
@@ -50,8 +51,9 @@ static class InferCommand
             + "such as 'photos/*.jpg', or a .txt file listing image paths");
     }
 
-    static int Infer(ParsedArgs a, CommandContext context, string model, string format, Placement placement, int batch, int workers)
+    static int Infer(ParsedArgs a, CommandContext context, string model, string format, Placement placement)
     {
+        var (batch, workers) = (placement.RankBatch, placement.Workers);
         var run = new ExecutionOptions(placement.Device, a.Flag("--full-precision"), a.Flag("--cuda-graphs"), batch);
         using var detector = ModelFiles.Open(model, run, stored => InferenceSettings(a, stored), context.Stderr);
         ModelFiles.CheckRotated(model, detector.Rotated, a.Flag("--rotated-bbox"));

@@ -44,7 +44,7 @@ namespace RetinaNet.Cli
                 var cli = CommandRegistry.Find(rest[0])
                     ?? throw new UsageException($"unknown command '{rest[0]}': use {string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
                 int gpus = cli.NeedsGpuCount ? services.GpuCount() : 0;
-                var spec = cli.Spec(Placement.DefaultBatch(gpus));
+                var spec = cli.Spec(LaunchOptions.DefaultBatch(gpus));
                 var commandArgs = rest.Skip(1).ToList();
                 if (commandArgs.Contains("--help") || commandArgs.Contains("-h"))
                 {
@@ -57,7 +57,7 @@ namespace RetinaNet.Cli
                 catch (DistributedSetupException e) { throw new UsageException(e.Message); }
                 return cli.Run(parsed, new CommandContext(gpus, stdout, stderr, masterEndpoint, services, args));
             }
-            catch (UsageException e)
+            catch (Exception e) when (e is UsageException or PlacementException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");
                 return BadUsage;

@@ -1,3 +1,4 @@
+using RetinaNet.Distributed;
 using System.Diagnostics;
 using RetinaNet.Boxes;
 using RetinaNet.Checkpoints;
@@ -56,7 +57,7 @@ static class TrainCommand
             throw new UsageException("--augment-crop cuts boxes to the crop, which would move a rotated box: leave it out with --rotated-bbox");
         var config = TrainConfig(a, Classes(a)); // last: it reads the annotation file
         GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
-        return MultiProcess.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
+        return Launch.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
     }
 
     /// <summary>ODTK's --classes default, kept for a file whose categories cannot be read here (loading it says
@@ -122,7 +123,7 @@ static class TrainCommand
             {
                 Iterations = iterations,
                 Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
-                Batch = placement.RankBatch(a),
+                Batch = placement.RankBatch,
                 WeightDecay = a.Double("--regularization-l2"),
                 MixedPrecision = ExecutionOptions.MixedPrecisionFor(device, a.Flag("--full-precision")),
                 ChannelsLast = device.type == TorchSharp.DeviceType.CUDA,
@@ -138,7 +139,7 @@ static class TrainCommand
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
             Resize = a.GivenInt("--resize"), MaxSize = a.GivenInt("--max-size"), // given: wins over a checkpoint's
             LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
-            Workers = placement.Workers(a), GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            Workers = placement.Workers, GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
             Group = placement.Group,
         };
         using var stop = new CancellationTokenSource();

@@ -134,12 +134,6 @@ static class Validation
         return config;
     }
 
-    public static void BatchDividesGpus(int batch, int gpus)
-    {
-        if (gpus > 1 && batch % gpus != 0)
-            throw new UsageException($"--batch {batch} is not divisible by the {gpus} GPUs in use; use a multiple of {gpus}");
-    }
-
     public static void MultipleOf(string name, int value, int multiple)
     {
         if (value <= 0 || value % multiple != 0)

@@ -171,24 +171,40 @@ static class Assertions
         => Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: expected {expected:R}, got {actual:R}");
 }
 
-/// <summary>A test that reads files with Debian's python3-onnx as a second ONNX implementation (.ci/run installs it
-/// where apt can); skipped, saying so, where /usr/bin/python3 cannot import onnx.</summary>
-public sealed class PythonOnnxFactAttribute : FactAttribute
+/// <summary>A test that runs /usr/bin/python3 with a module of Debian's (.ci/run installs python3-onnx and
+/// python3-numpy where apt can); skipped, saying so, where python3 cannot import it.</summary>
+public class PythonModuleFactAttribute : FactAttribute
 {
-    static readonly Lazy<bool> Available = new(() =>
-    {
-        if (!File.Exists("/usr/bin/python3")) return false;
-        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", ["-c", "import onnx"])
-            { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        p.WaitForExit();
-        return p.ExitCode == 0;
-    });
+    static readonly Dictionary<string, bool> Imports = new();
 
-    public PythonOnnxFactAttribute()
+    public static bool CanImport(string module)
     {
-        if (!Available.Value) Skip = "skipped: /usr/bin/python3 cannot import onnx (apt-get install python3-onnx)";
+        lock (Imports)
+        {
+            if (Imports.TryGetValue(module, out bool known)) return known;
+            bool ok = false;
+            if (File.Exists("/usr/bin/python3"))
+            {
+                using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", ["-c", $"import {module}"])
+                    { RedirectStandardError = true, RedirectStandardOutput = true })!;
+                p.WaitForExit();
+                ok = p.ExitCode == 0;
+            }
+            return Imports[module] = ok;
+        }
+    }
+
+    public PythonModuleFactAttribute(string module, string package)
+    {
+        if (!CanImport(module)) Skip = $"skipped: /usr/bin/python3 cannot import {module} (apt-get install {package})";
     }
 }
+
+/// <summary>A test that reads files with Debian's python3-onnx as a second ONNX implementation.</summary>
+public sealed class PythonOnnxFactAttribute() : PythonModuleFactAttribute("onnx", "python3-onnx");
+
+/// <summary>A test that runs a script of ours on Debian's python3-numpy.</summary>
+public sealed class PythonNumpyFactAttribute() : PythonModuleFactAttribute("numpy", "python3-numpy");
 
 /// <summary>A test that needs ffmpeg and ffprobe (.ci/run installs them where apt can); skipped, saying so, where
 /// they are not on PATH.</summary>

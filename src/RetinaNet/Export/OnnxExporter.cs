@@ -39,7 +39,15 @@ public static class OnnxExporter
     public const int DefaultOpset = 17, MinOpset = 13, MaxOpset = 18;
     public const string LayoutKey = ExportedFile.LayoutKey, ClassesKey = ExportedFile.ClassesKey, BackbonesKey = "retinanet.backbones",
         PrecisionKey = ExportedFile.PrecisionKey, InferenceKey = "retinanet.inference", ResizeKey = ExportedFile.ResizeKey,
-        MaxSizeKey = ExportedFile.MaxSizeKey, CategoriesKey = ExportedFile.CategoriesKey;
+        MaxSizeKey = ExportedFile.MaxSizeKey, CategoriesKey = ExportedFile.CategoriesKey, AnchorsKey = "retinanet.anchors";
+
+    /// <summary>What a raw-heads client needs to make the anchors (<c>samples/python/decode_raw_heads.py</c>): ratios,
+    /// scales, angles (empty: axis-aligned) and the strides of the output levels, as JSON.</summary>
+    public static string AnchorsMetadata(DetectorConfig config) => System.Text.Json.JsonSerializer.Serialize(new
+    {
+        ratios = config.Anchors.Ratios, scales = config.Anchors.Scales, angles = config.Anchors.Angles,
+        strides = Enumerable.Range(0, PyramidLevels.PerBackbone * config.Backbones.Count).Select(PyramidLevels.StrideOf),
+    });
 
     public static ModelProto Build(RetinaNetModel model, ExportOptions options)
     {
@@ -78,6 +86,7 @@ public static class OnnxExporter
             (ResizeKey, FormattableString.Invariant($"{inference.Resize}")),
             (MaxSizeKey, FormattableString.Invariant($"{inference.MaxSize}")),
             // class i of the outputs is categories[i]: [{"id": 1, "name": "cat"}, ...]
+            (AnchorsKey, AnchorsMetadata(model.Config)),
             (CategoriesKey, System.Text.Json.JsonSerializer.Serialize(model.Config.Categories.Select(c => new { id = c.Id, name = c.Name }))),
             (OnnxContract.InputKey, OnnxContract.Input(options, model.Config)),
             (OnnxContract.OutputsKey, OnnxContract.Outputs(options, model.Config)),

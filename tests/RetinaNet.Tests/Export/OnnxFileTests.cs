@@ -4,22 +4,13 @@ using Xunit;
 
 namespace RetinaNet.Tests.Export;
 
-/// <summary>A fact that runs only where /usr/bin/python3 imports onnx (Debian's python3-onnx), and says so when skipped.</summary>
-public sealed class PythonOnnxFactAttribute : FactAttribute
-{
-    public PythonOnnxFactAttribute()
-    {
-        if (!OnnxFileTests.PythonHasOnnx) Skip = "skipped: `/usr/bin/python3 -c \"import onnx\"` fails here (apt-get install python3-onnx to run the ONNX checker)";
-    }
-}
-
 /// <summary>Exported files as others read them: the ONNX reference checker (full check: strict shape and type inference)
 /// accepts them, and reading one back gives IR version 8 and opset 17.</summary>
 public class OnnxFileTests
 {
     internal const string Python = "/usr/bin/python3";
 
-    public static bool PythonHasOnnx { get; } = Run(Python, "-c \"import onnx\"").ExitCode == 0;
+    public static bool PythonHasOnnx => PythonModuleFactAttribute.CanImport("onnx");
 
     internal static (int ExitCode, string Output) Run(string exe, string arguments)
     {
