@@ -2,7 +2,6 @@ using System.Diagnostics;
 using RetinaNet.Boxes;
 using RetinaNet.Data;
 using RetinaNet.Data.Coco;
-using RetinaNet.Data.Imaging;
 using RetinaNet.Data.Synthetic;
 using RetinaNet.Data.Transforms;
 using RetinaNet.Evaluation;
@@ -27,14 +26,8 @@ static class RotatedVsAxisBench
         var device = cuda.is_available() ? CUDA : CPU;
         int count = int.Parse(opt("images", "96")), size = int.Parse(opt("size", "128")), iters = int.Parse(opt("iters", "250"));
         int batch = int.Parse(opt("batch", "4"));
-        string dir = opt("dir", Path.Combine(Path.GetTempPath(), "rotated-vs-axis")), images = Path.Combine(dir, "images");
-        Directory.CreateDirectory(images);
-        var (train, trainImages) = ShapesDataset.GenerateRotated(count, size, 1, Path.Combine(dir, "rotated.json"));
-        var (val, valImages) = ShapesDataset.GenerateRotated(Math.Max(4, count / 4), size, 2, Path.Combine(dir, "val.json"));
-        val = new CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(), val.Annotations, val.Categories);
-        foreach (var (name, image) in trainImages) ImageEncoder.SavePng(image, Path.Combine(images, name));
-        foreach (var (name, image) in valImages) ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
-        train.Save(train.Path);
+        string dir = opt("dir", Path.Combine(Path.GetTempPath(), "rotated-vs-axis"));
+        var (train, val, images, _) = ShapesDataset.WriteDemo(dir, count, size, rotated: true);
         var axis = new CocoFile(Path.Combine(dir, "axis.json"), train.Images, train.Annotations.Select(Enclosing).ToList(), train.Categories);
         axis.Save(axis.Path);
 

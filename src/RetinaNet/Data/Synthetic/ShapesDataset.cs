@@ -11,15 +11,10 @@ public static class ShapesDataset
 
     /// <summary>Makes <paramref name="count"/> images of <paramref name="size"/>² pixels with 1–4 shapes
     /// each.</summary>
-    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed, string annotationsPath = "annotations.json")
-    {
-        var random = new Random(seed);
-        var images = new List<(string, RgbImage)>();
-        var infos = new List<CocoImageInfo>();
-        var annotations = new List<CocoAnnotation>();
-        for (int i = 0; i < count; i++)
+    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed,
+        string annotationsPath = "annotations.json") =>
+        Generate(count, size, seed, annotationsPath, ClassNames, (pixels, random, imageId, annotations) =>
         {
-            var pixels = Background(size, random);
             int shapes = random.Next(1, 5);
             var placed = new List<(int X, int Y, int S)>();
             for (int k = 0; k < shapes; k++)
@@ -31,21 +26,36 @@ public static class ShapesDataset
                 int cls = random.Next(ClassNames.Length);
                 var colour = Colour(cls, random);
                 Draw(pixels, size, cls, x, y, s, colour);
-                annotations.Add(new CocoAnnotation(annotations.Count + 1, i + 1, cls + 1, x, y, s, s, s * s, false));
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, cls + 1, x, y, s, s, s * s, false));
             }
-            var name = $"{i:D5}.png";
-            infos.Add(new CocoImageInfo(i + 1, name, size, size));
-            images.Add((name, new RgbImage(size, size, pixels)));
-        }
-        var categories = ClassNames.Select((n, c) => new CocoCategory(c + 1, n, "shape")).ToList();
-        return (new CocoFile(annotationsPath, infos, annotations, categories), images);
+        });
+
+    /// <summary>The demo's data written to <paramref name="dir"/>: <paramref name="count"/> training images (seed 1,
+    /// <c>annotations.json</c>) and a quarter as many held out (seed 2, files <c>val_*</c>, <c>val.json</c>), all in
+    /// <c>images/</c>; axis-aligned shapes or, <paramref name="rotated"/>, the rotated ones.</summary>
+    public static (CocoFile Train, CocoFile Val, string Images, List<RgbImage> ValImages) WriteDemo(string dir, int count, int size,
+        bool rotated)
+    {
+        string images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        var generate = rotated ? GenerateRotated : (Func<int, int, int, string, (CocoFile, List<(string FileName, RgbImage Image)>)>)Generate;
+        var (train, trainImages) = generate(count, size, 1, Path.Combine(dir, "annotations.json"));
+        var (val, valImages) = generate(Math.Max(4, count / 4), size, 2, Path.Combine(dir, "val.json"));
+        val = new CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(), val.Annotations, val.Categories);
+        foreach (var (name, image) in trainImages) Imaging.ImageEncoder.SavePng(image, Path.Combine(images, name));
+        foreach (var (name, image) in valImages) Imaging.ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
+        train.Save(train.Path);
+        val.Save(val.Path);
+        return (train, val, images, valImages.Select(v => v.Image).ToList());
     }
 
-    /// <summary>The rotated variant (ODTK's <c>--rotated-bbox</c>): bars and plates (rectangles of aspect 2.5–3.5 and
-    /// 1.2–1.6: thinner bars match too few of ODTK's default anchors, ratios 0.5–2, to be learned) at angles all round, annotated as rotated boxes (bbox [x, y, w, h, theta], theta in [−π/4, π/4), and
-    /// the 4 corners as the segmentation), <paramref name="size"/>² pixels with 1–4 shapes each.</summary>
-    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) GenerateRotated(int count, int size, int seed,
-        string annotationsPath = "annotations.json")
+    /// <summary>Draws an image's shapes on its background and adds their annotations.</summary>
+    delegate void ShapePainter(byte[] pixels, Random random, long imageId, List<CocoAnnotation> annotations);
+
+    /// <summary><paramref name="count"/> images of <paramref name="size"/>² pixels: a background each, then its
+    /// shapes by <paramref name="paint"/>, all from one generator seeded with <paramref name="seed"/>.</summary>
+    static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed,
+        string annotationsPath, string[] classNames, ShapePainter paint)
     {
         var random = new Random(seed);
         var images = new List<(string, RgbImage)>();
@@ -54,6 +64,23 @@ public static class ShapesDataset
         for (int i = 0; i < count; i++)
         {
             var pixels = Background(size, random);
+            paint(pixels, random, i + 1, annotations);
+            var name = $"{i:D5}.png";
+            infos.Add(new CocoImageInfo(i + 1, name, size, size));
+            images.Add((name, new RgbImage(size, size, pixels)));
+        }
+        var categories = classNames.Select((n, c) => new CocoCategory(c + 1, n, "shape")).ToList();
+        return (new CocoFile(annotationsPath, infos, annotations, categories), images);
+    }
+
+    /// <summary>The rotated variant (ODTK's <c>--rotated-bbox</c>): bars and plates (rectangles of aspect 2.5–3.5 and
+    /// 1.2–1.6: thinner bars match too few of ODTK's default anchors, ratios 0.5–2, to be learned) at angles all
+    /// round, annotated as rotated boxes (bbox [x, y, w, h, theta], theta in [−π/4, π/4), and the 4 corners as the
+    /// segmentation), <paramref name="size"/>² pixels with 1–4 shapes each.</summary>
+    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) GenerateRotated(int count, int size, int seed,
+        string annotationsPath = "annotations.json") =>
+        Generate(count, size, seed, annotationsPath, RotatedClassNames, (pixels, random, imageId, annotations) =>
+        {
             int shapes = random.Next(1, 5);
             var placed = new List<(double X, double Y, double R)>();
             for (int k = 0; k < shapes; k++)
@@ -69,16 +96,10 @@ public static class ShapesDataset
                 placed.Add((cx, cy, radius));
                 var box = new Boxes.RotatedRectangle(cx - w / 2, cy - h / 2, w, h, theta);
                 DrawRotated(pixels, size, box, Colour(cls, random));
-                annotations.Add(new CocoAnnotation(annotations.Count + 1, i + 1, cls + 1, box.X, box.Y, w, h, w * h, false, theta,
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, cls + 1, box.X, box.Y, w, h, w * h, false, theta,
                     CocoSegmentation.OfPolygons(box.Corners())));
             }
-            var name = $"{i:D5}.png";
-            infos.Add(new CocoImageInfo(i + 1, name, size, size));
-            images.Add((name, new RgbImage(size, size, pixels)));
-        }
-        var categories = RotatedClassNames.Select((n, c) => new CocoCategory(c + 1, n, "shape")).ToList();
-        return (new CocoFile(annotationsPath, infos, annotations, categories), images);
-    }
+        });
 
     public static readonly string[] RotatedClassNames = ["bar", "plate"];
 
