@@ -4,11 +4,14 @@ namespace RetinaNet.Cli;
 /// the post-processing and input size given, else the model's own.</summary>
 static class DetectorArgs
 {
-    public static DetectorOptions From(ParsedArgs a, int batch) => new()
+    public static DetectorOptions From(ParsedArgs a, int batch)
     {
-        Device = a.String("--device"), FullPrecision = a.Flag("--full-precision"), Batch = batch,
-        ScoreThreshold = a.GivenDouble("--score-threshold"), TopN = a.GivenInt("--top-n"),
-        NmsThreshold = a.GivenDouble("--nms"), MaxDetections = a.GivenInt("--detections"),
-        Resize = a.GivenInt("--resize"), MaxSize = a.GivenInt("--max-size"),
-    };
+        var given = Validation.Overrides(a);
+        return new()
+        {
+            Device = a.String("--device"), FullPrecision = a.Flag("--full-precision"), Batch = batch,
+            ScoreThreshold = given.ScoreThreshold, TopN = given.TopN, NmsThreshold = given.NmsThreshold,
+            MaxDetections = given.Detections, Resize = given.Resize, MaxSize = given.MaxSize,
+        };
+    }
 }

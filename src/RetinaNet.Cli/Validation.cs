@@ -121,18 +121,15 @@ static class Validation
     /// checkpoint's, which are the defaults where it has none).</summary>
     public static InferenceConfig InferenceSettings(ParsedArgs a, InferenceConfig stored)
     {
-        var config = stored with
-        {
-            ScoreThreshold = a.GivenDouble("--score-threshold") ?? stored.ScoreThreshold,
-            TopN = a.GivenInt("--top-n") ?? stored.TopN,
-            NmsThreshold = a.GivenDouble("--nms") ?? stored.NmsThreshold,
-            Detections = a.GivenInt("--detections") ?? stored.Detections,
-            Resize = a.GivenInt("--resize") ?? stored.Resize, MaxSize = a.GivenInt("--max-size") ?? stored.MaxSize,
-        };
+        var config = Overrides(a).Apply(stored);
         try { config.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         return config;
     }
+
+    /// <summary>The post-processing and input size options given (null where not given).</summary>
+    public static InferenceOverrides Overrides(ParsedArgs a) => new(a.GivenDouble("--score-threshold"), a.GivenInt("--top-n"),
+        a.GivenDouble("--nms"), a.GivenInt("--detections"), a.GivenInt("--resize"), a.GivenInt("--max-size"));
 
     public static void MultipleOf(string name, int value, int multiple)
     {

@@ -30,12 +30,8 @@ public sealed record DetectorOptions
     /// <summary>Decoding threads of <see cref="Detector.DetectAsync"/>; 0: one per core, up to 12.</summary>
     public int Workers { get; init; }
 
-    internal InferenceConfig Apply(InferenceConfig stored) => stored with
-    {
-        ScoreThreshold = ScoreThreshold ?? stored.ScoreThreshold, TopN = TopN ?? stored.TopN,
-        NmsThreshold = NmsThreshold ?? stored.NmsThreshold, Detections = MaxDetections ?? stored.Detections,
-        Resize = Resize ?? stored.Resize, MaxSize = MaxSize ?? stored.MaxSize,
-    };
+    internal InferenceConfig Apply(InferenceConfig stored) =>
+        new InferenceOverrides(ScoreThreshold, TopN, NmsThreshold, MaxDetections, Resize, MaxSize).Apply(stored);
 }
 
 /// <summary>The detections of one image of a stream, with the image it came from.</summary>

@@ -23,38 +23,22 @@ public static class Checkpoint
 
     public static void Save(string path, RetinaNetModel model, TrainingState? state = null)
     {
-        var config = model.Config;
+        var fields = Fields(model.Config);
         var weights = StateDict.Of(model).ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
         try
         {
             if (IsSafeTensors(path))
             {
                 if (state is not null) throw new ArgumentException($"{path}: training state needs a .pth checkpoint, not .safetensors");
-                SafeTensorsFile.Save(path, weights, new Dictionary<string, string> { ["retinanet"] = JsonSerializer.Serialize(ConfigRecord.From(config)) });
+                SafeTensorsFile.Save(path, weights, new Dictionary<string, string> { [MetadataKey] = JsonSerializer.Serialize(fields) });
                 return;
             }
-            var root = new OrderedDictionary<string, object?>
+            // ODTK's order: backbone, classes, state_dict, then the rest
+            var root = new OrderedDictionary<string, object?>(fields.Take(2))
             {
-                ["backbone"] = config.Backbones.Cast<object?>().ToList(),
-                ["classes"] = (long)config.Classes,
                 ["state_dict"] = new OrderedDictionary<string, object?>(weights.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value))),
-                ["ratios"] = config.Anchors.Ratios.Cast<object?>().ToList(),
-                ["scales"] = config.Anchors.Scales.Cast<object?>().ToList(),
             };
-            if (config.Rotated)
-            {
-                root["angles"] = config.Anchors.Angles.Cast<object?>().ToList();
-                root["rotated_bbox"] = true;
-            }
-            root["anchor_ious"] = new List<object?> { config.AnchorIous.Background, config.AnchorIous.Foreground };
-            root["inference"] = new OrderedDictionary<string, object?>
-            {
-                ["threshold"] = config.Inference.ScoreThreshold, ["top_n"] = (long)config.Inference.TopN,
-                ["nms"] = config.Inference.NmsThreshold, ["detections"] = (long)config.Inference.Detections,
-                ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
-            };
-            if (config.Categories.Count > 0)
-                root["categories"] = config.Categories.Select(c => (object?)new List<object?> { c.Id, c.Name }).ToList();
+            foreach (var (key, value) in fields.Skip(2)) root[key] = value;
             if (state is not null)
             {
                 root["iteration"] = state.Iteration;
@@ -70,6 +54,34 @@ public static class Checkpoint
         }
     }
 
+    /// <summary>The configuration as the checkpoint's fields, one form for both files: the .pth's dict entries
+    /// (ODTK's names) and, as JSON, the .safetensors metadata.</summary>
+    static OrderedDictionary<string, object?> Fields(DetectorConfig config)
+    {
+        var fields = new OrderedDictionary<string, object?>
+        {
+            ["backbone"] = config.Backbones.Cast<object?>().ToList(),
+            ["classes"] = (long)config.Classes,
+            ["ratios"] = config.Anchors.Ratios.Cast<object?>().ToList(),
+            ["scales"] = config.Anchors.Scales.Cast<object?>().ToList(),
+        };
+        if (config.Rotated)
+        {
+            fields["angles"] = config.Anchors.Angles.Cast<object?>().ToList();
+            fields["rotated_bbox"] = true;
+        }
+        fields["anchor_ious"] = new List<object?> { config.AnchorIous.Background, config.AnchorIous.Foreground };
+        fields["inference"] = new OrderedDictionary<string, object?>
+        {
+            ["threshold"] = config.Inference.ScoreThreshold, ["top_n"] = (long)config.Inference.TopN,
+            ["nms"] = config.Inference.NmsThreshold, ["detections"] = (long)config.Inference.Detections,
+            ["resize"] = (long)config.Inference.Resize, ["max_size"] = (long)config.Inference.MaxSize,
+        };
+        if (config.Categories.Count > 0)
+            fields["categories"] = config.Categories.Select(c => (object?)new List<object?> { c.Id, c.Name }).ToList();
+        return fields;
+    }
+
     /// <summary>Loads an ODTK or our own checkpoint (.pth or .safetensors) into a new model on the CPU.</summary>
     public static LoadedCheckpoint Load(string path)
     {
@@ -83,6 +95,19 @@ public static class Checkpoint
                 ? $"{path}: holds bare weights (a state dict), not a RetinaNet checkpoint; pass ImageNet backbone weights with --backbone-weights"
                 : $"{path}: not a RetinaNet checkpoint: it lacks 'backbone' and 'state_dict' (keys: {string.Join(", ", root.Keys.Take(6))})");
         }
+        var config = FromFields(root, path);
+        var weights = (root["state_dict"] as OrderedDictionary<string, object?> ?? throw Bad(path, "state_dict"))
+            .ToDictionary(kv => kv.Key, kv => kv.Value as Tensor ?? throw Bad(path, $"state_dict['{kv.Key}']"));
+        var model = Build(path, config, weights);
+        TrainingState? state = root.TryGetValue("iteration", out var it) && it is long iteration
+            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"), root.GetValueOrDefault("training"))
+            : null;
+        return new LoadedCheckpoint(model, state);
+    }
+
+    /// <summary>The configuration from a checkpoint's fields (<see cref="Fields"/>; ODTK's lack some).</summary>
+    static DetectorConfig FromFields(IReadOnlyDictionary<string, object?> root, string path)
+    {
         var backbones = root["backbone"] switch
         {
             string s => [s],
@@ -116,26 +141,50 @@ public static class Checkpoint
                     MaxSize = d.TryGetValue("max_size", out var m) ? (int)ToDouble(m) : Defaults.MaxSize,
                 },
             };
-        var weights = (root["state_dict"] as OrderedDictionary<string, object?> ?? throw Bad(path, "state_dict"))
-            .ToDictionary(kv => kv.Key, kv => kv.Value as Tensor ?? throw Bad(path, $"state_dict['{kv.Key}']"));
-        var model = Build(path, config, weights);
-        TrainingState? state = root.TryGetValue("iteration", out var it) && it is long iteration
-            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"), root.GetValueOrDefault("training"))
-            : null;
-        return new LoadedCheckpoint(model, state);
+        return config;
     }
+
+    const string MetadataKey = "retinanet";
 
     static LoadedCheckpoint LoadSafeTensors(string path)
     {
         var weights = SafeTensorsFile.Load(path, out var metadata);
-        if (!metadata.TryGetValue("retinanet", out var json))
+        DetectorConfig config;
+        try { config = ConfigOf(metadata, path); }
+        catch
         {
             foreach (var t in weights.Values) t.Dispose();
-            throw new CheckpointFormatException($"{path}: a .safetensors file without RetinaNet metadata; pass ImageNet backbone weights with --backbone-weights");
+            throw;
         }
-        var record = JsonSerializer.Deserialize<ConfigRecord>(json) ?? throw Bad(path, "metadata");
-        return new LoadedCheckpoint(Build(path, record.ToConfig(), weights), null);
+        return new LoadedCheckpoint(Build(path, config, weights), null);
     }
+
+    static DetectorConfig ConfigOf(IReadOnlyDictionary<string, string> metadata, string path)
+    {
+        if (!metadata.TryGetValue(MetadataKey, out var json))
+            throw new CheckpointFormatException($"{path}: a .safetensors file without RetinaNet metadata; pass ImageNet backbone weights with --backbone-weights");
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var fields = FromJson(doc.RootElement) as OrderedDictionary<string, object?> ?? throw Bad(path, "metadata");
+            return fields.ContainsKey("backbone") ? FromFields(fields, path)
+                : (JsonSerializer.Deserialize<LegacyConfigRecord>(json) ?? throw Bad(path, "metadata")).ToConfig();
+        }
+        catch (JsonException e) { throw new CheckpointFormatException($"{path}: its RetinaNet metadata is not valid JSON: {e.Message}"); }
+    }
+
+    /// <summary>JSON as the pickle reader's values: objects as ordered dicts, arrays as lists, whole numbers as
+    /// long.</summary>
+    static object? FromJson(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => new OrderedDictionary<string, object?>(e.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, FromJson(p.Value)))),
+        JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
+        JsonValueKind.Number => e.TryGetInt64(out long l) ? (object)l : e.GetDouble(),
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => null,
+    };
 
     static RetinaNetModel Build(string path, DetectorConfig config, Dictionary<string, Tensor> weights)
     {
@@ -166,7 +215,7 @@ public static class Checkpoint
 
     static CheckpointFormatException Bad(string path, string key) => new($"{path}: checkpoint field '{key}' is missing or of the wrong type");
 
-    static IReadOnlyList<double>? Numbers(OrderedDictionary<string, object?> root, string key, string path) =>
+    static IReadOnlyList<double>? Numbers(IReadOnlyDictionary<string, object?> root, string key, string path) =>
         root.TryGetValue(key, out var v) && v is not null
             ? v is IEnumerable<object?> list ? list.Select(ToDouble).ToList() : throw Bad(path, key)
             : null;
@@ -181,16 +230,12 @@ public static class Checkpoint
         _ => throw new CheckpointFormatException($"expected a number in the checkpoint, found {v?.GetType().Name ?? "None"}"),
     };
 
-    /// <summary>The configuration as JSON, for .safetensors metadata.</summary>
-    sealed record ConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
+    /// <summary>The .safetensors metadata our files had before it became <see cref="Fields"/>' JSON: read
+    /// only.</summary>
+    sealed record LegacyConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
         double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null,
         Category[]? Categories = null, double[]? Angles = null)
     {
-        public static ConfigRecord From(DetectorConfig c) => new([.. c.Backbones], c.Classes, [.. c.Anchors.Ratios], [.. c.Anchors.Scales],
-            [c.AnchorIous.Background, c.AnchorIous.Foreground], c.Inference.ScoreThreshold, c.Inference.TopN,
-            c.Inference.NmsThreshold, c.Inference.Detections, c.Inference.Resize, c.Inference.MaxSize, [.. c.Categories],
-            c.Rotated ? [.. c.Anchors.Angles] : null);
-
         public DetectorConfig ToConfig() => new()
         {
             Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales, Angles = Angles ?? [] },

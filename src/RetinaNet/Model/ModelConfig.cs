@@ -25,6 +25,19 @@ public sealed record InferenceConfig
     }
 }
 
+/// <summary>Settings given for one run, each replacing the model's stored one when set (null: the stored one): what
+/// infer's and export's options and the public Detector's options both come down to.</summary>
+public sealed record InferenceOverrides(double? ScoreThreshold = null, int? TopN = null, double? NmsThreshold = null,
+    int? Detections = null, int? Resize = null, int? MaxSize = null)
+{
+    public InferenceConfig Apply(InferenceConfig stored) => stored with
+    {
+        ScoreThreshold = ScoreThreshold ?? stored.ScoreThreshold, TopN = TopN ?? stored.TopN,
+        NmsThreshold = NmsThreshold ?? stored.NmsThreshold, Detections = Detections ?? stored.Detections,
+        Resize = Resize ?? stored.Resize, MaxSize = MaxSize ?? stored.MaxSize,
+    };
+}
+
 /// <summary>Everything that defines a detector besides its weights; saved in checkpoints.</summary>
 public sealed record DetectorConfig
 {

@@ -86,12 +86,33 @@ public class CheckpointTests
         {
             var weights = SafeTensorsFile.Load(path, out var metadata);
             var json = System.Text.Json.Nodes.JsonNode.Parse(metadata["retinanet"])!.AsObject();
-            Assert.True(json.Remove("Resize") && json.Remove("MaxSize"));
+            var inference = json["inference"]!.AsObject();
+            Assert.True(inference.Remove("resize") && inference.Remove("max_size"));
             metadata["retinanet"] = json.ToJsonString();
             SafeTensorsFile.Save(path, weights, metadata);
         }
         using var old = Checkpoint.Load(path).Model;
         Assert.Equal(stored with { Resize = 800, MaxSize = 1333 }, old.Config.Inference);
+    }
+
+    [Fact]
+    public void SafeTensorsWrittenBeforeTheMetadataWasTheCheckpointsFieldsStillLoad()
+    {
+        var path = Path.Combine(Paths.TempDir(), "old.safetensors");
+        using (var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 })) Checkpoint.Save(path, model);
+        var weights = SafeTensorsFile.Load(path, out var metadata);
+        // the metadata as our releases before this one wrote it (a C# record's property names)
+        metadata["retinanet"] = """
+            {"Backbones":["ResNet18FPN"],"Classes":2,"Ratios":[1,2,0.5],"Scales":[4,5.0396842,6.3496042],"AnchorIous":[0.4,0.5],
+             "ScoreThreshold":0.3,"TopN":500,"Nms":0.6,"Detections":50,"Resize":640,"MaxSize":800,
+             "Categories":[{"Id":7,"Name":"cell"},{"Id":9,"Name":"dust"}]}
+            """;
+        SafeTensorsFile.Save(path, weights, metadata);
+        using var old = Checkpoint.Load(path).Model;
+        Assert.Equal(new InferenceConfig { ScoreThreshold = 0.3, TopN = 500, NmsThreshold = 0.6, Detections = 50, Resize = 640, MaxSize = 800 },
+            old.Config.Inference);
+        Assert.Equal([new Category(7, "cell"), new Category(9, "dust")], old.Config.Categories);
+        Assert.Equal([4, 5.0396842, 6.3496042], old.Config.Anchors.Scales);
     }
 
     [Fact]
