@@ -20,25 +20,31 @@ namespace RetinaNet.Cli;
 /// truth.</summary>
 static class DemoCommand
 {
-    public static CommandSpec Spec() => new("demo", "(ours) Train, evaluate and draw on a synthetic dataset: the whole product in a few minutes.",
+    public static CommandSpec Spec() => new("demo",
+        "(ours) Train, evaluate and draw on a synthetic dataset: the whole product in a few minutes.",
         [],
         [
             new("--output", Arity.One, "directory for the dataset, model, detections and picture", "dir", ["demo"]),
             new("--iters", Arity.One, "training iterations", "number", ["250"]),
-            new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number", ["96"]),
+            new("--images", Arity.One, "training images to generate (plus a quarter as many held out)", "number",
+                ["96"]),
             new("--size", Arity.One, "image size (a multiple of 128)", "pixels", ["128"]),
             new("--batch", Arity.One, "batch size", "size", ["4"]),
-            new("--lr", Arity.One, "learning rate (0.0025 and above diverged from frozen ImageNet features at batch 4)", "value", ["0.0015"]),
+            new("--lr", Arity.One, "learning rate (0.0025 and above diverged from frozen ImageNet features at batch 4)",
+                "value", ["0.0015"]),
             new("--device", Arity.One, "(ours) cpu or cuda (default: cuda when a GPU is present)", "cpu|cuda"),
-            new("--backbone-weights", Arity.One, "ImageNet ResNet18 weights, torchvision layout (default: NuGet's packaged ResNet18, converted once)", "path"),
+            new("--backbone-weights", Arity.One, "ImageNet ResNet18 weights, torchvision layout " +
+                "(default: NuGet's packaged ResNet18, converted once)", "path"),
             new("--seed", Arity.One, "seed of the data order and augmentation", "number", ["0"]),
-            new("--rotated", Arity.Flag, "rotated boxes (ODTK's --rotated-bbox): bars and plates at all angles, evaluated as polygons"),
+            new("--rotated", Arity.Flag,
+                "rotated boxes (ODTK's --rotated-bbox): bars and plates at all angles, evaluated as polygons"),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
     {
         string dir = a.String("--output")!;
-        int size = Validation.Positive(a, "--size"), count = Validation.Positive(a, "--images"), batch = Validation.Positive(a, "--batch");
+        int size = Validation.Positive(a, "--size"), count = Validation.Positive(a, "--images"),
+            batch = Validation.Positive(a, "--batch");
         Validation.MultipleOf("--size", size, Fpn.Stride);
         int iterations = Validation.Positive(a, "--iters");
         var device = DeviceChoice.Resolve(a.String("--device"));
@@ -48,14 +54,18 @@ static class DemoCommand
         var classNames = rotated ? ShapesDataset.RotatedClassNames : ShapesDataset.ClassNames;
         string data = Path.Combine(dir, "data");
         var (train, val, images, valImages) = ShapesDataset.WriteDemo(data, count, size, rotated);
-        stdout.WriteLine($"Wrote {train.Images.Count} training and {val.Images.Count} held-out images ({size}x{size}, classes {string.Join(", ", classNames)}) to {data}");
+        stdout.WriteLine($"Wrote {train.Images.Count} training and {val.Images.Count} held-out images " +
+            $"({size}x{size}, classes {string.Join(", ", classNames)}) to {data}");
 
         var weights = a.String("--backbone-weights") ?? PackagedResNet18.Locate(stdout)
-            ?? throw new BadInputException(PackagedResNet18.Package, $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
+            ?? throw new BadInputException(PackagedResNet18.Package,
+                $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; " +
+                "run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
         string modelPath = Path.Combine(dir, "model.pth");
         var options = new TrainingJobOptions
         {
-            ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true, BackboneWeights = weights,
+            ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true,
+            BackboneWeights = weights,
             FreezeBackbone = true, // ImageNet features as they are: CPU time goes to the FPN and heads
             Config = new DetectorConfig
             {
@@ -65,7 +75,8 @@ static class DemoCommand
             Settings = new TrainingSettings
             {
                 Iterations = iterations, Batch = batch, Seed = Validation.NonNegative(a, "--seed"),
-                Schedule = new LearningRateSchedule(Validation.PositiveDouble(a, "--lr"), Math.Min(50, iterations / 4), [iterations * 3 / 4]),
+                Schedule = new LearningRateSchedule(Validation.PositiveDouble(a, "--lr"), Math.Min(50, iterations / 4),
+                    [iterations * 3 / 4]),
                 CheckpointInterval = TimeSpan.FromMinutes(10), LogInterval = TimeSpan.FromSeconds(15),
             },
             Augment = new AugmentationOptions(size, size, size, Brightness: 0, Contrast: 0, Saturation: 0, Hue: 0),
@@ -78,7 +89,8 @@ static class DemoCommand
         var run = new ExecutionOptions(device, MaxBatch: batch);
         using var detector = ModelFiles.Open(modelPath, run, stored => stored, Console.Error);
         var dataset = DetectionDataset.FromCoco(val, images, Console.Error);
-        var input = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize, run.MixedPrecision);
+        var input = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
+            run.MixedPrecision);
         var detections = InferenceJob.Detect(detector, dataset, input, Console.Error);
         var result = CocoEvaluator.Evaluate(val, detections, rotated ? IouType.Segm : IouType.Bbox);
         stdout.WriteLine($"Evaluation on {dataset.Count} held-out images:");

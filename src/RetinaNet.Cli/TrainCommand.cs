@@ -30,31 +30,40 @@ static class TrainCommand
         Positive(a, "--batch");
         Positive(a, "--resize"); Positive(a, "--max-size");
         var jitter = a.Ints("--jitter");
-        if (jitter[0] <= 0 || jitter[0] > jitter[1]) throw new UsageException($"--jitter: expected 0 < min <= max, got {jitter[0]} {jitter[1]}");
+        if (jitter[0] <= 0 || jitter[0] > jitter[1])
+            throw new UsageException($"--jitter: expected 0 < min <= max, got {jitter[0]} {jitter[1]}");
         Positive(a, "--iters");
         var milestones = a.Ints("--milestones");
         if (milestones.Any(m => m < 0) || milestones.Zip(milestones.Skip(1)).Any(p => p.Second <= p.First))
-            throw new UsageException($"--milestones: expected increasing non-negative iterations, got {string.Join(' ', milestones)}");
-        PositiveDouble(a, "--schedule"); PositiveDouble(a, "--lr"); NonNegative(a, "--warmup"); PositiveDouble(a, "--gamma");
+            throw new UsageException(
+                $"--milestones: expected increasing non-negative iterations, got {string.Join(' ', milestones)}");
+        PositiveDouble(a, "--schedule"); PositiveDouble(a, "--lr"); NonNegative(a, "--warmup");
+        PositiveDouble(a, "--gamma");
         Positive(a, "--val-iters"); NonNegative(a, "--patience"); NonNegativeDouble(a, "--regularization-l2");
         if (a.Int("--patience") > 0 && !a.Has("--val-annotations"))
             throw new UsageException("--patience needs --val-annotations: it counts validations without a better mAP");
-        foreach (var o in new[] { "--augment-brightness", "--augment-contrast", "--augment-hue", "--augment-saturation" }) NonNegativeDouble(a, o);
+        foreach (var o in new[]
+            { "--augment-brightness", "--augment-contrast", "--augment-hue", "--augment-saturation" })
+            NonNegativeDouble(a, o);
         Positive(a, "--checkpoint-interval"); NonNegative(a, "--log-interval");
         if (a.Has("--val-annotations")) ExistingFile("--val-annotations", a.String("--val-annotations"), ".json");
         if (a.Has("--val-images"))
         {
-            if (!a.Has("--val-annotations")) throw new UsageException("--val-images needs --val-annotations (the ground truth to evaluate against)");
+            if (!a.Has("--val-annotations"))
+                throw new UsageException("--val-images needs --val-annotations (the ground truth to evaluate against)");
             ExistingDirectory("--val-images", a.String("--val-images"));
         }
         if (a.Has("--fine-tune")) ExistingFile("--fine-tune", a.String("--fine-tune"), ModelFiles.CheckpointExtensions);
-        if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none") ExistingFile("--backbone-weights", a.String("--backbone-weights"), ModelFiles.CheckpointExtensions);
+        if (a.Has("--backbone-weights") && a.String("--backbone-weights") != "none")
+            ExistingFile("--backbone-weights", a.String("--backbone-weights"), ModelFiles.CheckpointExtensions);
         if (a.Has("--logdir")) WritableDirectory("--logdir", a.String("--logdir")!);
-        if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+        if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri)
+            && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
         Unsupported(a, "--augment-free", "--absolute-angle");
         if (a.Flag("--rotated-bbox") && a.Flag("--augment-crop"))
-            throw new UsageException("--augment-crop cuts boxes to the crop, which would move a rotated box: leave it out with --rotated-bbox");
+            throw new UsageException("--augment-crop cuts boxes to the crop, which would move a rotated box: " +
+                "leave it out with --rotated-bbox");
         var config = TrainConfig(a, Classes(a)); // last: it reads the annotation file
         GpuDecode(a, DeviceChoice.Resolve(a.String("--device")));
         return Launch.Run(a, context, placement => Train(a, context, placement, model, config, milestones, jitter));
@@ -108,7 +117,8 @@ static class TrainCommand
                 + $"{iters}: the learning rate never decays there";
     }
 
-    static int Train(ParsedArgs a, CommandContext context, Placement placement, string model, DetectorConfig config, int[] milestones, int[] jitter)
+    static int Train(ParsedArgs a, CommandContext context, Placement placement, string model, DetectorConfig config,
+        int[] milestones, int[] jitter)
     {
         var device = placement.Device;
         var stdout = placement.Output(context.Stdout);
@@ -118,11 +128,13 @@ static class TrainCommand
             foreach (var warning in ScheduleWarnings(a, iterations, milestones)) context.Stderr.WriteLine(warning);
         var options = new TrainingJobOptions
         {
-            ModelPath = model, Annotations = a.String("--annotations")!, Images = a.String("--images")!, Config = config, Device = device,
+            ModelPath = model, Annotations = a.String("--annotations")!, Images = a.String("--images")!,
+            Config = config, Device = device,
             Settings = new TrainingSettings
             {
                 Iterations = iterations,
-                Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"), milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
+                Schedule = LearningRateSchedule.Odtk(a.Double("--lr"), a.Int("--warmup"),
+                    milestones.Select(m => (long)m), a.Double("--gamma"), schedule),
                 Batch = placement.RankBatch,
                 WeightDecay = a.Double("--regularization-l2"),
                 MixedPrecision = ExecutionOptions.MixedPrecisionFor(device, a.Flag("--full-precision")),
@@ -133,13 +145,17 @@ static class TrainCommand
                 Patience = a.Int("--patience"),
                 Seed = a.Int("--seed"),
             },
-            Augment = new AugmentationOptions(jitter[0], jitter[1], a.Int("--max-size"), a.Flag("--augment-rotate"), a.Flag("--augment-crop"),
-                a.Double("--augment-brightness"), a.Double("--augment-contrast"), a.Double("--augment-saturation"), a.Double("--augment-hue")),
-            BackboneWeights = a.String("--backbone-weights"), FineTune = a.String("--fine-tune"), Override = a.Flag("--override"),
+            Augment = new AugmentationOptions(jitter[0], jitter[1], a.Int("--max-size"), a.Flag("--augment-rotate"),
+                a.Flag("--augment-crop"), a.Double("--augment-brightness"), a.Double("--augment-contrast"),
+                a.Double("--augment-saturation"), a.Double("--augment-hue")),
+            BackboneWeights = a.String("--backbone-weights"), FineTune = a.String("--fine-tune"),
+            Override = a.Flag("--override"),
             ValAnnotations = a.String("--val-annotations"), ValImages = a.String("--val-images"),
             Resize = a.GivenInt("--resize"), MaxSize = a.GivenInt("--max-size"), // given: wins over a checkpoint's
-            LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"), SkipBadImages = a.Flag("--skip-bad-images"),
-            Workers = placement.Workers, GpuDecode = a.Flag("--with-dali"), ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
+            LogDir = a.String("--logdir"), PostMetrics = a.String("--post-metrics"),
+            SkipBadImages = a.Flag("--skip-bad-images"),
+            Workers = placement.Workers, GpuDecode = a.Flag("--with-dali"),
+            ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
             Group = placement.Group,
         };
         using var stop = new CancellationTokenSource();

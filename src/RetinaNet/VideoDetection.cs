@@ -22,7 +22,8 @@ public static class VideoDetection
     {
         var absent = new[] { "ffmpeg", "ffprobe" }.Where(p => OnPath(p) is null).ToArray();
         return absent.Length == 0 ? null
-            : $"{string.Join(" and ", absent)} not found on PATH; video needs FFmpeg: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg, brew install ffmpeg";
+            : $"{string.Join(" and ", absent)} not found on PATH; video needs FFmpeg: " +
+                "apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg, brew install ffmpeg";
     }
 
     /// <summary>Runs the detector over every frame of <paramref name="source"/>, calling <paramref name="onFrame"/>
@@ -34,7 +35,9 @@ public static class VideoDetection
         if (Missing() is string missing) throw new InvalidOperationException(missing);
         IMediaAnalysis probe;
         bool url = IsUrl(source);
-        if (!url && !File.Exists(source)) throw new BadInputException(source, "video not found; give a video file or a URL ffmpeg opens (rtsp://, http://...)");
+        if (!url && !File.Exists(source))
+            throw new BadInputException(source,
+                "video not found; give a video file or a URL ffmpeg opens (rtsp://, http://...)");
         try
         {
             probe = url ? await FFProbe.AnalyseAsync(new Uri(source), cancellationToken: cancel)
@@ -42,21 +45,26 @@ public static class VideoDetection
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new BadInputException(source, $"ffprobe cannot read it as video ({CocoFile.OneLine(e.Message, 160)}); check the file or URL");
+            throw new BadInputException(source,
+                $"ffprobe cannot read it as video ({CocoFile.OneLine(e.Message, 160)}); check the file or URL");
         }
         var stream = probe.PrimaryVideoStream ?? throw new BadInputException(source, "has no video stream");
         // ffmpeg turns frames upright by the stream's rotation: a quarter turn swaps width and height
         bool quarter = Math.Abs(stream.Rotation) % 180 == 90;
         int streamWidth = stream.Width ?? 0, streamHeight = stream.Height ?? 0;
-        if (streamWidth <= 0 || streamHeight <= 0) throw new BadInputException(source, "its video stream has no frame size");
+        if (streamWidth <= 0 || streamHeight <= 0)
+            throw new BadInputException(source, "its video stream has no frame size");
         int width = quarter ? streamHeight : streamWidth, height = quarter ? streamWidth : streamHeight;
         double fps = stream.AverageFrameRate is double average && average > 0 ? average : 25;
         var categories = new CategoryMap(detector.Categories.Select(c => new CocoCategory(c.Id, c.Name)));
 
-        using var toEncoder = saveVideo is null ? null : new BlockingCollection<IVideoFrame>(boundedCapacity: 2 * batch);
+        using var toEncoder = saveVideo is null ? null
+            : new BlockingCollection<IVideoFrame>(boundedCapacity: 2 * batch);
         string? temp = saveVideo is null ? null
-            : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(saveVideo))!, $".{Path.GetFileNameWithoutExtension(saveVideo)}.{Guid.NewGuid():N}{Path.GetExtension(saveVideo)}");
-        bool h264 = Path.GetExtension(saveVideo ?? "").ToLowerInvariant() is ".mp4" or ".mov"; // else lossless PNG frames
+            : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(saveVideo))!,
+                $".{Path.GetFileNameWithoutExtension(saveVideo)}.{Guid.NewGuid():N}{Path.GetExtension(saveVideo)}");
+        bool h264 = Path.GetExtension(saveVideo ?? "").ToLowerInvariant()
+            is ".mp4" or ".mov"; // else lossless PNG frames
         Task? encoding = toEncoder is null ? null : Task.Run(() => FFMpegArguments
             .FromPipeInput(new RawVideoPipeSource(toEncoder.GetConsumingEnumerable()) { FrameRate = fps })
             .OutputToFile(temp!, overwrite: true, o => o.WithVideoCodec(h264 ? "libx264" : "png")
@@ -73,7 +81,8 @@ public static class VideoDetection
             {
                 onFrame(new FrameResult(frames, frames / fps, detections[i]));
                 if (toEncoder is null) continue;
-                DetectionPictures.Draw(pending[i], detections[i].Select(d => new CocoDetection(frames, d.CategoryId, d.X, d.Y, d.Width, d.Height, d.Score)),
+                DetectionPictures.Draw(pending[i], detections[i].Select(d =>
+                        new CocoDetection(frames, d.CategoryId, d.X, d.Y, d.Width, d.Height, d.Score)),
                     [], categories, minScore);
                 toEncoder.Add(new RgbFrame(pending[i]), cancel);
             }
@@ -109,7 +118,8 @@ public static class VideoDetection
 
     /// <summary>The full path of <paramref name="program"/> in a PATH folder, or null.</summary>
     public static string? OnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
     static bool IsUrl(string source) => Uri.TryCreate(source, UriKind.Absolute, out var uri) && !uri.IsFile;
@@ -122,8 +132,10 @@ public static class VideoDetection
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancel)
     {
         var start = new System.Diagnostics.ProcessStartInfo("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", source,
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("ffmpeg did not start");
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)
+            ?? throw new InvalidOperationException("ffmpeg did not start");
         var errors = process.StandardError.ReadToEndAsync(cancel);
         var output = process.StandardOutput.BaseStream;
         int size = width * height * 3;
@@ -144,7 +156,8 @@ public static class VideoDetection
             }
             await process.WaitForExitAsync(cancel);
             if (process.ExitCode != 0)
-                throw new BadInputException(source, $"ffmpeg could not decode it ({CocoFile.OneLine(await errors, 160)})");
+                throw new BadInputException(source,
+                    $"ffmpeg could not decode it ({CocoFile.OneLine(await errors, 160)})");
         }
         finally
         {
@@ -159,6 +172,7 @@ public static class VideoDetection
         public int Height => image.Height;
         public string PixelFormat => "rgb24";
         public void Serialize(Stream pipe) => pipe.Write(image.Pixels);
-        public Task SerializeAsync(Stream pipe, CancellationToken token) => pipe.WriteAsync(image.Pixels, token).AsTask();
+        public Task SerializeAsync(Stream pipe, CancellationToken token) =>
+            pipe.WriteAsync(image.Pixels, token).AsTask();
     }
 }

@@ -7,7 +7,8 @@ namespace RetinaNet.Checkpoints;
 
 /// <summary>Training progress stored beside the weights (ODTK's 'iteration', 'optimizer', 'scheduler'; ours adds
 /// 'training': data sampler position, loss scale, seed).</summary>
-public sealed record TrainingState(long Iteration, object? Optimizer = null, object? Scheduler = null, object? Extra = null);
+public sealed record TrainingState(long Iteration, object? Optimizer = null, object? Scheduler = null,
+    object? Extra = null);
 
 public sealed record LoadedCheckpoint(RetinaNetModel Model, TrainingState? State);
 
@@ -29,14 +30,17 @@ public static class Checkpoint
         {
             if (IsSafeTensors(path))
             {
-                if (state is not null) throw new ArgumentException($"{path}: training state needs a .pth checkpoint, not .safetensors");
-                SafeTensorsFile.Save(path, weights, new Dictionary<string, string> { [MetadataKey] = JsonSerializer.Serialize(fields) });
+                if (state is not null)
+                    throw new ArgumentException($"{path}: training state needs a .pth checkpoint, not .safetensors");
+                SafeTensorsFile.Save(path, weights,
+                    new Dictionary<string, string> { [MetadataKey] = JsonSerializer.Serialize(fields) });
                 return;
             }
             // ODTK's order: backbone, classes, state_dict, then the rest
             var root = new OrderedDictionary<string, object?>(fields.Take(2))
             {
-                ["state_dict"] = new OrderedDictionary<string, object?>(weights.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value))),
+                ["state_dict"] = new OrderedDictionary<string, object?>(
+                    weights.Select(kv => new KeyValuePair<string, object?>(kv.Key, kv.Value))),
             };
             foreach (var (key, value) in fields.Skip(2)) root[key] = value;
             if (state is not null)
@@ -87,20 +91,24 @@ public static class Checkpoint
     {
         if (IsSafeTensors(path)) return LoadSafeTensors(path);
         var root = TorchCheckpointFile.Load(path) as OrderedDictionary<string, object?>
-            ?? throw new CheckpointFormatException($"{path}: not a RetinaNet checkpoint (expected a dict with 'backbone', 'classes' and 'state_dict')");
+            ?? throw new CheckpointFormatException(
+                $"{path}: not a RetinaNet checkpoint (expected a dict with 'backbone', 'classes' and 'state_dict')");
         if (!root.ContainsKey("state_dict") || !root.ContainsKey("backbone"))
         {
             bool bareWeights = root.Values.All(v => v is Tensor);
             throw new CheckpointFormatException(bareWeights
-                ? $"{path}: holds bare weights (a state dict), not a RetinaNet checkpoint; pass ImageNet backbone weights with --backbone-weights"
-                : $"{path}: not a RetinaNet checkpoint: it lacks 'backbone' and 'state_dict' (keys: {string.Join(", ", root.Keys.Take(6))})");
+                ? $"{path}: holds bare weights (a state dict), not a RetinaNet checkpoint; " +
+                    "pass ImageNet backbone weights with --backbone-weights"
+                : $"{path}: not a RetinaNet checkpoint: it lacks 'backbone' and 'state_dict' " +
+                    $"(keys: {string.Join(", ", root.Keys.Take(6))})");
         }
         var config = FromFields(root, path);
         var weights = (root["state_dict"] as OrderedDictionary<string, object?> ?? throw Bad(path, "state_dict"))
             .ToDictionary(kv => kv.Key, kv => kv.Value as Tensor ?? throw Bad(path, $"state_dict['{kv.Key}']"));
         var model = Build(path, config, weights);
         TrainingState? state = root.TryGetValue("iteration", out var it) && it is long iteration
-            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"), root.GetValueOrDefault("training"))
+            ? new TrainingState(iteration, root.GetValueOrDefault("optimizer"), root.GetValueOrDefault("scheduler"),
+                root.GetValueOrDefault("training"))
             : null;
         return new LoadedCheckpoint(model, state);
     }
@@ -128,7 +136,8 @@ public static class Checkpoint
         };
         if (root.TryGetValue("categories", out var categories))
             config = config with { Categories = Categories(categories, path) };
-        if (Numbers(root, "anchor_ious", path) is { Count: 2 } ious) config = config with { AnchorIous = (ious[0], ious[1]) };
+        if (Numbers(root, "anchor_ious", path) is { Count: 2 } ious)
+            config = config with { AnchorIous = (ious[0], ious[1]) };
         if (root.TryGetValue("inference", out var inf) && inf is OrderedDictionary<string, object?> d)
             config = config with
             {
@@ -162,7 +171,8 @@ public static class Checkpoint
     static DetectorConfig ConfigOf(IReadOnlyDictionary<string, string> metadata, string path)
     {
         if (!metadata.TryGetValue(MetadataKey, out var json))
-            throw new CheckpointFormatException($"{path}: a .safetensors file without RetinaNet metadata; pass ImageNet backbone weights with --backbone-weights");
+            throw new CheckpointFormatException($"{path}: a .safetensors file without RetinaNet metadata; " +
+                "pass ImageNet backbone weights with --backbone-weights");
         try
         {
             using var doc = JsonDocument.Parse(json);
@@ -170,14 +180,18 @@ public static class Checkpoint
             return fields.ContainsKey("backbone") ? FromFields(fields, path)
                 : (JsonSerializer.Deserialize<LegacyConfigRecord>(json) ?? throw Bad(path, "metadata")).ToConfig();
         }
-        catch (JsonException e) { throw new CheckpointFormatException($"{path}: its RetinaNet metadata is not valid JSON: {e.Message}"); }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException($"{path}: its RetinaNet metadata is not valid JSON: {e.Message}");
+        }
     }
 
     /// <summary>JSON as the pickle reader's values: objects as ordered dicts, arrays as lists, whole numbers as
     /// long.</summary>
     static object? FromJson(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.Object => new OrderedDictionary<string, object?>(e.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, FromJson(p.Value)))),
+        JsonValueKind.Object => new OrderedDictionary<string, object?>(
+            e.EnumerateObject().Select(p => KeyValuePair.Create(p.Name, FromJson(p.Value)))),
         JsonValueKind.Array => e.EnumerateArray().Select(FromJson).ToList(),
         JsonValueKind.Number => e.TryGetInt64(out long l) ? (object)l : e.GetDouble(),
         JsonValueKind.String => e.GetString(),
@@ -213,7 +227,8 @@ public static class Checkpoint
 
     static bool IsSafeTensors(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
 
-    static CheckpointFormatException Bad(string path, string key) => new($"{path}: checkpoint field '{key}' is missing or of the wrong type");
+    static CheckpointFormatException Bad(string path, string key) =>
+        new($"{path}: checkpoint field '{key}' is missing or of the wrong type");
 
     static IReadOnlyList<double>? Numbers(IReadOnlyDictionary<string, object?> root, string key, string path) =>
         root.TryGetValue(key, out var v) && v is not null
@@ -221,24 +236,27 @@ public static class Checkpoint
             : null;
 
     static List<Category> Categories(object? value, string path) =>
-        (value as IEnumerable<object?> ?? throw Bad(path, "categories")).Select(c => c is IList<object?> { Count: 2 } pair
-            && pair[0] is long id && pair[1] is string name ? new Category(id, name) : throw Bad(path, "categories")).ToList();
+        (value as IEnumerable<object?> ?? throw Bad(path, "categories"))
+            .Select(c => c is IList<object?> { Count: 2 } pair && pair[0] is long id && pair[1] is string name
+                ? new Category(id, name) : throw Bad(path, "categories")).ToList();
 
     static double ToDouble(object? v) => v switch
     {
         double d => d, long l => l, int i => i,
-        _ => throw new CheckpointFormatException($"expected a number in the checkpoint, found {v?.GetType().Name ?? "None"}"),
+        _ => throw new CheckpointFormatException(
+            $"expected a number in the checkpoint, found {v?.GetType().Name ?? "None"}"),
     };
 
     /// <summary>The .safetensors metadata our files had before it became <see cref="Fields"/>' JSON: read
     /// only.</summary>
-    sealed record LegacyConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales, double[] AnchorIous,
-        double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null, int? MaxSize = null,
-        Category[]? Categories = null, double[]? Angles = null)
+    sealed record LegacyConfigRecord(string[] Backbones, int Classes, double[] Ratios, double[] Scales,
+        double[] AnchorIous, double ScoreThreshold, int TopN, double Nms, int Detections, int? Resize = null,
+        int? MaxSize = null, Category[]? Categories = null, double[]? Angles = null)
     {
         public DetectorConfig ToConfig() => new()
         {
-            Backbones = Backbones, Classes = Classes, Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales, Angles = Angles ?? [] },
+            Backbones = Backbones, Classes = Classes,
+            Anchors = new AnchorConfig { Ratios = Ratios, Scales = Scales, Angles = Angles ?? [] },
             AnchorIous = (AnchorIous[0], AnchorIous[1]), Categories = Categories ?? [],
             Inference = new InferenceConfig
             {
@@ -262,8 +280,10 @@ public static class BackboneWeights
             object? root = TorchCheckpointFile.Load(path);
             if (root is OrderedDictionary<string, object?> outer && outer.Values.Any(v => v is not Tensor))
                 root = outer.GetValueOrDefault("state_dict") ?? outer.GetValueOrDefault("model");
-            weights = (root as OrderedDictionary<string, object?>)?.Where(kv => kv.Value is Tensor).ToDictionary(kv => kv.Key, kv => (Tensor)kv.Value!)
-                ?? throw new CheckpointFormatException($"{path}: expected a state dict of backbone weights (torchvision layout)");
+            weights = (root as OrderedDictionary<string, object?>)?.Where(kv => kv.Value is Tensor)
+                .ToDictionary(kv => kv.Key, kv => (Tensor)kv.Value!)
+                ?? throw new CheckpointFormatException(
+                    $"{path}: expected a state dict of backbone weights (torchvision layout)");
         }
         try
         {
@@ -273,7 +293,8 @@ public static class BackboneWeights
                 try { StateDict.Load(fpn.Body, weights, path, ignoreSource: k => unused.Any(k.StartsWith)); }
                 catch (InvalidDataException e)
                 {
-                    throw new InvalidDataException($"{e.Message} (is it torchvision's {Backbones.TorchvisionNames[name]} for {name}?)");
+                    throw new InvalidDataException(
+                        $"{e.Message} (is it torchvision's {Backbones.TorchvisionNames[name]} for {name}?)");
                 }
             }
         }

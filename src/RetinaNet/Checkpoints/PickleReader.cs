@@ -8,10 +8,14 @@ namespace RetinaNet.Checkpoints;
 // (in the legacy format the storage bytes only come after the pickle).
 internal sealed class RawDict { public readonly List<KeyValuePair<object?, object?>> Items = []; }
 internal sealed class PickleGlobal(string name) { public readonly string Name = name; }
-internal sealed class StorageRef(string key, DType dtype, long numel) { public readonly string Key = key; public readonly DType DType = dtype; public readonly long Numel = numel; }
+internal sealed class StorageRef(string key, DType dtype, long numel)
+{
+    public readonly string Key = key; public readonly DType DType = dtype; public readonly long Numel = numel;
+}
 internal sealed class TensorRef(StorageRef storage, long offset, long[] size, long[] stride)
 {
-    public readonly StorageRef Storage = storage; public readonly long Offset = offset; public readonly long[] Size = size, Stride = stride;
+    public readonly StorageRef Storage = storage; public readonly long Offset = offset;
+    public readonly long[] Size = size, Stride = stride;
 }
 
 /// <summary> A strict unpickler for what torch.save writes (protocols 2 to 5). Globals are checked against an
@@ -61,7 +65,8 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
                 case 'X': Push(Utf8(Read(ReadLength(4)))); break;   // BINUNICODE
                 case 0x8c: Push(Utf8(Read(ReadByte()))); break;     // SHORT_BINUNICODE
                 case 0x8d: Push(Utf8(Read(ReadLength(8)))); break;  // BINUNICODE8
-                case 'U': Push(Utf8(Read(ReadByte()))); break;      // SHORT_BINSTRING: a Python 2 str, decoded as torch.load does
+                case 'U': Push(Utf8(Read(ReadByte()))); break;      // SHORT_BINSTRING: a Python 2 str, decoded as
+                                                                    // torch.load does
                 case 'T': Push(Utf8(Read(ReadLength(4)))); break;   // BINSTRING
                 case 'C': Push(Read(ReadByte())); break;            // SHORT_BINBYTES
                 case 'B': Push(Read(ReadLength(4))); break;         // BINBYTES
@@ -96,7 +101,8 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
                 case 0x93:                                                                    // STACK_GLOBAL
                     {
                         var name = Pop(); var module = Pop();
-                        if (module is not string m || name is not string n) throw Fail("STACK_GLOBAL without two strings");
+                        if (module is not string m || name is not string n)
+                            throw Fail("STACK_GLOBAL without two strings");
                         Push(Global(m, n));
                         break;
                     }
@@ -119,26 +125,32 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
         if (module == "torch" && DType.All.FirstOrDefault(d => d.Torch == name) is { } dtype) return dtype.Scalar;
         if (!Callables.Contains(full) && DType.ByStorageGlobal(full) is null)
             throw new UnsafePickleException(
-                $"{path}: refusing to load: the pickle calls {full}, which is not on the allow-list (only tensors and plain containers are loaded)");
+                $"{path}: refusing to load: the pickle calls {full}, which is not on the allow-list " +
+                "(only tensors and plain containers are loaded)");
         return new PickleGlobal(full);
     }
 
     object Call(object? callable, object? args)
     {
         if (callable is not PickleGlobal g) throw Fail($"call of a {Describe(callable)}");
-        if (args is not object?[] a) throw Fail($"{g.Name} called with a {Describe(args)} instead of an argument tuple");
+        if (args is not object?[] a)
+            throw Fail($"{g.Name} called with a {Describe(args)} instead of an argument tuple");
         return (g.Name, a) switch
         {
             ("collections.OrderedDict", []) => new RawDict(),
-            ("torch._utils._rebuild_tensor_v2", { Length: 6 or 7 }) or ("torch._utils._rebuild_tensor", { Length: 4 }) =>
-                new TensorRef(a[0] as StorageRef ?? throw Fail("tensor without a storage"), AsLong(a[1]), Longs(a[2]), Longs(a[3])),
-            ("torch._utils._rebuild_parameter", { Length: 3 }) or ("torch._utils._rebuild_parameter_with_state", { Length: 4 }) =>
+            ("torch._utils._rebuild_tensor_v2", { Length: 6 or 7 })
+                or ("torch._utils._rebuild_tensor", { Length: 4 }) =>
+                new TensorRef(a[0] as StorageRef ?? throw Fail("tensor without a storage"), AsLong(a[1]),
+                    Longs(a[2]), Longs(a[3])),
+            ("torch._utils._rebuild_parameter", { Length: 3 })
+                or ("torch._utils._rebuild_parameter_with_state", { Length: 4 }) =>
                 a[0] as TensorRef ?? throw Fail("parameter without a tensor"),
             ("torch.device", [string type]) => type,
             ("torch.device", [string type, long index]) => $"{type}:{index}",
             ("torch.Size", []) => Array.Empty<object?>(),
             ("torch.Size", [object?[] dims]) => dims,
-            ("_codecs.encode", [string text, "latin1" or "latin-1"]) => Encoding.Latin1.GetBytes(text), // how protocol 2 stores bytes
+            ("_codecs.encode", [string text, "latin1" or "latin-1"]) =>
+                Encoding.Latin1.GetBytes(text), // how protocol 2 stores bytes
             ("builtins.bytes" or "builtins.bytearray", []) => Array.Empty<byte>(),
             ("builtins.set" or "builtins.frozenset", []) => new HashSet<object?>(),
             ("builtins.set" or "builtins.frozenset", [List<object?> items]) => new HashSet<object?>(items),
@@ -155,12 +167,14 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
             throw Fail("unsupported persistent id (only torch storages are loaded)");
         var dtype = DType.ByStorageGlobal(type.Name) ?? throw Fail($"{type.Name} is not a storage type");
         if (storages.TryGetValue(key, out var known))
-            return known.DType == dtype && known.Numel == numel ? known : throw Fail($"storage {key} is declared twice, differently");
+            return known.DType == dtype && known.Numel == numel ? known
+                : throw Fail($"storage {key} is declared twice, differently");
         return storages[key] = new StorageRef(key, dtype, numel);
     }
 
     void Push(object? v) => stack.Add(v);
-    object? Peek() => stack.Count > (marks.Count > 0 ? marks.Peek() : 0) ? stack[^1] : throw Fail("pickle stack underflow");
+    object? Peek() => stack.Count > (marks.Count > 0 ? marks.Peek() : 0) ? stack[^1]
+        : throw Fail("pickle stack underflow");
     object? Pop() { var v = Peek(); stack.RemoveAt(stack.Count - 1); return v; }
 
     List<object?> PopMark()
@@ -177,7 +191,8 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
     RawDict AsDict(object? v) => v as RawDict ?? throw Fail($"setitem on a {Describe(v)}");
     HashSet<object?> AsSet(object? v) => v as HashSet<object?> ?? throw Fail($"additems on a {Describe(v)}");
     long AsLong(object? v) => v as long? ?? throw Fail($"expected an int, found a {Describe(v)}");
-    long[] Longs(object? v) => v is object?[] t ? Array.ConvertAll(t, AsLong) : throw Fail($"expected a tuple of ints, found a {Describe(v)}");
+    long[] Longs(object? v) => v is object?[] t ? Array.ConvertAll(t, AsLong)
+        : throw Fail($"expected a tuple of ints, found a {Describe(v)}");
     static string Describe(object? v) => v switch { null => "None", PickleGlobal g => g.Name, _ => v.GetType().Name };
 
     int ReadByte() => input.ReadByte() is var b and >= 0 ? b : throw Fail("truncated pickle");
@@ -185,7 +200,8 @@ internal sealed class PickleReader(string path, Stream input, Dictionary<string,
     int ReadLength(int width)
     {
         var bytes = Read(width);
-        long n = width == 4 ? BinaryPrimitives.ReadInt32LittleEndian(bytes) : BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        long n = width == 4 ? BinaryPrimitives.ReadInt32LittleEndian(bytes)
+            : BinaryPrimitives.ReadInt64LittleEndian(bytes);
         return n >= 0 && n <= Array.MaxLength ? (int)n : throw Fail($"bad length {n} in pickle");
     }
 

@@ -29,10 +29,12 @@ public static class SafeTensorsFile
         try
         {
             Span<byte> prefix = stackalloc byte[8];
-            if (fs.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8) throw Fail("too short for a safetensors file");
+            if (fs.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8)
+                throw Fail("too short for a safetensors file");
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
             if (headerLength > MaxHeader || headerLength > (ulong)(fs.Length - 8))
-                throw Fail($"header length {headerLength} is larger than the file: not a safetensors file, or truncated");
+                throw Fail(
+                    $"header length {headerLength} is larger than the file: not a safetensors file, or truncated");
             var header = new byte[headerLength];
             fs.ReadExactly(header);
             long dataStart = 8 + (long)headerLength, dataLength = fs.Length - dataStart;
@@ -47,25 +49,31 @@ public static class SafeTensorsFile
                 if (entry.Name == "__metadata__")
                 {
                     foreach (var m in v.EnumerateObject())
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw Fail($"metadata {m.Name} is not a string");
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
+                            : throw Fail($"metadata {m.Name} is not a string");
                     continue;
                 }
                 string dtypeName = v.GetProperty("dtype").GetString() ?? "";
-                var dtype = DType.All.FirstOrDefault(d => d.SafeTensors == dtypeName) ?? throw Fail($"tensor {entry.Name}: unsupported dtype {dtypeName}");
+                var dtype = DType.All.FirstOrDefault(d => d.SafeTensors == dtypeName)
+                    ?? throw Fail($"tensor {entry.Name}: unsupported dtype {dtypeName}");
                 long[] shape = [.. v.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64())];
                 long[] offsets = [.. v.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64())];
-                long numel = shape.Aggregate(1L, (a, b) => b >= 0 ? checked(a * b) : throw Fail($"tensor {entry.Name}: negative dimension"));
+                long numel = shape.Aggregate(1L,
+                    (a, b) => b >= 0 ? checked(a * b) : throw Fail($"tensor {entry.Name}: negative dimension"));
                 if (offsets is not [var begin, var end] || begin < 0 || end < begin || end > dataLength)
-                    throw Fail($"tensor {entry.Name}: data_offsets [{string.Join(", ", offsets)}] out of range (data section is {dataLength} bytes)");
+                    throw Fail($"tensor {entry.Name}: data_offsets [{string.Join(", ", offsets)}] out of range " +
+                        $"(data section is {dataLength} bytes)");
                 if (end - begin != checked(numel * dtype.Size))
-                    throw Fail($"tensor {entry.Name}: data_offsets cover {end - begin} bytes but {dtypeName}[{string.Join(", ", shape)}] needs {numel * dtype.Size}");
+                    throw Fail($"tensor {entry.Name}: data_offsets cover {end - begin} bytes " +
+                        $"but {dtypeName}[{string.Join(", ", shape)}] needs {numel * dtype.Size}");
                 if (specs.Any(s => s.Name == entry.Name)) throw Fail($"tensor {entry.Name} is listed twice");
                 specs.Add((entry.Name, dtype, shape, begin, end));
             }
             // As in the reference implementation, the tensors must tile the data section exactly: no overlap, no hole.
             long covered = 0;
             foreach (var s in specs.OrderBy(s => s.Begin).ThenBy(s => s.End))
-                covered = s.Begin == covered ? s.End : throw Fail($"tensor {s.Name}: data_offsets overlap another tensor or leave a gap");
+                covered = s.Begin == covered ? s.End
+                    : throw Fail($"tensor {s.Name}: data_offsets overlap another tensor or leave a gap");
             if (covered != dataLength) throw Fail($"tensors cover {covered} bytes of a {dataLength}-byte data section");
 
             foreach (var (name, dtype, shape, begin, _) in specs)
@@ -79,14 +87,16 @@ public static class SafeTensorsFile
         catch (Exception e)
         {
             foreach (var t in result.Values) t.Dispose();
-            if (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException or OverflowException or EndOfStreamException)
+            if (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException
+                or OverflowException or EndOfStreamException)
                 throw new CheckpointFormatException($"{path}: invalid safetensors file: {e.Message}", e);
             throw;
         }
     }
 
     /// <summary>Saves tensors (any device and layout; written contiguous) and optional metadata, atomically.</summary>
-    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var header = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(header))
@@ -102,7 +112,8 @@ public static class SafeTensorsFile
             foreach (var (name, t) in tensors)
             {
                 if (name == "__metadata__") throw new ArgumentException("a tensor cannot be named __metadata__");
-                var dtype = DType.ByScalar(t.dtype) ?? throw new ArgumentException($"tensor {name}: dtype {t.dtype} is not supported");
+                var dtype = DType.ByScalar(t.dtype)
+                    ?? throw new ArgumentException($"tensor {name}: dtype {t.dtype} is not supported");
                 long size = t.numel() * dtype.Size;
                 json.WriteStartObject(name);
                 json.WriteString("dtype", dtype.SafeTensors);
@@ -125,7 +136,8 @@ public static class SafeTensorsFile
             fs.Write(prefix);
             fs.Write(header.WrittenSpan);
             for (int i = header.WrittenCount; i < padded; i++) fs.WriteByte((byte)' ');
-            foreach (var t in tensors.Values) TensorIo.WithFlatCpu(t, flat => TensorIo.ForEachChunk(flat, c => fs.Write(c)));
+            foreach (var t in tensors.Values)
+                TensorIo.WithFlatCpu(t, flat => TensorIo.ForEachChunk(flat, c => fs.Write(c)));
         });
     }
 }

@@ -34,10 +34,12 @@ public static class TorchCheckpointFile
             fs.Position = 0;
             if (n == 4 && head.SequenceEqual("PK\x03\x04"u8)) return LoadZip(path, fs);
             if (n >= 2 && head[0] == 0x80) return LoadLegacy(path, fs);
-            throw new CheckpointFormatException($"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)");
+            throw new CheckpointFormatException(
+                $"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)");
         }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or OverflowException or ArgumentException
-                                      or InvalidCastException or FormatException or KeyNotFoundException)
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or OverflowException
+                                      or ArgumentException or InvalidCastException or FormatException
+                                      or KeyNotFoundException)
         {
             throw new CheckpointFormatException($"{path}: damaged or not a PyTorch checkpoint: {e.Message}", e);
         }
@@ -47,8 +49,10 @@ public static class TorchCheckpointFile
     {
         using var zip = new ZipArchive(fs, ZipArchiveMode.Read, leaveOpen: true);
         // The top folder is named after the file in old versions and "archive" in new ones.
-        var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.IndexOf('/') == e.FullName.Length - 9)
-                  ?? throw new CheckpointFormatException($"{path}: zip archive without <name>/data.pkl: not a torch.save checkpoint");
+        var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)
+                      && e.FullName.IndexOf('/') == e.FullName.Length - 9)
+                  ?? throw new CheckpointFormatException($"{path}: zip archive without <name>/data.pkl: " +
+                      "not a torch.save checkpoint");
         string prefix = pkl.FullName[..^"data.pkl".Length];
         var order = zip.GetEntry(prefix + "byteorder");
         if (order is not null && Encoding.ASCII.GetString(ReadChecked(path, order)) != "little")
@@ -66,9 +70,12 @@ public static class TorchCheckpointFile
         }
         return new Materializer(path, s =>
         {
-            var entry = zip.GetEntry($"{prefix}data/{s.Key}") ?? throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
-            if (entry.Length != s.Numel * s.DType.Size || entry.CompressedLength > fs.Length) // before allocating numel elements
-                throw new CheckpointFormatException($"{path}: storage {s.Key} has {entry.Length} bytes, expected {s.Numel} x {s.DType.Size}");
+            var entry = zip.GetEntry($"{prefix}data/{s.Key}")
+                ?? throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
+            if (entry.Length != s.Numel * s.DType.Size
+                || entry.CompressedLength > fs.Length) // before allocating numel elements
+                throw new CheckpointFormatException(
+                    $"{path}: storage {s.Key} has {entry.Length} bytes, expected {s.Numel} x {s.DType.Size}");
             using var data = entry.Open();
             var crc = new Crc32();
             var tensor = TensorIo.Read(data, s.DType, s.Numel, crc);
@@ -109,11 +116,13 @@ public static class TorchCheckpointFile
         object? Next() => new PickleReader(path, fs, storages).Load();
         if (Next() is not BigInteger magic || magic != LegacyMagic)
             throw new CheckpointFormatException($"{path}: a pickle, but not a torch.save file (bad magic number)");
-        if (Next() is not 1001L) throw new CheckpointFormatException($"{path}: unsupported legacy torch.save protocol version");
+        if (Next() is not 1001L)
+            throw new CheckpointFormatException($"{path}: unsupported legacy torch.save protocol version");
         if (Next() is RawDict info && info.Items.Any(kv => kv.Key is "little_endian" && kv.Value is false))
             throw new CheckpointFormatException($"{path}: big-endian checkpoints are not supported");
         object? raw = Next();
-        if (Next() is not List<object?> keys) throw new CheckpointFormatException($"{path}: legacy storage key list is missing");
+        if (Next() is not List<object?> keys)
+            throw new CheckpointFormatException($"{path}: legacy storage key list is missing");
         var offsets = new Dictionary<string, long>();
         Span<byte> count = stackalloc byte[8];
         foreach (var key in keys)
@@ -128,7 +137,8 @@ public static class TorchCheckpointFile
         }
         return new Materializer(path, s =>
         {
-            fs.Position = offsets.TryGetValue(s.Key, out long at) ? at : throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
+            fs.Position = offsets.TryGetValue(s.Key, out long at) ? at
+                : throw new CheckpointFormatException($"{path}: storage {s.Key} is missing");
             return TensorIo.Read(fs, s.DType, s.Numel);
         }).Run(raw);
     }
@@ -137,7 +147,8 @@ public static class TorchCheckpointFile
     sealed class Materializer(string path, Func<StorageRef, Tensor> loadStorage)
     {
         readonly Dictionary<StorageRef, Tensor> storages = new(ReferenceEqualityComparer.Instance);
-        readonly Dictionary<object, object> done = new(ReferenceEqualityComparer.Instance); // keeps shared objects shared
+        readonly Dictionary<object, object> done =
+            new(ReferenceEqualityComparer.Instance); // keeps shared objects shared
         readonly List<Tensor> created = [];
 
         public object? Run(object? raw)
@@ -157,13 +168,15 @@ public static class TorchCheckpointFile
                 case RawDict d when d.Items.All(kv => kv.Key is string):
                     var sd = new OrderedDictionary<string, object?>();
                     done[v] = sd;
-                    foreach (var (k, x) in d.Items) sd[(string)k!] = Convert(x, depth + 1); // Python: the last value wins
+                    foreach (var (k, x) in d.Items)
+                        sd[(string)k!] = Convert(x, depth + 1); // Python: the last value wins
                     return sd;
                 case RawDict d:
                     var od = new OrderedDictionary<object, object?>();
                     done[v] = od;
                     foreach (var (k, x) in d.Items)
-                        od[Convert(k, depth + 1) ?? throw new CheckpointFormatException($"{path}: None as a dict key is not supported")] = Convert(x, depth + 1);
+                        od[Convert(k, depth + 1) ?? throw new CheckpointFormatException(
+                            $"{path}: None as a dict key is not supported")] = Convert(x, depth + 1);
                     return od;
                 case List<object?> list: // converted in place, so shared and self-containing lists stay so
                     done[v] = v;
@@ -184,7 +197,8 @@ public static class TorchCheckpointFile
                     created.Add(alias);
                     return done[v] = alias;
                 default:
-                    throw new CheckpointFormatException($"{path}: unsupported value {(v is PickleGlobal g ? g.Name : v.GetType().Name)} in the pickle");
+                    throw new CheckpointFormatException(
+                        $"{path}: unsupported value {(v is PickleGlobal g ? g.Name : v.GetType().Name)} in the pickle");
             }
         }
 
@@ -209,9 +223,11 @@ public static class TorchCheckpointFile
                 contiguousStride = checked(contiguousStride * r.Size[i]);
             }
             if (numel > 0 ? last >= r.Storage.Numel : r.Offset > r.Storage.Numel)
-                throw new CheckpointFormatException($"{path}: tensor view reaches past the end of storage {r.Storage.Key}");
+                throw new CheckpointFormatException(
+                    $"{path}: tensor view reaches past the end of storage {r.Storage.Key}");
             var storage = Storage(r.Storage);
-            if (contiguous && r.Offset == 0 && numel == r.Storage.Numel) return storage.view(r.Size); // the usual case: no copy
+            if (contiguous && r.Offset == 0 && numel == r.Storage.Numel)
+                return storage.view(r.Size); // the usual case: no copy
             using var view = storage.as_strided(r.Size, r.Stride, r.Offset);
             var result = torch.empty(r.Size, r.Storage.DType.Scalar);
             result.copy_(view);

@@ -20,9 +20,11 @@ public sealed class DetectionDataset
     public int DroppedBoxes { get; }
     public int SkippedImages { get; }
 
-    DetectionDataset(string imagesDir, CategoryMap categories, IReadOnlyList<Sample> samples, IReadOnlyList<CocoImageInfo> images, int droppedBoxes, int skippedImages)
+    DetectionDataset(string imagesDir, CategoryMap categories, IReadOnlyList<Sample> samples,
+        IReadOnlyList<CocoImageInfo> images, int droppedBoxes, int skippedImages)
     {
-        (ImagesDir, Categories, Samples, Images, DroppedBoxes, SkippedImages) = (imagesDir, categories, samples, images, droppedBoxes, skippedImages);
+        (ImagesDir, Categories, Samples, Images, DroppedBoxes, SkippedImages) =
+            (imagesDir, categories, samples, images, droppedBoxes, skippedImages);
     }
 
     public int Count => Samples.Count;
@@ -30,15 +32,16 @@ public sealed class DetectionDataset
 
     /// <param name="rotated">Read each box's angle (ODTK's bbox [x, y, w, h, theta]; 0 where a box has none), for a
     /// rotated model.</param>
-    public static DetectionDataset Load(string annotationsPath, string imagesDir, TextWriter warnings, bool skipBadImages = false,
-        bool rotated = false) =>
+    public static DetectionDataset Load(string annotationsPath, string imagesDir, TextWriter warnings,
+        bool skipBadImages = false, bool rotated = false) =>
         FromCoco(CocoFile.Load(annotationsPath), imagesDir, warnings, skipBadImages, rotated);
 
-    public static DetectionDataset FromCoco(CocoFile coco, string imagesDir, TextWriter warnings, bool skipBadImages = false,
-        bool rotated = false)
+    public static DetectionDataset FromCoco(CocoFile coco, string imagesDir, TextWriter warnings,
+        bool skipBadImages = false, bool rotated = false)
     {
         if (!Directory.Exists(imagesDir))
-            throw new BadInputException(imagesDir, File.Exists(imagesDir) ? "is a file, expected the folder of images" : "images folder not found; check --images");
+            throw new BadInputException(imagesDir, File.Exists(imagesDir) ? "is a file, expected the folder of images"
+                : "images folder not found; check --images");
         var categories = new CategoryMap(coco.Categories);
         var byImage = coco.Annotations.ToLookup(a => a.ImageId);
         var samples = new List<Sample>(coco.Images.Count);
@@ -49,7 +52,8 @@ public sealed class DetectionDataset
             string path = Path.Combine(imagesDir, image.FileName);
             if (MissingOrEmpty(path) is string problem)
             {
-                var error = new BadInputException(path, $"{problem} (listed in {coco.Path} as id {image.Id}); check --images and the file_name, or skip bad images");
+                var error = new BadInputException(path, $"{problem} (listed in {coco.Path} as id {image.Id}); " +
+                    "check --images and the file_name, or skip bad images");
                 if (!skipBadImages) throw error;
                 warnings.WriteLine($"warning: {error.Message}; skipped");
                 skipped++;
@@ -62,7 +66,8 @@ public sealed class DetectionDataset
             for (int i = 0; i < annotations.Length; i++)
             {
                 var a = annotations[i];
-                (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]) = ((float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H));
+                (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]) =
+                    ((float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H));
                 classes[i] = a.IsCrowd ? Sample.Crowd : categories.ClassIndexOf(a.CategoryId);
                 if (angles is not null) angles[i] = (float)(a.Theta ?? 0);
             }
@@ -70,13 +75,16 @@ public sealed class DetectionDataset
             var (clippedBoxes, clippedClasses, clippedAngles) = Sample.Clip(boxes, classes, angles,
                 image.Width ?? float.PositiveInfinity, image.Height ?? float.PositiveInfinity);
             dropped += classes.Length - clippedClasses.Length;
-            samples.Add(new Sample(samples.Count, image.Id, path, image.Width, image.Height, clippedBoxes, clippedClasses, clippedAngles));
+            samples.Add(new Sample(samples.Count, image.Id, path, image.Width, image.Height, clippedBoxes,
+                clippedClasses, clippedAngles));
             kept.Add(image);
         }
         if (dropped > 0)
-            warnings.WriteLine($"warning: {coco.Path}: dropped {dropped} of {coco.Annotations.Count} boxes with zero or negative size after clipping to their image");
+            warnings.WriteLine($"warning: {coco.Path}: dropped {dropped} of {coco.Annotations.Count} boxes " +
+                "with zero or negative size after clipping to their image");
         if (skipped > 0)
-            warnings.WriteLine($"warning: {coco.Path}: skipped {skipped} of {coco.Images.Count} images (missing or empty files)");
+            warnings.WriteLine(
+                $"warning: {coco.Path}: skipped {skipped} of {coco.Images.Count} images (missing or empty files)");
         return new DetectionDataset(imagesDir, categories, samples, kept, dropped, skipped);
     }
 
@@ -87,7 +95,8 @@ public sealed class DetectionDataset
         var names = ImageFolder.ListRelative(imagesDir);
         if (names.Count == 0) ImageFolder.List(imagesDir); // throws the "no images" error
         var images = names.Select((name, i) => new CocoImageInfo(i, name, null, null)).ToArray();
-        var samples = images.Select((image, i) => new Sample(i, image.Id, Path.Combine(imagesDir, image.FileName), null, null, [], [])).ToArray();
+        var samples = images.Select((image, i) =>
+            new Sample(i, image.Id, Path.Combine(imagesDir, image.FileName), null, null, [], [])).ToArray();
         return new DetectionDataset(imagesDir, new CategoryMap([]), samples, images, 0, 0);
     }
 
@@ -95,7 +104,8 @@ public sealed class DetectionDataset
     public static DetectionDataset FromFiles(IReadOnlyList<string> paths)
     {
         var images = paths.Select((path, i) => new CocoImageInfo(i, path, null, null)).ToArray();
-        var samples = images.Select((image, i) => new Sample(i, image.Id, image.FileName, null, null, [], [])).ToArray();
+        var samples = images.Select((image, i) => new Sample(i, image.Id, image.FileName, null, null, [], []))
+            .ToArray();
         return new DetectionDataset("", new CategoryMap([]), samples, images, 0, 0);
     }
 

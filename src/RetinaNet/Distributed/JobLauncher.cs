@@ -19,12 +19,14 @@ public sealed record LaunchOptions(Device Device, TimeSpan Timeout)
     /// <summary>ODTK's default batch: 2 images per GPU.</summary>
     public static int DefaultBatch(int gpus) => 2 * Math.Max(1, gpus);
 
-    /// <summary>The batch over all ranks; one that does not divide among them is a <see cref="PlacementException"/>.</summary>
+    /// <summary>The batch over all ranks; one that does not divide among them is a
+    /// <see cref="PlacementException"/>.</summary>
     public int GlobalBatch(int ranks)
     {
         int batch = Batch ?? DefaultBatch(ranks);
         if (ranks > 1 && batch % ranks != 0)
-            throw new PlacementException($"--batch {batch} is not divisible by the {ranks} GPUs in use; use a multiple of {ranks}");
+            throw new PlacementException(
+                $"--batch {batch} is not divisible by the {ranks} GPUs in use; use a multiple of {ranks}");
         return batch;
     }
 }
@@ -33,12 +35,13 @@ public sealed record LaunchOptions(Device Device, TimeSpan Timeout)
 /// this program again as a rank (null: never), how a failed rank ends itself (null: by exception), the master
 /// endpoint given, the arguments a rank starts with, the job's name in messages, and where lines go.</summary>
 public sealed record LaunchContext(int Gpus, Func<ICollectivesProvider> Collectives, SelfCommand? Relaunch,
-    Action<int, string>? HardExit, MasterEndpoint? Master, IReadOnlyList<string> Arguments, string JobName, TextWriter Stdout,
-    TextWriter Stderr);
+    Action<int, string>? HardExit, MasterEndpoint? Master, IReadOnlyList<string> Arguments, string JobName,
+    TextWriter Stdout, TextWriter Stderr);
 
 /// <summary>Where this process runs a job: alone (<see cref="Group"/> null), or as one rank of <see cref="Ranks"/>,
 /// <see cref="LocalRanks"/> of them on this machine, with its share of the batch and of the loader workers.</summary>
-public sealed record Placement(Device Device, ProcessGroup? Group, int Ranks, int LocalRanks, int RankBatch, int Workers)
+public sealed record Placement(Device Device, ProcessGroup? Group, int Ranks, int LocalRanks, int RankBatch,
+    int Workers)
 {
     public bool IsMaster => Group?.IsMaster ?? true;
 
@@ -69,7 +72,8 @@ public static class JobLauncher
                 o.GlobalBatch(ranks); // checked before any process starts
                 var master = context.Master ?? MasterEndpoint.FreeLocalPort();
                 context.Stdout.WriteLine($"Starting {ranks} processes, one per GPU (rank 0 at {master})");
-                return LocalLauncher.Run(self, context.Arguments, ranks, master, new WatchdogOptions(o.Timeout, null).Grace + TimeSpan.FromSeconds(5),
+                return LocalLauncher.Run(self, context.Arguments, ranks, master,
+                    new WatchdogOptions(o.Timeout, null).Grace + TimeSpan.FromSeconds(5),
                     context.Stderr, context.JobName);
             }
             NoteMissingKernels(o.Device, context.Stderr);
@@ -78,12 +82,15 @@ public static class JobLauncher
         var device = RankDevice(o.Device, me.LocalRank, context.Gpus);
         if (me.Rank == 0) NoteMissingKernels(device, context.Stderr);
         int localRanks = me.LocalWorldSize ?? 1;
-        var placement = new Placement(device, null, me.WorldSize, localRanks, o.GlobalBatch(me.WorldSize) / me.WorldSize,
-            o.Workers > 0 ? o.Workers : localRanks > 1 ? Math.Clamp(Environment.ProcessorCount / localRanks - 1, 1, 12) : 0);
+        var placement = new Placement(device, null, me.WorldSize, localRanks,
+            o.GlobalBatch(me.WorldSize) / me.WorldSize,
+            o.Workers > 0 ? o.Workers
+                : localRanks > 1 ? Math.Clamp(Environment.ProcessorCount / localRanks - 1, 1, 12) : 0);
         if (me.WorldSize == 1) return job(placement);
         if (device.type == DeviceType.CUDA) Native.CudaDevice.SetCurrent(device.index);
-        using var group = ProcessGroup.Start(me, provider, device, new WatchdogOptions(o.Timeout, context.HardExit is { } exit
-            ? (code, line) => exit(code, $"{context.JobName}: rank {me.Rank}: {line}") : null));
+        using var group = ProcessGroup.Start(me, provider, device, new WatchdogOptions(o.Timeout,
+            context.HardExit is { } exit
+                ? (code, line) => exit(code, $"{context.JobName}: rank {me.Rank}: {line}") : null));
         try
         {
             int code = job(placement with { Group = group });
@@ -106,8 +113,11 @@ public static class JobLauncher
         if (requested.type != DeviceType.CUDA) return requested;
         if (visibleGpus == 1) return new Device(DeviceType.CUDA, 0);
         if (localRank is not int index)
-            throw new PlacementException($"LOCAL_RANK is not set and {visibleGpus} GPUs are visible: set LOCAL_RANK to this rank's GPU on its machine, or give each rank one GPU (CUDA_VISIBLE_DEVICES)");
-        if (index >= visibleGpus) throw new PlacementException($"LOCAL_RANK={index}, but only {visibleGpus} GPUs are visible on this machine");
+            throw new PlacementException($"LOCAL_RANK is not set and {visibleGpus} GPUs are visible: " +
+                "set LOCAL_RANK to this rank's GPU on its machine, or give each rank one GPU (CUDA_VISIBLE_DEVICES)");
+        if (index >= visibleGpus)
+            throw new PlacementException(
+                $"LOCAL_RANK={index}, but only {visibleGpus} GPUs are visible on this machine");
         return new Device(DeviceType.CUDA, index);
     }
 
@@ -116,7 +126,8 @@ public static class JobLauncher
     static void NoteMissingKernels(Device device, TextWriter stderr)
     {
         if (device.type == DeviceType.CUDA && !Native.CudaKernels.Available)
-            stderr.WriteLine($"note: our CUDA kernels are unavailable ({Native.CudaKernels.MissingReason}); libtorch's operations run instead (same results, slower)");
+            stderr.WriteLine($"note: our CUDA kernels are unavailable ({Native.CudaKernels.MissingReason}); " +
+                "libtorch's operations run instead (same results, slower)");
     }
 
     /// <summary>How many processes to start here: one per visible GPU (at most <see cref="LaunchOptions.Gpus"/>), or
@@ -129,10 +140,13 @@ public static class JobLauncher
         if (provider.Unsupported(o.Device) is string why)
         {
             if (wanted > 1) throw new PlacementException($"--gpus {wanted}: {why}");
-            if (o.Device.type == DeviceType.CUDA && context.Gpus > 1) context.Stderr.WriteLine($"warning: using one of {context.Gpus} GPUs: {why}");
+            if (o.Device.type == DeviceType.CUDA && context.Gpus > 1)
+                context.Stderr.WriteLine($"warning: using one of {context.Gpus} GPUs: {why}");
             return 1;
         }
-        if (wanted > context.Gpus) throw new PlacementException($"--gpus {wanted}: only {context.Gpus} GPU{(context.Gpus == 1 ? " is" : "s are")} visible");
+        if (wanted > context.Gpus)
+            throw new PlacementException(
+                $"--gpus {wanted}: only {context.Gpus} GPU{(context.Gpus == 1 ? " is" : "s are")} visible");
         return Math.Max(1, wanted ?? context.Gpus);
     }
 }

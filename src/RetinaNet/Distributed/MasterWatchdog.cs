@@ -16,14 +16,17 @@ sealed class MasterWatchdog : Watchdog
 
     readonly Rendezvous.Peer[] peers;
     readonly RankState[] states; // by rank; rank 0 is this process
-    readonly SortedDictionary<long, TimeSpan> firstReached = new(); // collective number → when some rank first entered it
+    // collective number → when some rank first entered it
+    readonly SortedDictionary<long, TimeSpan> firstReached = new();
     long highestSeen;
     bool stopping;
 
-    public MasterWatchdog(Rendezvous.Peer[] peers, ProgressCounters counters, WatchdogOptions options) : base(0, counters, options)
+    public MasterWatchdog(Rendezvous.Peer[] peers, ProgressCounters counters, WatchdogOptions options)
+        : base(0, counters, options)
     {
         this.peers = peers;
-        states = Enumerable.Range(0, peers.Length + 1).Select(_ => new RankState { LastHeard = Now, LastProgress = Now }).ToArray();
+        states = Enumerable.Range(0, peers.Length + 1)
+            .Select(_ => new RankState { LastHeard = Now, LastProgress = Now }).ToArray();
         foreach (var peer in peers) Background($"retinanet-watch-rank{peer.Rank}", () => Read(peer));
         Background("retinanet-watchdog", Beat);
     }
@@ -55,7 +58,9 @@ sealed class MasterWatchdog : Watchdog
         {
             bool expected;
             lock (gate) { state.Gone = true; expected = state.Finished || stopping; }
-            if (!expected) Fail(peer.Rank, $"it exited without finishing (killed, crashed, or its machine went down; pid {peer.Pid} on {peer.Host})");
+            if (!expected)
+                Fail(peer.Rank, "it exited without finishing (killed, crashed, or its machine went down; " +
+                    $"pid {peer.Pid} on {peer.Host})");
         }
     }
 
@@ -72,7 +77,10 @@ sealed class MasterWatchdog : Watchdog
                 PollBackend();
                 if (Judge() is var (failed, reason)) Fail(failed, reason);
             }
-            catch (Exception e) { Fail(rank, $"its watchdog failed: {e.Message}"); } // never take the process down silently
+            catch (Exception e) // never take the process down silently
+            {
+                Fail(rank, $"its watchdog failed: {e.Message}");
+            }
         }
     }
 
@@ -89,7 +97,8 @@ sealed class MasterWatchdog : Watchdog
 
             for (int r = 1; r < states.Length; r++)
                 if (!states[r].Finished && !states[r].Gone && now - states[r].LastHeard > options.Timeout)
-                    return (r, $"no heartbeat for {Seconds(now - states[r].LastHeard)} (the process is frozen, or its machine or network is down)");
+                    return (r, $"no heartbeat for {Seconds(now - states[r].LastHeard)} " +
+                        "(the process is frozen, or its machine or network is down)");
 
             long highest = states.Max(s => s.Collectives);
             for (long k = highestSeen + 1; k <= highest; k++) firstReached[k] = now;
@@ -100,14 +109,18 @@ sealed class MasterWatchdog : Watchdog
                 if (s.Finished || s.Collectives >= highest) continue;
                 var waited = now - firstReached[s.Collectives + 1];
                 if (waited > options.Timeout)
-                    return (r, $"it kept the other ranks waiting at collective #{s.Collectives + 1} for {Seconds(waited)} (hung, or far slower than the rest; --dist-timeout sets the limit)");
+                    return (r, $"it kept the other ranks waiting at collective #{s.Collectives + 1} " +
+                        $"for {Seconds(waited)} (hung, or far slower than the rest; --dist-timeout sets the limit)");
             }
             var active = states.Where(s => !s.Finished && !s.Gone).ToArray();
-            if (active.Length >= 2 && highest > 0 && active.All(s => s.Collectives == highest) && now - active.Max(s => s.LastProgress) > options.Timeout)
-                return (null, $"no rank has made progress for {Seconds(now - active.Max(s => s.LastProgress))}; all wait in collective #{highest} (NCCL or the network is stuck)");
+            if (active.Length >= 2 && highest > 0 && active.All(s => s.Collectives == highest)
+                && now - active.Max(s => s.LastProgress) > options.Timeout)
+                return (null, $"no rank has made progress for {Seconds(now - active.Max(s => s.LastProgress))}; " +
+                    $"all wait in collective #{highest} (NCCL or the network is stuck)");
 
             long lowest = states.Where(s => !s.Finished).Select(s => s.Collectives).DefaultIfEmpty(highest).Min();
-            while (firstReached.Count > 0 && firstReached.Keys.First() <= lowest) firstReached.Remove(firstReached.Keys.First());
+            while (firstReached.Count > 0 && firstReached.Keys.First() <= lowest)
+                firstReached.Remove(firstReached.Keys.First());
             return null;
         }
     }
@@ -115,7 +128,9 @@ sealed class MasterWatchdog : Watchdog
     protected override void Tell(DistributedFailureException failure)
     {
         // the failed rank too: a hung rank learns the verdict and ends itself after the grace period
-        foreach (var peer in peers) peer.Link.TrySend(ControlMessage.Abort, w => { w.Write(failure.FailedRank ?? -1); w.Write(failure.Reason); });
+        foreach (var peer in peers)
+            peer.Link.TrySend(ControlMessage.Abort,
+                w => { w.Write(failure.FailedRank ?? -1); w.Write(failure.Reason); });
     }
 
     /// <summary>Waits (up to the timeout) until every rank has said goodbye, then releases them all.</summary>

@@ -12,13 +12,15 @@ static class Rendezvous
     public sealed record Peer(int Rank, ControlLink Link, string Host, int Pid);
 
     /// <summary>Rank 0's side: the other ranks' links (index = rank − 1) and the unique id.</summary>
-    public static (Peer[] Peers, byte[] UniqueId) Host(RankAssignment me, ICollectivesProvider provider, TimeSpan timeout)
+    public static (Peer[] Peers, byte[] UniqueId) Host(RankAssignment me, ICollectivesProvider provider,
+        TimeSpan timeout)
     {
         var listener = new TcpListener(me.Master.IsLoopback ? IPAddress.Loopback : IPAddress.Any, me.Master.Port);
         try { listener.Start(); }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
-            throw new DistributedSetupException($"rank 0 cannot listen on port {me.Master.Port}: it is in use (another job?); choose a free port with --master ADDR:PORT or MASTER_PORT");
+            throw new DistributedSetupException($"rank 0 cannot listen on port {me.Master.Port}: " +
+                "it is in use (another job?); choose a free port with --master ADDR:PORT or MASTER_PORT");
         }
         var peers = new Peer?[me.WorldSize - 1];
         var deadline = Stopwatch.StartNew();
@@ -28,8 +30,11 @@ static class Rendezvous
             {
                 var left = timeout - deadline.Elapsed;
                 if (left <= TimeSpan.Zero)
-                    throw new DistributedSetupException($"rendezvous at {me.Master}: rank{(peers.Count(p => p is null) > 1 ? "s" : "")} {string.Join(", ", Enumerable.Range(1, peers.Length).Where(r => peers[r - 1] is null))} " +
-                        $"did not join within {timeout.TotalSeconds:F0} s (did they start, with {SourceHint(me)}, and can they reach {me.Master}?)");
+                    throw new DistributedSetupException(
+                        $"rendezvous at {me.Master}: rank{(peers.Count(p => p is null) > 1 ? "s" : "")} " +
+                        $"{string.Join(", ", Enumerable.Range(1, peers.Length).Where(r => peers[r - 1] is null))} " +
+                        $"did not join within {timeout.TotalSeconds:F0} s " +
+                        $"(did they start, with {SourceHint(me)}, and can they reach {me.Master}?)");
                 using var wait = new CancellationTokenSource(left);
                 TcpClient client;
                 try { client = listener.AcceptTcpClientAsync(wait.Token).AsTask().GetAwaiter().GetResult(); }
@@ -42,9 +47,11 @@ static class Rendezvous
             try { id = provider.CreateUniqueId(); }
             catch (Exception e) when (e is not DistributedSetupException)
             {
-                throw new DistributedSetupException($"rank 0 could not create the {provider.Name} id: {e.Message.Split('\n')[0]}");
+                throw new DistributedSetupException(
+                    $"rank 0 could not create the {provider.Name} id: {e.Message.Split('\n')[0]}");
             }
-            foreach (var p in peers) p!.Link.Send(ControlMessage.Welcome, w => { w.Write(provider.Name); w.Write(id.Length); w.Write(id); });
+            foreach (var p in peers)
+                p!.Link.Send(ControlMessage.Welcome, w => { w.Write(provider.Name); w.Write(id.Length); w.Write(id); });
             return (peers.Select(p => p!).ToArray(), id);
         }
         catch
@@ -64,17 +71,26 @@ static class Rendezvous
         {
             var (kind, body) = link.Receive(TimeSpan.FromTicks(Math.Min(left.Ticks, TimeSpan.FromSeconds(10).Ticks)));
             if (kind != ControlMessage.Hello) { link.Dispose(); return null; }
-            (protocol, rank, world, pid, host) = (body.ReadInt32(), body.ReadInt32(), body.ReadInt32(), body.ReadInt32(), body.ReadString());
+            (protocol, rank, world, pid, host) =
+                (body.ReadInt32(), body.ReadInt32(), body.ReadInt32(), body.ReadInt32(), body.ReadString());
         }
         catch (Exception e) when (e is IOException or EndOfStreamException or InvalidDataException)
         {
             link.Dispose(); // a port scanner, or a rank that died while connecting: it may retry
             return null;
         }
-        string? problem = protocol != ControlLink.Protocol ? $"a rank from {host} speaks control protocol {protocol}, rank 0 {ControlLink.Protocol}: run the same retinanet version everywhere"
-            : world != me.WorldSize ? $"rank {rank} on {host} (pid {pid}) has world size {world}, rank 0 has {me.WorldSize}: every rank needs the same WORLD_SIZE"
-            : rank <= 0 || rank >= me.WorldSize ? $"a process on {host} (pid {pid}) joined as rank {rank}; ranks 1..{me.WorldSize - 1} were expected (is a second rank 0 running?)"
-            : peers[rank - 1] is Peer taken ? $"rank {rank} joined twice: from {taken.Host} (pid {taken.Pid}) and {host} (pid {pid}); check RANK/SLURM_PROCID"
+        string? problem = protocol != ControlLink.Protocol
+                ? $"a rank from {host} speaks control protocol {protocol}, rank 0 {ControlLink.Protocol}: " +
+                    "run the same retinanet version everywhere"
+            : world != me.WorldSize
+                ? $"rank {rank} on {host} (pid {pid}) has world size {world}, rank 0 has {me.WorldSize}: " +
+                    "every rank needs the same WORLD_SIZE"
+            : rank <= 0 || rank >= me.WorldSize
+                ? $"a process on {host} (pid {pid}) joined as rank {rank}; " +
+                    $"ranks 1..{me.WorldSize - 1} were expected (is a second rank 0 running?)"
+            : peers[rank - 1] is Peer taken
+                ? $"rank {rank} joined twice: from {taken.Host} (pid {taken.Pid}) and {host} (pid {pid}); " +
+                    "check RANK/SLURM_PROCID"
             : null;
         if (problem is not null)
         {
@@ -95,12 +111,14 @@ static class Rendezvous
         {
             var left = timeout - clock.Elapsed;
             if (left <= TimeSpan.Zero)
-                throw new DistributedSetupException($"rank {me.Rank} could not reach rank 0 at {me.Master} within {timeout.TotalSeconds:F0} s " +
+                throw new DistributedSetupException($"rank {me.Rank} could not reach rank 0 at {me.Master} " +
+                    $"within {timeout.TotalSeconds:F0} s " +
                     $"(is rank 0 running? is {SourceHint(me)} the same for every rank, and the port open?)");
             var client = new TcpClient();
             try
             {
-                using var wait = new CancellationTokenSource(TimeSpan.FromTicks(Math.Min(left.Ticks, TimeSpan.FromSeconds(5).Ticks)));
+                using var wait = new CancellationTokenSource(
+                    TimeSpan.FromTicks(Math.Min(left.Ticks, TimeSpan.FromSeconds(5).Ticks)));
                 client.ConnectAsync(me.Master.Host, me.Master.Port, wait.Token).AsTask().GetAwaiter().GetResult();
                 client.NoDelay = true;
                 link = new ControlLink(client);
@@ -113,19 +131,27 @@ static class Rendezvous
         }
         try
         {
-            link.Send(ControlMessage.Hello, w => { w.Write(ControlLink.Protocol); w.Write(me.Rank); w.Write(me.WorldSize); w.Write(Environment.ProcessId); w.Write(Dns.GetHostName()); });
+            link.Send(ControlMessage.Hello, w =>
+            {
+                w.Write(ControlLink.Protocol); w.Write(me.Rank); w.Write(me.WorldSize); w.Write(Environment.ProcessId);
+                w.Write(Dns.GetHostName());
+            });
             var left = timeout - clock.Elapsed;
             (ControlMessage kind, BinaryReader body) reply;
             try { reply = link.Receive(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1)); }
             catch (IOException)
             {
-                throw new DistributedSetupException($"rank {me.Rank} reached rank 0 at {me.Master}, but the job did not start within {timeout.TotalSeconds:F0} s: some ranks never joined (rank 0 names them)");
+                throw new DistributedSetupException($"rank {me.Rank} reached rank 0 at {me.Master}, " +
+                    $"but the job did not start within {timeout.TotalSeconds:F0} s: " +
+                    "some ranks never joined (rank 0 names them)");
             }
             return reply.kind switch
             {
                 ControlMessage.Welcome => (link, reply.body.ReadString(), reply.body.ReadBytes(reply.body.ReadInt32())),
-                ControlMessage.Reject => throw new DistributedSetupException($"rank 0 refused rank {me.Rank}: {reply.body.ReadString()}"),
-                _ => throw new InvalidDataException($"rank 0 at {me.Master} answered with {reply.kind} instead of the job's id"),
+                ControlMessage.Reject =>
+                    throw new DistributedSetupException($"rank 0 refused rank {me.Rank}: {reply.body.ReadString()}"),
+                _ => throw new InvalidDataException(
+                    $"rank 0 at {me.Master} answered with {reply.kind} instead of the job's id"),
             };
         }
         catch
@@ -135,5 +161,6 @@ static class Rendezvous
         }
     }
 
-    static string SourceHint(RankAssignment me) => me.Source == "RANK/WORLD_SIZE" ? "WORLD_SIZE" : me.Source.Split('/')[^1];
+    static string SourceHint(RankAssignment me) =>
+        me.Source == "RANK/WORLD_SIZE" ? "WORLD_SIZE" : me.Source.Split('/')[^1];
 }

@@ -20,16 +20,25 @@ public static class DetectionsFile
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new BadInputException(path, $"not valid JSON ({e.Message.Split(" Path:")[0].TrimEnd('.')}); fix or re-write the file"); }
+        catch (JsonException e)
+        {
+            throw new BadInputException(path,
+                $"not valid JSON ({e.Message.Split(" Path:")[0].TrimEnd('.')}); fix or re-write the file");
+        }
         using (doc)
         {
             var root = doc.RootElement;
             JsonElement list;
             string name;
             if (root.ValueKind == JsonValueKind.Array) (list, name) = (root, "detections");
-            else if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("annotations", out list)) name = "annotations";
-            else throw new BadInputException(path, "expected a COCO results list [{image_id, category_id, bbox, score}, ...] or an object with \"annotations\" (ODTK's detections file)");
-            if (list.ValueKind != JsonValueKind.Array) throw new BadInputException(path, $"\"{name}\" must be a list, found {list.ValueKind}");
+            else if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("annotations", out list))
+                name = "annotations";
+            else
+                throw new BadInputException(path,
+                    "expected a COCO results list [{image_id, category_id, bbox, score}, ...] " +
+                    "or an object with \"annotations\" (ODTK's detections file)");
+            if (list.ValueKind != JsonValueKind.Array)
+                throw new BadInputException(path, $"\"{name}\" must be a list, found {list.ValueKind}");
             var detections = new List<CocoDetection>(list.GetArrayLength());
             int i = 0;
             foreach (var e in list.EnumerateArray())
@@ -37,7 +46,8 @@ public static class DetectionsFile
                 var entry = new Entry(path, name, i++, e);
                 var box = entry.Box();
                 detections.Add(new CocoDetection(entry.Id("image_id"), entry.Id("category_id"),
-                    box[0], box[1], box[2], box[3], entry.Number("score"), box.Length == 5 ? box[4] : null, entry.Segmentation()));
+                    box[0], box[1], box[2], box[3], entry.Number("score"), box.Length == 5 ? box[4] : null,
+                    entry.Segmentation()));
             }
             return detections;
         }
@@ -58,9 +68,15 @@ public static class DetectionsFile
             if (!categories.Contains(detections[i].CategoryId) && badCategories++ == 0) firstCategory = i;
         }
         if (badImages > 0)
-            throw new BadInputException(path, $"{badImages} detection(s) refer to images not in the ground truth {groundTruth.Path} (first: detection {firstImage}, image_id {detections[firstImage].ImageId}); evaluate against the annotations the detections were made for");
+            throw new BadInputException(path,
+                $"{badImages} detection(s) refer to images not in the ground truth {groundTruth.Path} " +
+                $"(first: detection {firstImage}, image_id {detections[firstImage].ImageId}); " +
+                "evaluate against the annotations the detections were made for");
         if (badCategories > 0)
-            throw new BadInputException(path, $"{badCategories} detection(s) refer to categories not in the ground truth {groundTruth.Path} (first: detection {firstCategory}, category_id {detections[firstCategory].CategoryId}); category ids must be the annotation file's");
+            throw new BadInputException(path,
+                $"{badCategories} detection(s) refer to categories not in the ground truth {groundTruth.Path} " +
+                $"(first: detection {firstCategory}, category_id {detections[firstCategory].CategoryId}); " +
+                "category ids must be the annotation file's");
     }
 
     /// <summary>Writes ODTK's detections file: the detections as "annotations", plus the ground truth's images and
@@ -115,7 +131,8 @@ public static class DetectionsFile
     }
 
     /// <summary>Writes a plain COCO results list, what pycocotools' loadRes reads.</summary>
-    public static void WriteCocoResults(string path, IReadOnlyList<CocoDetection> detections) => WriteAtomically(path, w => WriteList(w, detections));
+    public static void WriteCocoResults(string path, IReadOnlyList<CocoDetection> detections) =>
+        WriteAtomically(path, w => WriteList(w, detections));
 
     static void WriteList(Utf8JsonWriter w, IReadOnlyList<CocoDetection> detections)
     {
@@ -156,7 +173,8 @@ public static class DetectionsFile
 
         JsonElement Field(string field)
         {
-            if (e.ValueKind != JsonValueKind.Object) throw new BadInputException(path, $"{list}[{index}] must be an object, found {e.ValueKind}");
+            if (e.ValueKind != JsonValueKind.Object)
+                throw new BadInputException(path, $"{list}[{index}] must be an object, found {e.ValueKind}");
             if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
                 throw new BadInputException(path, $"{list}[{index}] has no \"{field}\"; {Needs}");
             return v;
@@ -166,7 +184,8 @@ public static class DetectionsFile
         {
             var v = Field(field);
             if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d)
+                && Math.Abs(d) < 9e15) return (long)d;
             throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
         }
 
@@ -175,20 +194,24 @@ public static class DetectionsFile
         {
             var v = Field(field);
             if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double x) && double.IsFinite(x)) return x;
-            throw new BadInputException(path, $"{list}[{index}].{field} must be a finite number, found {v.GetRawText()}");
+            throw new BadInputException(path,
+                $"{list}[{index}].{field} must be a finite number, found {v.GetRawText()}");
         }
 
         public double[] Box()
         {
             var v = Field("bbox");
             if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() is not (4 or 5))
-                throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height] (5 with a rotated box's angle), found {v.GetRawText()}");
+                throw new BadInputException(path, $"{list}[{index}].bbox must be 4 numbers [x, y, width, height] " +
+                    $"(5 with a rotated box's angle), found {v.GetRawText()}");
             var box = new double[v.GetArrayLength()];
             int j = 0;
             foreach (var x in v.EnumerateArray())
             {
                 if (x.ValueKind != JsonValueKind.Number || !x.TryGetDouble(out double value) || !double.IsFinite(value))
-                    throw new BadInputException(path, $"{list}[{index}].bbox must be finite numbers [x, y, width, height(, angle)], found {v.GetRawText()}");
+                    throw new BadInputException(path,
+                        $"{list}[{index}].bbox must be finite numbers [x, y, width, height(, angle)], " +
+                        $"found {v.GetRawText()}");
                 box[j++] = value;
             }
             return box;

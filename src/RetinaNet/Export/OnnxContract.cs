@@ -13,18 +13,22 @@ static class OnnxContract
 {
     public const string InputKey = "retinanet.input", OutputsKey = "retinanet.outputs";
 
-    static string Numbers(float[] values) => "[" + string.Join(", ", values.Select(v => ((double)v).ToString("0.###", CultureInfo.InvariantCulture))) + "]";
+    static string Numbers(float[] values) =>
+        "[" + string.Join(", ", values.Select(v => ((double)v).ToString("0.###", CultureInfo.InvariantCulture))) + "]";
 
     public static string Input(ExportOptions options, DetectorConfig config)
     {
         int h = options.Height, w = options.Width;
-        var resize = FormattableString.Invariant(
-            $"scale each image so its shorter side is {config.Inference.Resize} px and its longer at most {config.Inference.MaxSize} px (retinanet.resize, retinanet.max_size), never past {h}x{w}");
+        var resize = FormattableString.Invariant($"scale each image so its shorter side is {config.Inference.Resize} px ")
+            + FormattableString.Invariant($"and its longer at most {config.Inference.MaxSize} px (retinanet.resize, ")
+            + FormattableString.Invariant($"retinanet.max_size), never past {h}x{w}");
         object contract = options.RawHeads
             ? new Dictionary<string, object>
             {
                 [OnnxNames.RawInput] = new { type = "float32", shape = new object[] { "batch", 3, h, w },
-                    pixels = $"RGB, x / 255, minus mean {Numbers(DeviceBatch.Mean)}, divided by std {Numbers(DeviceBatch.Std)} per channel; each image at the top-left, 0 on the padding" },
+                    pixels = $"RGB, x / 255, minus mean {Numbers(DeviceBatch.Mean)}, " +
+                        $"divided by std {Numbers(DeviceBatch.Std)} per channel; " +
+                        "each image at the top-left, 0 on the padding" },
                 ["resize"] = resize,
             }
             : new Dictionary<string, object>
@@ -32,8 +36,10 @@ static class OnnxContract
                 [OnnxNames.Images] = new { type = "uint8", shape = new object[] { "batch", 3, h, w },
                     pixels = "RGB 0..255, channels first; each image at the top-left, anything on the padding" },
                 [OnnxNames.ImageSizes] = new { type = "int64", shape = new object[] { "batch", 2 },
-                    meaning = "each image's height and width in the input (after resizing); the rest is padding, masked" },
-                ["normalisation"] = $"inside the graph: x / 255, minus mean {Numbers(DeviceBatch.Mean)}, divided by std {Numbers(DeviceBatch.Std)} per channel",
+                    meaning = "each image's height and width in the input (after resizing); " +
+                        "the rest is padding, masked" },
+                ["normalisation"] = $"inside the graph: x / 255, minus mean {Numbers(DeviceBatch.Mean)}, " +
+                    $"divided by std {Numbers(DeviceBatch.Std)} per channel",
                 ["resize"] = resize,
             };
         return JsonSerializer.Serialize(contract);
@@ -45,17 +51,23 @@ static class OnnxContract
         object contract = options.RawHeads
             ? new Dictionary<string, object>
             {
-                ["score_1..score_5"] = new { type = "float32", shape = new object[] { "batch", a * c, "H / stride", "W / stride" },
-                    meaning = $"sigmoid class scores of pyramid levels P3..P7 (strides 8..128), channel = anchor * {c} + class" },
-                ["box_1..box_5"] = new { type = "float32", shape = new object[] { "batch", a * config.BoxValues, "H / stride", "W / stride" },
+                ["score_1..score_5"] = new { type = "float32",
+                    shape = new object[] { "batch", a * c, "H / stride", "W / stride" },
+                    meaning = "sigmoid class scores of pyramid levels P3..P7 (strides 8..128), " +
+                        $"channel = anchor * {c} + class" },
+                ["box_1..box_5"] = new { type = "float32",
+                    shape = new object[] { "batch", a * config.BoxValues, "H / stride", "W / stride" },
                     meaning = config.Rotated
-                        ? "box deltas (dx, dy, log dw, log dh, sin, cos) per anchor, ODTK's rotated coding; decode and NMS are the caller's"
-                        : "box deltas (dx, dy, log dw, log dh) per anchor, ODTK's coding; decode and NMS are the caller's" },
+                        ? "box deltas (dx, dy, log dw, log dh, sin, cos) per anchor, ODTK's rotated coding; " +
+                            "decode and NMS are the caller's"
+                        : "box deltas (dx, dy, log dw, log dh) per anchor, ODTK's coding; " +
+                            "decode and NMS are the caller's" },
             }
             : new Dictionary<string, object>
             {
                 [OnnxNames.Boxes] = new { type = "float32", shape = new object[] { "batch", d, 4 },
-                    meaning = "x1, y1, x2, y2: inclusive pixel corners in the input (divide by the resize scale for the original image)" },
+                    meaning = "x1, y1, x2, y2: inclusive pixel corners in the input " +
+                        "(divide by the resize scale for the original image)" },
                 [OnnxNames.Scores] = new { type = "float32", shape = new object[] { "batch", d },
                     meaning = "detection score, best first; 0 on rows past the detections found" },
                 [OnnxNames.Classes] = new { type = "int64", shape = new object[] { "batch", d },

@@ -26,7 +26,9 @@ public sealed record ExportOptions(int Height, int Width)
             throw new ArgumentException(
                 $"export size {Height}x{Width}: height and width must be positive multiples of {multiple}");
         if (Opset < OnnxExporter.MinOpset || Opset > OnnxExporter.MaxOpset)
-            throw new ArgumentException($"opset {Opset} is not supported: use {OnnxExporter.MinOpset}..{OnnxExporter.MaxOpset} (IR version {OnnxExporter.IrVersion}; default {OnnxExporter.DefaultOpset})");
+            throw new ArgumentException($"opset {Opset} is not supported: " +
+                $"use {OnnxExporter.MinOpset}..{OnnxExporter.MaxOpset} " +
+                $"(IR version {OnnxExporter.IrVersion}; default {OnnxExporter.DefaultOpset})");
     }
 }
 
@@ -37,16 +39,18 @@ public static class OnnxExporter
 {
     public const long IrVersion = 8;
     public const int DefaultOpset = 17, MinOpset = 13, MaxOpset = 18;
-    public const string LayoutKey = ExportedFile.LayoutKey, ClassesKey = ExportedFile.ClassesKey, BackbonesKey = "retinanet.backbones",
-        PrecisionKey = ExportedFile.PrecisionKey, InferenceKey = "retinanet.inference", ResizeKey = ExportedFile.ResizeKey,
-        MaxSizeKey = ExportedFile.MaxSizeKey, CategoriesKey = ExportedFile.CategoriesKey, AnchorsKey = "retinanet.anchors";
+    public const string LayoutKey = ExportedFile.LayoutKey, ClassesKey = ExportedFile.ClassesKey,
+        BackbonesKey = "retinanet.backbones", PrecisionKey = ExportedFile.PrecisionKey,
+        InferenceKey = "retinanet.inference", ResizeKey = ExportedFile.ResizeKey, MaxSizeKey = ExportedFile.MaxSizeKey,
+        CategoriesKey = ExportedFile.CategoriesKey, AnchorsKey = "retinanet.anchors";
 
     /// <summary>What a raw-heads client needs to make the anchors (<c>samples/python/decode_raw_heads.py</c>): ratios,
     /// scales, angles (empty: axis-aligned) and the strides of the output levels, as JSON.</summary>
     public static string AnchorsMetadata(DetectorConfig config) => System.Text.Json.JsonSerializer.Serialize(new
     {
         ratios = config.Anchors.Ratios, scales = config.Anchors.Scales, angles = config.Anchors.Angles,
-        strides = Enumerable.Range(0, PyramidLevels.PerBackbone * config.Backbones.Count).Select(PyramidLevels.StrideOf),
+        strides = Enumerable.Range(0, PyramidLevels.PerBackbone * config.Backbones.Count)
+            .Select(PyramidLevels.StrideOf),
     });
 
     public static ModelProto Build(RetinaNetModel model, ExportOptions options)
@@ -54,13 +58,16 @@ public static class OnnxExporter
         options.Validate();
         var precision = options.FullPrecision ? DataType.Float : DataType.Float16;
         var graph = new GraphBuilder($"RetinaNet_{string.Join("_", model.Config.Backbones)}");
-        string input = options.RawHeads ? InputGraph.Raw(graph, options.Height, options.Width) : InputGraph.Normalised(graph, options.Height, options.Width);
+        string input = options.RawHeads ? InputGraph.Raw(graph, options.Height, options.Width)
+            : InputGraph.Normalised(graph, options.Height, options.Width);
         if (precision != DataType.Float) input = graph.Node("Cast", "input.half", [input], Attr("to", (long)precision));
         var (cls, box) = model.EmitOnnx(new NetworkGraph(graph, model, precision), input);
         if (precision != DataType.Float)
         {
-            cls = cls.Select((c, i) => graph.Node("Cast", $"{c}.float", [c], Attr("to", (long)DataType.Float))).ToArray();
-            box = box.Select((b, i) => graph.Node("Cast", $"{b}.float", [b], Attr("to", (long)DataType.Float))).ToArray();
+            cls = cls.Select((c, i) => graph.Node("Cast", $"{c}.float", [c], Attr("to", (long)DataType.Float)))
+                .ToArray();
+            box = box.Select((b, i) => graph.Node("Cast", $"{b}.float", [b], Attr("to", (long)DataType.Float)))
+                .ToArray();
         }
         if (options.RawHeads) RawOutputs(graph, model.Config, cls, box, options);
         else new PostprocessGraph(graph, model.Config, options.Height, options.Width).Detections(cls, box);
@@ -70,7 +77,8 @@ public static class OnnxExporter
             IrVersion = IrVersion,
             ProducerName = "retinanet",
             ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
-            DocString = $"RetinaNet {string.Join(" + ", model.Config.Backbones)}, {model.Config.Classes} classes, input {options.Height}x{options.Width}",
+            DocString = $"RetinaNet {string.Join(" + ", model.Config.Backbones)}, {model.Config.Classes} classes, " +
+                $"input {options.Height}x{options.Width}",
             Graph = graph.Graph,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
@@ -81,13 +89,15 @@ public static class OnnxExporter
             (ClassesKey, model.Config.Classes.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             (BackbonesKey, string.Join(" ", model.Config.Backbones)),
             (PrecisionKey, options.FullPrecision ? "fp32" : "fp16"),
-            (InferenceKey, FormattableString.Invariant($"score>={inference.ScoreThreshold} top-n={inference.TopN} nms={inference.NmsThreshold} detections={inference.Detections}")),
+            (InferenceKey, FormattableString.Invariant($"score>={inference.ScoreThreshold} top-n={inference.TopN} ")
+                + FormattableString.Invariant($"nms={inference.NmsThreshold} detections={inference.Detections}")),
             // the scale the model was trained for: infer resizes to it (within H x W) unless given
             (ResizeKey, FormattableString.Invariant($"{inference.Resize}")),
             (MaxSizeKey, FormattableString.Invariant($"{inference.MaxSize}")),
             // class i of the outputs is categories[i]: [{"id": 1, "name": "cat"}, ...]
             (AnchorsKey, AnchorsMetadata(model.Config)),
-            (CategoriesKey, System.Text.Json.JsonSerializer.Serialize(model.Config.Categories.Select(c => new { id = c.Id, name = c.Name }))),
+            (CategoriesKey, System.Text.Json.JsonSerializer.Serialize(
+                model.Config.Categories.Select(c => new { id = c.Id, name = c.Name }))),
             (OnnxContract.InputKey, OnnxContract.Input(options, model.Config)),
             (OnnxContract.OutputsKey, OnnxContract.Outputs(options, model.Config)),
         })
@@ -102,8 +112,10 @@ public static class OnnxExporter
             int stride = PyramidLevels.StrideOf(level);
             long h = options.Height / stride, w = options.Width / stride;
             var scores = graph.Node("Sigmoid", $"{cls[level]}.sigmoid", [cls[level]]);
-            graph.Output(scores, OnnxNames.RawScores(level), DataType.Float, "batch", (long)config.Classes * config.Anchors.Count, h, w);
-            graph.Output(box[level], OnnxNames.RawBoxes(level), DataType.Float, "batch", (long)config.BoxValues * config.Anchors.Count, h, w);
+            graph.Output(scores, OnnxNames.RawScores(level), DataType.Float, "batch",
+                (long)config.Classes * config.Anchors.Count, h, w);
+            graph.Output(box[level], OnnxNames.RawBoxes(level), DataType.Float, "batch",
+                (long)config.BoxValues * config.Anchors.Count, h, w);
         }
     }
 
@@ -119,6 +131,9 @@ public static class OnnxExporter
     {
         using var stream = File.OpenRead(path);
         try { return ModelProto.Parser.ParseFrom(stream); }
-        catch (InvalidProtocolBufferException e) { throw new InvalidDataException($"{path} is not an ONNX model ({e.Message})"); }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"{path} is not an ONNX model ({e.Message})");
+        }
     }
 }

@@ -58,7 +58,8 @@ public sealed class DetectionRunner : IDetector
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var batch = DeviceBatch.From(host, device);
-        using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32 ? Autocast.Enable(device.type, dtype) : null)
+        using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32
+            ? Autocast.Enable(device.type, dtype) : null)
         {
             var images = channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
             using var kept = graphs?.Run(images) ?? Eager(images);
@@ -87,27 +88,34 @@ public sealed class DetectionRunner : IDetector
         DetectionMapping.ToImages(kept.Scores, kept.Boxes, kept.Classes, kept.Count, host);
 }
 
-/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels — rotated: [B, D, 5] with
-/// the angle —, [B, D] classes, optional [B] counts) to per-image detections in original coordinates: divided by the
-/// resize ratio, clipped to the image (a rotated box is not: its corners are not its extent); score-0 padding rows and
-/// entries that only padded the batch are dropped.</summary>
+/// <summary>A batch's detections ([B, D] scores, [B, D, 4] boxes in the padded input's pixels — rotated: [B, D, 5]
+/// with the angle —, [B, D] classes, optional [B] counts) to per-image detections in original coordinates: divided by
+/// the resize ratio, clipped to the image (a rotated box is not: its corners are not its extent); score-0 padding rows
+/// and entries that only padded the batch are dropped.</summary>
 public static class DetectionMapping
 {
-    public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor, Tensor? countsTensor, HostBatch host)
+    public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor,
+        Tensor? countsTensor, HostBatch host)
     {
         // one transfer (one wait) per batch: [B, D*(1 + K + 1) + 1] float64 rows of scores, boxes, classes, count
         using var scope = NewDisposeScope();
         long b = scoresTensor.shape[0];
         int d = (int)scoresTensor.shape[1], k = (int)boxesTensor.shape[2];
-        var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1) ?? full(b, 1, (double)d, dtype: ScalarType.Float64, device: scoresTensor.device);
-        var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1), classesTensor.to(ScalarType.Float64), count], 1)
+        var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1)
+            ?? full(b, 1, (double)d, dtype: ScalarType.Float64, device: scoresTensor.device);
+        var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1),
+                classesTensor.to(ScalarType.Float64), count], 1)
             .cpu().data<double>().ToArray();
         int width = d * (k + 2) + 1;
-        var scores = new float[b * d]; var boxes = new float[b * d * k]; var classes = new long[b * d]; var counts = new long[b];
+        var scores = new float[b * d]; var boxes = new float[b * d * k]; var classes = new long[b * d];
+        var counts = new long[b];
         for (int i = 0; i < b; i++)
         {
             var row = rows.AsSpan(i * width, width);
-            for (int j = 0; j < d; j++) { scores[i * d + j] = (float)row[j]; classes[i * d + j] = (long)row[(k + 1) * d + j]; }
+            for (int j = 0; j < d; j++)
+            {
+                scores[i * d + j] = (float)row[j]; classes[i * d + j] = (long)row[(k + 1) * d + j];
+            }
             for (int j = 0; j < k * d; j++) boxes[i * d * k + j] = (float)row[d + j];
             counts[i] = (long)row[(k + 2) * d];
         }
@@ -125,12 +133,15 @@ public static class DetectionMapping
     }
 
     /// <summary>Boxes come from the decoder as inclusive pixel corners (see ImageScale.ToOriginal).</summary>
-    static ImageDetections MapBack(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes, int count, double scale, (int Width, int Height) original)
+    static ImageDetections MapBack(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes,
+        ReadOnlySpan<long> classes, int count, double scale, (int Width, int Height) original)
     {
         var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count);
         for (int j = 0; j < count; j++)
         {
-            if (scores[j] <= 0 || OnnxRuntime.ImageScale.ToOriginal(boxes.Slice(4 * j, 4), scale, original) is not var (x, y, w, h)) continue;
+            if (scores[j] <= 0
+                || OnnxRuntime.ImageScale.ToOriginal(boxes.Slice(4 * j, 4), scale, original) is not var (x, y, w, h))
+                continue;
             s.Add(scores[j]); b.AddRange([x, y, w, h]); c.Add((int)classes[j]);
         }
         return new ImageDetections(imageId, [.. s], [.. b], [.. c]);
@@ -138,17 +149,19 @@ public static class DetectionMapping
 
     /// <summary>Rotated boxes [x1, y1, x2, y2, theta] (inclusive corners before turning) to ODTK's [x, y, w, h] and
     /// theta, the angle brought into [−π/4, π/4) (<see cref="RotatedRectangle.Normalized"/>).</summary>
-    static ImageDetections MapBackRotated(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes, ReadOnlySpan<long> classes,
-        int count, double scale)
+    static ImageDetections MapBackRotated(long imageId, ReadOnlySpan<float> scores, ReadOnlySpan<float> boxes,
+        ReadOnlySpan<long> classes, int count, double scale)
     {
-        var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count); var a = new List<float>(count);
+        var s = new List<float>(count); var b = new List<float>(count * 4); var c = new List<int>(count);
+        var a = new List<float>(count);
         for (int j = 0; j < count; j++)
         {
             var box = boxes.Slice(5 * j, 5);
             double w = (box[2] - box[0] + 1) / scale, h = (box[3] - box[1] + 1) / scale;
             if (scores[j] <= 0 || !(w > 0 && h > 0)) continue;
             var r = new RotatedRectangle(box[0] / scale, box[1] / scale, w, h, box[4]).Normalized();
-            s.Add(scores[j]); b.AddRange([(float)r.X, (float)r.Y, (float)r.W, (float)r.H]); c.Add((int)classes[j]); a.Add((float)r.Theta);
+            s.Add(scores[j]); b.AddRange([(float)r.X, (float)r.Y, (float)r.W, (float)r.H]); c.Add((int)classes[j]);
+            a.Add((float)r.Theta);
         }
         return new ImageDetections(imageId, [.. s], [.. b], [.. c], [.. a]);
     }

@@ -22,7 +22,8 @@ public static class Postprocess
         (long W, long H) inputSize, KernelOptions? kernels = null)
     {
         using var scope = NewDisposeScope();
-        var scores = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var valid = new List<Tensor>();
+        var scores = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>();
+        var valid = new List<Tensor>();
         bool rotated = anchors.CornersPerLevel is not null;
         int values = rotated ? 6 : 4; // box head outputs per anchor
         for (int level = 0; level < heads.ClassLogits.Length; level++)
@@ -41,23 +42,26 @@ public static class Postprocess
             var deltaIndex = ((anchorIndex * values * hw + pixel).unsqueeze(-1)
                 + arange(values, dtype: ScalarType.Int64, device: cls.device) * hw).reshape(batch, -1);
             var deltas = heads.BoxDeltas[level].reshape(batch, -1).gather(1, deltaIndex).view(batch, k, values);
-            var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * hw + pixel).flatten()).view(batch, k, 4);
+            var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * hw + pixel).flatten())
+                .view(batch, k, 4);
             var limit = (inputSize.W, inputSize.H);
-            boxes.Add(rotated ? RotatedBoxes.Decode(deltas, anchorBoxes, limit) : BoxCoder.Decode(deltas, anchorBoxes, limit));
+            boxes.Add(rotated ? RotatedBoxes.Decode(deltas, anchorBoxes, limit)
+                : BoxCoder.Decode(deltas, anchorBoxes, limit));
             scores.Add(top);
             labels.Add(classIndex);
             valid.Add(top >= config.ScoreThreshold);
         }
         var result = new Candidates(cat(scores, 1), cat(boxes, 1), cat(labels, 1), cat(valid, 1));
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Valid }) t.MoveToOuterDisposeScope();
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Valid })
+            t.MoveToOuterDisposeScope();
         return result;
     }
 
     /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order
     /// (on a GPU by our radix-select kernel where it compiles, <see cref="TopKKernel"/>; its values come as float32).
-    /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so it
-    /// is cut into chunks (past <see cref="KernelOptions.ChunkedTopKLength"/>) searched in parallel; the k best of the
-    /// chunks' k best are the row's k best.</summary>
+    /// A long row (P3's A·C·H·W logits: 11 M at 800×1216 with 80 classes) is a single slow selection on the GPU, so
+    /// it is cut into chunks (past <see cref="KernelOptions.ChunkedTopKLength"/>) searched in parallel; the k best of
+    /// the chunks' k best are the row's k best.</summary>
     public static (Tensor Values, Tensor Indices) TopK(Tensor x, int k, KernelOptions? kernels = null)
     {
         kernels ??= KernelOptions.Default;
@@ -69,7 +73,8 @@ public static class Postprocess
         using var scope = NewDisposeScope();
         long length = n / chunks;
         var (values, local) = x.view(batch, chunks, length).topk(k, dim: 2);
-        var global = (local + arange(chunks, dtype: ScalarType.Int64, device: x.device).view(1, chunks, 1) * length).view(batch, -1);
+        var global = (local + arange(chunks, dtype: ScalarType.Int64, device: x.device).view(1, chunks, 1) * length)
+            .view(batch, -1);
         var (top, at) = values.view(batch, -1).topk(k, dim: 1);
         return (top.MoveToOuterDisposeScope(), global.gather(1, at).MoveToOuterDisposeScope());
     }
@@ -88,7 +93,8 @@ public static class Postprocess
     public static NmsResult Suppress(Candidates candidates, InferenceConfig config, KernelOptions? kernels = null)
     {
         if (candidates.Boxes.shape[2] == 5) return SuppressRotated(candidates, config, kernels);
-        var (scores, boxes, classes, valid) = (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
+        var (scores, boxes, classes, valid) =
+            (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
         if (scores.device.type == TorchSharp.DeviceType.CPU)
             return HostNms.Run(scores, boxes, classes, valid, config.NmsThreshold, config.Detections);
         return (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(scores)
@@ -101,17 +107,21 @@ public static class Postprocess
     static NmsResult SuppressRotated(Candidates candidates, InferenceConfig config, KernelOptions? kernels)
     {
         using var scope = NewDisposeScope();
-        var (scores, boxes, classes, valid) = (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
+        var (scores, boxes, classes, valid) =
+            (candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid);
         long b = boxes.shape[0], k = boxes.shape[1];
         var corners = RotatedBoxes.CornersOfDecoded(boxes.reshape(-1, 5).to(ScalarType.Float32)).view(b, k, 8);
-        bool onGpu = scores.device.type != TorchSharp.DeviceType.CPU && (kernels ?? KernelOptions.Default).Nms && NmsKernel.CanRun(scores);
+        bool onGpu = scores.device.type != TorchSharp.DeviceType.CPU && (kernels ?? KernelOptions.Default).Nms
+            && NmsKernel.CanRun(scores);
         var kept = onGpu ? NmsKernel.Run(scores, corners, classes, valid, config.NmsThreshold, config.Detections)
-            : HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), valid.cpu(), config.NmsThreshold, config.Detections);
+            : HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), valid.cpu(), config.NmsThreshold,
+                config.Detections);
         var at = kept.Indices.to(scores.device).clamp_min(0);
         var kept5 = boxes.gather(1, at.unsqueeze(-1).expand(-1, -1, 5));
-        var result = new NmsResult(kept.Scores.to(scores.device), kept5, kept.Classes.to(scores.device), kept.Indices.to(scores.device),
-            kept.Count.to(scores.device));
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
+        var result = new NmsResult(kept.Scores.to(scores.device), kept5, kept.Classes.to(scores.device),
+            kept.Indices.to(scores.device), kept.Count.to(scores.device));
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
+            t.MoveToOuterDisposeScope();
         return result;
     }
 }

@@ -45,7 +45,8 @@ public static unsafe class CudaKernels
         public delegate* unmanaged<IntPtr*, int, int> PrimaryCtxRetain;
         public delegate* unmanaged<IntPtr*, void*, int> ModuleLoadData;
         public delegate* unmanaged<IntPtr*, IntPtr, byte*, int> ModuleGetFunction;
-        public delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, IntPtr*, IntPtr*, int> LaunchKernel;
+        public delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, IntPtr*, IntPtr*, int>
+            LaunchKernel;
         public delegate* unmanaged<int, byte**, int> GetErrorName;
         public delegate* unmanaged<IntPtr*, byte*, byte*, int, byte**, byte**, int> CreateProgram;
         public delegate* unmanaged<IntPtr, int, byte**, int> CompileProgram;
@@ -79,17 +80,20 @@ public static unsafe class CudaKernels
     public static bool Available => resolved.Value.Api is not null;
     public static string? MissingReason => resolved.Value.Missing;
 
-    static Api Require() => resolved.Value.Api ?? throw new NotSupportedException($"CUDA kernels are unavailable: {MissingReason}");
+    static Api Require() => resolved.Value.Api
+        ?? throw new NotSupportedException($"CUDA kernels are unavailable: {MissingReason}");
 
     /// <summary>A compiled kernel of <paramref name="source"/> (compiled once per process and device).</summary>
     public static Kernel Get(string source, string name, int deviceIndex)
     {
-        var module = modules.GetOrAdd((source, deviceIndex), key => new Lazy<IntPtr>(() => Compile(key.Source, key.Device))).Value;
+        var module = modules.GetOrAdd((source, deviceIndex),
+            key => new Lazy<IntPtr>(() => Compile(key.Source, key.Device))).Value;
         var function = functions.GetOrAdd((module, name), key =>
         {
             var api = Require();
             IntPtr f;
-            fixed (byte* n = Utf8(key.Name)) Check(api, api.ModuleGetFunction(&f, key.Module, n), $"cuModuleGetFunction({key.Name})");
+            fixed (byte* n = Utf8(key.Name))
+                Check(api, api.ModuleGetFunction(&f, key.Module, n), $"cuModuleGetFunction({key.Name})");
             return f;
         });
         return new Kernel(function, deviceIndex);
@@ -163,7 +167,8 @@ public static unsafe class CudaKernels
                     api.GetProgramLogSize(program, &logSize);
                     var log = new byte[(int)logSize + 1];
                     fixed (byte* l = log) api.GetProgramLog(program, l);
-                    throw new InvalidOperationException($"NVRTC ({api.NvrtcPath}) could not compile our kernels for sm_{major}{minor}: {Encoding.UTF8.GetString(log).TrimEnd('\0').Trim()}");
+                    throw new InvalidOperationException($"NVRTC ({api.NvrtcPath}) could not compile our kernels " +
+                        $"for sm_{major}{minor}: {Encoding.UTF8.GetString(log).TrimEnd('\0').Trim()}");
                 }
             }
             finally
@@ -177,7 +182,8 @@ public static unsafe class CudaKernels
             {
                 CheckNvrtc(api.GetCubin(program, c), "nvrtcGetCUBIN");
                 IntPtr module;
-                Check(api, api.ModuleLoadData(&module, c), "cuModuleLoadData"); // the module lives as long as the process
+                Check(api, api.ModuleLoadData(&module, c),
+                    "cuModuleLoadData"); // the module lives as long as the process
                 return module;
             }
         }
@@ -194,7 +200,8 @@ public static unsafe class CudaKernels
         if (status == 0) return;
         byte* name = null;
         api.GetErrorName(status, &name);
-        throw new InvalidOperationException($"{call} failed: {(name is null ? $"CUDA error {status}" : Marshal.PtrToStringUTF8((IntPtr)name))}");
+        throw new InvalidOperationException(
+            $"{call} failed: {(name is null ? $"CUDA error {status}" : Marshal.PtrToStringUTF8((IntPtr)name))}");
     }
 
     static void CheckNvrtc(int status, string call)
@@ -209,31 +216,38 @@ public static unsafe class CudaKernels
         if (Environment.GetEnvironmentVariable(NvrtcVariable) is { Length: > 0 } chosen) yield return chosen;
         foreach (var n in NvrtcNames) yield return n;
         var dirs = new List<string>();
-        if (LibTorchLibraries.Find(LibTorchLibraries.PlatformName("torch_cuda")).Path is string torchCuda && Path.GetDirectoryName(Path.GetFullPath(torchCuda)) is string lib)
+        if (LibTorchLibraries.Find(LibTorchLibraries.PlatformName("torch_cuda")).Path is string torchCuda
+            && Path.GetDirectoryName(Path.GetFullPath(torchCuda)) is string lib)
         {
             dirs.Add(lib);
             var nvidia = Path.Combine(lib, "..", "..", "nvidia");
-            if (Directory.Exists(nvidia)) dirs.AddRange(Directory.GetDirectories(nvidia).Select(d => Path.Combine(d, "lib")));
+            if (Directory.Exists(nvidia))
+                dirs.AddRange(Directory.GetDirectories(nvidia).Select(d => Path.Combine(d, "lib")));
         }
         foreach (var home in new[] { Environment.GetEnvironmentVariable("CUDA_HOME"), "/usr/local/cuda" })
-            if (!string.IsNullOrEmpty(home)) dirs.AddRange([Path.Combine(home, "lib64"), Path.Combine(home, "targets", "x86_64-linux", "lib")]);
+            if (!string.IsNullOrEmpty(home))
+                dirs.AddRange([Path.Combine(home, "lib64"), Path.Combine(home, "targets", "x86_64-linux", "lib")]);
         foreach (var dir in dirs.Where(Directory.Exists))
             foreach (var file in Directory.GetFiles(dir, "libnvrtc*.so*").Order())
-                if (!Path.GetFileName(file).Contains("builtins") && !Path.GetFileName(file).Contains(".alt.")) yield return file;
+                if (!Path.GetFileName(file).Contains("builtins") && !Path.GetFileName(file).Contains(".alt."))
+                    yield return file;
     }
 
     static (Api?, string?) Resolve()
     {
         if (!OperatingSystem.IsLinux()) return (null, "our CUDA kernels are built for Linux only");
         if (!CudaGraphs.Available) return (null, CudaGraphs.MissingReason);
-        if (!CudaGraphs.StreamHandleAvailable) return (null, $"libc10_cuda does not export {CudaGraphs.StreamHandleSymbol}");
+        if (!CudaGraphs.StreamHandleAvailable)
+            return (null, $"libc10_cuda does not export {CudaGraphs.StreamHandleSymbol}");
         IntPtr driver = IntPtr.Zero;
         foreach (var n in DriverNames) if (NativeLibrary.TryLoad(n, out driver)) break;
-        if (driver == IntPtr.Zero) return (null, $"the CUDA driver ({string.Join(", ", DriverNames)}) could not be loaded");
+        if (driver == IntPtr.Zero)
+            return (null, $"the CUDA driver ({string.Join(", ", DriverNames)}) could not be loaded");
         IntPtr nvrtc = IntPtr.Zero; string nvrtcPath = "";
         foreach (var candidate in NvrtcCandidates())
             if (NativeLibrary.TryLoad(candidate, out nvrtc)) { nvrtcPath = candidate; break; }
-        if (nvrtc == IntPtr.Zero) return (null, $"NVRTC could not be found (install CUDA's libnvrtc, or name it in {NvrtcVariable})");
+        if (nvrtc == IntPtr.Zero)
+            return (null, $"NVRTC could not be found (install CUDA's libnvrtc, or name it in {NvrtcVariable})");
         string? missing = null;
         IntPtr Get(IntPtr lib, string symbol)
         {
@@ -252,9 +266,11 @@ public static unsafe class CudaKernels
             PrimaryCtxRetain = (delegate* unmanaged<IntPtr*, int, int>)Get(driver, "cuDevicePrimaryCtxRetain"),
             ModuleLoadData = (delegate* unmanaged<IntPtr*, void*, int>)Get(driver, "cuModuleLoadData"),
             ModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)Get(driver, "cuModuleGetFunction"),
-            LaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, IntPtr*, IntPtr*, int>)Get(driver, "cuLaunchKernel"),
+            LaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, IntPtr*,
+                IntPtr*, int>)Get(driver, "cuLaunchKernel"),
             GetErrorName = (delegate* unmanaged<int, byte**, int>)Get(driver, "cuGetErrorName"),
-            CreateProgram = (delegate* unmanaged<IntPtr*, byte*, byte*, int, byte**, byte**, int>)Get(nvrtc, "nvrtcCreateProgram"),
+            CreateProgram = (delegate* unmanaged<IntPtr*, byte*, byte*, int, byte**, byte**, int>)
+                Get(nvrtc, "nvrtcCreateProgram"),
             CompileProgram = (delegate* unmanaged<IntPtr, int, byte**, int>)Get(nvrtc, "nvrtcCompileProgram"),
             GetProgramLogSize = (delegate* unmanaged<IntPtr, nuint*, int>)Get(nvrtc, "nvrtcGetProgramLogSize"),
             GetProgramLog = (delegate* unmanaged<IntPtr, byte*, int>)Get(nvrtc, "nvrtcGetProgramLog"),

@@ -58,8 +58,11 @@ public sealed class Trainer : IDisposable
         globalBatch = settings.Batch * (group?.WorldSize ?? 1);
         // oneDNN's convolution backward is wrong for RetinaNet's output convolutions (see CpuNumerics)
         exactCpuGradients = device.type == DeviceType.CPU ? CpuNumerics.ExactGradients() : null;
-        if (settings.ChannelsLast) Layouts.ToChannelsLast(model); // frozen weights too; the trainable ones move into the buffer below
-        optimizer = new FlatSgd(model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)), settings.Momentum, settings.WeightDecay, settings.ChannelsLast);
+        if (settings.ChannelsLast)
+            Layouts.ToChannelsLast(model); // frozen weights too; the trainable ones move into the buffer below
+        optimizer = new FlatSgd(
+            model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)),
+            settings.Momentum, settings.WeightDecay, settings.ChannelsLast);
         scaler = settings.MixedPrecision == ScalarType.Float16 ? new LossScaler() : null;
         loss = new DetectionLoss(model.Config, model.Kernels);
         anchors = new AnchorGenerator(model.Config.Anchors);
@@ -87,20 +90,25 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var state = sampler.State;
-        long[] mine = [optimizer.FlatParams.numel(), datasetSize, iteration, state.Epoch, state.Position, optimizer.HasMomentum ? 1 : 0];
+        long[] mine = [optimizer.FlatParams.numel(), datasetSize, iteration, state.Epoch, state.Position,
+            optimizer.HasMomentum ? 1 : 0];
         var facts = tensor(mine).to(device);
         group.Broadcast(facts);
         var rank0 = facts.cpu().data<long>().ToArray();
         if (rank0[0] != mine[0])
-            throw new InvalidDataException($"rank {group.Rank} built a model with {mine[0]} trainable weights, rank 0 one with {rank0[0]}: every rank must read the same MODEL, --fine-tune file and options (a shared file system)");
+            throw new InvalidDataException($"rank {group.Rank} built a model with {mine[0]} trainable weights, " +
+                $"rank 0 one with {rank0[0]}: every rank must read the same MODEL, --fine-tune file and options " +
+                "(a shared file system)");
         if (rank0[1] != mine[1])
-            throw new InvalidDataException($"rank {group.Rank} sees {mine[1]} training images, rank 0 {rank0[1]}: every rank must read the same annotations and images");
+            throw new InvalidDataException($"rank {group.Rank} sees {mine[1]} training images, rank 0 {rank0[1]}: " +
+                "every rank must read the same annotations and images");
         sampler.Restore(new SamplerState(rank0[3], rank0[4]));
         optimizer.HasMomentum = rank0[5] != 0;
         group.Broadcast(optimizer.FlatParams);
         group.Broadcast(optimizer.FlatMomentum);
         foreach (var (_, t) in StateDict.Of(model).OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            if (!t.requires_grad) group.Broadcast(t); // frozen weights and buffers; the trainable ones are views of FlatParams
+            if (!t.requires_grad)
+                group.Broadcast(t); // frozen weights and buffers; the trainable ones are views of FlatParams
         return rank0[2];
     }
 
@@ -124,7 +132,8 @@ public sealed class Trainer : IDisposable
             {
                 stages.Reset();
                 Step(host, iteration, stages);
-                (fw, bw) = (stages.Seconds("data", "forward", "loss"), stages.Seconds("backward", "all-reduce", "optimizer"));
+                (fw, bw) = (stages.Seconds("data", "forward", "loss"),
+                    stages.Seconds("backward", "all-reduce", "optimizer"));
             }
             else Step(host, iteration, null);
             group?.Tick();
@@ -137,11 +146,14 @@ public sealed class Trainer : IDisposable
                 if (bad is long badIteration) throw Diverged(badIteration);
                 double seconds = (clock.Elapsed - lastLog).TotalSeconds / Math.Max(1, iteration - logStart);
                 double lr = settings.Schedule.ForStep(iteration);
-                hooks.Log(TrainingLogLine.Format(iteration, settings.Iterations, focal, box, seconds, globalBatch, fw, bw, lr));
-                hooks.Metrics?.Invoke(iteration, MetricsPoster.TrainingMetrics(focal, box, globalBatch / seconds, lr).ToDictionary(m => m.Metric, m => m.Value));
+                hooks.Log(TrainingLogLine.Format(iteration, settings.Iterations, focal, box, seconds, globalBatch,
+                    fw, bw, lr));
+                hooks.Metrics?.Invoke(iteration, MetricsPoster.TrainingMetrics(focal, box, globalBatch / seconds, lr)
+                    .ToDictionary(m => m.Metric, m => m.Value));
                 lastLog = clock.Elapsed; logStart = iteration;
             }
-            if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last && hooks.Validate is not null)
+            if (settings.ValidationInterval > 0 && iteration % settings.ValidationInterval == 0 && !last
+                && hooks.Validate is not null)
             {
                 Validate(hooks, iteration, samplerState);
                 model.train();
@@ -212,7 +224,8 @@ public sealed class Trainer : IDisposable
         var momentum = optimizer.State();
         try
         {
-            use(TrainingStateCodec.Write(iteration, momentum, scaler?.State(), settings.Schedule, samplerState, settings.Seed));
+            use(TrainingStateCodec.Write(iteration, momentum, scaler?.State(), settings.Schedule, samplerState,
+                settings.Seed));
         }
         finally
         {
@@ -241,7 +254,8 @@ public sealed class Trainer : IDisposable
             if (hooks.SaveBest is { } save) WithState(iteration, samplerState, state => save(state, map));
         }
         else if (++sinceBest == settings.Patience)
-            hooks.Log($"Stopping early: no better mAP in {settings.Patience} validations (best {Best.Value.Map:0.0000} at iteration {Best.Value.Iteration})");
+            hooks.Log($"Stopping early: no better mAP in {settings.Patience} validations " +
+                $"(best {Best.Value.Map:0.0000} at iteration {Best.Value.Iteration})");
     }
 
     /// <summary>Neither a checkpoint nor a validation may see weights that a non-finite loss has already
@@ -252,8 +266,9 @@ public sealed class Trainer : IDisposable
     }
 
     static TrainingDivergedException Diverged(long iteration) =>
-        new($"the loss became NaN or infinite at iteration {iteration}; training stopped (no checkpoint was written after it; " +
-            "an earlier one, if any, is intact). If the logged loss was rising before it, try a lower --lr or a longer --warmup");
+        new($"the loss became NaN or infinite at iteration {iteration}; training stopped " +
+            "(no checkpoint was written after it; an earlier one, if any, is intact). " +
+            "If the logged loss was rising before it, try a lower --lr or a longer --warmup");
 
     public void Dispose()
     {
@@ -286,7 +301,8 @@ public sealed class Trainer : IDisposable
         public (double Focal, double Box, long? Bad) Peek()
         {
             long bad = firstBad.cpu().item<long>();
-            return (focal.cpu().item<double>() / Math.Max(1, count), box.cpu().item<double>() / Math.Max(1, count), bad == long.MaxValue ? null : bad);
+            return (focal.cpu().item<double>() / Math.Max(1, count), box.cpu().item<double>() / Math.Max(1, count),
+                bad == long.MaxValue ? null : bad);
         }
 
         public (double Focal, double Box, long? Bad) ReadAndReset()

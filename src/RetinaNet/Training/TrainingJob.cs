@@ -73,8 +73,10 @@ public static class TrainingJob
         var (model, resume) = Prepare(o, stdout);
         using var _ = model;
         if (model.Config.Rotated != rotated)
-            throw new ArgumentException($"{(resume is null ? o.FineTune : o.ModelPath)} is {(model.Config.Rotated ? "a rotated-box" : "an axis-aligned")} model: "
-                + (model.Config.Rotated ? "pass --rotated-bbox" : "drop --rotated-bbox, or --override to start a rotated model over"));
+            throw new ArgumentException($"{(resume is null ? o.FineTune : o.ModelPath)} is "
+                + $"{(model.Config.Rotated ? "a rotated-box" : "an axis-aligned")} model: "
+                + (model.Config.Rotated ? "pass --rotated-bbox"
+                    : "drop --rotated-bbox, or --override to start a rotated model over"));
         var stored = model.Config.Inference;
         model.UseInferenceSettings(stored with
         {
@@ -83,11 +85,14 @@ public static class TrainingJob
         model.FreezeStems();
         if (o.FreezeBackbone) model.FreezeBodies();
         if (dataset.Categories.Count > model.Config.Classes)
-            throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has {model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
+            throw new BadInputException(o.Annotations, $"{dataset.Categories.Count} categories but the model has " +
+                $"{model.Config.Classes} classes; pass --classes {dataset.Categories.Count}");
 
-        model.UseCategories(dataset.Categories.CategoryIds.Zip(dataset.Categories.Names, (id, name) => new Category(id, name)).ToList());
+        model.UseCategories(dataset.Categories.CategoryIds
+            .Zip(dataset.Categories.Names, (id, name) => new Category(id, name)).ToList());
         model.to(o.Device);
-        if (resume is null && o.FineTune is null && o.BackboneWeights is "none") CalibrateBatchNorm(model, dataset, o, stderr);
+        if (resume is null && o.FineTune is null && o.BackboneWeights is "none")
+            CalibrateBatchNorm(model, dataset, o, stderr);
         using var trainer = new Trainer(model, o.Device, o.Settings, group);
         long iteration = resume is null ? 0 : trainer.Restore(resume);
         int rank = group?.Rank ?? 0, ranks = group?.WorldSize ?? 1;
@@ -95,19 +100,29 @@ public static class TrainingJob
         if (resume is not null && TrainingStateCodec.Sampler(resume) is SamplerState s) sampler.Restore(s);
         iteration = trainer.Synchronize(iteration, sampler, dataset.Count);
         if (resume is not null) stdout.WriteLine($"Resuming from {o.ModelPath} at iteration {iteration}");
-        if (iteration >= o.Settings.Iterations) { stdout.WriteLine($"{o.ModelPath} already trained for {iteration} iterations (pass --override to start over)"); return iteration; }
+        if (iteration >= o.Settings.Iterations)
+        {
+            stdout.WriteLine($"{o.ModelPath} already trained for {iteration} iterations " +
+                "(pass --override to start over)");
+            return iteration;
+        }
 
-        stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images ({dataset.Categories.Count} categories), " +
-            $"batch {o.Settings.Batch * ranks}, {o.Settings.Iterations} iterations, {(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}" +
+        stdout.WriteLine($"Training {string.Join("+", model.Config.Backbones)} on {dataset.Count} images " +
+            $"({dataset.Categories.Count} categories), " +
+            $"batch {o.Settings.Batch * ranks}, {o.Settings.Iterations} iterations, " +
+            $"{(o.Settings.MixedPrecision is ScalarType t ? t.ToString() : "fp32")} on {o.Device.type}" +
             (group is null ? "" : $" × {ranks} processes ({o.Settings.Batch} images each, {group.Backend})"));
-        var loaderOptions = new LoaderOptions(o.Workers, 4, o.Settings.Seed, o.SkipBadImages, Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
+        var loaderOptions = new LoaderOptions(o.Workers, 4, o.Settings.Seed, o.SkipBadImages,
+            Pin: o.Device.type == TorchSharp.DeviceType.CUDA)
         {
             Rotated = rotated,
             DecodeDevice = o.GpuDecode ? o.Device : null,
             Shard = (rank, ranks),
-            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0 ? o.Device.index : null,
+            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0
+                ? o.Device.index : null,
         };
-        using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment), DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
+        using var loader = DetectionLoader.Create(dataset, Augmentation.ForTraining(o.Augment),
+            DetectionLoader.Training(sampler, o.Settings.Batch), loaderOptions, stderr, iteration);
         using var board = o.LogDir is null || !master ? null : new TensorBoardWriter(o.LogDir);
         using var poster = o.PostMetrics is null || !master ? null : new MetricsPoster(new Uri(o.PostMetrics));
         var results = o.LogDir is null || !master ? null : new TrainingResults(o.LogDir);
@@ -127,7 +142,8 @@ public static class TrainingJob
                 // posted in the background: a slow or dead metrics server never stalls training
                 poster?.PostAsync(values.Select(kv => (kv.Key, kv.Value))).ContinueWith(t =>
                 {
-                    foreach (var warning in t.IsCompletedSuccessfully ? t.Result : [t.Exception?.GetBaseException().Message ?? "posting metrics failed"])
+                    foreach (var warning in t.IsCompletedSuccessfully ? t.Result
+                        : [t.Exception?.GetBaseException().Message ?? "posting metrics failed"])
                         lock (stderr) stderr.WriteLine($"warning: {warning}");
                 }, TaskScheduler.Default);
             },
@@ -139,23 +155,32 @@ public static class TrainingJob
                 var detections = InferenceJob.Detect(model, val.Value.Data, options, stderr, group: group);
                 if (!master) return null; // rank 0 scores what every rank detected
                 var result = CocoEvaluator.Evaluate(val.Value.Coco, detections, rotated ? IouType.Segm : IouType.Bbox);
-                log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, {detections.Count} detections):");
+                log.Line($"Validation at iteration {step} ({val.Value.Data.Count} images, " +
+                    $"{detections.Count} detections):");
                 stdout.Write(result.SummaryText());
                 return new Dictionary<string, double> { ["mAP"] = result.Stats[0], ["mAP50"] = result.Stats[1] };
             },
-            Progress = (i, n, seconds) => { log.Progress(i, n, TimeSpan.FromSeconds(seconds)); o.AfterIteration?.Invoke(i); },
+            Progress = (i, n, seconds) =>
+            {
+                log.Progress(i, n, TimeSpan.FromSeconds(seconds));
+                o.AfterIteration?.Invoke(i);
+            },
         };
         // a rank other than 0 ignores Ctrl-C (rank 0 saves, then stops the job); all stop when the job ends early
-        using var ended = group is null ? null : CancellationTokenSource.CreateLinkedTokenSource(master ? stop : CancellationToken.None, group.Ended);
+        using var ended = group is null ? null
+            : CancellationTokenSource.CreateLinkedTokenSource(master ? stop : CancellationToken.None, group.Ended);
         iteration = trainer.Run(loader, iteration, hooks, ended?.Token ?? stop);
         log.Finish();
         if (group is not null && group.EndedBy() is Exception gone) throw gone;
         if (master && group is not null && iteration < o.Settings.Iterations)
             group.Stop($"rank 0 stopped at iteration {iteration} and saved {o.ModelPath}");
-        stdout.WriteLine(trainer.OutOfPatience ? $"Stopped early at iteration {iteration}; checkpoint saved to {o.ModelPath}"
-            : iteration < o.Settings.Iterations ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)"
+        stdout.WriteLine(trainer.OutOfPatience
+            ? $"Stopped early at iteration {iteration}; checkpoint saved to {o.ModelPath}"
+            : iteration < o.Settings.Iterations
+            ? $"Stopped at iteration {iteration}; checkpoint saved to {o.ModelPath} (run the same command to resume)"
             : $"Saved {o.ModelPath}");
-        if (trainer.Best is var (map, at)) stdout.WriteLine($"Best validation mAP {map:0.0000} at iteration {at}: {bestPath}");
+        if (trainer.Best is var (map, at))
+            stdout.WriteLine($"Best validation mAP {map:0.0000} at iteration {at}: {bestPath}");
         if (results is not null)
         {
             results.Save();
@@ -167,15 +192,18 @@ public static class TrainingJob
     /// <summary>Where the best model by validation mAP is kept: MODEL.best.pth beside MODEL.pth (same extension).
     /// </summary>
     public static string BestModelPath(string modelPath) =>
-        Path.Combine(Path.GetDirectoryName(modelPath) ?? "", Path.GetFileNameWithoutExtension(modelPath) + ".best" + Path.GetExtension(modelPath));
+        Path.Combine(Path.GetDirectoryName(modelPath) ?? "",
+            Path.GetFileNameWithoutExtension(modelPath) + ".best" + Path.GetExtension(modelPath));
 
     /// <summary>Without ImageNet weights, frozen batch norm would be the identity and a deep backbone unnormalised:
     /// its statistics are taken from one batch of (up to 16) training images instead.</summary>
-    static void CalibrateBatchNorm(RetinaNetModel model, DetectionDataset dataset, TrainingJobOptions o, TextWriter warnings)
+    static void CalibrateBatchNorm(RetinaNetModel model, DetectionDataset dataset, TrainingJobOptions o,
+        TextWriter warnings)
     {
         var sampler = new ShardedSampler(dataset.Count, shuffle: true, seed: (ulong)o.Settings.Seed + 1);
         var options = new LoaderOptions(o.Workers, 1, o.Settings.Seed, o.SkipBadImages, Pin: false);
-        using var loader = DetectionLoader.Create(dataset, Augmentation.ForInference(o.Augment.JitterMin, o.Augment.MaxSize),
+        using var loader = DetectionLoader.Create(dataset,
+            Augmentation.ForInference(o.Augment.JitterMin, o.Augment.MaxSize),
             DetectionLoader.OnePass(sampler, Math.Min(dataset.Count, 16)), options, warnings);
         using var host = loader.Next() ?? throw new BadInputException(o.Annotations, "no images to train on");
         using var batch = DeviceBatch.From(host, o.Device);
@@ -198,10 +226,12 @@ public static class TrainingJob
             model.Initialize(o.Settings.Seed);
             // every weight but the class output layer (whose shape follows the class count) carries over
             var classOutput = model.ClassOutputPrefix;
-            var weights = StateDict.Of(source).Where(kv => !kv.Key.StartsWith(classOutput)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            var weights = StateDict.Of(source).Where(kv => !kv.Key.StartsWith(classOutput))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
             StateDict.Load(model, weights, o.FineTune, skipTarget: k => k.StartsWith(classOutput));
             model.InitializeClassOutput(o.Settings.Seed);
-            stdout.WriteLine($"Fine-tuning from {o.FineTune} ({source.Config.Classes} → {config.Classes} classes, class output re-initialised)");
+            stdout.WriteLine($"Fine-tuning from {o.FineTune} ({source.Config.Classes} → {config.Classes} classes, " +
+                "class output re-initialised)");
             return (model, null);
         }
         var fresh = new RetinaNetModel(o.Config);

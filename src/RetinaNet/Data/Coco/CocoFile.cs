@@ -9,8 +9,8 @@ public sealed record CocoImageInfo(long Id, string FileName, int? Width, int? He
 /// <summary>One object. A rotated box (ODTK's <c>--rotated-bbox</c>) adds <see cref="Theta"/>: the bbox's fifth
 /// value, radians anticlockwise on screen, about the centre of the axis-aligned x, y, w, h; its polygon is in
 /// <see cref="Segmentation"/>.</summary>
-public sealed record CocoAnnotation(long Id, long ImageId, long CategoryId, double X, double Y, double W, double H, double Area,
-    bool IsCrowd, double? Theta = null, CocoSegmentation? Segmentation = null);
+public sealed record CocoAnnotation(long Id, long ImageId, long CategoryId, double X, double Y, double W, double H,
+    double Area, bool IsCrowd, double? Theta = null, CocoSegmentation? Segmentation = null);
 
 public sealed record CocoCategory(long Id, string Name, string? Supercategory = null);
 
@@ -25,7 +25,8 @@ public sealed class CocoFile
     public IReadOnlyList<CocoAnnotation> Annotations { get; }
     public IReadOnlyList<CocoCategory> Categories { get; }
 
-    public CocoFile(string path, IReadOnlyList<CocoImageInfo> images, IReadOnlyList<CocoAnnotation> annotations, IReadOnlyList<CocoCategory> categories)
+    public CocoFile(string path, IReadOnlyList<CocoImageInfo> images, IReadOnlyList<CocoAnnotation> annotations,
+        IReadOnlyList<CocoCategory> categories)
     {
         (Path, Images, Annotations, Categories) = (path, images, annotations, categories);
         Check();
@@ -33,13 +34,15 @@ public sealed class CocoFile
 
     public static CocoFile Load(string path)
     {
-        if (Directory.Exists(path)) throw new BadInputException(path, "is a directory, expected a COCO annotation .json file");
+        if (Directory.Exists(path))
+            throw new BadInputException(path, "is a directory, expected a COCO annotation .json file");
         if (!File.Exists(path)) throw new BadInputException(path, "annotation file not found; check the path given");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BadInputException(path, $"cannot read the annotation file ({OneLine(e.Message)}); check its permissions");
+            throw new BadInputException(path,
+                $"cannot read the annotation file ({OneLine(e.Message)}); check its permissions");
         }
         return Parse(bytes, path);
     }
@@ -84,24 +87,31 @@ public sealed class CocoFile
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true }); }
         catch (JsonException e)
         {
-            string where = e.LineNumber is long line ? $" at line {line + 1}, column {(e.BytePositionInLine ?? 0) + 1}" : "";
-            throw new BadInputException(path, $"not valid JSON{where} ({OneLine(e.Message.Split(" Path:")[0].Split(" LineNumber:")[0].TrimEnd('.', ' '))}); fix or re-export the file");
+            string where = e.LineNumber is long line
+                ? $" at line {line + 1}, column {(e.BytePositionInLine ?? 0) + 1}" : "";
+            throw new BadInputException(path, $"not valid JSON{where} " +
+                $"({OneLine(e.Message.Split(" Path:")[0].Split(" LineNumber:")[0].TrimEnd('.', ' '))}); " +
+                "fix or re-export the file");
         }
         using (doc)
         {
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new BadInputException(path, "expected a COCO object with \"images\", \"annotations\" and \"categories\"");
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new BadInputException(path,
+                    "expected a COCO object with \"images\", \"annotations\" and \"categories\"");
             var reader = new EntryReader(path);
             var images = reader.Array(root, "images", required: true).Select((e, i) => new CocoImageInfo(
                 reader.Long(e, "images", i, "id"), reader.String(e, "images", i, "file_name"),
                 reader.OptionalSize(e, "images", i, "width"), reader.OptionalSize(e, "images", i, "height"))).ToList();
             var categories = reader.Array(root, "categories", required: true).Select((e, i) => new CocoCategory(
-                reader.Long(e, "categories", i, "id"), reader.OptionalString(e, "name") ?? reader.Long(e, "categories", i, "id").ToString(),
+                reader.Long(e, "categories", i, "id"),
+                reader.OptionalString(e, "name") ?? reader.Long(e, "categories", i, "id").ToString(),
                 reader.OptionalString(e, "supercategory"))).ToList();
             var annotations = reader.Array(root, "annotations", required: false).Select((e, i) =>
             {
                 var box = reader.Box(e, i);
-                return new CocoAnnotation(reader.OptionalLong(e, "id") ?? i + 1, reader.Long(e, "annotations", i, "image_id"),
+                return new CocoAnnotation(reader.OptionalLong(e, "id") ?? i + 1,
+                    reader.Long(e, "annotations", i, "image_id"),
                     reader.Long(e, "annotations", i, "category_id"), box[0], box[1], box[2], box[3],
                     reader.OptionalDouble(e, "area") ?? box[2] * box[3], reader.IsCrowd(e),
                     box.Length == 5 ? box[4] : null, reader.Segmentation(e, i));
@@ -114,18 +124,30 @@ public sealed class CocoFile
     {
         var imageIds = new HashSet<long>();
         foreach (var image in Images)
-            if (string.IsNullOrWhiteSpace(image.FileName)) throw new BadInputException(Path, $"image id {image.Id} has an empty \"file_name\"; give the image's path relative to the images folder");
-            else if (!imageIds.Add(image.Id)) throw new BadInputException(Path, $"image id {image.Id} appears twice in \"images\" (second: {image.FileName}); image ids must be unique");
+            if (string.IsNullOrWhiteSpace(image.FileName))
+                throw new BadInputException(Path, $"image id {image.Id} has an empty \"file_name\"; " +
+                    "give the image's path relative to the images folder");
+            else if (!imageIds.Add(image.Id))
+                throw new BadInputException(Path, $"image id {image.Id} appears twice in \"images\" " +
+                    $"(second: {image.FileName}); image ids must be unique");
         var categoryIds = new HashSet<long>();
         foreach (var c in Categories)
-            if (!categoryIds.Add(c.Id)) throw new BadInputException(Path, $"category id {c.Id} appears twice in \"categories\"; category ids must be unique");
+            if (!categoryIds.Add(c.Id))
+                throw new BadInputException(Path,
+                    $"category id {c.Id} appears twice in \"categories\"; category ids must be unique");
         foreach (var a in Annotations)
         {
             // Values built in code (converters) never passed the reader's checks; JSON cannot hold NaN either.
-            if (!(double.IsFinite(a.X) && double.IsFinite(a.Y) && double.IsFinite(a.W) && double.IsFinite(a.H) && double.IsFinite(a.Area)))
-                throw new BadInputException(Path, $"annotation {a.Id} has a non-finite bbox or area; every value must be a finite number");
-            if (!imageIds.Contains(a.ImageId)) throw new BadInputException(Path, $"annotation {a.Id} refers to image_id {a.ImageId}, which is not in \"images\"; add the image or remove the annotation");
-            if (!categoryIds.Contains(a.CategoryId)) throw new BadInputException(Path, $"annotation {a.Id} refers to category_id {a.CategoryId}, which is not in \"categories\"; add the category or remove the annotation");
+            if (!(double.IsFinite(a.X) && double.IsFinite(a.Y) && double.IsFinite(a.W) && double.IsFinite(a.H)
+                && double.IsFinite(a.Area)))
+                throw new BadInputException(Path,
+                    $"annotation {a.Id} has a non-finite bbox or area; every value must be a finite number");
+            if (!imageIds.Contains(a.ImageId))
+                throw new BadInputException(Path, $"annotation {a.Id} refers to image_id {a.ImageId}, " +
+                    "which is not in \"images\"; add the image or remove the annotation");
+            if (!categoryIds.Contains(a.CategoryId))
+                throw new BadInputException(Path, $"annotation {a.Id} refers to category_id {a.CategoryId}, " +
+                    "which is not in \"categories\"; add the category or remove the annotation");
         }
     }
 
@@ -156,8 +178,10 @@ public sealed class CocoFile
             foreach (var a in Annotations)
             {
                 w.WriteStartObject();
-                w.WriteNumber("id", a.Id); w.WriteNumber("image_id", a.ImageId); w.WriteNumber("category_id", a.CategoryId);
-                w.WriteStartArray("bbox"); w.WriteNumberValue(a.X); w.WriteNumberValue(a.Y); w.WriteNumberValue(a.W); w.WriteNumberValue(a.H);
+                w.WriteNumber("id", a.Id); w.WriteNumber("image_id", a.ImageId);
+                w.WriteNumber("category_id", a.CategoryId);
+                w.WriteStartArray("bbox");
+                w.WriteNumberValue(a.X); w.WriteNumberValue(a.Y); w.WriteNumberValue(a.W); w.WriteNumberValue(a.H);
                 if (a.Theta is double theta) w.WriteNumberValue(theta);
                 w.WriteEndArray();
                 if (a.Segmentation is not null) { w.WritePropertyName("segmentation"); a.Segmentation.Write(w); }
@@ -216,18 +240,23 @@ public sealed class CocoFile
         {
             if (!root.TryGetProperty(name, out var array))
             {
-                if (required) throw new BadInputException(path, $"no \"{name}\" list; a COCO annotation file needs \"images\" and \"categories\" (and \"annotations\" to train)");
+                if (required)
+                    throw new BadInputException(path, $"no \"{name}\" list; a COCO annotation file needs " +
+                        "\"images\" and \"categories\" (and \"annotations\" to train)");
                 return [];
             }
-            if (array.ValueKind != JsonValueKind.Array) throw new BadInputException(path, $"\"{name}\" must be a list, found {array.ValueKind}");
+            if (array.ValueKind != JsonValueKind.Array)
+                throw new BadInputException(path, $"\"{name}\" must be a list, found {array.ValueKind}");
             return array.EnumerateArray();
         }
 
         JsonElement Field(JsonElement e, string list, int index, string field)
         {
-            if (e.ValueKind != JsonValueKind.Object) throw new BadInputException(path, $"{list}[{index}] must be an object");
+            if (e.ValueKind != JsonValueKind.Object)
+                throw new BadInputException(path, $"{list}[{index}] must be an object");
             if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
-                throw new BadInputException(path, $"{list}[{index}] has no \"{field}\"; every entry of \"{list}\" needs one");
+                throw new BadInputException(path,
+                    $"{list}[{index}] has no \"{field}\"; every entry of \"{list}\" needs one");
             return v;
         }
 
@@ -235,29 +264,38 @@ public sealed class CocoFile
         {
             var v = Field(e, list, index, field);
             if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
-            throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {OneLine(v.GetRawText())}");
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d)
+                && Math.Abs(d) < 9e15) return (long)d;
+            throw new BadInputException(path,
+                $"{list}[{index}].{field} must be an integer, found {OneLine(v.GetRawText())}");
         }
 
         public string String(JsonElement e, string list, int index, string field)
         {
             var v = Field(e, list, index, field);
-            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new BadInputException(path, $"{list}[{index}].{field} must be a string, found {OneLine(v.GetRawText())}");
+            return v.ValueKind == JsonValueKind.String ? v.GetString()!
+                : throw new BadInputException(path,
+                    $"{list}[{index}].{field} must be a string, found {OneLine(v.GetRawText())}");
         }
 
         public double[] Box(JsonElement e, int index)
         {
             var v = Field(e, "annotations", index, "bbox");
-            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() is not (4 or 5) || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
-                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers [x, y, width, height] (or 5 with a rotated box's angle), found {OneLine(v.GetRawText())}");
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() is not (4 or 5)
+                || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
+                throw new BadInputException(path, $"annotations[{index}].bbox must be 4 numbers " +
+                    "[x, y, width, height] (or 5 with a rotated box's angle), " +
+                    $"found {OneLine(v.GetRawText())}");
             var box = v.EnumerateArray().Select(x => x.GetDouble()).ToArray();
-            if (box.Any(x => !double.IsFinite(x))) throw new BadInputException(path, $"annotations[{index}].bbox has a non-finite value");
+            if (box.Any(x => !double.IsFinite(x)))
+                throw new BadInputException(path, $"annotations[{index}].bbox has a non-finite value");
             return box;
         }
 
         public CocoSegmentation? Segmentation(JsonElement e, int index) =>
             e.TryGetProperty("segmentation", out var v) && v.ValueKind != JsonValueKind.Null
-                ? CocoSegmentation.Read(v, why => new BadInputException(path, $"annotations[{index}].segmentation {why}"))
+                ? CocoSegmentation.Read(v,
+                    why => new BadInputException(path, $"annotations[{index}].segmentation {why}"))
                 : null;
 
         /// <summary>An optional image dimension: absent or null is unknown; present, it must be a positive
@@ -267,14 +305,17 @@ public sealed class CocoFile
             if (!e.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
             long x = Long(e, list, index, field);
             return x is > 0 and <= int.MaxValue ? (int)x
-                : throw new BadInputException(path, $"{list}[{index}].{field} must be a positive number of pixels, found {x}; fix it or leave it out");
+                : throw new BadInputException(path, $"{list}[{index}].{field} must be a positive number of pixels, " +
+                    $"found {x}; fix it or leave it out");
         }
         public static long? OptionalLongOf(JsonElement e, string field) =>
-            e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? (v.TryGetInt64(out long x) ? x : (long)v.GetDouble()) : null;
+            e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number
+                ? (v.TryGetInt64(out long x) ? x : (long)v.GetDouble()) : null;
         public long? OptionalLong(JsonElement e, string field) => OptionalLongOf(e, field);
         /// <summary>COCO writes iscrowd as 0/1; some tools write true/false.</summary>
         public bool IsCrowd(JsonElement e) =>
-            e.TryGetProperty("iscrowd", out var v) && (v.ValueKind == JsonValueKind.True || (OptionalLongOf(e, "iscrowd") ?? 0) != 0);
+            e.TryGetProperty("iscrowd", out var v)
+                && (v.ValueKind == JsonValueKind.True || (OptionalLongOf(e, "iscrowd") ?? 0) != 0);
         public double? OptionalDouble(JsonElement e, string field) =>
             e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
         public string? OptionalString(JsonElement e, string field) =>
@@ -299,7 +340,8 @@ public sealed class CategoryMap
     }
 
     public int Count => ids.Length;
-    public int ClassIndexOf(long categoryId) => index.TryGetValue(categoryId, out int i) ? i : throw new KeyNotFoundException($"category id {categoryId} is not in the annotation file's categories");
+    public int ClassIndexOf(long categoryId) => index.TryGetValue(categoryId, out int i) ? i
+        : throw new KeyNotFoundException($"category id {categoryId} is not in the annotation file's categories");
     public long CategoryIdOf(int classIndex) => ids[classIndex];
     public IReadOnlyList<long> CategoryIds => ids;
 }

@@ -11,8 +11,8 @@ public static class ShapesDataset
 
     /// <summary>Makes <paramref name="count"/> images of <paramref name="size"/>² pixels with 1–4 shapes
     /// each.</summary>
-    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed,
-        string annotationsPath = "annotations.json") =>
+    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size,
+        int seed, string annotationsPath = "annotations.json") =>
         Generate(count, size, seed, annotationsPath, ClassNames, (pixels, random, imageId, annotations) =>
         {
             int shapes = random.Next(1, 5);
@@ -21,7 +21,8 @@ public static class ShapesDataset
             {
                 int s = random.Next(size / 5, size / 2); // 26-64 px at 128: the sizes of the P3/P4 anchors
                 int x = random.Next(0, size - s), y = random.Next(0, size - s);
-                if (placed.Any(p => x < p.X + p.S && p.X < x + s && y < p.Y + p.S && p.Y < y + s)) continue; // no overlaps: boxes stay exact
+                if (placed.Any(p => x < p.X + p.S && p.X < x + s && y < p.Y + p.S && p.Y < y + s))
+                    continue; // no overlaps: boxes stay exact
                 placed.Add((x, y, s));
                 int cls = random.Next(ClassNames.Length);
                 var colour = Colour(cls, random);
@@ -33,17 +34,20 @@ public static class ShapesDataset
     /// <summary>The demo's data written to <paramref name="dir"/>: <paramref name="count"/> training images (seed 1,
     /// <c>annotations.json</c>) and a quarter as many held out (seed 2, files <c>val_*</c>, <c>val.json</c>), all in
     /// <c>images/</c>; axis-aligned shapes or, <paramref name="rotated"/>, the rotated ones.</summary>
-    public static (CocoFile Train, CocoFile Val, string Images, List<RgbImage> ValImages) WriteDemo(string dir, int count, int size,
-        bool rotated)
+    public static (CocoFile Train, CocoFile Val, string Images, List<RgbImage> ValImages) WriteDemo(string dir,
+        int count, int size, bool rotated)
     {
         string images = Path.Combine(dir, "images");
         Directory.CreateDirectory(images);
-        var generate = rotated ? GenerateRotated : (Func<int, int, int, string, (CocoFile, List<(string FileName, RgbImage Image)>)>)Generate;
+        var generate = rotated ? GenerateRotated
+            : (Func<int, int, int, string, (CocoFile, List<(string FileName, RgbImage Image)>)>)Generate;
         var (train, trainImages) = generate(count, size, 1, Path.Combine(dir, "annotations.json"));
         var (val, valImages) = generate(Math.Max(4, count / 4), size, 2, Path.Combine(dir, "val.json"));
-        val = new CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(), val.Annotations, val.Categories);
+        val = new CocoFile(val.Path, val.Images.Select(i => i with { FileName = "val_" + i.FileName }).ToList(),
+            val.Annotations, val.Categories);
         foreach (var (name, image) in trainImages) Imaging.ImageEncoder.SavePng(image, Path.Combine(images, name));
-        foreach (var (name, image) in valImages) Imaging.ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
+        foreach (var (name, image) in valImages)
+            Imaging.ImageEncoder.SavePng(image, Path.Combine(images, "val_" + name));
         train.Save(train.Path);
         val.Save(val.Path);
         return (train, val, images, valImages.Select(v => v.Image).ToList());
@@ -54,8 +58,8 @@ public static class ShapesDataset
 
     /// <summary><paramref name="count"/> images of <paramref name="size"/>² pixels: a background each, then its
     /// shapes by <paramref name="paint"/>, all from one generator seeded with <paramref name="seed"/>.</summary>
-    static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size, int seed,
-        string annotationsPath, string[] classNames, ShapePainter paint)
+    static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) Generate(int count, int size,
+        int seed, string annotationsPath, string[] classNames, ShapePainter paint)
     {
         var random = new Random(seed);
         var images = new List<(string, RgbImage)>();
@@ -77,8 +81,8 @@ public static class ShapesDataset
     /// 1.2–1.6: thinner bars match too few of ODTK's default anchors, ratios 0.5–2, to be learned) at angles all
     /// round, annotated as rotated boxes (bbox [x, y, w, h, theta], theta in [−π/4, π/4), and the 4 corners as the
     /// segmentation), <paramref name="size"/>² pixels with 1–4 shapes each.</summary>
-    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) GenerateRotated(int count, int size, int seed,
-        string annotationsPath = "annotations.json") =>
+    public static (CocoFile Annotations, List<(string FileName, RgbImage Image)> Images) GenerateRotated(int count,
+        int size, int seed, string annotationsPath = "annotations.json") =>
         Generate(count, size, seed, annotationsPath, RotatedClassNames, (pixels, random, imageId, annotations) =>
         {
             int shapes = random.Next(1, 5);
@@ -91,13 +95,15 @@ public static class ShapesDataset
                 bool upright = random.Next(2) == 1; // the long side across or along: angles all round
                 double w = upright ? thickness : length, h = upright ? length : thickness;
                 double theta = Math.PI / 2 * (random.NextDouble() - 0.5), radius = Math.Sqrt(w * w + h * h) / 2;
-                double cx = radius + random.NextDouble() * (size - 2 * radius), cy = radius + random.NextDouble() * (size - 2 * radius);
-                if (placed.Any(p => Math.Pow(p.X - cx, 2) + Math.Pow(p.Y - cy, 2) < Math.Pow(p.R + radius, 2))) continue; // apart
+                double cx = radius + random.NextDouble() * (size - 2 * radius),
+                    cy = radius + random.NextDouble() * (size - 2 * radius);
+                if (placed.Any(p => Math.Pow(p.X - cx, 2) + Math.Pow(p.Y - cy, 2) < Math.Pow(p.R + radius, 2)))
+                    continue; // apart
                 placed.Add((cx, cy, radius));
                 var box = new Boxes.RotatedRectangle(cx - w / 2, cy - h / 2, w, h, theta);
                 DrawRotated(pixels, size, box, Colour(cls, random));
-                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, cls + 1, box.X, box.Y, w, h, w * h, false, theta,
-                    CocoSegmentation.OfPolygons(box.Corners())));
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, cls + 1, box.X, box.Y, w, h, w * h,
+                    false, theta, CocoSegmentation.OfPolygons(box.Corners())));
             }
         });
 
@@ -127,7 +133,8 @@ public static class ShapesDataset
             for (int x = 0; x < size; x++)
             {
                 int v = baseGrey + ((x + y) / stripe % 2 == 0 ? 15 : -15) + random.Next(-20, 21);
-                for (int c = 0; c < 3; c++) p[3 * (y * size + x) + c] = (byte)Math.Clamp(v + random.Next(-6, 7), 0, 255);
+                for (int c = 0; c < 3; c++)
+                    p[3 * (y * size + x) + c] = (byte)Math.Clamp(v + random.Next(-6, 7), 0, 255);
             }
         return p;
     }

@@ -8,22 +8,26 @@ namespace RetinaNet.Export.Quantization;
 /// <summary>Rewrites an exported float32 graph into a QDQ INT8 graph, in the form TensorRT's explicit quantization
 /// takes (NVIDIA's pytorch-quantization exports the same) and ONNX Runtime runs: every Conv but the float ones reads
 /// <list type="bullet">
-/// <item>its input through QuantizeLinear → DequantizeLinear with the calibrated per-tensor scale and int8 zero point 0
-/// (symmetric), one pair per tensor however many convolutions read it (<c>TENSOR/QuantizeLinear</c>, scale
+/// <item>its input through QuantizeLinear → DequantizeLinear with the calibrated per-tensor scale and int8 zero
+/// point 0 (symmetric), one pair per tensor however many convolutions read it (<c>TENSOR/QuantizeLinear</c>, scale
 /// <c>TENSOR.scale</c>);</item>
 /// <item>its weight through QuantizeLinear → DequantizeLinear with axis 0: one scale per output channel,
 /// max |W[o]| / 127 of the (batch-norm folded) float weight, zero points 0 (<c>NODE.weight/QuantizeLinear</c>).</item>
 /// </list>
 /// Biases, the float convolutions (the two output layers) and all post-processing stay float. Scales come from the
-/// calibration table by the Conv's module path (<see cref="OnnxNames.ModulePathOf"/>). Needs opset 13 (per-axis Q/DQ).</summary>
+/// calibration table by the Conv's module path (<see cref="OnnxNames.ModulePathOf"/>). Needs opset 13 (per-axis
+/// Q/DQ).</summary>
 public static class QdqPass
 {
     const int MinOpset = 13;
 
     public static void Apply(ModelProto model, CalibrationTable table, IReadOnlySet<string> floatConvolutions)
     {
-        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
-        if (opset < MinOpset) throw new ArgumentException($"INT8 QDQ export needs opset {MinOpset} or later (per-channel weight scales), got {opset}");
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version)
+            .DefaultIfEmpty(0).Max();
+        if (opset < MinOpset)
+            throw new ArgumentException(
+                $"INT8 QDQ export needs opset {MinOpset} or later (per-channel weight scales), got {opset}");
         var graph = model.Graph;
         var rewriter = new Rewriter(graph);
         var missing = new SortedSet<string>(StringComparer.Ordinal);
@@ -43,7 +47,8 @@ public static class QdqPass
             nodes.Add(node);
         }
         if (missing.Count > 0)
-            throw new InvalidDataException($"the calibration table has no range for {missing.Count} convolution(s), e.g. {missing.First()}: it was made for another model; calibrate again (--calibration-images)");
+            throw new InvalidDataException($"the calibration table has no range for {missing.Count} convolution(s), " +
+                $"e.g. {missing.First()}: it was made for another model; calibrate again (--calibration-images)");
         graph.Node.Clear();
         graph.Node.AddRange(nodes);
     }
@@ -62,7 +67,8 @@ public static class QdqPass
         {
             this.graph = graph;
             initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
-            names = [.. graph.Initializer.Select(i => i.Name), .. graph.Input.Select(i => i.Name), .. graph.Node.SelectMany(n => n.Output), .. graph.Node.Select(n => n.Name)];
+            names = [.. graph.Initializer.Select(i => i.Name), .. graph.Input.Select(i => i.Name),
+                .. graph.Node.SelectMany(n => n.Output), .. graph.Node.Select(n => n.Name)];
         }
 
         /// <summary>The dequantized input: a pair per tensor, placed just before its first reader. Readers of one
@@ -86,9 +92,11 @@ public static class QdqPass
         {
             if (dequantized.TryGetValue(weight, out var existing)) return existing;
             if (!initializers.TryGetValue(weight, out var values))
-                throw new InvalidDataException($"Conv weight '{weight}' is not an initializer; INT8 export quantizes constant weights only");
+                throw new InvalidDataException(
+                    $"Conv weight '{weight}' is not an initializer; INT8 export quantizes constant weights only");
             if ((DataType)values.DataType != DataType.Float)
-                throw new InvalidDataException($"Conv weight '{weight}' is {(DataType)values.DataType}: INT8 QDQ export needs the float32 graph");
+                throw new InvalidDataException(
+                    $"Conv weight '{weight}' is {(DataType)values.DataType}: INT8 QDQ export needs the float32 graph");
             float[] scales = ChannelScales(values);
             var scaleName = AddInitializer(weight + ".scale", Vector(scales));
             var zeroName = AddInitializer(weight + ".zero_point", Int8Zeros(scales.Length));
@@ -130,23 +138,33 @@ public static class QdqPass
             return name;
         }
 
-        void SetScalar(string name, float value) => initializers[name].RawData = ByteString.CopyFrom(BitConverter.GetBytes(value));
+        void SetScalar(string name, float value) =>
+            initializers[name].RawData = ByteString.CopyFrom(BitConverter.GetBytes(value));
 
         string Claim(string name) => names.Add(name) ? name
-            : throw new InvalidOperationException($"cannot add '{name}' to the graph: the name is taken (was the model quantized already?)");
+            : throw new InvalidOperationException(
+                $"cannot add '{name}' to the graph: the name is taken (was the model quantized already?)");
 
-        static TensorProto Scalar(float value) => new() { DataType = (int)DataType.Float, RawData = ByteString.CopyFrom(BitConverter.GetBytes(value)) };
+        static TensorProto Scalar(float value) =>
+            new() { DataType = (int)DataType.Float, RawData = ByteString.CopyFrom(BitConverter.GetBytes(value)) };
 
         static TensorProto Vector(float[] values)
         {
-            var proto = new TensorProto { DataType = (int)DataType.Float, RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())) };
+            var proto = new TensorProto
+            {
+                DataType = (int)DataType.Float,
+                RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))
+            };
             proto.Dims.Add(values.Length);
             return proto;
         }
 
         static TensorProto Int8Zeros(int? length = null)
         {
-            var proto = new TensorProto { DataType = (int)DataType.Int8, RawData = ByteString.CopyFrom(new byte[length ?? 1]) };
+            var proto = new TensorProto
+            {
+                DataType = (int)DataType.Int8, RawData = ByteString.CopyFrom(new byte[length ?? 1])
+            };
             if (length is int n) proto.Dims.Add(n);
             return proto;
         }

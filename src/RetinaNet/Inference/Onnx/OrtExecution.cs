@@ -36,9 +36,12 @@ public static class TensorRtAvailability
     public static string? Missing(IReadOnlyCollection<string> providers, Func<string, bool> canLoad)
     {
         if (!providers.Contains(Provider))
-            return "this build's ONNX Runtime (Microsoft.ML.OnnxRuntime, CPU only) has no TensorRT execution provider: build with -p:OnnxRuntime=gpu (Microsoft.ML.OnnxRuntime.Gpu.Linux) on a machine with CUDA 12 and TensorRT 10";
+            return "this build's ONNX Runtime (Microsoft.ML.OnnxRuntime, CPU only) has no TensorRT execution " +
+                "provider: build with -p:OnnxRuntime=gpu (Microsoft.ML.OnnxRuntime.Gpu.Linux) " +
+                "on a machine with CUDA 12 and TensorRT 10";
         if (!canLoad(Library))
-            return $"{Library} (TensorRT 10) could not be loaded: install TensorRT 10 and put its lib directory on LD_LIBRARY_PATH";
+            return $"{Library} (TensorRT 10) could not be loaded: " +
+                "install TensorRT 10 and put its lib directory on LD_LIBRARY_PATH";
         return null;
     }
 
@@ -54,23 +57,32 @@ public static class TensorRtAvailability
 /// <c>notes</c>.</summary>
 public static class OrtSessions
 {
-    public static InferenceSession Create(string modelPath, OrtExecution execution, TextWriter notes, IReadOnlyDictionary<string, long[]>? inputShapes = null)
+    public static InferenceSession Create(string modelPath, OrtExecution execution, TextWriter notes,
+        IReadOnlyDictionary<string, long[]>? inputShapes = null)
     {
         if (execution.Gpu)
         {
-            if (TensorRtAvailability.Missing() is string missing) notes.WriteLine($"note: TensorRT not used: {missing}");
-            else if (TryCreate(modelPath, () => TensorRt(execution, inputShapes), "TensorRT", notes) is InferenceSession trt) return trt;
+            if (TensorRtAvailability.Missing() is string missing)
+                notes.WriteLine($"note: TensorRT not used: {missing}");
+            else if (TryCreate(modelPath, () => TensorRt(execution, inputShapes), "TensorRT", notes)
+                is InferenceSession trt)
+                return trt;
             if (!OrtEnv.Instance().GetAvailableProviders().Contains(TensorRtAvailability.CudaProvider))
-                notes.WriteLine("note: this build's ONNX Runtime has no CUDA execution provider (build with -p:OnnxRuntime=gpu); running on the CPU");
+                notes.WriteLine("note: this build's ONNX Runtime has no CUDA execution provider " +
+                    "(build with -p:OnnxRuntime=gpu); running on the CPU");
             else if (TryCreate(modelPath, () => Cuda(execution), "CUDA", notes) is InferenceSession cuda) return cuda;
         }
         try { return new InferenceSession(modelPath, Options(execution)); }
-        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{modelPath}: ONNX Runtime cannot run it: {FirstLine(e)}"); }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{modelPath}: ONNX Runtime cannot run it: {FirstLine(e)}");
+        }
     }
 
     static string FirstLine(Exception e) => e.Message.Split('\n')[0].Trim();
 
-    static InferenceSession? TryCreate(string modelPath, Func<SessionOptions> options, string provider, TextWriter notes)
+    static InferenceSession? TryCreate(string modelPath, Func<SessionOptions> options, string provider,
+        TextWriter notes)
     {
         SessionOptions? o = null;
         try
@@ -88,7 +100,8 @@ public static class OrtSessions
 
     static SessionOptions Options(OrtExecution execution) => new()
     {
-        LogSeverityLevel = execution.Verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO : OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
+        LogSeverityLevel = execution.Verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO
+            : OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
         GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
     };
 
@@ -110,7 +123,8 @@ public static class OrtSessions
     }
 
     /// <summary>ONNX Runtime's TensorRT provider options for this execution.</summary>
-    public static Dictionary<string, string> TensorRtSettings(OrtExecution execution, IReadOnlyDictionary<string, long[]>? inputShapes)
+    public static Dictionary<string, string> TensorRtSettings(OrtExecution execution,
+        IReadOnlyDictionary<string, long[]>? inputShapes)
     {
         static string Flag(bool on) => on ? "1" : "0";
         var settings = new Dictionary<string, string>
@@ -132,7 +146,8 @@ public static class OrtSessions
         if (inputShapes is not null)
         {
             // Per input "name:BxDxD": the batch dimension from the profile, the rest fixed.
-            string Shapes(int batch) => string.Join(",", inputShapes.Select(kv => $"{kv.Key}:{string.Join("x", kv.Value.Select((d, i) => i == 0 ? batch : d))}"));
+            string Shapes(int batch) => string.Join(",", inputShapes.Select(kv =>
+                $"{kv.Key}:{string.Join("x", kv.Value.Select((d, i) => i == 0 ? batch : d))}"));
             settings["trt_profile_min_shapes"] = Shapes(execution.BatchProfile.Min);
             settings["trt_profile_opt_shapes"] = Shapes(execution.BatchProfile.Opt);
             settings["trt_profile_max_shapes"] = Shapes(execution.BatchProfile.Max);
