@@ -17,7 +17,8 @@ public sealed record OptionSpec(string Name, Arity Arity, string Help, string? M
     public int? Fixed => Arity switch { Arity.One => 1, Arity.Two => 2, Arity.Three => 3, _ => null };
 }
 
-public sealed record CommandSpec(string Name, string Help, IReadOnlyList<(string Name, string Help)> Positionals, IReadOnlyList<OptionSpec> Options)
+public sealed record CommandSpec(string Name, string Help, IReadOnlyList<(string Name, string Help)> Positionals,
+    IReadOnlyList<OptionSpec> Options)
 {
     public OptionSpec? Find(string name) => Options.FirstOrDefault(o => o.Name == name);
 
@@ -114,21 +115,26 @@ public static class ArgParser
             else
             {
                 int want = option.Fixed ?? int.MaxValue;
-                while (taken.Count < want && i + 1 < args.Count && (!args[i + 1].StartsWith("--") || IsNegativeNumber(args[i + 1])))
+                while (taken.Count < want && i + 1 < args.Count
+                    && (!args[i + 1].StartsWith("--") || IsNegativeNumber(args[i + 1])))
                     taken.Add(args[++i]);
                 if (option.Fixed is int n && taken.Count != n)
-                    throw new UsageException($"{name} expects {n} value{(n > 1 ? "s" : "")} ({option.Meta}), got {taken.Count}");
+                    throw new UsageException($"{name} expects {n} value{(n > 1 ? "s" : "")} ({option.Meta}), got "
+                        + $"{taken.Count}");
                 if (option.Arity == Arity.OneOrMore && taken.Count == 0)
                     throw new UsageException($"{name} expects at least one value ({option.Meta})");
             }
             parsed.Set(name, taken);
         }
         if (positionals.Count > spec.Positionals.Count)
-            throw new UsageException($"unexpected argument '{positionals[spec.Positionals.Count]}' (see: retinanet {spec.Name} --help)");
+            throw new UsageException($"unexpected argument '{positionals[spec.Positionals.Count]}' (see: retinanet "
+                + $"{spec.Name} --help)");
         for (int p = 0; p < spec.Positionals.Count; p++)
         {
             if (p >= positionals.Count)
-                throw new UsageException($"missing {spec.Positionals[p].Name.ToUpperInvariant()}: {spec.Positionals[p].Help} (usage: retinanet {spec.Name} {string.Join(' ', spec.Positionals.Select(x => x.Name.ToUpperInvariant()))} [options])");
+                throw new UsageException($"missing {spec.Positionals[p].Name.ToUpperInvariant()}: "
+                    + $"{spec.Positionals[p].Help} (usage: retinanet {spec.Name} "
+                    + $"{string.Join(' ', spec.Positionals.Select(x => x.Name.ToUpperInvariant()))} [options])");
             parsed.Positionals[spec.Positionals[p].Name] = positionals[p];
         }
         foreach (var o in spec.Options.Where(o => o.Required && !parsed.Has(o.Name)))
@@ -136,7 +142,8 @@ public static class ArgParser
         return parsed;
     }
 
-    static bool IsNegativeNumber(string s) => s.Length > 1 && s[0] == '-' && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+    static bool IsNegativeNumber(string s) => s.Length > 1 && s[0] == '-'
+        && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 
     static string UnknownOption(CommandSpec spec, string name)
     {
@@ -153,7 +160,8 @@ public static class ArgParser
         for (int j = 0; j <= b.Length; j++) d[0, j] = j;
         for (int i = 1; i <= a.Length; i++)
             for (int j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1]
+                    + (a[i - 1] == b[j - 1] ? 0 : 1));
         return d[a.Length, b.Length];
     }
 }

@@ -6,12 +6,15 @@ namespace RetinaNet.Cli;
 /// infer read (DOTA's oriented objects as rotated boxes).</summary>
 static class ConvertCommand
 {
-    public static CommandSpec Spec() => new("convert", "(ours) Import Pascal VOC (XML), YOLO (txt) or DOTA (oriented, txt) annotations into a COCO JSON file.",
+    public static CommandSpec Spec()
+        => new("convert",
+        "(ours) Import Pascal VOC (XML), YOLO (txt) or DOTA (oriented, txt) annotations into a COCO JSON file.",
         [("source", "folder with the annotations and images (searched recursively)")],
         [
             new("--from", Arity.One, "annotation format of SOURCE", "voc|yolo|dota", Required: true),
             new("--output", Arity.One, "COCO JSON file to write", "path", Required: true),
-            new("--images-root", Arity.One, "folder the COCO file_names are relative to: pass it as --images to train (default: SOURCE)", "dir"),
+            new("--images-root", Arity.One,
+                "folder the COCO file_names are relative to: pass it as --images to train (default: SOURCE)", "dir"),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
@@ -19,7 +22,8 @@ static class ConvertCommand
         string source = a.Positionals["source"];
         Validation.ExistingDirectory("SOURCE", source);
         string format = a.String("--from")!;
-        if (format is not ("voc" or "yolo" or "dota")) throw new UsageException($"--from: expected voc, yolo or dota, got '{format}'");
+        if (format is not ("voc" or "yolo" or "dota")) throw new UsageException("--from: expected voc, yolo or dota, "
+            + $"got '{format}'");
         string output = a.String("--output")!;
         Validation.Extension("--output", output, ".json");
         Validation.WritableParent("--output", output);
@@ -34,10 +38,13 @@ static class ConvertCommand
         };
         result.Coco.Save(output);
         var coco = result.Coco;
-        string difficult = format is "voc" or "dota" ? $" ({result.DifficultObjects} marked difficult, kept as normal boxes)" : "";
-        string rotated = format == "dota" ? " as rotated boxes (bbox [x, y, w, h, theta] and corners; evaluate detections with --iou-type segm)" : "";
+        string difficult = format is "voc" or "dota"
+            ? $" ({result.DifficultObjects} marked difficult, kept as normal boxes)" : "";
+        string rotated = format == "dota"
+            ? " as rotated boxes (bbox [x, y, w, h, theta] and corners; evaluate detections with --iou-type segm)" : "";
         stdout.WriteLine($"wrote {output}: {coco.Images.Count} images ({result.ImagesWithoutObjects} without objects), "
-            + $"{coco.Annotations.Count} objects{rotated}{difficult}, {coco.Categories.Count} categories; train with --images {imagesRoot}");
+            + $"{coco.Annotations.Count} objects{rotated}{difficult}, {coco.Categories.Count} categories; train with "
+            + $"--images {imagesRoot}");
         return CommandLine.Ok;
     }
 }

@@ -4,7 +4,10 @@ namespace RetinaNet.Cli;
 /// missing (<see cref="Doctor"/>).</summary>
 static class DoctorCommand
 {
-    public static CommandSpec Spec() => new("doctor", "(ours) What this machine has for the toolkit (.NET, libtorch, CUDA, NVRTC, NCCL, nvJPEG, cuDNN, ONNX Runtime, TensorRT, ffmpeg) and how to get what is missing.", [], []);
+    public static CommandSpec Spec()
+        => new("doctor",
+        "(ours) What this machine has for the toolkit (.NET, libtorch, CUDA, NVRTC, NCCL, nvJPEG, cuDNN, ONNX Runtime, "
+        + "TensorRT, ffmpeg) and how to get what is missing.", [], []);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
     {

@@ -10,12 +10,16 @@ namespace RetinaNet.Cli;
 /// any.</summary>
 static class DrawCommand
 {
-    public static CommandSpec Spec() => new("draw", "(ours) Draw detections (and ground truth in green) onto the images, as PNG files.",
+    public static CommandSpec Spec()
+        => new("draw", "(ours) Draw detections (and ground truth in green) onto the images, as PNG files.",
         [],
         [
             new("--images", Arity.One, "path to images", "path", ["."]),
-            new("--detections", Arity.One, "detections: ODTK's infer output, or a COCO results list (then --annotations names the files)", "path", Required: true),
-            new("--annotations", Arity.One, "COCO annotations: file names, category names and ground truth to draw", "path"),
+            new("--detections", Arity.One,
+                "detections: ODTK's infer output, or a COCO results list (then --annotations names the files)", "path",
+                Required: true),
+            new("--annotations", Arity.One, "COCO annotations: file names, category names and ground truth to draw",
+                "path"),
             new("--out", Arity.One, "output folder", "dir", Required: true),
             new("--min-score", Arity.One, "draw detections scoring at least this", "score", ["0.3"]),
         ]);
@@ -43,8 +47,10 @@ static class DrawCommand
     static CocoFile ImageListOf(string detectionsPath)
     {
         var bytes = File.ReadAllBytes(detectionsPath);
-        if (bytes.SkipWhile(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t' or 0xEF or 0xBB or 0xBF).FirstOrDefault() != (byte)'{')
-            throw new BadInputException(detectionsPath, "a COCO results list names no image files; pass --annotations with the images' COCO file");
+        if (bytes.SkipWhile(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t' or 0xEF or 0xBB
+            or 0xBF).FirstOrDefault() != (byte)'{')
+            throw new BadInputException(detectionsPath,
+                "a COCO results list names no image files; pass --annotations with the images' COCO file");
         var full = CocoFile.Parse(bytes, detectionsPath);
         return new CocoFile(full.Path, full.Images, [], full.Categories);
     }

@@ -10,15 +10,20 @@ namespace RetinaNet.Cli;
 /// it.</summary>
 static class EvaluateCommand
 {
-    public static CommandSpec Spec() => new("evaluate", "(ours) COCO evaluation (pycocotools' COCOeval) of a detections file.",
+    public static CommandSpec Spec()
+        => new("evaluate", "(ours) COCO evaluation (pycocotools' COCOeval) of a detections file.",
         [],
         [
-            new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path", Required: true),
-            new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path", Required: true),
-            new("--iou-type", Arity.One, "(ours) bbox, or segm: regions (polygons, RLE) compared as masks, how rotated boxes are evaluated",
+            new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path",
+                Required: true),
+            new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path",
+                Required: true),
+            new("--iou-type", Arity.One,
+                "(ours) bbox, or segm: regions (polygons, RLE) compared as masks, how rotated boxes are evaluated",
                 "bbox|segm", Default: ["bbox"]),
             new("--metrics-json", Arity.One, "(ours) also write the metrics to this JSON file", "path"),
-            new("--pr-curves", Arity.One, "(ours) plot precision against recall per category (IoU 0.5) to this PNG", "path"),
+            new("--pr-curves", Arity.One, "(ours) plot precision against recall per category (IoU 0.5) to this PNG",
+                "path"),
         ]);
 
     public static int Run(ParsedArgs a, TextWriter stdout)
@@ -34,7 +39,8 @@ static class EvaluateCommand
         };
         string? metrics = a.String("--metrics-json");
         if (metrics is not null) WritableParent("--metrics-json", metrics);
-        if (a.String("--pr-curves") is string curves) { Extension("--pr-curves", curves, ".png"); WritableParent("--pr-curves", curves); }
+        if (a.String("--pr-curves") is string curves) { Extension("--pr-curves", curves, ".png");
+            WritableParent("--pr-curves", curves); }
 
         var groundTruth = CocoFile.Load(annotations);
         var detections = DetectionsFile.Read(detectionsPath);
@@ -71,7 +77,8 @@ static class EvaluateCommand
             foreach (var c in result.PerCategory)
             {
                 w.WriteStartObject(c.CategoryId.ToString(CultureInfo.InvariantCulture));
-                w.WriteString("name", c.Name); w.WriteNumber("ap", c.Ap); w.WriteNumber("ap50", c.Ap50); w.WriteNumber("gt", c.GtCount);
+                w.WriteString("name", c.Name); w.WriteNumber("ap", c.Ap); w.WriteNumber("ap50", c.Ap50);
+                    w.WriteNumber("gt", c.GtCount);
                 w.WriteEndObject();
             }
             w.WriteEndObject();

@@ -32,20 +32,27 @@ static class InferCommand
         var requested = DeviceChoice.Resolve(a.String("--device"));
         model = ModelArgument.Local(model, context.Stderr);
         bool exported = ModelFiles.IsExported(model);
-        if (exported && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms" or "--detections") is string fixedOption)
-            throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when exporting (retinanet export ... {fixedOption} VALUE)");
+        if (exported
+            && a.Given.FirstOrDefault(o => o is "--score-threshold" or "--top-n" or "--nms"
+            or "--detections") is string fixedOption)
+            throw new UsageException($"{fixedOption}: post-processing is part of an exported model; set it when "
+                + $"exporting (retinanet export ... {fixedOption} VALUE)");
         var format = a.String("--output-format")!;
-        if (format is not ("odtk" or "coco-results")) throw new UsageException($"--output-format: expected odtk or coco-results, got '{format}'");
+        if (format is not ("odtk" or "coco-results")) throw new UsageException("--output-format: expected odtk or "
+            + $"coco-results, got '{format}'");
         // a list's or a glob's images, checked before the model loads (a folder's are listed when the job starts)
-        if (!a.Has("--annotations") && !Directory.Exists(a.String("--images"))) Data.ImageInputs.Resolve(a.String("--images")!);
-        if (exported) return Infer(a, context, model, format, Placement.Alone(requested, Positive(a, "--batch"), a.Int("--workers")));
+        if (!a.Has("--annotations")
+            && !Directory.Exists(a.String("--images"))) Data.ImageInputs.Resolve(a.String("--images")!);
+        if (exported) return Infer(a, context, model, format,
+            Placement.Alone(requested, Positive(a, "--batch"), a.Int("--workers")));
         GpuDecode(a, requested);
         return Launch.Run(a, context, p => Infer(a, context, model, format, p));
     }
 
     static void ImagesExist(string? images)
     {
-        if (string.IsNullOrEmpty(images)) throw new UsageException("--images: a folder, an image, a glob or a list file is needed");
+        if (string.IsNullOrEmpty(images)) throw new UsageException("--images: a folder, an image, a glob or a list "
+            + "file is needed");
         if (Directory.Exists(images) || File.Exists(images) || images.IndexOfAny(['*', '?']) >= 0) return;
         throw new UsageException($"--images: {images} does not exist; give a folder of images, an image file, a glob "
             + "such as 'photos/*.jpg', or a .txt file listing image paths");
@@ -58,9 +65,12 @@ static class InferCommand
         using var detector = ModelFiles.Open(model, run, stored => InferenceSettings(a, stored), context.Stderr);
         ModelFiles.CheckRotated(model, detector.Rotated, a.Flag("--rotated-bbox"));
         var settings = detector.Settings; // the input size: given, else the model's, else the default
-        var job = new InferenceJobOptions(model, a.String("--images")!, a.String("--annotations"), a.Strings("--output").ToArray(), format,
-            new InferenceOptions(placement.Device, batch, settings.Resize, settings.MaxSize, run.MixedPrecision, workers,
-                SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"), CudaGraphs: run.CudaGraphs));
+        var job = new InferenceJobOptions(model, a.String("--images")!, a.String("--annotations"),
+            a.Strings("--output").ToArray(), format,
+            new InferenceOptions(placement.Device, batch, settings.Resize, settings.MaxSize, run.MixedPrecision,
+                workers,
+                SkipBadImages: a.Flag("--skip-bad-images"), GpuDecode: a.Flag("--with-dali"),
+                    CudaGraphs: run.CudaGraphs));
         InferenceJob.Run(detector, job, placement.Output(context.Stdout), context.Stderr, placement.Group);
         return CommandLine.Ok;
     }

@@ -43,11 +43,13 @@ static class InferVideo
             string line = Line(frame);
             if (outputs.Any(o => o != "-")) lines.AppendLine(line);
             if (toStdout) context.Stdout.WriteLine(line);
-        }, a.String("--save-video"), minScore: a.GivenDouble("--score-threshold") ?? 0.3, batch: batch).GetAwaiter().GetResult();
+        }, a.String("--save-video"), minScore: a.GivenDouble("--score-threshold") ?? 0.3,
+            batch: batch).GetAwaiter().GetResult();
         foreach (var output in outputs.Where(o => o != "-"))
             AtomicFile.Write(output, stream => stream.Write(Encoding.UTF8.GetBytes(lines.ToString())));
         var wrote = outputs.Where(o => o != "-").Concat(a.String("--save-video") is string v ? [v] : []).ToArray();
-        context.Stderr.WriteLine($"{frames} frames of {source}" + (wrote.Length > 0 ? $"; wrote {string.Join(", ", wrote)}" : ""));
+        context.Stderr.WriteLine($"{frames} frames of {source}"
+            + (wrote.Length > 0 ? $"; wrote {string.Join(", ", wrote)}" : ""));
         return CommandLine.Ok;
     }
 
@@ -67,7 +69,8 @@ static class InferVideo
                 w.WriteString("name", d.Name);
                 w.WriteNumber("score", d.Score);
                 w.WriteStartArray("bbox");
-                w.WriteNumberValue(d.X); w.WriteNumberValue(d.Y); w.WriteNumberValue(d.Width); w.WriteNumberValue(d.Height);
+                w.WriteNumberValue(d.X); w.WriteNumberValue(d.Y); w.WriteNumberValue(d.Width);
+                    w.WriteNumberValue(d.Height);
                 w.WriteEndArray();
                 w.WriteEndObject();
             }

@@ -17,6 +17,8 @@ static class Launch
         };
 
     public static int Run(ParsedArgs a, CommandContext context, Func<Placement, int> job) =>
-        JobLauncher.Run(Options(a), new LaunchContext(context.Gpus, context.Services.Collectives, context.Services.Relaunch,
-            context.Services.HardExit, context.Master, context.Arguments, $"retinanet {a.Command}", context.Stdout, context.Stderr), job);
+        JobLauncher.Run(Options(a),
+            new LaunchContext(context.Gpus, context.Services.Collectives, context.Services.Relaunch,
+            context.Services.HardExit, context.Master, context.Arguments, $"retinanet {a.Command}", context.Stdout,
+                context.Stderr), job);
 }

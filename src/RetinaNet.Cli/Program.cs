@@ -14,7 +14,8 @@ namespace RetinaNet.Cli
         public const int Ok = 0, Failed = 1, BadUsage = 2, NotYetSupported = 3;
 
         /// <summary>In-process run (tests): never starts rank processes.</summary>
-        public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, CliServices.InProcess);
+        public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+            => Run(args, stdout, stderr, CliServices.InProcess);
 
         public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CliServices services)
         {
@@ -27,8 +28,10 @@ namespace RetinaNet.Cli
                 while (rest.Count > 0 && rest[0].StartsWith("--") && rest[0] is not ("--help" or "--version"))
                 {
                     if (rest[0] == "--master" && rest.Count > 1) { master = rest[1]; rest.RemoveRange(0, 2); }
-                    else if (rest[0].StartsWith("--master=")) { master = rest[0]["--master=".Length..]; rest.RemoveAt(0); }
-                    else throw new UsageException($"unknown global option {rest[0]} (global options: --master address:port)");
+                    else if (rest[0].StartsWith("--master=")) { master = rest[0]["--master=".Length..];
+                        rest.RemoveAt(0); }
+                    else throw new UsageException($"unknown global option {rest[0]} (global options: --master "
+                        + "address:port)");
                 }
                 if (rest.Count == 0 || rest[0] is "--help" or "-h" or "help")
                 {
@@ -42,7 +45,8 @@ namespace RetinaNet.Cli
                 }
                 command = $"retinanet {rest[0]}";
                 var cli = CommandRegistry.Find(rest[0])
-                    ?? throw new UsageException($"unknown command '{rest[0]}': use {string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
+                    ?? throw new UsageException($"unknown command '{rest[0]}': use "
+                    + $"{string.Join(", ", CommandRegistry.All.Select(c => c.Name))} (retinanet --help)");
                 int gpus = cli.NeedsGpuCount ? services.GpuCount() : 0;
                 var spec = cli.Spec(LaunchOptions.DefaultBatch(gpus));
                 var commandArgs = rest.Skip(1).ToList();
@@ -67,7 +71,9 @@ namespace RetinaNet.Cli
                 stderr.WriteLine($"{command}: not yet supported: {e.Message}");
                 return NotYetSupported;
             }
-            catch (Exception e) when (e is Training.TrainingDivergedException or DistributedFailureException or DistributedSetupException)
+            catch (Exception e)
+                when (e is Training.TrainingDivergedException or DistributedFailureException
+                or DistributedSetupException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");
                 return Failed;
@@ -77,7 +83,9 @@ namespace RetinaNet.Cli
                 stderr.WriteLine($"{command}: {e.Message}");
                 return Ok;
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException or UnauthorizedAccessException
+            catch (Exception e)
+                when (e is IOException or InvalidDataException or CheckpointFormatException or ArgumentException
+                or UnauthorizedAccessException
                 or Inference.Onnx.TensorRtUnavailableException)
             {
                 stderr.WriteLine($"{command}: error: {e.Message}");
@@ -99,9 +107,11 @@ namespace RetinaNet.Cli
                 .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
                 .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().Single().InformationalVersion;
             var (version, commit) = informational.IndexOf('+') is int plus and >= 0
-                ? (informational[..plus], $"commit {informational[(plus + 1)..][..Math.Min(12, informational.Length - plus - 1)]}, ")
+                ? (informational[..plus],
+                $"commit {informational[(plus + 1)..][..Math.Min(12, informational.Length - plus - 1)]}, ")
                 : (informational, "");
-            return $"retinanet {version} ({commit}TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)})";
+            return $"retinanet {version} ({commit}TorchSharp "
+                + $"{typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)})";
         }
     }
 

@@ -26,15 +26,19 @@ static class SummaryCommand
         }
         else
         {
-            model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a), Classes = Positive(a, "--classes"), Inference = InferenceSettings(a) });
+            model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a),
+                Classes = Positive(a, "--classes"), Inference = InferenceSettings(a) });
             model.Initialize(0);
         }
         using var _ = model;
         model.to(device).eval();
         var config = model.Config;
-        stdout.WriteLine($"RetinaNet: backbones {string.Join(" + ", config.Backbones)}, {config.Classes} classes, {config.Anchors.Count} anchors per location, device {device.type}");
-        stdout.WriteLine($"  anchor ratios {string.Join(' ', config.Anchors.Ratios.Select(r => r.ToString("0.###")))}, scales {string.Join(' ', config.Anchors.Scales.Select(s => s.ToString("0.###")))}");
-        stdout.WriteLine($"  inference: score >= {config.Inference.ScoreThreshold}, top {config.Inference.TopN} per level, NMS {config.Inference.NmsThreshold}, {config.Inference.Detections} detections");
+        stdout.WriteLine($"RetinaNet: backbones {string.Join(" + ", config.Backbones)}, {config.Classes} classes, "
+            + $"{config.Anchors.Count} anchors per location, device {device.type}");
+        stdout.WriteLine($"  anchor ratios {string.Join(' ', config.Anchors.Ratios.Select(r => r.ToString("0.###")))}, "
+            + $"scales {string.Join(' ', config.Anchors.Scales.Select(s => s.ToString("0.###")))}");
+        stdout.WriteLine($"  inference: score >= {config.Inference.ScoreThreshold}, top {config.Inference.TopN} per "
+            + $"level, NMS {config.Inference.NmsThreshold}, {config.Inference.Detections} detections");
         stdout.WriteLine($"  input: resize {config.Inference.Resize}, max size {config.Inference.MaxSize}");
         stdout.WriteLine($"  {"part",-36} {"parameters",12}");
         long total = 0;
@@ -57,8 +61,10 @@ static class SummaryCommand
         watch.Stop();
         var levels = Enumerable.Range(3, 5).Select(l => (Level: l, H: size[0] >> l, W: size[^1] >> l)).ToList();
         long anchors = levels.Sum(l => (long)l.H * l.W) * config.Anchors.Count * config.Backbones.Count;
-        stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels {string.Join(", ", levels.Select(l => $"P{l.Level} {l.H}x{l.W}"))}; {anchors:N0} anchors");
-        stdout.WriteLine($"  forward + decode + NMS: {watch.Elapsed.TotalMilliseconds:F0} ms, {kept} detections kept (synthetic noise image)");
+        stdout.WriteLine($"  input [1, 3, {size[0]}, {size[^1]}] -> levels "
+            + $"{string.Join(", ", levels.Select(l => $"P{l.Level} {l.H}x{l.W}"))}; {anchors:N0} anchors");
+        stdout.WriteLine($"  forward + decode + NMS: {watch.Elapsed.TotalMilliseconds:F0} ms, {kept} detections kept "
+            + "(synthetic noise image)");
         return CommandLine.Ok;
     }
 

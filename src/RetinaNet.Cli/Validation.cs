@@ -17,7 +17,8 @@ static class Validation
     public static void Extension(string what, string path, params string[] extensions)
     {
         if (extensions.Length > 0 && !extensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
-            throw new UsageException($"{what}: {path} has the wrong extension, expected {string.Join(" or ", extensions)}");
+            throw new UsageException($"{what}: {path} has the wrong extension, expected "
+                + $"{string.Join(" or ", extensions)}");
     }
 
     public static void ExistingDirectory(string what, string? path)
@@ -108,8 +109,10 @@ static class Validation
         var names = a.Strings("--backbone");
         foreach (var n in names)
             if (!Model.Backbones.IsKnown(n))
-                throw new UsageException($"--backbone: unknown backbone '{n}'; choose from {string.Join(", ", Model.Backbones.Names)}");
-        if (names.Distinct().Count() != names.Count) throw new UsageException("--backbone: each backbone may be listed once");
+                throw new UsageException($"--backbone: unknown backbone '{n}'; choose from "
+                    + $"{string.Join(", ", Model.Backbones.Names)}");
+        if (names.Distinct().Count() != names.Count) throw new UsageException("--backbone: each backbone may be listed "
+            + "once");
         return names;
     }
 
@@ -128,7 +131,8 @@ static class Validation
     }
 
     /// <summary>The post-processing and input size options given (null where not given).</summary>
-    public static InferenceOverrides Overrides(ParsedArgs a) => new(a.GivenDouble("--score-threshold"), a.GivenInt("--top-n"),
+    public static InferenceOverrides Overrides(ParsedArgs a)
+        => new(a.GivenDouble("--score-threshold"), a.GivenInt("--top-n"),
         a.GivenDouble("--nms"), a.GivenInt("--detections"), a.GivenInt("--resize"), a.GivenInt("--max-size"));
 
     public static void MultipleOf(string name, int value, int multiple)
@@ -142,13 +146,15 @@ static class Validation
     {
         if (!a.Flag("--with-dali")) return;
         if (device.type != TorchSharp.DeviceType.CUDA)
-            throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the CPU)");
+            throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the "
+                + "CPU)");
         if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
     }
 
     public static void Unsupported(ParsedArgs a, params string[] flags)
     {
         foreach (var f in flags.Where(a.Flag))
-            throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box mode is out of scope)");
+            throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box "
+                + "mode is out of scope)");
     }
 }

@@ -25,19 +25,24 @@ public static class ExportedFile
     /// <summary>What a file says about itself, from its metadata and its <see cref="Images"/> input's dimensions
     /// (null when it has no such input); one clear line naming <paramref name="path"/> when it is not a detector
     /// exported by <c>retinanet export</c> with decode and NMS in the graph.</summary>
-    public static ExportedModel Describe(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<long>? imageDims)
+    public static ExportedModel Describe(string path, IReadOnlyDictionary<string, string> metadata,
+        IReadOnlyList<long>? imageDims)
     {
         if (metadata.GetValueOrDefault(LayoutKey) == RawHeadsLayout)
-            throw new InvalidDataException($"{path} was exported with --raw-heads (ODTK's network-only layout, no decode or NMS): "
+            throw new InvalidDataException($"{path} was exported with --raw-heads (ODTK's network-only layout, no "
+                + "decode or NMS): "
                 + "re-export it without --raw-heads");
         if (imageDims is not { Count: 4 } || imageDims[2] <= 0 || imageDims[3] <= 0
-            || !int.TryParse(metadata.GetValueOrDefault(ClassesKey), CultureInfo.InvariantCulture, out int classes) || classes <= 0)
+            || !int.TryParse(metadata.GetValueOrDefault(ClassesKey), CultureInfo.InvariantCulture, out int classes)
+            || classes <= 0)
             throw new InvalidDataException($"{path} is not a detector exported by retinanet export "
                 + $"(needs input '{Images}' [batch, 3, H, W] and {ClassesKey} metadata)");
-        int? Size(string key) => int.TryParse(metadata.GetValueOrDefault(key), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : null;
+        int? Size(string key) => int.TryParse(metadata.GetValueOrDefault(key), CultureInfo.InvariantCulture, out int n)
+            && n > 0 ? n : null;
         var categories = metadata.TryGetValue(CategoriesKey, out var json) ? ReadCategories(path, json) : [];
         if (categories.Count != 0 && categories.Count != classes)
-            throw new InvalidDataException($"{path}: {categories.Count} categories in {CategoriesKey} for {classes} classes");
+            throw new InvalidDataException($"{path}: {categories.Count} categories in {CategoriesKey} for {classes} "
+                + "classes");
         return new((int)imageDims[2], (int)imageDims[3], classes, metadata.GetValueOrDefault(PrecisionKey, "fp32"),
             Size(ResizeKey), Size(MaxSizeKey), categories);
     }
@@ -50,11 +55,13 @@ public static class ExportedFile
         {
             using var doc = JsonDocument.Parse(json);
             return doc.RootElement.EnumerateArray()
-                .Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString() ?? "")).ToList();
+                .Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString()
+                ?? "")).ToList();
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
         {
-            throw new InvalidDataException($"{path}: metadata {CategoriesKey} is not a list of {{id, name}}: {e.Message}");
+            throw new InvalidDataException($"{path}: metadata {CategoriesKey} is not a list of {{id, name}}: "
+                + $"{e.Message}");
         }
     }
 }

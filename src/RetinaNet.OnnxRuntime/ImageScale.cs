@@ -24,8 +24,10 @@ public static class ImageScale
     public static (float X, float Y, float Width, float Height)? ToOriginal(ReadOnlySpan<float> corners, double ratio,
         (int Width, int Height) original)
     {
-        float x1 = Math.Clamp((float)(corners[0] / ratio), 0, original.Width), y1 = Math.Clamp((float)(corners[1] / ratio), 0, original.Height);
-        float x2 = Math.Clamp((float)((corners[2] + 1) / ratio), 0, original.Width), y2 = Math.Clamp((float)((corners[3] + 1) / ratio), 0, original.Height);
+        float x1 = Math.Clamp((float)(corners[0] / ratio), 0, original.Width),
+            y1 = Math.Clamp((float)(corners[1] / ratio), 0, original.Height);
+        float x2 = Math.Clamp((float)((corners[2] + 1) / ratio), 0, original.Width),
+            y2 = Math.Clamp((float)((corners[3] + 1) / ratio), 0, original.Height);
         return x2 <= x1 || y2 <= y1 ? null : (x1, y1, x2 - x1, y2 - y1);
     }
 }

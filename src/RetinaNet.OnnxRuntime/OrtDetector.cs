@@ -20,8 +20,10 @@ public sealed class OrtDetector : IDisposable
     readonly InferenceSession session;
     readonly int resize, maxSize;
 
-    OrtDetector(InferenceSession session, int height, int width, int resize, int maxSize, IReadOnlyList<Category> categories) =>
-        (this.session, InputSize, this.resize, this.maxSize, Categories) = (session, (height, width), resize, maxSize, categories);
+    OrtDetector(InferenceSession session, int height, int width, int resize, int maxSize,
+        IReadOnlyList<Category> categories) =>
+        (this.session, InputSize, this.resize, this.maxSize, Categories) = (session, (height, width), resize, maxSize,
+            categories);
 
     /// <summary>The model's fixed input (height, width); larger images are scaled down to fit.</summary>
     public (int Height, int Width) InputSize { get; }
@@ -30,21 +32,25 @@ public sealed class OrtDetector : IDisposable
     public IReadOnlyList<Category> Categories { get; }
 
     /// <summary>Opens an exported model; <paramref name="options"/> choose ONNX Runtime's providers and threads
-    /// (default: the CPU). One clear line when the file is not a detector exported by <c>retinanet export</c>.</summary>
+    /// (default: the CPU). One clear line when the file is not a detector exported by <c>retinanet
+    /// export</c>.</summary>
     public static OrtDetector Load(string path, SessionOptions? options = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such model file", path);
         InferenceSession session;
         try { session = options is null ? new InferenceSession(path) : new InferenceSession(path, options); }
-        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{path}: ONNX Runtime cannot load it: {e.Message.Split('\n')[0]}"); }
+        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{path}: ONNX Runtime cannot load it: "
+            + $"{e.Message.Split('\n')[0]}"); }
         try
         {
             var images = session.InputMetadata.GetValueOrDefault(ExportedFile.Images);
-            var file = ExportedFile.Describe(path, session.ModelMetadata.CustomMetadataMap, images?.Dimensions.Select(d => (long)d).ToList());
+            var file = ExportedFile.Describe(path, session.ModelMetadata.CustomMetadataMap,
+                images?.Dimensions.Select(d => (long)d).ToList());
             var categories = file.Categories.Count != 0 ? file.Categories
                 : Enumerable.Range(0, file.Classes).Select(c => new Category(c, $"class {c}")).ToList();
             // older exports lack the scale: ODTK's defaults
-            return new OrtDetector(session, file.Height, file.Width, file.Resize ?? 800, file.MaxSize ?? 1333, categories);
+            return new OrtDetector(session, file.Height, file.Width, file.Resize ?? 800, file.MaxSize ?? 1333,
+                categories);
         }
         catch
         {
@@ -55,7 +61,8 @@ public sealed class OrtDetector : IDisposable
 
     public IReadOnlyList<Detection> Detect(string imagePath) => Detect([ImageDecoder.Decode(imagePath)])[0];
 
-    public IReadOnlyList<Detection> Detect(byte[] encodedImage) => Detect([ImageDecoder.Decode(encodedImage, "image")])[0];
+    public IReadOnlyList<Detection> Detect(byte[] encodedImage)
+        => Detect([ImageDecoder.Decode(encodedImage, "image")])[0];
 
     public IReadOnlyList<Detection> Detect(Stream encodedImage)
     {
@@ -78,7 +85,8 @@ public sealed class OrtDetector : IDisposable
             var image = images[b];
             ratios[b] = ImageScale.Ratio(image.Width, image.Height, resize, maxSize, InputSize);
             int width = ImageScale.Scaled(image.Width, ratios[b]), height = ImageScale.Scaled(image.Height, ratios[b]);
-            var scaled = width == image.Width && height == image.Height ? image : AntialiasedResize.Bilinear(image, width, height);
+            var scaled = width == image.Width && height == image.Height ? image
+                : AntialiasedResize.Bilinear(image, width, height);
             // HWC to the input's CHW, at the top-left of the padded input
             for (int y = 0; y < height; y++)
                 for (int x = 0; x < width; x++)
@@ -87,7 +95,8 @@ public sealed class OrtDetector : IDisposable
             (sizes[b, 0], sizes[b, 1]) = (height, width);
         }
         using var outputs = session.Run([NamedOnnxValue.CreateFromTensor(ExportedFile.Images, pixels),
-            NamedOnnxValue.CreateFromTensor(ExportedFile.ImageSizes, sizes)], [ExportedFile.Boxes, ExportedFile.Scores, ExportedFile.Classes]);
+            NamedOnnxValue.CreateFromTensor(ExportedFile.ImageSizes, sizes)],
+                [ExportedFile.Boxes, ExportedFile.Scores, ExportedFile.Classes]);
         var boxes = outputs.Single(o => o.Name == ExportedFile.Boxes).AsTensor<float>();
         var scores = outputs.Single(o => o.Name == ExportedFile.Scores).AsTensor<float>();
         var classes = outputs.Single(o => o.Name == ExportedFile.Classes).AsTensor<long>();
@@ -99,7 +108,9 @@ public sealed class OrtDetector : IDisposable
             for (int j = 0; j < scores.Dimensions[1]; j++)
             {
                 for (int i = 0; i < 4; i++) corners[i] = boxes[b, j, i];
-                if (scores[b, j] <= 0 || ImageScale.ToOriginal(corners, ratios[b], (images[b].Width, images[b].Height)) is not var (x, y, bw, bh))
+                if (scores[b, j] <= 0
+                    || ImageScale.ToOriginal(corners, ratios[b], (images[b].Width, images[b].Height)) is not var (x, y,
+                    bw, bh))
                     continue;
                 int c = (int)classes[b, j];
                 found.Add(new Detection(x, y, bw, bh, scores[b, j], c, Categories[c].Id, Categories[c].Name));

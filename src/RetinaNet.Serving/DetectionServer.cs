@@ -53,7 +53,8 @@ public sealed class DetectionServer : IAsyncDisposable
         builder.Logging.ClearProviders(); // the CLI prints what matters; Kestrel's per-request lines would drown it
         builder.Services.AddSingleton<IHostLifetime, NoSignalHandling>(); // the caller decides when to stop
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.PropertyNamingPolicy =
+            JsonNamingPolicy.SnakeCaseLower);
         builder.Services.Configure<FormOptions>(f => f.MultipartBodyLengthLimit = options.MaxBodyBytes);
         builder.Services.AddOpenApi();
         builder.WebHost.UseKestrel(k =>
@@ -105,7 +106,8 @@ public sealed class DetectionServer : IAsyncDisposable
             {
                 404 => $"no endpoint at {http.Request.Path}; see /openapi/v1.json",
                 405 => $"{http.Request.Method} is not allowed at {http.Request.Path}; see /openapi/v1.json",
-                415 => $"content type '{http.Request.ContentType}' is not accepted; send image/jpeg, image/png, image/bmp " +
+                415 => $"content type '{http.Request.ContentType}' is not accepted; send image/jpeg, image/png, "
+                    + "image/bmp " +
                     "or a multipart form",
                 int code => $"HTTP {code}",
             };
@@ -114,7 +116,8 @@ public sealed class DetectionServer : IAsyncDisposable
         app.MapGet("/", () => Results.Content(Page.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
         app.MapGet("/healthz", () => Results.Text("ok\n")).WithSummary("The process is up");
         app.MapGet("/readyz", () => ready ? Results.Text("ready\n")
-            : Results.Text(warmUpFailure is null ? "warming up\n" : $"the model failed its warm-up call: {warmUpFailure}\n", statusCode: 503))
+            : Results.Text(warmUpFailure is null ? "warming up\n"
+            : $"the model failed its warm-up call: {warmUpFailure}\n", statusCode: 503))
             .WithSummary("The model is loaded and has answered once");
         app.MapGet("/metrics", (Delegate)(async (HttpContext c) =>
         {
@@ -122,7 +125,8 @@ public sealed class DetectionServer : IAsyncDisposable
             await metrics.WriteAsync(buffer, c.RequestAborted).ConfigureAwait(false);
             buffer.Position = 0;
             return Results.Stream(buffer, "text/plain; version=0.0.4; charset=utf-8");
-        })).WithSummary("Prometheus metrics: requests, latency, batch sizes, queue length").Produces<string>(200, "text/plain");
+        })).WithSummary("Prometheus metrics: requests, latency, batch sizes, queue length").Produces<string>(200,
+            "text/plain");
         app.MapPost("/v1/detect", (Delegate)((HttpContext c) => Answer(c, single: true)))
             .WithSummary("Detect objects in one image (the body, or the first file of a multipart form)")
             .Accepts<byte[]>("image/jpeg", "image/png", "image/bmp", "application/octet-stream", "multipart/form-data")
@@ -141,9 +145,11 @@ public sealed class DetectionServer : IAsyncDisposable
         try
         {
             var (threshold, limit) = Filters(context.Request.Query);
-            var uploads = await Uploads.ReadAsync(context.Request, single, options, context.RequestAborted).ConfigureAwait(false);
+            var uploads = await Uploads.ReadAsync(context.Request, single, options,
+                context.RequestAborted).ConfigureAwait(false);
             var images = uploads.Select(u => Decode(u.Name, u.Data)).ToArray();
-            var results = await Detect(images.Select(i => i.Image).ToArray(), context.RequestAborted).ConfigureAwait(false);
+            var results = await Detect(images.Select(i => i.Image).ToArray(),
+                context.RequestAborted).ConfigureAwait(false);
             var answers = images.Select((image, i) => new ImageJson(image.Name, image.Image.Width, image.Image.Height,
                 Select(results[i], threshold, limit))).ToArray();
             return single ? Results.Json(answers[0] with { File = null }) : Results.Json(new BatchJson(answers));
@@ -181,13 +187,15 @@ public sealed class DetectionServer : IAsyncDisposable
         {
             var (format, width, height) = ImageDecoder.Probe(data, label);
             if ((long)width * height > options.MaxPixels)
-                throw new RequestException(413, $"{label}: {format} image of {width}x{height} pixels is more than this " +
+                throw new RequestException(413,
+                    $"{label}: {format} image of {width}x{height} pixels is more than this " +
                     $"server's {options.MaxPixels} pixels; send a smaller image");
             return (name, ImageDecoder.Decode(data, label));
         }
         catch (BadInputException e)
         {
-            throw new RequestException(400, e.Message.Replace("; " + ImageDecoder.SkipHint, "; send the file again or re-export it"));
+            throw new RequestException(400,
+                e.Message.Replace("; " + ImageDecoder.SkipHint, "; send the file again or re-export it"));
         }
     }
 
@@ -201,7 +209,8 @@ public sealed class DetectionServer : IAsyncDisposable
             if (task is null)
             {
                 abandon.Cancel(); // what this request already queued is dropped
-                throw new RequestException(503, $"the server is busy ({options.QueueCapacity} images queued); retry after 1 s");
+                throw new RequestException(503,
+                    $"the server is busy ({options.QueueCapacity} images queued); retry after 1 s");
             }
             queued.Add(task);
         }
@@ -212,7 +221,8 @@ public sealed class DetectionServer : IAsyncDisposable
         catch (TimeoutException)
         {
             abandon.Cancel();
-            throw new RequestException(504, $"no detections within {options.RequestTimeout.TotalSeconds:0.###} s; retry later");
+            throw new RequestException(504,
+                $"no detections within {options.RequestTimeout.TotalSeconds:0.###} s; retry later");
         }
     }
 

@@ -17,7 +17,8 @@ static class Uploads
             {
                 var form = await request.ReadFormAsync(cancel).ConfigureAwait(false);
                 var files = single ? form.Files.Take(1).ToList() : form.Files.ToList();
-                if (files.Count == 0) throw new RequestException(400, "the form has no file; attach an image as a file field");
+                if (files.Count == 0) throw new RequestException(400,
+                    "the form has no file; attach an image as a file field");
                 if (files.Count > options.MaxImagesPerRequest)
                     throw new RequestException(413, $"{files.Count} files in one request, more than this server's " +
                         $"{options.MaxImagesPerRequest}; split them");
@@ -30,7 +31,8 @@ static class Uploads
                 }
                 return read;
             }
-            if (!single) throw new RequestException(415, "a batch is a multipart/form-data request with one file field per image");
+            if (!single) throw new RequestException(415,
+                "a batch is a multipart/form-data request with one file field per image");
             var type = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
             if (type is not null && !ImageTypes.Contains(type))
                 throw new RequestException(415, $"content type '{type}' is not an image; send image/jpeg, image/png, " +
@@ -41,7 +43,8 @@ static class Uploads
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            throw new RequestException(413, $"the request body is larger than this server's {options.MaxBodyBytes} bytes; " +
+            throw new RequestException(413,
+                $"the request body is larger than this server's {options.MaxBodyBytes} bytes; " +
                 "send a smaller image");
         }
         catch (InvalidDataException e) // a malformed or over-long multipart body

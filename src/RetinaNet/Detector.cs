@@ -133,7 +133,8 @@ public sealed class Detector : IDisposable
             return thread.Run(() =>
             {
                 foreach (var entry in entries) resize.Apply(entry.Image, Random.Shared); // a fixed size: no randomness
-                using var batch = HostBatch.Collate(entries, entries.Select(_ => false).ToArray(), Fpn.Stride, pin: false,
+                using var batch = HostBatch.Collate(entries, entries.Select(_ => false).ToArray(), Fpn.Stride,
+                    pin: false,
                     model.InputSize);
                 var detected = model.Detect(batch);
                 return entries.Select(e => ToDetections(detected.Single(d => d.ImageId == e.ImageId))).ToArray();

@@ -6,7 +6,8 @@ namespace RetinaNet.Boxes;
 public sealed record AnchorConfig
 {
     public static readonly double[] DefaultRatios = [1.0, 2.0, 0.5];
-    public static readonly double[] DefaultScales = [4 * Math.Pow(2, 0.0 / 3), 4 * Math.Pow(2, 1.0 / 3), 4 * Math.Pow(2, 2.0 / 3)];
+    public static readonly double[] DefaultScales = [4 * Math.Pow(2, 0.0 / 3), 4 * Math.Pow(2, 1.0 / 3),
+        4 * Math.Pow(2, 2.0 / 3)];
 
     public IReadOnlyList<double> Ratios { get; init; } = DefaultRatios;
     public IReadOnlyList<double> Scales { get; init; } = DefaultScales;
@@ -20,7 +21,8 @@ public sealed record AnchorConfig
 
     public void Validate()
     {
-        if (Ratios.Count == 0 || Scales.Count == 0) throw new ArgumentException("anchor ratios and scales must not be empty");
+        if (Ratios.Count == 0
+            || Scales.Count == 0) throw new ArgumentException("anchor ratios and scales must not be empty");
         if (Ratios.Concat(Scales).Any(v => !(v > 0) || double.IsInfinity(v)))
             throw new ArgumentException("anchor ratios and scales must be positive numbers");
         if (Angles.Any(a => !double.IsFinite(a))) throw new ArgumentException("anchor angles must be finite numbers");

@@ -37,7 +37,8 @@ public static class Anchors
 
     /// <summary>Rotated anchors of one level (<see cref="RotatedBoxes.CellAnchors"/>), ordered as
     /// <see cref="ForLevel"/>: their axis form [A * H * W, 4] and corners [A * H * W, 8].</summary>
-    public static (Tensor Axis, Tensor Corners) RotatedForLevel(int stride, long height, long width, AnchorConfig config,
+    public static (Tensor Axis, Tensor Corners) RotatedForLevel(int stride, long height, long width,
+        AnchorConfig config,
         Device? device = null)
     {
         var (axis, corners) = RotatedBoxes.CellAnchors(stride, config.Ratios, config.Scales, config.Angles);
@@ -52,7 +53,8 @@ public static class Anchors
         long values = cell.shape[1];
         var ys = arange(height, dtype: ScalarType.Float32, device: device) * stride;
         var xs = arange(width, dtype: ScalarType.Float32, device: device) * stride;
-        var xy = stack([xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1); // [H, W, 2]
+        // [H, W, 2]
+        var xy = stack([xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1);
         var shift = xy.repeat(1, 1, values / 2); // [H, W, 2k]
         var all = cell.to(device ?? CPU).view(-1, 1, 1, values) + shift.unsqueeze(0); // [A, H, W, 2k]
         return all.reshape(-1, values).MoveToOuterDisposeScope();
@@ -79,7 +81,8 @@ public sealed class AnchorGenerator : IDisposable
             if (cache.TryGetValue(key, out var hit) && hit.Sizes.SequenceEqual(levels)) return hit;
             var strides = levels.Select(l => (int)(inputWidth / l.W)).ToArray();
             var entry = config.Rotated ? Rotated(levels, strides, device)
-                : new LevelAnchors(levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray(), strides,
+                : new LevelAnchors(levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray(),
+                strides,
                     levels.ToArray(), config.Count);
             if (cache.Remove(key, out var old)) old.Dispose();
             cache[key] = entry;
@@ -96,7 +99,8 @@ public sealed class AnchorGenerator : IDisposable
     LevelAnchors Rotated(IReadOnlyList<(long H, long W)> levels, int[] strides, Device device)
     {
         var both = levels.Select((l, i) => Anchors.RotatedForLevel(strides[i], l.H, l.W, config, device)).ToArray();
-        return new LevelAnchors(both.Select(b => b.Axis.DetachFromDisposeScope()).ToArray(), strides, levels.ToArray(), config.Count)
+        return new LevelAnchors(both.Select(b => b.Axis.DetachFromDisposeScope()).ToArray(), strides, levels.ToArray(),
+            config.Count)
         {
             CornersPerLevel = both.Select(b => b.Corners.DetachFromDisposeScope()).ToArray(),
         };
@@ -111,7 +115,8 @@ public sealed class AnchorGenerator : IDisposable
 
 /// <summary>Anchors per level ([A*H*W, 4] each; rotated anchors' axis form), their strides and grid sizes; for
 /// rotated anchors also their corners.</summary>
-public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, long W)[] Sizes, int AnchorsPerLocation) : IDisposable
+public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, long W)[] Sizes,
+    int AnchorsPerLocation) : IDisposable
 {
     Tensor? all, allCorners;
     /// <summary>Every level's anchors concatenated, [N, 4] (made once: training needs it every step).</summary>
@@ -121,7 +126,9 @@ public sealed record LevelAnchors(Tensor[] PerLevel, int[] Strides, (long H, lon
     public Tensor[]? CornersPerLevel { get; init; }
 
     /// <summary>Every level's rotated corners concatenated, [N, 8].</summary>
-    public Tensor AllCorners => allCorners ??= cat(CornersPerLevel ?? throw new InvalidOperationException("axis-aligned anchors have no corners"), 0)
+    public Tensor AllCorners
+        => allCorners ??= cat(CornersPerLevel
+        ?? throw new InvalidOperationException("axis-aligned anchors have no corners"), 0)
         .DetachFromDisposeScope();
 
     public long Total => PerLevel.Sum(t => t.shape[0]);

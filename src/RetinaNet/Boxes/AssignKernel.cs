@@ -32,8 +32,10 @@ public static class AssignKernel
         var labels = empty(batch, n, dtype: ScalarType.Int64, device: a.device);
         var deltas = empty(batch, n, 4, dtype: ScalarType.Float32, device: a.device);
         int device = a.device.index < 0 ? 0 : a.device.index;
-        CudaKernels.Get(Source, "assign_targets", device).Launch(((int)((n + Threads - 1) / Threads), (int)batch), Threads, (int)(m * 6 * sizeof(float)),
-            a, t, n, (int)m, (float)background, (float)foreground, (float)TargetAssigner.CrowdIoA, TargetAssigner.Crowd, labels, deltas);
+        CudaKernels.Get(Source, "assign_targets", device).Launch(((int)((n + Threads - 1) / Threads), (int)batch),
+            Threads, (int)(m * 6 * sizeof(float)),
+            a, t, n, (int)m, (float)background, (float)foreground, (float)TargetAssigner.CrowdIoA, TargetAssigner.Crowd,
+                labels, deltas);
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 }

@@ -34,9 +34,11 @@ public static class BatchedNms
     /// <param name="boxes">[B, K, 4] inclusive corners.</param>
     /// <param name="classes">[B, K] integer class per candidate.</param>
     /// <param name="valid">[B, K] bool; invalid candidates are never kept (null: all valid).</param>
-    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int block = DefaultBlock, NmsStats? stats = null)
+    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold,
+        int maxDetections, int block = DefaultBlock, NmsStats? stats = null)
     {
-        if (boxes.shape[2] != 4) throw new ArgumentException("BatchedNms takes axis-aligned boxes [B, K, 4]; rotated boxes' corners go to HostNms or NmsKernel");
+        if (boxes.shape[2] != 4) throw new ArgumentException("BatchedNms takes axis-aligned boxes [B, K, 4]; rotated "
+            + "boxes' corners go to HostNms or NmsKernel");
         using var scope = NewDisposeScope();
         var sorted = Sorted.From(scores, boxes, classes, valid);
         var kept = new KeptSoFar(sorted, maxDetections);
@@ -58,7 +60,8 @@ public static class BatchedNms
     /// candidates, a fixed number of fixed-point steps. <c>Exact</c> (a bool scalar on the device) tells whether that
     /// equals <see cref="Run"/>'s result: the steps converged and the block held every detection (the limit was
     /// reached or no valid candidate lies beyond it). When it is false, call <see cref="Run"/>.</summary>
-    public static (NmsResult Result, Tensor Exact) RunWithoutHostWait(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections, int steps = 16, int block = DefaultBlock)
+    public static (NmsResult Result, Tensor Exact) RunWithoutHostWait(Tensor scores, Tensor boxes, Tensor classes,
+        Tensor? valid, double iouThreshold, int maxDetections, int steps = 16, int block = DefaultBlock)
     {
         using var scope = NewDisposeScope();
         var sorted = Sorted.From(scores, boxes, classes, valid);
@@ -73,7 +76,8 @@ public static class BatchedNms
         return (kept.Result(), exact.MoveToOuterDisposeScope());
     }
 
-    static Tensor Step(Tensor alive, Tensor suppresses, Tensor keep) => alive & ~(keep.unsqueeze(-1) & suppresses).any(1);
+    static Tensor Step(Tensor alive, Tensor suppresses, Tensor keep)
+        => alive & ~(keep.unsqueeze(-1) & suppresses).any(1);
 
     /// <summary>Solves keep = alive &amp; !(S^T keep) for strictly upper-triangular S [B, n, n].</summary>
     static Tensor FixedPoint(Tensor alive, Tensor suppresses, NmsStats? stats)
@@ -91,7 +95,8 @@ public static class BatchedNms
     }
 
     /// <summary>Candidates in descending score order (ties in input order; invalid ones last).</summary>
-    internal sealed record Sorted(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid, Tensor Order, Tensor ValidCount)
+    internal sealed record Sorted(Tensor Scores, Tensor Boxes, Tensor Classes, Tensor Valid, Tensor Order,
+        Tensor ValidCount)
     {
         public long Batch => Scores.shape[0];
         public long K => Scores.shape[1];
@@ -102,7 +107,8 @@ public static class BatchedNms
             valid ??= ones(batch, k, dtype: ScalarType.Bool, device: scores.device);
             var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, float.NegativeInfinity);
             var (_, order) = keyed.sort(dim: 1, descending: true, stable: true);
-            return new Sorted(scores.to(ScalarType.Float32).gather(1, order), boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, boxes.shape[2])),
+            return new Sorted(scores.to(ScalarType.Float32).gather(1, order),
+                boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, boxes.shape[2])),
                 classes.to(ScalarType.Int64).gather(1, order), valid.gather(1, order), order, valid.sum(1));
         }
     }
@@ -154,8 +160,10 @@ public static class BatchedNms
         {
             long len = end - start;
             var position = count.unsqueeze(1) + keep.to(ScalarType.Int64).cumsum(1) - 1;
-            var target = position.masked_fill(~(keep & (position < d)), d); // not where(.., d): its scalar becomes a host tensor, illegal in a CUDA graph
-            boxes.scatter_(1, target.unsqueeze(-1).expand(sorted.Batch, len, 4), sorted.Boxes[.., (int)start..(int)end]);
+            // not where(.., d): its scalar becomes a host tensor, illegal in a CUDA graph
+            var target = position.masked_fill(~(keep & (position < d)), d);
+            boxes.scatter_(1, target.unsqueeze(-1).expand(sorted.Batch, len, 4),
+                sorted.Boxes[.., (int)start..(int)end]);
             scores.scatter_(1, target, sorted.Scores[.., (int)start..(int)end]);
             classes.scatter_(1, target, sorted.Classes[.., (int)start..(int)end]);
             indices.scatter_(1, target, sorted.Order[.., (int)start..(int)end]);
@@ -174,7 +182,8 @@ public static class BatchedNms
                 classes[.., ..d].masked_fill(~filledOut, 0),
                 indices[.., ..d].masked_fill(~filledOut, -1),
                 count.clone());
-            foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
+            foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices,
+                result.Count }) t.MoveToOuterDisposeScope();
             return result;
         }
     }

@@ -33,7 +33,8 @@ public static class BoxCoder
         {
             // scalar clamps per coordinate, no host-built tensor: decode must run inside a CUDA graph capture
             return stack([xy1[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy1[TensorIndex.Ellipsis, 1].clamp(0, h - 1),
-                xy2[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy2[TensorIndex.Ellipsis, 1].clamp(0, h - 1)], -1).MoveToOuterDisposeScope();
+                xy2[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy2[TensorIndex.Ellipsis, 1].clamp(0, h - 1)],
+                    -1).MoveToOuterDisposeScope();
         }
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }
@@ -69,7 +70,8 @@ public static class BoxOps
     }
 
     public static Tensor Area(Tensor boxes) =>
-        (boxes[TensorIndex.Ellipsis, 2] - boxes[TensorIndex.Ellipsis, 0] + 1) * (boxes[TensorIndex.Ellipsis, 3] - boxes[TensorIndex.Ellipsis, 1] + 1);
+        (boxes[TensorIndex.Ellipsis, 2] - boxes[TensorIndex.Ellipsis, 0] + 1) * (boxes[TensorIndex.Ellipsis, 3]
+            - boxes[TensorIndex.Ellipsis, 1] + 1);
 
     static (Tensor, Tensor, Tensor) Intersection(Tensor a, Tensor b)
     {

@@ -15,13 +15,15 @@ public static class NmsKernel
     /// <see cref="BatchedNms.Run"/>.</summary>
     public const long MaxCandidates = 16384;
 
-    public static bool CanRun(Tensor scores) => scores.device_type == DeviceType.CUDA && scores.shape[1] <= MaxCandidates && CudaKernels.Available;
+    public static bool CanRun(Tensor scores) => scores.device_type == DeviceType.CUDA
+        && scores.shape[1] <= MaxCandidates && CudaKernels.Available;
 
     static readonly string Source = CudaSource.Load("RotatedIou.cuh") + CudaSource.Load("NmsKernel.cu");
 
     /// <summary>Same contract and result as <see cref="BatchedNms.Run"/>, on a CUDA device; boxes [B, K, 8] are
     /// rotated boxes' corners (exact <see cref="RotatedIou"/>, as <see cref="HostNms"/> on the CPU).</summary>
-    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold, int maxDetections)
+    public static NmsResult Run(Tensor scores, Tensor boxes, Tensor classes, Tensor? valid, double iouThreshold,
+        int maxDetections)
     {
         using var scope = NewDisposeScope();
         int device = scores.device.index < 0 ? 0 : scores.device.index;
@@ -33,7 +35,8 @@ public static class NmsKernel
         var validCount = sorted.ValidCount.to(ScalarType.Int64).contiguous();
         var bits = empty(batch, k, words, dtype: ScalarType.Int64, device: scores.device);
         long width = boxes.shape[2];
-        CudaKernels.Get(Source, width == 8 ? "nms_overlap_bits_rotated" : "nms_overlap_bits", device).Launch((words, words, (int)batch), 64, 0,
+        CudaKernels.Get(Source, width == 8 ? "nms_overlap_bits_rotated" : "nms_overlap_bits",
+            device).Launch((words, words, (int)batch), 64, 0,
             sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
         var keep = empty(batch, maxDetections, dtype: ScalarType.Int64, device: scores.device);
         var count = empty(batch, dtype: ScalarType.Int64, device: scores.device);
@@ -44,11 +47,13 @@ public static class NmsKernel
         var at = keep.clamp_min(0);
         var result = new NmsResult(
             sorted.Scores.gather(1, at).masked_fill(~filled, 0),
-            sortedBoxes.gather(1, at.unsqueeze(-1).expand(batch, maxDetections, width)).masked_fill(~filled.unsqueeze(-1), 0),
+            sortedBoxes.gather(1,
+                at.unsqueeze(-1).expand(batch, maxDetections, width)).masked_fill(~filled.unsqueeze(-1), 0),
             sortedClasses.gather(1, at).masked_fill(~filled, 0),
             sorted.Order.gather(1, at).masked_fill(~filled, -1),
             count);
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count }) t.MoveToOuterDisposeScope();
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices,
+            result.Count }) t.MoveToOuterDisposeScope();
         return result;
     }
 }

@@ -40,12 +40,15 @@ public static class RotatedBoxes
     public static (Tensor Axis, Tensor Corners) FromXywhTheta(Tensor boxes)
     {
         using var scope = NewDisposeScope();
-        var x = boxes[.., 0]; var y = boxes[.., 1]; var w = boxes[.., 2]; var h = boxes[.., 3]; var theta = boxes[.., 4];
+        var x = boxes[.., 0]; var y = boxes[.., 1]; var w = boxes[.., 2]; var h = boxes[.., 3];
+            var theta = boxes[.., 4];
         var centre = stack([x + w / 2, y + h / 2], 1).unsqueeze(-1); // [N, 2, 1]
         var x2 = x + w; var y2 = y + h;
-        var points = stack([stack([x, y], 1), stack([x2, y], 1), stack([x2, y2], 1), stack([x, y2], 1)], 2); // [N, 2, 4]
+        // [N, 2, 4]
+        var points = stack([stack([x, y], 1), stack([x2, y], 1), stack([x2, y2], 1), stack([x, y2], 1)], 2);
         var turned = (matmul(Rotation(theta), points - centre) + centre).permute(0, 2, 1); // [N, 4, 2]
-        var axis = cat([boxes[.., ..2], boxes[.., ..2] + boxes[.., 2..4] - 1, theta.sin().unsqueeze(1), theta.cos().unsqueeze(1)], 1);
+        var axis = cat([boxes[.., ..2], boxes[.., ..2] + boxes[.., 2..4] - 1, theta.sin().unsqueeze(1),
+            theta.cos().unsqueeze(1)], 1);
         return (axis.MoveToOuterDisposeScope(), OrderCorners(turned).view(-1, 8).MoveToOuterDisposeScope());
     }
 
@@ -69,8 +72,8 @@ public static class RotatedBoxes
         return cat([box, theta.unsqueeze(-1)], -1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Corners [N, 8] (tl, tr, br, bl) of boxes [N, 5] given as (x1, y1, x2, y2, theta) — decode's output —
-    /// turned about their centre the same way as <see cref="FromXywhTheta"/>.</summary>
+    /// <summary>Corners [N, 8] (tl, tr, br, bl) of boxes [N, 5] given as (x1, y1, x2, y2, theta) — decode's output
+    /// — turned about their centre the same way as <see cref="FromXywhTheta"/>.</summary>
     public static Tensor CornersOfDecoded(Tensor boxes)
     {
         using var scope = NewDisposeScope();

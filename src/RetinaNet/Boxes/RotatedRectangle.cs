@@ -1,7 +1,8 @@
 namespace RetinaNet.Boxes;
 
 /// <summary>A rotated box in ODTK's form on the host: the axis-aligned box X, Y, W, H turned by Theta radians
-/// anticlockwise on screen (y down) about its centre, Theta kept in [-π/4, π/4] (<see cref="RotatedBoxes"/>).</summary>
+/// anticlockwise on screen (y down) about its centre, Theta kept in [-π/4, π/4]
+/// (<see cref="RotatedBoxes"/>).</summary>
 public readonly record struct RotatedRectangle(double X, double Y, double W, double H, double Theta)
 {
     /// <summary>The 4 corners x0, y0, ..., x3, y3, starting from the box's own top-left and going round through its
@@ -10,7 +11,8 @@ public readonly record struct RotatedRectangle(double X, double Y, double W, dou
     {
         double cx = X + W / 2, cy = Y + H / 2, c = Math.Cos(Theta), s = Math.Sin(Theta);
         var corners = new double[8];
-        ReadOnlySpan<(double Dx, double Dy)> offsets = [(-W / 2, -H / 2), (W / 2, -H / 2), (W / 2, H / 2), (-W / 2, H / 2)];
+        ReadOnlySpan<(double Dx, double Dy)> offsets = [(-W / 2, -H / 2), (W / 2, -H / 2), (W / 2, H / 2),
+            (-W / 2, H / 2)];
         for (int i = 0; i < 4; i++)
         {
             var (dx, dy) = offsets[i];

@@ -63,7 +63,8 @@ public sealed class TargetAssigner
         var ax2 = a[.., .., 2].unsqueeze(-1); var ay2 = a[.., .., 3].unsqueeze(-1);
         var bx1 = boxes[.., .., 0].unsqueeze(1); var by1 = boxes[.., .., 1].unsqueeze(1);
         var bx2 = boxes[.., .., 2].unsqueeze(1); var by2 = boxes[.., .., 3].unsqueeze(1);
-        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0) * (ay2.minimum(by2) - ay1.maximum(by1) + 1).clamp_min(0);
+        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0) * (ay2.minimum(by2) - ay1.maximum(by1)
+            + 1).clamp_min(0);
         var anchorArea = BoxOps.Area(a).unsqueeze(-1); // [1, N, 1]
         var boxArea = BoxOps.Area(boxes).unsqueeze(1); // [B, 1, M]
         var iou = (inter / (anchorArea + boxArea - inter)).masked_fill(~isObject.unsqueeze(1), -1); // [B, N, M]

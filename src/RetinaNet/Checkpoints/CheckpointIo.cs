@@ -35,7 +35,8 @@ internal sealed record DType(string Storage, string Torch, ScalarType Scalar, in
     public static DType? ByStorageGlobal(string global) => global switch
     {
         "torch.UntypedStorage" or "torch.storage.UntypedStorage" => All[8],
-        _ when global.StartsWith("torch.", StringComparison.Ordinal) => All.FirstOrDefault(d => "torch." + d.Storage == global),
+        _ when global.StartsWith("torch.", StringComparison.Ordinal)
+            => All.FirstOrDefault(d => "torch." + d.Storage == global),
         _ => null,
     };
 

@@ -4,7 +4,8 @@ using RetinaNet.Core;
 namespace RetinaNet.Checkpoints;
 
 /// <summary>A published checkpoint: its name (<c>odtk:NAME</c> wherever a model file goes), backbone, COCO AP as
-/// published, where it is, and its SHA-256 when known (null: recorded at the first download and checked after).</summary>
+/// published, where it is, and its SHA-256 when known (null: recorded at the first download and checked
+/// after).</summary>
 public sealed record CatalogModel(string Name, string Backbone, double CocoAp, string Url, string? Sha256);
 
 /// <summary>ODTK's COCO checkpoints by name: downloaded once into a cache (resumed when interrupted), checked, unpacked
@@ -32,7 +33,8 @@ public static class ModelCatalog
     public static string CacheDirectory =>
         Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } cache ? Path.Combine(cache, "models")
         : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "retinanet", "models");
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "retinanet",
+            "models");
 
     /// <summary>Whether a model argument names a catalogue model rather than a file.</summary>
     public static bool IsReference(string model) => model.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase);
@@ -42,7 +44,8 @@ public static class ModelCatalog
     {
         var name = reference[Prefix.Length..];
         return (models ?? Models).FirstOrDefault(m => m.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ArgumentException($"{reference}: no such model; the catalogue has {string.Join(", ", (models ?? Models).Select(m => Prefix + m.Name))} (retinanet models)");
+            ?? throw new ArgumentException($"{reference}: no such model; the catalogue has "
+            + $"{string.Join(", ", (models ?? Models).Select(m => Prefix + m.Name))} (retinanet models)");
     }
 
     /// <summary>Where the entry's checkpoint lives in the cache (present or not).</summary>
@@ -50,7 +53,8 @@ public static class ModelCatalog
 
     /// <summary>The address to download from: the entry's, under <c>RETINANET_MODELS_MIRROR</c> when set.</summary>
     public static string SourceUrl(CatalogModel model) =>
-        Environment.GetEnvironmentVariable(MirrorVariable) is { Length: > 0 } mirror && model.Url.StartsWith(Releases, StringComparison.Ordinal)
+        Environment.GetEnvironmentVariable(MirrorVariable) is { Length: > 0 } mirror
+            && model.Url.StartsWith(Releases, StringComparison.Ordinal)
             ? mirror.TrimEnd('/') + model.Url[Releases.Length..] : model.Url;
 
     /// <summary>The local checkpoint of <paramref name="model"/>, downloading and unpacking it when it is not cached.
@@ -81,9 +85,11 @@ public static class ModelCatalog
     static void Unpack(string zipPath, string path)
     {
         using var archive = ZipFile.OpenRead(zipPath);
-        var entries = archive.Entries.Where(e => e.FullName.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)).ToList();
+        var entries = archive.Entries.Where(e => e.FullName.EndsWith(".pth",
+            StringComparison.OrdinalIgnoreCase)).ToList();
         if (entries.Count != 1)
-            throw new InvalidDataException($"{zipPath}: expected one .pth checkpoint in the archive, found {entries.Count}");
+            throw new InvalidDataException($"{zipPath}: expected one .pth checkpoint in the archive, found "
+                + $"{entries.Count}");
         AtomicFile.Write(path, file =>
         {
             using var entry = entries[0].Open();

@@ -17,7 +17,8 @@ internal sealed class PickleWriter
 
     readonly MemoryStream o = new();
     readonly Dictionary<object, int> memo = new(ReferenceEqualityComparer.Instance); // tensors and globals written once
-    readonly HashSet<object> open = new(ReferenceEqualityComparer.Instance);         // containers being written (cycles)
+    // containers being written (cycles)
+    readonly HashSet<object> open = new(ReferenceEqualityComparer.Instance);
     int memoCount;
 
     /// <summary>Storage key and tensor, in the order of first use.</summary>
@@ -33,7 +34,8 @@ internal sealed class PickleWriter
 
     void Value(object? v, string at, int depth)
     {
-        if (depth > MaxDepth) throw new ArgumentException($"cannot save: the tree is nested deeper than {MaxDepth} at {at}");
+        if (depth > MaxDepth) throw new ArgumentException($"cannot save: the tree is nested deeper than {MaxDepth} at "
+            + $"{at}");
         switch (v)
         {
             case null: Op('N'); break;
@@ -52,7 +54,8 @@ internal sealed class PickleWriter
                 o.Write(d);
                 break;
             case torch.ScalarType st:
-                Global("torch", DType.ByScalar(st)?.Torch ?? throw new ArgumentException($"cannot save dtype {st} at {at}"));
+                Global("torch", DType.ByScalar(st)?.Torch
+                    ?? throw new ArgumentException($"cannot save dtype {st} at {at}"));
                 break;
             case Tensor t: TensorValue(t, at); break;
             case IDictionary dict:
@@ -77,13 +80,15 @@ internal sealed class PickleWriter
                 });
                 break;
             case HashSet<object?> set:
-                Container(v, at, () => { Global("__builtin__", "set"); Op(']'); Op('('); Items(set, at, depth); Op('e'); Op(0x85); Op('R'); });
+                Container(v, at, () => { Global("__builtin__", "set"); Op(']'); Op('('); Items(set, at, depth); Op('e');
+                    Op(0x85); Op('R'); });
                 break;
             case IList list: // List<T> and arrays other than object?[]
                 Container(v, at, () => { Op(']'); Op('('); Items(list, at, depth); Op('e'); });
                 break;
             default:
-                throw new ArgumentException($"cannot save a {v.GetType()} at {at}: only dictionaries, lists, tuples (object?[]), " +
+                throw new ArgumentException($"cannot save a {v.GetType()} at {at}: only dictionaries, lists, tuples "
+                    + "(object?[]), " +
                     "strings, numbers, bools, null, byte[], sets and tensors can be saved");
         }
     }

@@ -79,7 +79,8 @@ internal sealed class TorchZipWriter(Stream output)
             output.Write(name);
         }
         long end = output.Position;
-        if (end >= uint.MaxValue) throw new NotSupportedException("checkpoints over 4 GiB need zip64, which this writer does not produce");
+        if (end >= uint.MaxValue) throw new NotSupportedException("checkpoints over 4 GiB need zip64, which this "
+            + "writer does not produce");
         Span<byte> e = stackalloc byte[22];
         e.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(e, 0x06054b50);

@@ -11,9 +11,9 @@ namespace RetinaNet.Core;
 public static class Download
 {
     /// <summary>Fetches <paramref name="url"/> to <paramref name="path"/>, printing a progress line every 10%; the
-    /// file's SHA-256 in lower-case hex. Throws <see cref="InvalidDataException"/> (the .part deleted) when the checksum does not match, and
-    /// <see cref="HttpRequestException"/> or <see cref="IOException"/> when the transfer fails (the .part kept for the
-    /// next run to resume).</summary>
+    /// file's SHA-256 in lower-case hex. Throws <see cref="InvalidDataException"/> (the .part deleted) when the
+    /// checksum does not match, and <see cref="HttpRequestException"/> or <see cref="IOException"/> when the transfer
+    /// fails (the .part kept for the next run to resume).</summary>
     public static string To(string url, string path, string? sha256, TextWriter progress, HttpClient? http = null,
         CancellationToken cancel = default)
     {
@@ -35,7 +35,8 @@ public static class Download
             bool resumed = have > 0 && response.StatusCode == HttpStatusCode.PartialContent;
             if (!resumed) have = 0;
             long? total = response.Content.Headers.ContentLength + have;
-            progress.WriteLine(resumed ? $"Resuming {url} at {have / 1e6:F1} MB of {total / 1e6:F1} MB" : $"Downloading {url} to {path}");
+            progress.WriteLine(resumed ? $"Resuming {url} at {have / 1e6:F1} MB of {total / 1e6:F1} MB"
+                : $"Downloading {url} to {path}");
             Copy(response, part, resumed, have, total, progress, cancel);
             break;
         }
@@ -43,14 +44,16 @@ public static class Download
         if (sha256 is not null && !got.StartsWith(sha256, StringComparison.OrdinalIgnoreCase))
         {
             File.Delete(part);
-            throw new InvalidDataException($"{url}: SHA-256 {got}, expected {sha256}: the download is damaged or the file " +
+            throw new InvalidDataException($"{url}: SHA-256 {got}, expected {sha256}: the download is damaged or the "
+                + "file " +
                 "was replaced; it was deleted, run again to download it anew");
         }
         File.Move(part, path, overwrite: true);
         return got;
     }
 
-    static void Copy(HttpResponseMessage response, string part, bool append, long have, long? total, TextWriter progress,
+    static void Copy(HttpResponseMessage response, string part, bool append, long have, long? total,
+        TextWriter progress,
         CancellationToken cancel)
     {
         using var source = response.Content.ReadAsStream(cancel);

@@ -11,8 +11,12 @@ public static class ProgressBar
         var inv = CultureInfo.InvariantCulture;
         double fraction = iterations <= 0 ? 1 : Math.Clamp((double)iteration / iterations, 0, 1);
         int filled = (int)Math.Floor(fraction * width);
-        string eta = iteration <= 0 ? "?:??:??" : Clock(TimeSpan.FromTicks((long)(elapsed.Ticks / (double)iteration * Math.Max(iterations - iteration, 0))));
-        return $"[{new string('#', filled)}{new string('.', width - filled)}] {((int)Math.Floor(fraction * 100)).ToString(inv),3}% {iteration.ToString(inv)}/{iterations.ToString(inv)} ETA {eta}";
+        string eta = iteration <= 0 ? "?:??:??"
+            : Clock(TimeSpan.FromTicks((long)(elapsed.Ticks / (double)iteration * Math.Max(iterations - iteration,
+            0))));
+        return $"[{new string('#', filled)}{new string('.', width - filled)}] "
+            + $"{((int)Math.Floor(fraction * 100)).ToString(inv),3}% "
+            + $"{iteration.ToString(inv)}/{iterations.ToString(inv)} ETA {eta}";
     }
 
     /// <summary>h:mm:ss, hours unbounded (as Python's str(timedelta) without days or fractions), rounded
@@ -20,7 +24,8 @@ public static class ProgressBar
     public static string Clock(TimeSpan t)
     {
         long seconds = Math.Max(0, (long)Math.Floor(t.TotalSeconds));
-        return string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600}:{seconds / 60 % 60:00}:{seconds % 60:00}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{seconds / 3600}:{seconds / 60 % 60:00}:{seconds % 60:00}");
     }
 }
 

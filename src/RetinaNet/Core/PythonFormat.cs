@@ -42,7 +42,8 @@ public static class PythonFormat
 
         if (exp10 >= -4 && exp10 < p) return sign + StripZeros(WithPoint(n, -k));
         string digits = StripZeros(WithPoint(n, p - 1));
-        return sign + digits + "e" + (exp10 < 0 ? "-" : "+") + Math.Abs(exp10).ToString("00", CultureInfo.InvariantCulture);
+        return sign + digits + "e" + (exp10 < 0 ? "-" : "+")
+            + Math.Abs(exp10).ToString("00", CultureInfo.InvariantCulture);
     }
 
     /// <summary>a / 10^k for finite a &gt;= 0, as an integer: rounded half-to-even or floored.</summary>

@@ -5,7 +5,8 @@ public static class ImageFolder
 {
     public static readonly IReadOnlyList<string> Extensions = [".jpg", ".jpeg", ".png", ".bmp"];
 
-    public static bool IsImage(string path) => Extensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+    public static bool IsImage(string path)
+        => Extensions.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Every .jpg/.jpeg/.png/.bmp file (any case) under <paramref name="dir"/>, recursively, as full paths
     /// sorted by their path relative to <paramref name="dir"/> ('/'-separated, ordinal), so the order is the same on
@@ -14,7 +15,8 @@ public static class ImageFolder
     {
         var files = ListRelative(dir);
         return files.Count > 0 ? files.Select(f => System.IO.Path.Combine(dir, f)).ToArray()
-            : throw new BadInputException(dir, "no images (.jpg .jpeg .png .bmp) found; check the folder, or convert the images to one of these formats");
+            : throw new BadInputException(dir,
+            "no images (.jpg .jpeg .png .bmp) found; check the folder, or convert the images to one of these formats");
     }
 
     /// <summary>The same files as <see cref="List"/>, relative to <paramref name="dir"/> with '/' separators
@@ -22,8 +24,10 @@ public static class ImageFolder
     public static IReadOnlyList<string> ListRelative(string dir)
     {
         if (!Directory.Exists(dir))
-            throw new BadInputException(dir, File.Exists(dir) ? "is a file, expected a folder of images" : "image folder not found; check the path given");
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MatchCasing = MatchCasing.CaseInsensitive };
+            throw new BadInputException(dir, File.Exists(dir) ? "is a file, expected a folder of images"
+                : "image folder not found; check the path given");
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true,
+            MatchCasing = MatchCasing.CaseInsensitive };
         return Directory.EnumerateFiles(dir, "*", options).Where(IsImage)
             .Select(f => RelativeName(dir, f)).Order(StringComparer.Ordinal).ToArray();
     }

@@ -2,7 +2,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Data;
 
-/// <summary>Decoded images as tensors (RgbImage itself lives in RetinaNet.OnnxRuntime, which has no libtorch).</summary>
+/// <summary>Decoded images as tensors (RgbImage itself lives in RetinaNet.OnnxRuntime, which has no
+/// libtorch).</summary>
 public static class RgbImageTensors
 {
     /// <summary>The pixels as a uint8 tensor [3, H, W] on the CPU (a copy).</summary>

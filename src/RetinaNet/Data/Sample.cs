@@ -1,10 +1,10 @@
 namespace RetinaNet.Data;
 
 /// <summary>One image of a <see cref="DetectionDataset"/> with its objects, in original image pixels.
-/// <para><c>Boxes</c> holds x1, y1, x2, y2 per object in continuous pixel coordinates: the image spans [0, Width] x
-/// [0, Height], a box covering pixel columns 0..9 is x1 = 0, x2 = 10 (no +1 anywhere; COCO's [x, y, w, h] maps to
-/// x1 = x, x2 = x + w). <c>Classes</c> holds the contiguous class index of each box (<see cref="Coco.CategoryMap"/>),
-/// or <see cref="Crowd"/> for a crowd region that training ignores rather than learns.</para><para>Rotated boxes (ODTK's
+/// <para><c>Boxes</c> holds x1, y1, x2, y2 per object in continuous pixel coordinates: the image spans [0, Width] x [0,
+/// Height], a box covering pixel columns 0..9 is x1 = 0, x2 = 10 (no +1 anywhere; COCO's [x, y, w, h] maps to x1 = x,
+/// x2 = x + w). <c>Classes</c> holds the contiguous class index of each box (<see cref="Coco.CategoryMap"/>), or
+/// <see cref="Crowd"/> for a crowd region that training ignores rather than learns.</para><para>Rotated boxes (ODTK's
 /// <c>--rotated-bbox</c>) add <c>Angles</c>, one theta per box: the box is then x1, y1, x2, y2 before turning about its
 /// centre, and it is never clipped (cutting the unturned box would move the turned one).</para></summary>
 public sealed record Sample(int Index, long ImageId, string Path, int? Width, int? Height, float[] Boxes, int[] Classes,
@@ -22,7 +22,8 @@ public sealed record Sample(int Index, long ImageId, string Path, int? Width, in
 
     public Sample ClipTo(int width, int height, out int dropped)
     {
-        if (width <= 0 || height <= 0) throw new ArgumentOutOfRangeException(nameof(width), $"image size must be positive, got {width}x{height}");
+        if (width <= 0 || height <= 0) throw new ArgumentOutOfRangeException(nameof(width),
+            $"image size must be positive, got {width}x{height}");
         var (boxes, classes, angles) = Clip(Boxes, Classes, Angles, width, height);
         dropped = Count - classes.Length;
         return this with { Width = width, Height = height, Boxes = boxes, Classes = classes, Angles = angles };
@@ -40,7 +41,8 @@ public sealed record Sample(int Index, long ImageId, string Path, int? Width, in
         {
             float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
             if (angles is null)
-                (x1, y1, x2, y2) = (Math.Clamp(x1, 0, width), Math.Clamp(y1, 0, height), Math.Clamp(x2, 0, width), Math.Clamp(y2, 0, height));
+                (x1, y1, x2, y2) = (Math.Clamp(x1, 0, width), Math.Clamp(y1, 0, height), Math.Clamp(x2, 0, width),
+                    Math.Clamp(y2, 0, height));
             if (!(x2 > x1 && y2 > y1)) continue;
             keptBoxes.AddRange([x1, y1, x2, y2]);
             keptClasses.Add(classes[i]);

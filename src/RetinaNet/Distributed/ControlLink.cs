@@ -67,7 +67,8 @@ sealed class ControlLink(TcpClient client) : IDisposable
         var header = new byte[5];
         ReadExactly(header);
         int length = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(1));
-        if (length is < 0 or > 1 << 20) throw new InvalidDataException($"control channel: bad frame of {length} bytes from {Remote}");
+        if (length is < 0
+            or > 1 << 20) throw new InvalidDataException($"control channel: bad frame of {length} bytes from {Remote}");
         var payload = new byte[length];
         ReadExactly(payload);
         return ((ControlMessage)header[0], new BinaryReader(new MemoryStream(payload), Encoding.UTF8));

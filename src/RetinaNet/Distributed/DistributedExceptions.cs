@@ -14,7 +14,8 @@ public sealed class DistributedFailureException(int? failedRank, string reason, 
 }
 
 /// <summary>Rank 0 ended the job early (Ctrl-C, its checkpoint saved): the other ranks stop without error.</summary>
-public sealed class DistributedStoppedException(string reason, Exception? inner = null) : Exception($"stopped by rank 0: {reason}", inner)
+public sealed class DistributedStoppedException(string reason,
+    Exception? inner = null) : Exception($"stopped by rank 0: {reason}", inner)
 {
     public string Reason { get; } = reason;
 }

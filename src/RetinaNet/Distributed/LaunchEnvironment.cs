@@ -6,7 +6,8 @@ namespace RetinaNet.Distributed;
 /// <summary>This process's place in a multi-process job: its rank among <see cref="WorldSize"/>, its index among the
 /// ranks of its machine (which GPU it takes), and where rank 0 listens. <see cref="Source"/> names the variables it
 /// came from, for error messages.</summary>
-public sealed record RankAssignment(int Rank, int WorldSize, int? LocalRank, int? LocalWorldSize, MasterEndpoint Master, string Source)
+public sealed record RankAssignment(int Rank, int WorldSize, int? LocalRank, int? LocalWorldSize, MasterEndpoint Master,
+    string Source)
 {
     public bool IsMaster => Rank == 0;
 }
@@ -28,7 +29,8 @@ public static class LaunchEnvironment
     {
         string? Get(string name) => env.TryGetValue(name, out var v) && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
         int? port = Get("MASTER_PORT") is string p ? Port(p) : null;
-        MasterEndpoint? fromEnv = Get("MASTER_ADDR") is string addr ? new MasterEndpoint(addr, port ?? MasterEndpoint.DefaultPort)
+        MasterEndpoint? fromEnv = Get("MASTER_ADDR") is string addr
+            ? new MasterEndpoint(addr, port ?? MasterEndpoint.DefaultPort)
             : port is int only ? new MasterEndpoint("127.0.0.1", only) : null;
         var master = masterOption ?? fromEnv ?? new MasterEndpoint("127.0.0.1", MasterEndpoint.DefaultPort);
 
@@ -36,11 +38,13 @@ public static class LaunchEnvironment
         {
             var world = Count("WORLD_SIZE", Get("WORLD_SIZE") ?? throw Missing("WORLD_SIZE", "RANK"));
             var rank = Index("RANK", Get("RANK") ?? throw Missing("RANK", "WORLD_SIZE"), world, "WORLD_SIZE");
-            var (localRank, localWorld) = Local(Get("LOCAL_RANK") is not null ? "LOCAL_RANK" : "SLURM_LOCALID", Get("LOCAL_RANK") ?? Get("SLURM_LOCALID"),
+            var (localRank, localWorld) = Local(Get("LOCAL_RANK") is not null ? "LOCAL_RANK" : "SLURM_LOCALID",
+                Get("LOCAL_RANK") ?? Get("SLURM_LOCALID"),
                 Get("LOCAL_WORLD_SIZE") ?? Get("SLURM_NTASKS_PER_NODE"));
             return new RankAssignment(rank, world, localRank, localWorld, master, "RANK/WORLD_SIZE");
         }
-        if (Get("SLURM_PROCID") is string procId && Get("SLURM_NTASKS") is string tasks && (masterOption ?? fromEnv) is not null)
+        if (Get("SLURM_PROCID") is string procId && Get("SLURM_NTASKS") is string tasks
+            && (masterOption ?? fromEnv) is not null)
         {
             var world = Count("SLURM_NTASKS", tasks);
             var rank = Index("SLURM_PROCID", procId, world, "SLURM_NTASKS");
@@ -53,23 +57,28 @@ public static class LaunchEnvironment
     static (int? Rank, int? World) Local(string name, string? rank, string? world)
     {
         // SLURM_NTASKS_PER_NODE may read "4(x2)" for an uneven layout: a count only when it is one plain number
-        int? w = world is not null && int.TryParse(world, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : null;
+        int? w = world is not null && int.TryParse(world, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+            && n > 0 ? n : null;
         return (rank is null ? null : Index(name, rank, int.MaxValue, null), w);
     }
 
     static int Port(string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535 ? port
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535
+            ? port
             : throw new DistributedSetupException($"MASTER_PORT={text}: expected a port number 1..65535");
 
     static int Count(string name, string text) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n
-            : throw new DistributedSetupException($"{name}={text}: expected a positive number of processes (set by the launcher)");
+            : throw new DistributedSetupException($"{name}={text}: expected a positive number of processes (set by the "
+            + "launcher)");
 
     static int Index(string name, string text, int world, string? worldName) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < world ? i
-            : throw new DistributedSetupException(worldName is null ? $"{name}={text}: expected a non-negative integer (set by the launcher)"
+            : throw new DistributedSetupException(worldName is null
+            ? $"{name}={text}: expected a non-negative integer (set by the launcher)"
                 : $"{name}={text}: expected an integer in 0..{world - 1} ({worldName}={world}; set by the launcher)");
 
     static DistributedSetupException Missing(string name, string other) =>
-        new($"{other} is set but {name} is not: a launcher sets both (torchrun does; with srun use SLURM_PROCID/SLURM_NTASKS and MASTER_ADDR)");
+        new($"{other} is set but {name} is not: a launcher sets both (torchrun does; with srun use "
+            + "SLURM_PROCID/SLURM_NTASKS and MASTER_ADDR)");
 }

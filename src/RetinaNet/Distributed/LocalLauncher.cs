@@ -14,7 +14,8 @@ public sealed record SelfCommand(string FileName, IReadOnlyList<string> PrefixAr
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");
         bool host = Path.GetFileNameWithoutExtension(exe) == "dotnet";
         var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
-        return new SelfCommand(exe, host && entry is { Length: > 0 } ? ["exec", entry, .. extraPrefix] : [.. extraPrefix]);
+        return new SelfCommand(exe, host && entry is { Length: > 0 } ? ["exec", entry, .. extraPrefix]
+            : [.. extraPrefix]);
     }
 }
 
@@ -25,13 +26,15 @@ public sealed record SelfCommand(string FileName, IReadOnlyList<string> PrefixAr
 /// see it at once), then are killed: the launcher never outlives a failed job, and leaves no process behind.</summary>
 public static class LocalLauncher
 {
-    public static int Run(SelfCommand self, IReadOnlyList<string> arguments, int ranks, MasterEndpoint master, TimeSpan grace, TextWriter stderr, string command)
+    public static int Run(SelfCommand self, IReadOnlyList<string> arguments, int ranks, MasterEndpoint master,
+        TimeSpan grace, TextWriter stderr, string command)
     {
         var processes = new List<Process>();
         // Ctrl-C reaches every process of the terminal's group: the ranks handle it (rank 0 saves and stops the
         // job), the launcher waits for them. A SIGTERM for the launcher alone is passed on by killing the ranks.
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; KillAll(processes); });
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true;
+            KillAll(processes); });
         try
         {
             for (int rank = 0; rank < ranks; rank++)
@@ -51,7 +54,8 @@ public static class LocalLauncher
                 if (!Task.WaitAll([.. running], grace)) KillAll(processes);
                 Task.WaitAll([.. running], TimeSpan.FromSeconds(10));
                 // the ranks' own lines above name the rank at fault; this one says which process ended first
-                stderr.WriteLine($"{command}: error: the job failed: rank {rank} (pid {processes[rank].Id}) {Describe(code)} first; the other ranks were stopped");
+                stderr.WriteLine($"{command}: error: the job failed: rank {rank} (pid {processes[rank].Id}) "
+                    + $"{Describe(code)} first; the other ranks were stopped");
                 return 1;
             }
             return 0;
@@ -74,10 +78,12 @@ public static class LocalLauncher
         start.Environment["LOCAL_WORLD_SIZE"] = Text(ranks);
         start.Environment["MASTER_ADDR"] = master.Host;
         start.Environment["MASTER_PORT"] = Text(master.Port);
-        return Process.Start(start) ?? throw new InvalidOperationException($"could not start rank {rank} ({self.FileName})");
+        return Process.Start(start)
+            ?? throw new InvalidOperationException($"could not start rank {rank} ({self.FileName})");
     }
 
-    static string Describe(int code) => code > 128 && code < 160 ? $"was killed by signal {code - 128} (exit code {code})" : $"exited with code {code}";
+    static string Describe(int code) => code > 128 && code < 160
+        ? $"was killed by signal {code - 128} (exit code {code})" : $"exited with code {code}";
 
     static void KillAll(List<Process> processes)
     {

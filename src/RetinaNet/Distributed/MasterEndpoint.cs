@@ -16,7 +16,9 @@ public sealed record MasterEndpoint(string Host, int Port)
     {
         int colon = text.LastIndexOf(':');
         string host = colon > 0 ? text[..colon].Trim('[', ']') : "";
-        if (colon <= 0 || host.Length == 0 || !int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is <= 0 or > 65535)
+        if (colon <= 0 || host.Length == 0
+            || !int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port)
+            || port is <= 0 or > 65535)
             throw new DistributedSetupException($"{source}: expected address:port (e.g. 10.0.0.1:29500), got '{text}'");
         return new MasterEndpoint(host, port);
     }

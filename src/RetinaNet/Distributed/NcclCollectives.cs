@@ -12,7 +12,9 @@ public sealed class NcclProvider : ICollectivesProvider
     public string Name => "nccl";
 
     public string? Unsupported(Device device) =>
-        device.type != DeviceType.CUDA ? "NCCL moves data between GPUs: a multi-process job needs CUDA devices (drop --device cpu, or use --gpus 1)"
+        device.type != DeviceType.CUDA
+            ? "NCCL moves data between GPUs: a multi-process job needs CUDA devices (drop --device cpu, or use --gpus "
+            + "1)"
         : NcclLibrary.MissingReason;
 
     public unsafe byte[] CreateUniqueId()
@@ -25,7 +27,8 @@ public sealed class NcclProvider : ICollectivesProvider
 
     public unsafe ICollectives Connect(byte[] uniqueId, int rank, int worldSize, Device device)
     {
-        if (uniqueId.Length != NcclLibrary.UniqueId.Size) throw new ArgumentException($"an NCCL unique id has {NcclLibrary.UniqueId.Size} bytes, got {uniqueId.Length}", nameof(uniqueId));
+        if (uniqueId.Length != NcclLibrary.UniqueId.Size) throw new ArgumentException("an NCCL unique id has "
+            + $"{NcclLibrary.UniqueId.Size} bytes, got {uniqueId.Length}", nameof(uniqueId));
         var api = NcclLibrary.Require();
         CudaDevice.SetCurrent(device.index < 0 ? 0 : device.index); // the communicator binds to the current device
         NcclLibrary.UniqueId id;
@@ -43,13 +46,16 @@ sealed unsafe class NcclCollectives(NcclLibrary.Api api, IntPtr comm) : ICollect
     bool closed;
 
     public void AllReduce(Tensor tensor, ReduceOp op) => Call("ncclAllReduce", () =>
-        api.AllReduce(TensorMemory.DataPointer(tensor), TensorMemory.DataPointer(tensor), (nuint)tensor.numel(), DataType(tensor), op == ReduceOp.Average ? 4 : 0, comm, IntPtr.Zero));
+        api.AllReduce(TensorMemory.DataPointer(tensor), TensorMemory.DataPointer(tensor), (nuint)tensor.numel(),
+            DataType(tensor), op == ReduceOp.Average ? 4 : 0, comm, IntPtr.Zero));
 
     public void Broadcast(Tensor tensor, int root) => Call("ncclBroadcast", () =>
-        api.Broadcast(TensorMemory.DataPointer(tensor), TensorMemory.DataPointer(tensor), (nuint)tensor.numel(), DataType(tensor), root, comm, IntPtr.Zero));
+        api.Broadcast(TensorMemory.DataPointer(tensor), TensorMemory.DataPointer(tensor), (nuint)tensor.numel(),
+            DataType(tensor), root, comm, IntPtr.Zero));
 
     public void AllGather(Tensor input, Tensor output) => Call("ncclAllGather", () =>
-        api.AllGather(TensorMemory.DataPointer(input), TensorMemory.DataPointer(output), (nuint)input.numel(), DataType(input), comm, IntPtr.Zero));
+        api.AllGather(TensorMemory.DataPointer(input), TensorMemory.DataPointer(output), (nuint)input.numel(),
+            DataType(input), comm, IntPtr.Zero));
 
     public string? AsyncError()
     {
@@ -93,7 +99,9 @@ sealed unsafe class NcclCollectives(NcclLibrary.Api api, IntPtr comm) : ICollect
 
     internal static void Check(int status, string call)
     {
-        if (status != 0 && status != InProgress) throw new InvalidOperationException($"{call} failed: {NcclLibrary.ErrorString(status)}");
+        if (status != 0
+            && status != InProgress) throw new InvalidOperationException($"{call} failed: "
+            + $"{NcclLibrary.ErrorString(status)}");
     }
 
     static int DataType(Tensor t) => t.dtype switch

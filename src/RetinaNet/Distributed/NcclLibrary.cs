@@ -45,7 +45,8 @@ public static unsafe class NcclLibrary
     /// <summary>NCCL_VERSION_CODE of the loaded library (e.g. 22803 for 2.28.3), or 0.</summary>
     public static int Version => resolved.Value.Api?.Version ?? 0;
 
-    internal static Api Require() => resolved.Value.Api ?? throw new DistributedSetupException($"NCCL is not usable: {MissingReason}");
+    internal static Api Require() => resolved.Value.Api
+        ?? throw new DistributedSetupException($"NCCL is not usable: {MissingReason}");
 
     internal static string ErrorString(int status)
     {
@@ -65,7 +66,9 @@ public static unsafe class NcclLibrary
     static (Api?, string?, bool) Resolve()
     {
         if (!NativeLibrary.TryLoad(Name, out var lib))
-            return (null, $"{Name} could not be loaded (install NCCL, e.g. the libnccl2 package, or put its folder on LD_LIBRARY_PATH)", false);
+            return (null,
+                $"{Name} could not be loaded (install NCCL, e.g. the libnccl2 package, or put its folder on "
+                + "LD_LIBRARY_PATH)", false);
         var missing = MissingSymbols()!;
         if (missing.Count > 0) return (null, $"{Name} lacks {string.Join(", ", missing)}", true);
         IntPtr Get(string symbol) => NativeLibrary.GetExport(lib, symbol);
@@ -84,7 +87,8 @@ public static unsafe class NcclLibrary
         int version;
         if (api.GetVersion(&version) != 0) return (null, "ncclGetVersion failed", true);
         api.Version = version;
-        if (version < MinimumVersion) return (null, $"{Name} is version {version}; 2.10 or newer is needed (bfloat16, averaging)", true);
+        if (version < MinimumVersion) return (null,
+            $"{Name} is version {version}; 2.10 or newer is needed (bfloat16, averaging)", true);
         return (api, null, true);
     }
 }

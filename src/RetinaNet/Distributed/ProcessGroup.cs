@@ -23,14 +23,16 @@ public sealed class ProcessGroup : IDisposable
 
     ProcessGroup(RankAssignment me, Device device, string backend, Watchdog watchdog, ProgressCounters counters)
     {
-        (Rank, WorldSize, Device, Backend, this.watchdog, this.counters) = (me.Rank, me.WorldSize, device, backend, watchdog, counters);
+        (Rank, WorldSize, Device, Backend, this.watchdog, this.counters) = (me.Rank, me.WorldSize, device, backend,
+            watchdog, counters);
         watchdog.AbortBackend = () => collectives?.Abort();
         watchdog.BackendError = () => collectives?.AsyncError();
     }
 
     /// <summary>Rendezvous with the other ranks, start the watchdog, connect the backend. Throws
     /// <see cref="DistributedSetupException"/> when the job cannot start (naming what to fix).</summary>
-    public static ProcessGroup Start(RankAssignment me, ICollectivesProvider provider, Device device, WatchdogOptions options)
+    public static ProcessGroup Start(RankAssignment me, ICollectivesProvider provider, Device device,
+        WatchdogOptions options)
     {
         if (provider.Unsupported(device) is string why) throw new DistributedSetupException(why);
         var counters = new ProgressCounters();
@@ -47,9 +49,11 @@ public sealed class ProcessGroup : IDisposable
             if (backend != provider.Name)
             {
                 link.Dispose();
-                throw new DistributedSetupException($"rank 0 uses the {backend} backend, rank {me.Rank} {provider.Name}: run the same retinanet build everywhere");
+                throw new DistributedSetupException($"rank 0 uses the {backend} backend, rank {me.Rank} "
+                    + $"{provider.Name}: run the same retinanet build everywhere");
             }
-            group = new ProcessGroup(me, device, backend, new WorkerWatchdog(me.Rank, link, counters, options), counters);
+            group = new ProcessGroup(me, device, backend, new WorkerWatchdog(me.Rank, link, counters, options),
+                counters);
             group.Connect(provider, id);
         }
         return group;

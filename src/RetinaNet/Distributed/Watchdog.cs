@@ -19,7 +19,9 @@ public sealed class ProgressCounters
 /// hard (<see cref="HardExit"/>: exit code and "error: ..." line; null in tests that run ranks as threads).</summary>
 public sealed record WatchdogOptions(TimeSpan Timeout, Action<int, string>? HardExit)
 {
-    public TimeSpan Beat { get; init; } = TimeSpan.FromTicks(Math.Clamp(Timeout.Ticks / 5, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(1).Ticks));
+    public TimeSpan Beat { get; init;
+        } = TimeSpan.FromTicks(Math.Clamp(Timeout.Ticks / 5, TimeSpan.FromMilliseconds(50).Ticks,
+        TimeSpan.FromSeconds(1).Ticks));
     public TimeSpan Grace { get; init; } = Timeout < TimeSpan.FromSeconds(10) ? Timeout : TimeSpan.FromSeconds(10);
 }
 
@@ -44,7 +46,8 @@ abstract class Watchdog : IDisposable
     string? stopReason;
     protected volatile bool closing;
 
-    protected Watchdog(int rank, ProgressCounters counters, WatchdogOptions options) => (this.rank, this.counters, this.options) = (rank, counters, options);
+    protected Watchdog(int rank, ProgressCounters counters, WatchdogOptions options)
+        => (this.rank, this.counters, this.options) = (rank, counters, options);
 
     /// <summary>Aborts the backend (set once it is connected); runs on its own thread when the job ends
     /// early.</summary>
@@ -104,9 +107,11 @@ abstract class Watchdog : IDisposable
     {
         ended.Cancel();
         var abort = AbortBackend;
-        if (abort is not null) Background("retinanet-abort", () => { try { abort(); } catch (Exception) { /* the process is ending anyway */ } });
+        if (abort is not null) Background("retinanet-abort", () => { try { abort();
+            } catch (Exception) { /* the process is ending anyway */ } });
         var hardExit = options.HardExit;
-        if (hardExit is not null) Background("retinanet-hard-exit", () => { Thread.Sleep(options.Grace); hardExit(exitCode, line); });
+        if (hardExit is not null) Background("retinanet-hard-exit", () => { Thread.Sleep(options.Grace);
+            hardExit(exitCode, line); });
     }
 
     protected void PollBackend()
@@ -114,7 +119,8 @@ abstract class Watchdog : IDisposable
         if (BackendError?.Invoke() is string error) Fail(rank, error);
     }
 
-    protected static void Background(string name, Action body) => new Thread(() => body()) { IsBackground = true, Name = name }.Start();
+    protected static void Background(string name, Action body)
+        => new Thread(() => body()) { IsBackground = true, Name = name }.Start();
 
     /// <summary>Whatever ends a control connection's reader (a closed socket, a garbled frame) counts as the peer
     /// gone; an exception must never escape a watchdog thread, which would end the process.</summary>

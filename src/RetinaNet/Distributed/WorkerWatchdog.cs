@@ -8,7 +8,8 @@ sealed class WorkerWatchdog : Watchdog
     readonly ManualResetEventSlim released = new();
     TimeSpan lastHeard;
 
-    public WorkerWatchdog(int rank, ControlLink link, ProgressCounters counters, WatchdogOptions options) : base(rank, counters, options)
+    public WorkerWatchdog(int rank, ControlLink link, ProgressCounters counters, WatchdogOptions options) : base(rank,
+        counters, options)
     {
         this.link = link;
         lastHeard = Now;
@@ -51,7 +52,8 @@ sealed class WorkerWatchdog : Watchdog
             catch (Exception e) { Fail(rank, $"its watchdog failed: {e.Message}"); }
             TimeSpan silent;
             lock (gate) silent = Now - lastHeard;
-            if (silent > options.Timeout && !released.IsSet) Fail(0, $"no heartbeat for {Seconds(silent)} (the process is frozen, or its machine or network is down)");
+            if (silent > options.Timeout && !released.IsSet) Fail(0,
+                $"no heartbeat for {Seconds(silent)} (the process is frozen, or its machine or network is down)");
             Thread.Sleep(options.Beat);
         }
     }

@@ -60,7 +60,8 @@ sealed class CategoryEvaluation
         int gi = index.GtStart[k], gEnd = index.GtStart[k + 1], di = 0;
         while (gi < gEnd || di < n)
         {
-            int image = Math.Min(gi < gEnd ? index.GtImage[index.GtOrder[gi]] : int.MaxValue, di < n ? index.DetImage[kept[di]] : int.MaxValue);
+            int image = Math.Min(gi < gEnd ? index.GtImage[index.GtOrder[gi]] : int.MaxValue, di < n
+                ? index.DetImage[kept[di]] : int.MaxValue);
             int g0 = gi, d0 = di;
             while (gi < gEnd && index.GtImage[index.GtOrder[gi]] == image) gi++;
             while (di < n && index.DetImage[kept[di]] == image) di++;
@@ -75,7 +76,8 @@ sealed class CategoryEvaluation
         var gts = index.Gts;
         var dets = index.Dets;
         if (ious.Length < D * G) ious = new double[Math.Max(D * G, 2 * ious.Length)];
-        if (gtIgnore.Length < G) { gtIgnore = new bool[2 * G]; gtMatched = new bool[2 * G]; gtCrowd = new bool[2 * G]; gtSorted = new int[2 * G]; }
+        if (gtIgnore.Length < G) { gtIgnore = new bool[2 * G]; gtMatched = new bool[2 * G]; gtCrowd = new bool[2 * G];
+            gtSorted = new int[2 * G]; }
         for (int g = 0; g < G; g++) gtCrowd[g] = gts[index.GtOrder[g0 + g]].IsCrowd;
         if (G == 0) { NothingToMatch(d0, D); return; }
         if (index.IouType == IouType.Segm) MaskIous(g0, G, d0, D);

@@ -8,7 +8,8 @@ static class CocoEvalParams
     public static readonly double[] IouThresholds = Linspace(0.5, 0.95, 10);
     public static readonly double[] RecallThresholds = Linspace(0.0, 1.0, 101);
     /// <summary>all, small, medium, large: inclusive [lo, hi] on the ground truth's <c>area</c> field.</summary>
-    public static readonly (double Lo, double Hi)[] AreaRanges = [(0, 1e5 * 1e5), (0, 32 * 32), (32 * 32, 96 * 96), (96 * 96, 1e5 * 1e5)];
+    public static readonly (double Lo, double Hi)[] AreaRanges = [(0, 1e5 * 1e5), (0, 32 * 32), (32 * 32, 96 * 96),
+        (96 * 96, 1e5 * 1e5)];
     public static readonly string[] AreaLabels = ["all", "small", "medium", "large"];
     public static readonly int[] MaxDets = [1, 10, 100];
 

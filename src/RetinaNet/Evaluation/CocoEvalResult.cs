@@ -13,7 +13,8 @@ public sealed record CategoryEvalResult(long CategoryId, string Name, double Ap,
 /// printout.</summary>
 public sealed class CocoEvalResult
 {
-    public static readonly IReadOnlyList<string> StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
+    public static readonly IReadOnlyList<string> StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10",
+        "AR100", "ARs", "ARm", "ARl"];
 
     /// <summary>summarize()'s lines: (AP or AR, IoU threshold or null for .50:.95, area label, maxDets).</summary>
     static readonly (bool Ap, double? Iou, string Area, int MaxDets)[] Lines =
@@ -34,7 +35,8 @@ public sealed class CocoEvalResult
     internal CocoEvalResult(CocoCategory[] categories, double[] precision, double[] recall, int[] gtCounts)
     {
         (this.precision, this.recall, K) = (precision, recall, categories.Length);
-        Stats = Lines.Select(l => Summarize(l.Ap, l.Iou, Array.IndexOf(AreaLabels, l.Area), Array.IndexOf(MaxDets, l.MaxDets), null)).ToArray();
+        Stats = Lines.Select(l => Summarize(l.Ap, l.Iou, Array.IndexOf(AreaLabels, l.Area),
+            Array.IndexOf(MaxDets, l.MaxDets), null)).ToArray();
         PerCategory = categories.Select((c, k) => new CategoryEvalResult(c.Id, c.Name,
             Summarize(true, null, 0, M - 1, k), Summarize(true, 0.5, 0, M - 1, k), gtCounts[k])).ToArray();
     }
@@ -80,10 +82,13 @@ public sealed class CocoEvalResult
         for (int i = 0; i < Lines.Length; i++)
         {
             var (ap, iou, area, maxDets) = Lines[i];
-            string iouText = iou is double v ? v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "0.50:0.95";
-            sb.Append(' ').Append((ap ? "Average Precision" : "Average Recall").PadRight(18)).Append(' ').Append(ap ? "(AP)" : "(AR)")
+            string iouText = iou is double v ? v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)
+                : "0.50:0.95";
+            sb.Append(' ').Append((ap ? "Average Precision" : "Average Recall").PadRight(18)).Append(' ').Append(ap
+                ? "(AP)" : "(AR)")
               .Append(" @[ IoU=").Append(iouText.PadRight(9)).Append(" | area=").Append(area.PadLeft(6))
-              .Append(" | maxDets=").Append(maxDets.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(3))
+              .Append(" | "
+              + "maxDets=").Append(maxDets.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(3))
               .Append(" ] = ").Append(PythonFormat.Fixed(Stats[i], 3)).Append('\n');
         }
         return sb.ToString();
@@ -98,7 +103,8 @@ public sealed class CocoEvalResult
         sb.Append("category".PadRight(width)).Append("      AP    AP50      #gt\n");
         foreach (var c in PerCategory)
             sb.Append(c.Name.PadRight(width)).Append(' ').Append(PythonFormat.Fixed(c.Ap, 3).PadLeft(7)).Append(' ')
-              .Append(PythonFormat.Fixed(c.Ap50, 3).PadLeft(7)).Append(' ').Append(c.GtCount.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(8)).Append('\n');
+              .Append(PythonFormat.Fixed(c.Ap50, 3).PadLeft(7)).Append(' ')
+              .Append(c.GtCount.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(8)).Append('\n');
         return sb.ToString();
     }
 }

@@ -59,7 +59,8 @@ sealed class EvalIndex
             var d = Dets[i];
             // loadRes asserts that result image ids are a subset of the ground truth's.
             if (!imageIndex.TryGetValue(d.ImageId, out DetImage[i]))
-                throw new ArgumentException($"detection {i} refers to image id {d.ImageId}, which is not in the ground truth");
+                throw new ArgumentException($"detection {i} refers to image id {d.ImageId}, which is not in the ground "
+                    + "truth");
             if (!double.IsFinite(d.Score))
                 throw new ArgumentException($"detection {i} has a non-finite score {d.Score}");
             // COCOeval only looks at detections of the ground truth's categories; others are left out.
@@ -71,7 +72,8 @@ sealed class EvalIndex
         Parallel.For(0, Categories.Length, k =>
         {
             SortByImage(GtOrder, GtStart[k], GtStart[k + 1], i => new SortKey(GtImage[i], 0, i));
-            SortByImage(DetOrder, DetStart[k], DetStart[k + 1], i => new SortKey(DetImage[i], DescendingKey(Dets[i].Score), i));
+            SortByImage(DetOrder, DetStart[k], DetStart[k + 1],
+                i => new SortKey(DetImage[i], DescendingKey(Dets[i].Score), i));
         });
     }
 
@@ -80,7 +82,9 @@ sealed class EvalIndex
     {
         var image = images[ImageIds[i]];
         if (image.Height is int h && image.Width is int w) return (h, w);
-        throw new Data.BadInputException(groundTruth.Path, $"image id {image.Id} has no width and height; segm evaluation rasterises regions at the image's size, so give both");
+        throw new Data.BadInputException(groundTruth.Path,
+            $"image id {image.Id} has no width and height; segm evaluation rasterises regions at the image's size, so "
+            + "give both");
     }
 
     /// <summary>Segm evaluation's inputs, checked before any work: a region for every object, regions of a shape
@@ -90,7 +94,9 @@ sealed class EvalIndex
         foreach (var gt in Gts)
         {
             if (gt.Segmentation is null)
-                throw new Data.BadInputException(groundTruth.Path, $"annotation {gt.Id} has no \"segmentation\"; segm evaluation needs a polygon or RLE for every object (rotated boxes: their 4 corners)");
+                throw new Data.BadInputException(groundTruth.Path,
+                    $"annotation {gt.Id} has no \"segmentation\"; segm evaluation needs a polygon or RLE for every "
+                    + "object (rotated boxes: their 4 corners)");
             if (MaskRle.ShapeProblem(gt.Segmentation) is string problem)
                 throw new Data.BadInputException(groundTruth.Path, $"annotation {gt.Id}'s segmentation: {problem}");
         }
@@ -147,6 +153,7 @@ sealed class EvalIndex
     public readonly record struct SortKey(int Image, ulong Score, int Item) : IComparable<SortKey>
     {
         public int CompareTo(SortKey o) =>
-            Image != o.Image ? Image.CompareTo(o.Image) : Score != o.Score ? Score.CompareTo(o.Score) : Item.CompareTo(o.Item);
+            Image != o.Image ? Image.CompareTo(o.Image) : Score != o.Score ? Score.CompareTo(o.Score)
+                : Item.CompareTo(o.Item);
     }
 }

@@ -51,8 +51,10 @@ public sealed class MaskRle
     {
         if (s.IsRle || s.Polygons is not { Count: > 0 } polygons) return null;
         if (polygons[0].Length < 4) return "a polygon needs at least 3 points [x1, y1, x2, y2, x3, y3, ...]";
-        if (polygons[0].Length == 4 && polygons.Any(p => p.Length != 4)) return "it mixes boxes (4 values) and polygons";
-        if (polygons[0].Length > 4 && polygons.Any(p => p.Length < 4)) return "a polygon needs at least 3 points [x1, y1, x2, y2, x3, y3, ...]";
+        if (polygons[0].Length == 4 && polygons.Any(p => p.Length != 4)) return "it mixes boxes (4 values) and "
+            + "polygons";
+        if (polygons[0].Length > 4 && polygons.Any(p => p.Length < 4)) return "a polygon needs at least 3 points [x1, "
+            + "y1, x2, y2, x3, y3, ...]";
         return null;
     }
 
@@ -86,9 +88,11 @@ public sealed class MaskRle
             if (flip) { (xs, xe) = (xe, xs); (ys, ye) = (ye, ys); }
             double s = dx >= dy ? (double)(ye - ys) / dx : (double)(xe - xs) / dy;
             if (dx >= dy)
-                for (int d = 0; d <= dx; d++) { int t = flip ? dx - d : d; u[m] = t + xs; v[m] = (int)(ys + s * t + .5); m++; }
+                for (int d = 0; d <= dx; d++) { int t = flip ? dx - d : d; u[m] = t + xs; v[m] = (int)(ys + s * t + .5);
+                    m++; }
             else
-                for (int d = 0; d <= dy; d++) { int t = flip ? dy - d : d; v[m] = t + ys; u[m] = (int)(xs + s * t + .5); m++; }
+                for (int d = 0; d <= dy; d++) { int t = flip ? dy - d : d; v[m] = t + ys; u[m] = (int)(xs + s * t + .5);
+                    m++; }
         }
         // the boundary points on pixel-column centres, back at pixel scale
         var starts = new List<uint>();

@@ -20,7 +20,8 @@ public static class PrCurvePlot
         {
             var c = result.PerCategory[k];
             if (c.GtCount == 0) continue;
-            var points = Enumerable.Range(0, R).Select(r => (RecallThresholds[r], Math.Max(0, result.Precision(t, r, k, a, m)))).ToArray();
+            var points = Enumerable.Range(0,
+                R).Select(r => (RecallThresholds[r], Math.Max(0, result.Precision(t, r, k, a, m)))).ToArray();
             plot.Series(points, $"{c.Name} AP50 {c.Ap50:0.000}", DetectionPictures.ColorOf(k), k);
         }
         return image;

@@ -29,12 +29,14 @@ public sealed class GraphBuilder
     public string Node(string opType, string name, IReadOnlyList<string> inputs, params AttributeProto[] attributes) =>
         Node(opType, name, inputs, 1, attributes)[0];
 
-    public string[] Node(string opType, string name, IReadOnlyList<string> inputs, int outputs, params AttributeProto[] attributes)
+    public string[] Node(string opType, string name, IReadOnlyList<string> inputs, int outputs,
+        params AttributeProto[] attributes)
     {
         if (!nodeNames.Add(name)) throw new InvalidOperationException($"ONNX node name '{name}' is used twice");
         foreach (var input in inputs)
             if (input != "" && !valueNames.Contains(input))
-                throw new InvalidOperationException($"ONNX node '{name}' reads '{input}', which no node, input or initializer defines");
+                throw new InvalidOperationException($"ONNX node '{name}' reads '{input}', which no node, input or "
+                    + "initializer defines");
         var names = outputs == 1 ? [name] : Enumerable.Range(0, outputs).Select(i => $"{name}:{i}").ToArray();
         foreach (var output in names) Claim(output);
         var node = new NodeProto { OpType = opType, Name = name };
@@ -92,7 +94,8 @@ public sealed class GraphBuilder
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     public static AttributeProto Attr(string name, string value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String,
+            S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 
     public static AttributeProto Attr(string name, params long[] values)
     {

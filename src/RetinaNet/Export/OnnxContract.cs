@@ -19,7 +19,8 @@ static class OnnxContract
     public static string Input(ExportOptions options, DetectorConfig config)
     {
         int h = options.Height, w = options.Width;
-        var resize = FormattableString.Invariant($"scale each image so its shorter side is {config.Inference.Resize} px ")
+        var resize =
+            FormattableString.Invariant($"scale each image so its shorter side is {config.Inference.Resize} px ")
             + FormattableString.Invariant($"and its longer at most {config.Inference.MaxSize} px (retinanet.resize, ")
             + FormattableString.Invariant($"retinanet.max_size), never past {h}x{w}");
         object contract = options.RawHeads

@@ -5,8 +5,8 @@ namespace RetinaNet.Export;
 /// <list type="bullet">
 /// <item>Every Conv node is named by its module's state-dict path without <c>.weight</c>
 /// (<c>backbones.ResNet18FPN.features.layer1.0.conv1</c>), with the frozen batch norm that follows it folded in; its
-/// weight initializer is <c>NODE.weight</c> and its bias <c>NODE.bias</c>. The heads run at every pyramid level with the
-/// same weights: their Conv nodes are <c>cls_head.8/level1</c> .. <c>/level5</c> (ODTK's level numbering: level1 is
+/// weight initializer is <c>NODE.weight</c> and its bias <c>NODE.bias</c>. The heads run at every pyramid level with
+/// the same weights: their Conv nodes are <c>cls_head.8/level1</c> .. <c>/level5</c> (ODTK's level numbering: level1 is
 /// P3), all reading the initializers <c>cls_head.8.weight</c> and <c>cls_head.8.bias</c>.</item>
 /// <item>A node's single output is named as the node; nodes after a module are named <c>MODULE.relu</c>,
 /// <c>MODULE.add</c>, ...</item>

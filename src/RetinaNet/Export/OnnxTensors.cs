@@ -83,7 +83,8 @@ public static class OnnxTensors
         {
             DataType.Float => tensor(proto.FloatData.ToArray(), dims),
             DataType.Int64 => tensor(proto.Int64Data.ToArray(), dims),
-            _ => throw new InvalidDataException($"initializer {proto.Name}: typed data of {(DataType)proto.DataType} is not read here"),
+            _ => throw new InvalidDataException($"initializer {proto.Name}: typed data of {(DataType)proto.DataType} "
+                + "is not read here"),
         };
     }
 }

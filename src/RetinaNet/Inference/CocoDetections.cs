@@ -11,7 +11,8 @@ public static class CocoDetections
     /// <summary>Detection <paramref name="j"/> of an image, under <paramref name="category"/>.</summary>
     public static CocoDetection Of(ImageDetections image, int j, long category)
     {
-        var d = new CocoDetection(image.ImageId, category, image.Boxes[4 * j], image.Boxes[4 * j + 1], image.Boxes[4 * j + 2],
+        var d = new CocoDetection(image.ImageId, category, image.Boxes[4 * j], image.Boxes[4 * j + 1],
+            image.Boxes[4 * j + 2],
             image.Boxes[4 * j + 3], image.Scores[j]);
         return image.Angles is { } angles ? Rotated(d, angles[j]) : d;
     }

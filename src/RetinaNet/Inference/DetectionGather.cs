@@ -14,7 +14,8 @@ public static class DetectionGather
 {
     const int Columns = 8;
 
-    public static List<CocoDetection> ToRank0(ProcessGroup group, IReadOnlyList<CocoDetection> local, Func<long, int> datasetOrder)
+    public static List<CocoDetection> ToRank0(ProcessGroup group, IReadOnlyList<CocoDetection> local,
+        Func<long, int> datasetOrder)
     {
         using var scope = NewDisposeScope();
         using var count = tensor(new long[] { local.Count }).to(group.Device);
@@ -25,7 +26,8 @@ public static class DetectionGather
         for (int i = 0; i < local.Count; i++)
         {
             var d = local[i];
-            rows.AsSpan(i * Columns, Columns).SetAll(d.ImageId, d.CategoryId, d.X, d.Y, d.W, d.H, d.Score, d.Theta ?? double.NaN);
+            rows.AsSpan(i * Columns, Columns).SetAll(d.ImageId, d.CategoryId, d.X, d.Y, d.W, d.H, d.Score, d.Theta
+                ?? double.NaN);
         }
         var all = group.AllGather(tensor(rows, [widest, Columns]).to(group.Device)).cpu().data<double>().ToArray();
         if (!group.IsMaster) return [];
@@ -38,7 +40,8 @@ public static class DetectionGather
                 merged.Add(double.IsNaN(row[7]) ? d : CocoDetections.Rotated(d, row[7]));
             }
         // stable: an image's detections all come from one rank, in that rank's order
-        return [.. merged.Select((d, i) => (d, i)).OrderBy(x => datasetOrder(x.d.ImageId)).ThenBy(x => x.i).Select(x => x.d)];
+        return [.. merged.Select((d, i) => (d,
+            i)).OrderBy(x => datasetOrder(x.d.ImageId)).ThenBy(x => x.i).Select(x => x.d)];
     }
 
     static void SetAll(this Span<double> row, params double[] values) => values.CopyTo(row);

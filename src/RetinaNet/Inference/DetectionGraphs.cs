@@ -21,7 +21,8 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
     /// null when this shape is not graphed.</summary>
     public NmsResult? Run(Tensor images)
     {
-        var key = $"{string.Join("x", images.shape)}:{images.dtype}:{string.Join(",", Enumerable.Range(0, (int)images.dim()).Select(i => images.stride(i)))}";
+        var key = $"{string.Join("x", images.shape)}:{images.dtype}:"
+            + $"{string.Join(",", Enumerable.Range(0, (int)images.dim()).Select(i => images.stride(i)))}";
         if (!graphs.TryGetValue(key, out var entry))
         {
             if (graphs.Count >= maxShapes) return null;
@@ -32,7 +33,8 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var o = entry.Graph.Outputs;
         // views of the graph's outputs: valid until the next replay
         if (o.Length == 5) return new NmsResult(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias(), o[4].alias());
-        if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(), o[7].alias(), o[8].alias());
+        if (o.Length > 4 && o[9].item<bool>()) return new NmsResult(o[4].alias(), o[5].alias(), o[6].alias(),
+            o[7].alias(), o[8].alias());
         using var c = new Candidates(o[0].alias(), o[1].alias(), o[2].alias(), o[3].alias());
         return Postprocess.Suppress(c, config, kernels);
     }
@@ -44,8 +46,8 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var graph = CudaGraphs.Capture(deviceIndex, () =>
         {
             // Outputs, by count. 5: kept scores, boxes, classes, indices, count (our NMS kernels, exact, in the graph).
-            // 4: candidates, suppressed eagerly after the replay. 10: candidates, then the tensor-op NMS's kept five and
-            // its exactness flag (SuppressInGraph without our kernels).
+            // 4: candidates, suppressed eagerly after the replay. 10: candidates, then the tensor-op NMS's kept five
+            // and its exactness flag (SuppressInGraph without our kernels).
             var c = candidates(input);
             Tensor[] outputs;
             if (kernels.Nms && NmsKernel.CanRun(c.Scores))
@@ -58,7 +60,8 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
                 outputs = [c.Scores, c.Boxes, c.Classes, c.Valid];
                 if (kernels.SuppressInGraph)
                 {
-                    var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid, config.NmsThreshold, config.Detections);
+                    var (kept, exact) = BatchedNms.RunWithoutHostWait(c.Scores, c.Boxes, c.Classes, c.Valid,
+                        config.NmsThreshold, config.Detections);
                     outputs = [.. outputs, kept.Scores, kept.Boxes, kept.Classes, kept.Indices, kept.Count, exact];
                 }
             }

@@ -17,10 +17,13 @@ public static class DeviceNames
         if (lower == "cuda" || lower.StartsWith("cuda:"))
         {
             if (!cuda)
-                throw new ArgumentException($"device {name}: no CUDA GPU is visible (build with -p:LibTorch=cuda, check nvidia-smi), or use cpu");
+                throw new ArgumentException($"device {name}: no CUDA GPU is visible (build with -p:LibTorch=cuda, "
+                    + "check nvidia-smi), or use cpu");
             if (lower == "cuda") return CUDA;
-            if (!int.TryParse(lower["cuda:".Length..], out int index) || index < 0 || index >= torch.cuda.device_count())
-                throw new ArgumentException($"device {name}: expected cuda:N with N below {torch.cuda.device_count()}, the visible GPUs");
+            if (!int.TryParse(lower["cuda:".Length..], out int index) || index < 0
+                || index >= torch.cuda.device_count())
+                throw new ArgumentException($"device {name}: expected cuda:N with N below {torch.cuda.device_count()}, "
+                    + "the visible GPUs");
             return new Device(DeviceType.CUDA, index);
         }
         throw new ArgumentException($"device: expected cpu, cuda or cuda:N, got '{name}'");

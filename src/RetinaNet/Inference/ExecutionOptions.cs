@@ -7,7 +7,8 @@ namespace RetinaNet.Inference;
 
 /// <summary>How a model file runs: the device, full precision or not, CUDA graphs, and the largest batch it will be
 /// given (an exported model's TensorRT profile).</summary>
-public sealed record ExecutionOptions(Device Device, bool FullPrecision = false, bool CudaGraphs = false, int MaxBatch = 8)
+public sealed record ExecutionOptions(Device Device, bool FullPrecision = false, bool CudaGraphs = false,
+    int MaxBatch = 8)
 {
     /// <summary>bf16 on a GPU (faster than fp16 with loss scaling and as accurate: bench/RESULTS.md); none on the CPU,
     /// where autocast is slower than fp32, or with full precision. Training and inference both use it.</summary>
@@ -46,8 +47,10 @@ public static class ModelFiles
     /// <paramref name="path"/> says otherwise.</summary>
     public static void CheckRotated(string path, bool modelRotated, bool flagGiven)
     {
-        if (modelRotated && !flagGiven) throw new ArgumentException($"{path} is a rotated-box model: pass --rotated-bbox");
-        if (!modelRotated && flagGiven) throw new ArgumentException($"{path} is an axis-aligned model: leave out --rotated-bbox");
+        if (modelRotated
+            && !flagGiven) throw new ArgumentException($"{path} is a rotated-box model: pass --rotated-bbox");
+        if (!modelRotated
+            && flagGiven) throw new ArgumentException($"{path} is an axis-aligned model: leave out --rotated-bbox");
     }
 }
 
@@ -62,7 +65,8 @@ public sealed class CheckpointDetector : IDetector
     /// <summary>The checkpoint on the run's device with what <paramref name="settings"/> makes of its stored settings;
     /// with mixed precision its weights are converted (bf16 weights and NHWC beat autocast:
     /// bench/RESULTS.md).</summary>
-    public static CheckpointDetector Load(string path, ExecutionOptions run, Func<InferenceConfig, InferenceConfig> settings)
+    public static CheckpointDetector Load(string path, ExecutionOptions run,
+        Func<InferenceConfig, InferenceConfig> settings)
     {
         var model = Checkpoints.Checkpoint.Load(path).Model;
         try
@@ -75,7 +79,8 @@ public sealed class CheckpointDetector : IDetector
                 model.to(low);
                 Layouts.ToChannelsLast(model);
             }
-            return new CheckpointDetector(model, new DetectionRunner(model, run.Device, run.MixedPrecision, run.CudaGraphs));
+            return new CheckpointDetector(model,
+                new DetectionRunner(model, run.Device, run.MixedPrecision, run.CudaGraphs));
         }
         catch
         {

@@ -14,11 +14,13 @@ namespace RetinaNet.Inference;
 /// <summary>What <c>retinanet infer</c> does: <see cref="Images"/> (those listed in <see cref="Annotations"/>, else
 /// every image under the folder) through a model, detections written to every output in <see cref="Format"/> (odtk or
 /// coco-results), COCO evaluation when annotations are given.</summary>
-public sealed record InferenceJobOptions(string ModelPath, string Images, string? Annotations, IReadOnlyList<string> Outputs,
+public sealed record InferenceJobOptions(string ModelPath, string Images, string? Annotations,
+    IReadOnlyList<string> Outputs,
     string Format, InferenceOptions Inference);
 
 /// <summary>How to run a model over a dataset.</summary>
-public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333, ScalarType? MixedPrecision = null,
+public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333,
+    ScalarType? MixedPrecision = null,
     int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false, bool CudaGraphs = false);
 
 /// <summary>Detections for every image of a dataset, in COCO terms (original coordinates, category ids): what
@@ -45,9 +47,11 @@ public static class InferenceJob
         var results = stdout;
         if (o.Outputs.Contains(StandardOutput)) stdout = stderr;
         if (coco is not null && coco.Categories.Count > detector.Classes)
-            throw new BadInputException(o.Annotations!, $"{coco.Categories.Count} categories but {o.ModelPath} predicts "
+            throw new BadInputException(o.Annotations!,
+                $"{coco.Categories.Count} categories but {o.ModelPath} predicts "
                 + $"{detector.Classes} classes; use the annotations the model was trained on");
-        string precision = detector is Onnx.OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString() ?? "fp32";
+        string precision = detector is Onnx.OnnxDetector ? "ONNX Runtime" : o.Inference.MixedPrecision?.ToString()
+            ?? "fp32";
         int ranks = group?.WorldSize ?? 1;
         stdout.WriteLine($"Running inference on {dataset.Count} images with {o.ModelPath} ({o.Inference.Device.type}, "
             + $"{precision}, batch {o.Inference.Batch * ranks}" + (ranks > 1 ? $" × {ranks} processes" : "")
@@ -59,7 +63,8 @@ public static class InferenceJob
             (done, total, s) => { seconds = s; bar.Progress(done, total, TimeSpan.FromSeconds(s)); }, group);
         bar.Finish();
         if (!(group?.IsMaster ?? true)) return;
-        stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} im/s, "
+        stdout.WriteLine($"{dataset.Count} images in {seconds:F1} s: {dataset.Count / Math.Max(seconds, 1e-9):F1} "
+            + "im/s, "
             + $"{detections.Count} detections");
         var categories = detector.Categories.Select(c => new CocoCategory(c.Id, c.Name)).ToList();
         var images = coco ?? new CocoFile(o.Images, dataset.Images, [], categories);
@@ -85,7 +90,8 @@ public static class InferenceJob
         };
 
     /// <param name="progress">(images done, images, seconds); in a multi-process job rank 0 counts for all.</param>
-    public static List<CocoDetection> Detect(RetinaNetModel model, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
+    public static List<CocoDetection> Detect(RetinaNetModel model, DetectionDataset dataset, InferenceOptions o,
+        TextWriter warnings,
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
     {
         using var runner = new DetectionRunner(model, o.Device, o.MixedPrecision, o.CudaGraphs);
@@ -94,7 +100,8 @@ public static class InferenceJob
 
     /// <summary>Any detector; one with a fixed input size gets images resized to fit it and batches padded to
     /// it.</summary>
-    public static List<CocoDetection> Detect(IDetector runner, DetectionDataset dataset, InferenceOptions o, TextWriter warnings,
+    public static List<CocoDetection> Detect(IDetector runner, DetectionDataset dataset, InferenceOptions o,
+        TextWriter warnings,
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
     {
         var sampler = new ShardedSampler(dataset.Count, group?.Rank ?? 0, group?.WorldSize ?? 1, shuffle: false);
@@ -105,7 +112,8 @@ public static class InferenceJob
                 ? o.Device.index : null,
         };
         var transform = Augmentation.ForInference(o.Resize, o.MaxSize, runner.InputSize);
-        using var loader = DetectionLoader.Create(dataset, transform, DetectionLoader.OnePass(sampler, o.Batch), loaderOptions, warnings);
+        using var loader = DetectionLoader.Create(dataset, transform, DetectionLoader.OnePass(sampler, o.Batch),
+            loaderOptions, warnings);
         var results = new List<CocoDetection>();
         int done = 0;
         var clock = Stopwatch.StartNew();
@@ -121,7 +129,8 @@ public static class InferenceJob
             }
             group?.Tick();
             done++;
-            if (group?.IsMaster ?? true) progress?.Invoke(Math.Min(done * (group?.WorldSize ?? 1), dataset.Count), dataset.Count, clock.Elapsed.TotalSeconds);
+            if (group?.IsMaster ?? true) progress?.Invoke(Math.Min(done * (group?.WorldSize ?? 1), dataset.Count),
+                dataset.Count, clock.Elapsed.TotalSeconds);
         }
         if (group is null) return results;
         var order = new Dictionary<long, int>();

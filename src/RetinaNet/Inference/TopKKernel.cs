@@ -45,7 +45,8 @@ public static class TopKKernel
         }
         var above = empty(rows, chunks, dtype: ScalarType.Int32, device: x.device);
         var equal = empty(rows, chunks, dtype: ScalarType.Int32, device: x.device);
-        CudaKernels.Get(Source, $"topk_count_{type}", device).Launch((chunks, (int)rows), Threads, 0, x, n, prefix, chunks, above, equal);
+        CudaKernels.Get(Source, $"topk_count_{type}", device).Launch((chunks, (int)rows), Threads, 0, x, n, prefix,
+            chunks, above, equal);
         var aboveBefore = (above.cumsum(1, type: ScalarType.Int32) - above).contiguous();
         var equalBefore = (equal.cumsum(1, type: ScalarType.Int32) - equal).contiguous();
         var values = empty(rows, k, dtype: ScalarType.Float32, device: x.device);

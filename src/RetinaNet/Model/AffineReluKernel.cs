@@ -27,8 +27,10 @@ public static class AffineReluKernel
         var (type, vectorised, blocks, count) = Plan(x);
         KernelArg extra = residual is null ? (KernelArg)0L : (KernelArg)residual;
         var kernel = CudaKernels.Get(Source, vectorised ? $"affine_relu8_{type}" : $"affine_relu_{type}", Device(x));
-        if (vectorised) kernel.Launch(blocks, Threads, 0, x, output, extra, scale, shift, count, (int)x.shape[1], relu ? 1 : 0);
-        else kernel.Launch(blocks, Threads, 0, x, output, extra, scale, shift, count, (int)x.shape[1], x.shape[2] * x.shape[3], x.is_contiguous() ? 0 : 1, relu ? 1 : 0);
+        if (vectorised) kernel.Launch(blocks, Threads, 0, x, output, extra, scale, shift, count, (int)x.shape[1], relu
+            ? 1 : 0);
+        else kernel.Launch(blocks, Threads, 0, x, output, extra, scale, shift, count, (int)x.shape[1],
+            x.shape[2] * x.shape[3], x.is_contiguous() ? 0 : 1, relu ? 1 : 0);
         return output;
     }
 
@@ -41,12 +43,15 @@ public static class AffineReluKernel
         KernelArg residual = gradResidual is null ? (KernelArg)0L : (KernelArg)gradResidual;
         var kernel = CudaKernels.Get(
             Source, vectorised ? $"affine_relu_backward8_{type}" : $"affine_relu_backward_{type}", Device(y));
-        if (vectorised) kernel.Launch(blocks, Threads, 0, grad, y, scale, gradX, residual, count, (int)y.shape[1], relu ? 1 : 0);
-        else kernel.Launch(blocks, Threads, 0, grad, y, scale, gradX, residual, count, (int)y.shape[1], y.shape[2] * y.shape[3], y.is_contiguous() ? 0 : 1, relu ? 1 : 0);
+        if (vectorised) kernel.Launch(blocks, Threads, 0, grad, y, scale, gradX, residual, count, (int)y.shape[1], relu
+            ? 1 : 0);
+        else kernel.Launch(blocks, Threads, 0, grad, y, scale, gradX, residual, count, (int)y.shape[1],
+            y.shape[2] * y.shape[3], y.is_contiguous() ? 0 : 1, relu ? 1 : 0);
     }
 
     public static bool SameLayout(Tensor x, Tensor r) =>
-        r.dtype == x.dtype && r.device_type == x.device_type && r.device.index == x.device.index && r.shape.SequenceEqual(x.shape)
+        r.dtype == x.dtype && r.device_type == x.device_type && r.device.index == x.device.index
+            && r.shape.SequenceEqual(x.shape)
         && Enumerable.Range(0, (int)x.dim()).All(i => r.stride(i) == x.stride(i));
 
     static int Device(Tensor x) => x.device.index < 0 ? 0 : x.device.index;

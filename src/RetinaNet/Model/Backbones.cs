@@ -30,7 +30,8 @@ public static class Backbones
     public static FeatureBody CreateBody(string name) =>
         Factories.TryGetValue(name, out var make)
             ? make()
-            : throw new ArgumentException($"unknown backbone '{name}': choose one of {string.Join(", ", Factories.Keys)}");
+            : throw new ArgumentException($"unknown backbone '{name}': choose one of "
+            + $"{string.Join(", ", Factories.Keys)}");
 
     public static Fpn Create(string name) => new(CreateBody(name));
 }

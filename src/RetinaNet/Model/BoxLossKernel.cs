@@ -23,8 +23,11 @@ public static class BoxLossKernel
         var contiguousLabels = labels.to(ScalarType.Int64).contiguous();
         var contiguousTargets = targets.to(ScalarType.Float32).contiguous();
         return PerLevelLoss.Sum(levels, labels.shape[1], 4, (level, launch) =>
-            CudaKernels.Get(Source, $"box_loss_{CudaKernels.TypeSuffix(level)}", launch.Device).Launch(launch.Grid, PerLevelLoss.Threads, 0,
-                launch.X, launch.Grad, contiguousLabels, contiguousTargets, (int)(uint)launch.PerImage, launch.Nhwc ? 1 : 0, (int)launch.Height,
-                (int)launch.Width, launch.Offset, launch.Anchors, (float)beta, launch.Partial)).MoveToOuterDisposeScope();
+            CudaKernels.Get(Source, $"box_loss_{CudaKernels.TypeSuffix(level)}", launch.Device).Launch(launch.Grid,
+                PerLevelLoss.Threads, 0,
+                launch.X, launch.Grad, contiguousLabels, contiguousTargets, (int)(uint)launch.PerImage, launch.Nhwc ? 1
+                    : 0, (int)launch.Height,
+                (int)launch.Width, launch.Offset, launch.Anchors, (float)beta,
+                    launch.Partial)).MoveToOuterDisposeScope();
     }
 }

@@ -14,7 +14,9 @@ namespace RetinaNet.Model;
 public static class FocalLossKernel
 {
     public static bool CanRun(Tensor[] levels) =>
-        levels.Length > 0 && levels.All(l => l.device_type == DeviceType.CUDA && l.dim() == 4 && (l.is_contiguous() || Layouts.IsDenseNhwc(l))
+        levels.Length > 0
+            && levels.All(l => l.device_type == DeviceType.CUDA && l.dim() == 4
+            && (l.is_contiguous() || Layouts.IsDenseNhwc(l))
             && l.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16) && CudaKernels.Available;
 
     static readonly string Source =
@@ -28,8 +30,11 @@ public static class FocalLossKernel
         using var scope = NewDisposeScope();
         var contiguousLabels = labels.to(ScalarType.Int64).contiguous();
         return PerLevelLoss.Sum(levels, labels.shape[1], classes, (level, launch) =>
-            CudaKernels.Get(Source, $"focal_loss_{CudaKernels.TypeSuffix(level)}", launch.Device).Launch(launch.Grid, PerLevelLoss.Threads, 0,
-                launch.X, launch.Grad, contiguousLabels, (int)(uint)launch.PerImage, launch.Nhwc ? 1 : 0, classes, (int)launch.Height,
-                (int)launch.Width, launch.Offset, launch.Anchors, (float)alpha, (float)gamma, launch.Partial)).MoveToOuterDisposeScope();
+            CudaKernels.Get(Source, $"focal_loss_{CudaKernels.TypeSuffix(level)}", launch.Device).Launch(launch.Grid,
+                PerLevelLoss.Threads, 0,
+                launch.X, launch.Grad, contiguousLabels, (int)(uint)launch.PerImage, launch.Nhwc ? 1 : 0, classes,
+                    (int)launch.Height,
+                (int)launch.Width, launch.Offset, launch.Anchors, (float)alpha, (float)gamma,
+                    launch.Partial)).MoveToOuterDisposeScope();
     }
 }

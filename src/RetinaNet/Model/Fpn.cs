@@ -34,7 +34,8 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
 
     /// <summary>The FPN's own convolutions (not the body's): ODTK initialises them with Xavier-uniform, bias
     /// 0.</summary>
-    public IEnumerable<Conv2d> OwnConvolutions => [lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5];
+    public IEnumerable<Conv2d> OwnConvolutions
+        => [lateral3, lateral4, lateral5, pyramid6, pyramid7, smooth3, smooth4, smooth5];
 
     // call(), not forward(): INT8 calibration observes convolution inputs through forward hooks.
     public override Tensor[] forward(Tensor x)

@@ -85,7 +85,8 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         if (!calibrating && Kernels.AffineRelu && AffineReluKernel.CanRun(x, residual))
         {
             bool needsGrad = is_grad_enabled() && (x.requires_grad || residual is { requires_grad: true });
-            if (!needsGrad && cachedScale is not null && cachedShift is not null && cachedScale.device_type == x.device_type && cachedScale.device.index == x.device.index)
+            if (!needsGrad && cachedScale is not null && cachedShift is not null
+                && cachedScale.device_type == x.device_type && cachedScale.device.index == x.device.index)
                 return AffineReluKernel.Apply(x, cachedScale, cachedShift, residual, relu);
             if (!needsGrad || Kernels.AffineReluInTraining)
             {
@@ -116,6 +117,7 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         var (scale, shift) = Affine();
         var shape = new long[] { 1, -1, 1, 1 };
         // Cast to the activation dtype so autocast (bf16/fp16) activations stay in low precision.
-        return addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape), 1).MoveToOuterDisposeScope(); // one pass over x
+        // one pass over x
+        return addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape), 1).MoveToOuterDisposeScope();
     }
 }

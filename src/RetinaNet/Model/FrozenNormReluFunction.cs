@@ -16,7 +16,8 @@ public sealed class FrozenNormReluFunction : SingleTensorFunction<FrozenNormRelu
     public override string Name => "FrozenBatchNormReLU";
 
     /// <summary>vars: x, scale, shift (float32 [C]), residual (or null), relu (bool).</summary>
-    public static Tensor Apply(Tensor x, Tensor scale, Tensor shift, Tensor? residual, bool relu) => apply(x, scale, shift, residual!, relu);
+    public static Tensor Apply(Tensor x, Tensor scale, Tensor shift, Tensor? residual, bool relu)
+        => apply(x, scale, shift, residual!, relu);
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {

@@ -25,7 +25,8 @@ public static class Layouts
 
     /// <summary>NHWC strides over memory with no gaps: what our kernels take as channels-last.</summary>
     public static bool IsDenseNhwc(Tensor x) =>
-        x.dim() == 4 && x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3] && x.stride(0) == x.shape[1] * x.shape[2] * x.shape[3];
+        x.dim() == 4 && x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3]
+            && x.stride(0) == x.shape[1] * x.shape[2] * x.shape[3];
 
     public static bool IsChannelsLast(Tensor x) => x.dim() == 4 && x.stride(1) == 1 && x.stride(3) == x.shape[1];
 }

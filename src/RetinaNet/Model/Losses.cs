@@ -53,7 +53,8 @@ public sealed class DetectionLoss
     public (Tensor Classification, Tensor Box) Compute(HeadOutputs heads, LevelAnchors anchors, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        using var assigned = rotated ? assigner.AssignRotated(anchors.All, anchors.AllCorners, targets) : assigner.Assign(anchors.All, targets);
+        using var assigned = rotated ? assigner.AssignRotated(anchors.All, anchors.AllCorners, targets)
+            : assigner.Assign(anchors.All, targets);
         var labels = assigned.Labels;
         var fg = labels > 0;
 
@@ -62,28 +63,36 @@ public sealed class DetectionLoss
             && BoxLossKernel.CanRun(heads.BoxDeltas);
         var clsLoss = fused
             ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)
-            : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32), labels, fg); // [B, N, C]
+            // [B, N, C]
+            : FocalSum(cat(heads.ClassLogits.Select(l => PerAnchor(l, classes)).ToArray(), 1).to(ScalarType.Float32),
+            labels, fg);
         var boxLoss = fused
             ? BoxLossKernel.Sum(heads.BoxDeltas, labels, assigned.BoxDeltas)
-            : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, boxValues)).ToArray(), 1).to(ScalarType.Float32), assigned.BoxDeltas) // [B, N, K]
+            // [B, N, K]
+            : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, boxValues)).ToArray(),
+            1).to(ScalarType.Float32), assigned.BoxDeltas)
                 .masked_fill(~fg.unsqueeze(-1), 0).sum();
 
-        var normaliser = stack(fg.split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
+        var normaliser = stack(fg.split(anchors.Counts,
+            1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
         return ((clsLoss / normaliser).MoveToOuterDisposeScope(), (boxLoss / normaliser).MoveToOuterDisposeScope());
     }
 
     /// <summary>The focal loss summed over non-ignored anchors (labels &gt;= 0) and all classes, with one-hot targets
-    /// (class labels − 1 for labels &gt; 0): every element is first charged as a negative, (1 − α) p^γ softplus(x)
-    /// (binary cross-entropy against 0), then each foreground anchor's one positive element is corrected to
-    /// α (1 − p)^γ softplus(−x). The same sum as <see cref="Losses.Focal"/> on a one-hot tensor, in a third of the
-    /// passes over the [B, N, C] logits (the largest tensor of a training step).</summary>
+    /// (class labels − 1 for labels &gt; 0): every element is first charged as a negative, (1 − α) p^γ
+    /// softplus(x) (binary cross-entropy against 0), then each foreground anchor's one positive element is corrected to
+    /// α (1 − p)^γ softplus(−x). The same sum as <see cref="Losses.Focal"/> on a one-hot tensor, in a third of
+    /// the passes over the [B, N, C] logits (the largest tensor of a training step).</summary>
     static Tensor FocalSum(Tensor logits, Tensor labels, Tensor fg, double alpha = 0.25, double gamma = 2)
     {
         using var scope = NewDisposeScope();
-        var negatives = (logits.sigmoid().pow(gamma) * nn.functional.softplus(logits)).sum(-1).mul_(1 - alpha); // [B, N]
-        var x = logits.gather(2, (labels - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1);                            // [B, N]
+        // [B, N]
+        var negatives = (logits.sigmoid().pow(gamma) * nn.functional.softplus(logits)).sum(-1).mul_(1 - alpha);
+        // [B, N]
+        var x = logits.gather(2, (labels - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1);
         var p = x.sigmoid();
-        var correction = alpha * (1 - p).pow(gamma) * nn.functional.softplus(-x) - (1 - alpha) * p.pow(gamma) * nn.functional.softplus(x);
+        var correction = alpha * (1 - p).pow(gamma) * nn.functional.softplus(-x)
+            - (1 - alpha) * p.pow(gamma) * nn.functional.softplus(x);
         var perAnchor = negatives + correction * fg.to(logits.dtype);
         return perAnchor.masked_fill(labels < 0, 0).sum().MoveToOuterDisposeScope();
     }

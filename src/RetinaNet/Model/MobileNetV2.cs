@@ -17,7 +17,8 @@ sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable<strin
         long hidden = inp * expandRatio;
         residual = stride == 1 && inp == oup;
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        if (expandRatio != 1) layers.Add((layers.Count.ToString(), MobileNetV2Body.ConvNormRelu6(inp, hidden, 1, 1, 1)));
+        if (expandRatio != 1) layers.Add((layers.Count.ToString(),
+            MobileNetV2Body.ConvNormRelu6(inp, hidden, 1, 1, 1)));
         layers.Add((layers.Count.ToString(), MobileNetV2Body.ConvNormRelu6(hidden, hidden, 3, stride, hidden)));
         layers.Add((layers.Count.ToString(), nn.Conv2d(hidden, oup, 1, bias: false)));
         layers.Add((layers.Count.ToString(), new FrozenBatchNorm2d(oup)));

@@ -16,9 +16,11 @@ public sealed record InferenceConfig
 
     public void Validate()
     {
-        if (!(ScoreThreshold >= 0 && ScoreThreshold < 1)) throw new ArgumentException($"score threshold must be in [0, 1), got {ScoreThreshold}");
+        if (!(ScoreThreshold >= 0 && ScoreThreshold < 1)) throw new ArgumentException("score threshold must be in [0, "
+            + $"1), got {ScoreThreshold}");
         if (TopN <= 0) throw new ArgumentException($"top-n must be positive, got {TopN}");
-        if (!(NmsThreshold > 0 && NmsThreshold <= 1)) throw new ArgumentException($"NMS threshold must be in (0, 1], got {NmsThreshold}");
+        if (!(NmsThreshold > 0 && NmsThreshold <= 1)) throw new ArgumentException("NMS threshold must be in (0, 1], "
+            + $"got {NmsThreshold}");
         if (Detections <= 0) throw new ArgumentException($"detections must be positive, got {Detections}");
         if (Resize <= 0 || MaxSize <= 0)
             throw new ArgumentException($"resize and max size must be positive, got {Resize} and {MaxSize}");
@@ -61,10 +63,13 @@ public sealed record DetectorConfig
     public void Validate()
     {
         if (Backbones.Count == 0) throw new ArgumentException("at least one backbone is needed");
-        foreach (var b in Backbones) if (!Model.Backbones.IsKnown(b)) Model.Backbones.CreateBody(b); // throws the listing message
+        // throws the listing message
+        foreach (var b in Backbones) if (!Model.Backbones.IsKnown(b)) Model.Backbones.CreateBody(b);
         if (Classes <= 0) throw new ArgumentException($"--classes must be positive, got {Classes}");
-        if (!(AnchorIous.Background > 0 && AnchorIous.Background <= AnchorIous.Foreground && AnchorIous.Foreground <= 1))
-            throw new ArgumentException($"anchor IoUs must satisfy 0 < background <= foreground <= 1, got {AnchorIous.Background} {AnchorIous.Foreground}");
+        if (!(AnchorIous.Background > 0 && AnchorIous.Background <= AnchorIous.Foreground
+            && AnchorIous.Foreground <= 1))
+            throw new ArgumentException("anchor IoUs must satisfy 0 < background <= foreground <= 1, got "
+                + $"{AnchorIous.Background} {AnchorIous.Foreground}");
         Anchors.Validate();
         Inference.Validate();
     }

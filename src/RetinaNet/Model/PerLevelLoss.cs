@@ -20,7 +20,8 @@ static class PerLevelLoss
 
     /// <summary>One level's launch: the detached values, the derivative to fill, a [B, blocks] partial-sum buffer, and
     /// where the level's anchors start among the labels' N.</summary>
-    public readonly record struct Launch(Tensor X, Tensor Grad, Tensor Partial, (int Blocks, int Batch) Grid, int Device,
+    public readonly record struct Launch(Tensor X, Tensor Grad, Tensor Partial, (int Blocks, int Batch) Grid,
+        int Device,
         long PerImage, bool Nhwc, long Height, long Width, long Offset, long Anchors);
 
     /// <param name="anchors">anchors per image over all levels (the labels' N).</param>
@@ -33,13 +34,17 @@ static class PerLevelLoss
         foreach (var x in levels)
         {
             long batch = x.shape[0], channels = x.shape[1], h = x.shape[2], w = x.shape[3], perImage = channels * h * w;
-            if (perImage > uint.MaxValue - Chunk) throw new ArgumentException($"a level of {perImage} outputs per image is beyond the fused losses");
+            if (perImage > uint.MaxValue
+                - Chunk) throw new ArgumentException($"a level of {perImage} outputs per image is beyond the fused "
+                + "losses");
             bool nhwc = !x.is_contiguous();
             int blocks = (int)((perImage + Chunk - 1) / Chunk);
             var grad = empty_like(x); // same strides as x (NCHW or NHWC)
             var partial = empty(batch, blocks, dtype: ScalarType.Float32, device: x.device);
             int device = x.device.index < 0 ? 0 : x.device.index;
-            launch(x, new Launch(x.detach(), grad, partial, (blocks, (int)batch), device, perImage, nhwc, h, w, offset, anchors));
+            launch(x,
+                new Launch(x.detach(), grad, partial, (blocks, (int)batch), device, perImage, nhwc, h, w, offset,
+                anchors));
             offset += channels / perAnchor * h * w;
             var levelSum = partial.sum();
             total = total is null ? levelSum : total + levelSum;
@@ -48,7 +53,8 @@ static class PerLevelLoss
             var dot = flatX.dot(flatG).to(ScalarType.Float32);
             surrogate = surrogate is null ? dot : surrogate + dot;
         }
-        if (offset != anchors) throw new ArgumentException($"the levels hold {offset} anchors per image, the labels {anchors}");
+        if (offset != anchors) throw new ArgumentException($"the levels hold {offset} anchors per image, the labels "
+            + $"{anchors}");
         return (surrogate! - surrogate!.detach() + total!).MoveToOuterDisposeScope();
     }
 }

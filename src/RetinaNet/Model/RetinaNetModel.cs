@@ -155,7 +155,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     public string ClassOutputPrefix => $"cls_head.{cls_head.children().Count() - 1}.";
 
     /// <summary>Module paths of the two output convolutions (class logits, box deltas).</summary>
-    public IReadOnlyList<string> OutputConvolutions => [ClassOutputPrefix.TrimEnd('.'), $"box_head.{box_head.children().Count() - 1}"];
+    public IReadOnlyList<string> OutputConvolutions
+        => [ClassOutputPrefix.TrimEnd('.'), $"box_head.{box_head.children().Count() - 1}"];
 
     /// <summary>Re-initialises only the class output layer (fine-tuning to another class count keeps the rest), from
     /// a generator seeded with <paramref name="seed"/>.</summary>
@@ -203,9 +204,11 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     public Tensor[] Features(Tensor images)
     {
         if (images.dim() != 4 || images.shape[1] != 3)
-            throw new ArgumentException($"expected images [batch, 3, height, width], got [{string.Join(", ", images.shape)}]");
+            throw new ArgumentException("expected images [batch, 3, height, width], got "
+                + $"[{string.Join(", ", images.shape)}]");
         if (images.shape[2] % Stride != 0 || images.shape[3] % Stride != 0)
-            throw new ArgumentException($"image height and width must be multiples of {Stride}, got {images.shape[2]}x{images.shape[3]}");
+            throw new ArgumentException($"image height and width must be multiples of {Stride}, got "
+                + $"{images.shape[2]}x{images.shape[3]}");
         return BackboneModules.SelectMany(b => b.Backbone.forward(images)).ToArray();
     }
 
@@ -243,7 +246,8 @@ public static class HeadAnchors
 {
     /// <summary>Level anchors matching the heads' level sizes and device, for an input of inputHeight x
     /// inputWidth.</summary>
-    public static LevelAnchors For(this AnchorGenerator anchors, long inputHeight, long inputWidth, HeadOutputs heads) =>
+    public static LevelAnchors For(this AnchorGenerator anchors, long inputHeight, long inputWidth,
+        HeadOutputs heads) =>
         anchors.For(inputHeight, inputWidth, heads.ClassLogits.Select(l => (l.shape[2], l.shape[3])).ToList(),
             heads.ClassLogits[0].device);
 }

@@ -27,16 +27,23 @@ public static class StateDict
         Func<string, bool>? ignoreSource = null, Func<string, bool>? skipTarget = null)
     {
         var target = Of(module);
-        var missing = target.Keys.Where(k => !source.ContainsKey(k) && !IsBatchCounter(k) && !(skipTarget?.Invoke(k) ?? false)).ToList();
-        var unexpected = source.Keys.Where(k => !target.ContainsKey(k) && !IsBatchCounter(k) && !(ignoreSource?.Invoke(k) ?? false)).ToList();
-        var wrongShape = target.Where(kv => source.TryGetValue(kv.Key, out var s) && !(skipTarget?.Invoke(kv.Key) ?? false) && !s.shape.SequenceEqual(kv.Value.shape))
-            .Select(kv => $"{kv.Key} is [{string.Join(", ", source[kv.Key].shape)}] in the file but [{string.Join(", ", kv.Value.shape)}] in the model").ToList();
+        var missing = target.Keys.Where(k => !source.ContainsKey(k) && !IsBatchCounter(k)
+            && !(skipTarget?.Invoke(k) ?? false)).ToList();
+        var unexpected = source.Keys.Where(k => !target.ContainsKey(k) && !IsBatchCounter(k)
+            && !(ignoreSource?.Invoke(k) ?? false)).ToList();
+        var wrongShape = target.Where(kv => source.TryGetValue(kv.Key, out var s)
+            && !(skipTarget?.Invoke(kv.Key) ?? false) && !s.shape.SequenceEqual(kv.Value.shape))
+            .Select(kv => $"{kv.Key} is [{string.Join(", ", source[kv.Key].shape)}] in the file but "
+            + $"[{string.Join(", ", kv.Value.shape)}] in the model").ToList();
         if (missing.Count + unexpected.Count + wrongShape.Count > 0)
         {
             var parts = new List<string>();
-            if (missing.Count > 0) parts.Add($"{missing.Count} weights missing (e.g. {string.Join(", ", missing.Take(3))})");
-            if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected weights (e.g. {string.Join(", ", unexpected.Take(3))})");
-            if (wrongShape.Count > 0) parts.Add($"{wrongShape.Count} with other shapes ({string.Join("; ", wrongShape.Take(2))})");
+            if (missing.Count > 0) parts.Add($"{missing.Count} weights missing (e.g. "
+                + $"{string.Join(", ", missing.Take(3))})");
+            if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected weights (e.g. "
+                + $"{string.Join(", ", unexpected.Take(3))})");
+            if (wrongShape.Count > 0) parts.Add($"{wrongShape.Count} with other shapes "
+                + $"({string.Join("; ", wrongShape.Take(2))})");
             throw new InvalidDataException($"{sourceName}: weights do not fit the model: {string.Join("; ", parts)}");
         }
         using var noGrad = no_grad();

@@ -20,7 +20,8 @@ public static unsafe class Autocast
     /// <summary>Optional: with it the previous dtype is restored on dispose.</summary>
     public const string GetDtypeSymbol = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE";
 
-    public static IReadOnlyList<string> RequiredSymbols { get; } = [SetEnabledSymbol, SetDtypeSymbol, IsEnabledSymbol, ClearCacheSymbol];
+    public static IReadOnlyList<string> RequiredSymbols { get;
+        } = [SetEnabledSymbol, SetDtypeSymbol, IsEnabledSymbol, ClearCacheSymbol];
 
     // c10::DeviceType and c10::ScalarType are int8_t enums; bool is one byte.
     sealed class Entry
@@ -49,8 +50,11 @@ public static unsafe class Autocast
     public static IDisposable Enable(DeviceType device, ScalarType dtype)
     {
         var entry = Require();
-        if (device is not (DeviceType.CPU or DeviceType.CUDA)) throw new ArgumentOutOfRangeException(nameof(device), device, "autocast is supported here for CPU and CUDA");
-        if (dtype is not (ScalarType.BFloat16 or ScalarType.Float16)) throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "autocast dtype must be BFloat16 or Float16");
+        if (device is not (DeviceType.CPU or DeviceType.CUDA)) throw new ArgumentOutOfRangeException(nameof(device),
+            device, "autocast is supported here for CPU and CUDA");
+        if (dtype is not (ScalarType.BFloat16
+            or ScalarType.Float16)) throw new ArgumentOutOfRangeException(nameof(dtype), dtype,
+            "autocast dtype must be BFloat16 or Float16");
         sbyte d = (sbyte)device;
         bool wasEnabled = entry.IsEnabled(d) != 0;
         sbyte? previousDtype = entry.GetDtype is null ? null : entry.GetDtype(d);
@@ -85,7 +89,9 @@ public static unsafe class Autocast
     static (Entry?, string?, string?) Resolve()
     {
         var (handle, library) = LibTorchLibraries.Find(LibTorchLibraries.PlatformName("torch_cpu"));
-        if (handle == IntPtr.Zero) return (null, "libtorch_cpu is not loaded in this process and could not be found (TorchSharp's native libraries did not load?)", null);
+        if (handle == IntPtr.Zero) return (null,
+            "libtorch_cpu is not loaded in this process and could not be found (TorchSharp's native libraries did not "
+            + "load?)", null);
 
         foreach (var symbol in RequiredSymbols)
             if (!NativeLibrary.TryGetExport(handle, symbol, out _))
@@ -97,7 +103,8 @@ public static unsafe class Autocast
             SetDtype = (delegate* unmanaged<sbyte, sbyte, void>)NativeLibrary.GetExport(handle, SetDtypeSymbol),
             IsEnabled = (delegate* unmanaged<sbyte, byte>)NativeLibrary.GetExport(handle, IsEnabledSymbol),
             ClearCache = (delegate* unmanaged<void>)NativeLibrary.GetExport(handle, ClearCacheSymbol),
-            GetDtype = NativeLibrary.TryGetExport(handle, GetDtypeSymbol, out var get) ? (delegate* unmanaged<sbyte, sbyte>)get : null,
+            GetDtype = NativeLibrary.TryGetExport(handle, GetDtypeSymbol, out var get)
+                ? (delegate* unmanaged<sbyte, sbyte>)get : null,
         };
         return (entry, null, library);
     }

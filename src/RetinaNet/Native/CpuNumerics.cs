@@ -29,7 +29,8 @@ public static unsafe class CpuNumerics
 
     sealed record Entries(IntPtr Context, IntPtr SetMkldnn, IntPtr Mkldnn, IntPtr SetNnpack, IntPtr JunkFill)
     {
-        public bool Complete => Context != IntPtr.Zero && SetMkldnn != IntPtr.Zero && Mkldnn != IntPtr.Zero && SetNnpack != IntPtr.Zero && JunkFill != IntPtr.Zero;
+        public bool Complete => Context != IntPtr.Zero && SetMkldnn != IntPtr.Zero && Mkldnn != IntPtr.Zero
+            && SetNnpack != IntPtr.Zero && JunkFill != IntPtr.Zero;
     }
 
     static readonly Lazy<Entries> entries = new(() =>
@@ -59,7 +60,8 @@ public static unsafe class CpuNumerics
     }
 
     /// <summary>Whether libtorch may use oneDNN (its default) now.</summary>
-    public static bool OneDnnEnabled => ((delegate* unmanaged<IntPtr, byte>)Require().Mkldnn)(entries.Value.Context) != 0;
+    public static bool OneDnnEnabled
+        => ((delegate* unmanaged<IntPtr, byte>)Require().Mkldnn)(entries.Value.Context) != 0;
 
     /// <summary>oneDNN off for as long as any scope is open (scopes may overlap, e.g. trainings on two threads),
     /// back on when the last one closes.</summary>
@@ -93,5 +95,6 @@ public static unsafe class CpuNumerics
     public static void JunkFill(bool on) => Marshal.WriteByte(Require().JunkFill, on ? (byte)1 : (byte)0);
 
     static Entries Require() => entries.Value.Complete ? entries.Value
-        : throw new NotSupportedException($"this libtorch lacks one of {SetMkldnnSymbol}, {MkldnnSymbol}, {SetNnpackSymbol}, {JunkFillFlag}");
+        : throw new NotSupportedException($"this libtorch lacks one of {SetMkldnnSymbol}, {MkldnnSymbol}, "
+        + $"{SetNnpackSymbol}, {JunkFillFlag}");
 }

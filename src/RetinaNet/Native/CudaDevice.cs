@@ -28,7 +28,8 @@ public static unsafe class CudaDevice
     public static void SetCurrent(int index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
-        var entry = resolved.Value.Entry ?? throw new NotSupportedException($"cannot choose the CUDA device: {MissingReason}");
+        var entry = resolved.Value.Entry
+            ?? throw new NotSupportedException($"cannot choose the CUDA device: {MissingReason}");
         int error = entry.C10Forced is not null ? entry.C10Forced((sbyte)index, 1)
             : entry.C10 is not null ? entry.C10((sbyte)index)
             : entry.CudaRuntime(index);
@@ -44,8 +45,11 @@ public static unsafe class CudaDevice
         if (LibTorchLibraries.Export(c10, SetDeviceOld) is var old && old != IntPtr.Zero)
             return (new Entry { C10 = (delegate* unmanaged<sbyte, int>)old }, null);
         foreach (var cudart in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
-            if (LibTorchLibraries.Export(LibTorchLibraries.Find(cudart).Handle, "cudaSetDevice") is var runtime && runtime != IntPtr.Zero)
+            if (LibTorchLibraries.Export(LibTorchLibraries.Find(cudart).Handle, "cudaSetDevice") is var runtime
+                && runtime != IntPtr.Zero)
                 return (new Entry { CudaRuntime = (delegate* unmanaged<int, int>)runtime }, null);
-        return (null, $"neither libc10_cuda ({SetDeviceForced}, {SetDeviceOld}) nor libcudart (cudaSetDevice) is loaded with its entry point");
+        return (null,
+            $"neither libc10_cuda ({SetDeviceForced}, {SetDeviceOld}) nor libcudart (cudaSetDevice) is loaded with its "
+            + "entry point");
     }
 }

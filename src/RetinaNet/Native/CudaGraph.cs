@@ -22,15 +22,18 @@ public static unsafe class CudaGraphs
     public const string ReplaySymbol = "_ZN2at4cuda9CUDAGraph6replayEv";
     // c10::cuda streams: CUDAStream is 16 bytes (Device{int8 type, int8 index}, int64 id), trivially copyable, so it
     // travels in two integer registers both as argument and as return value (SysV x86-64).
-    public static readonly string[] StreamFromPoolSymbols = ["_ZN3c104cuda17getStreamFromPoolEba", "_ZN3c104cuda17getStreamFromPoolEia"];
+    public static readonly string[] StreamFromPoolSymbols = ["_ZN3c104cuda17getStreamFromPoolEba",
+        "_ZN3c104cuda17getStreamFromPoolEia"];
     public const string GetCurrentStreamSymbol = "_ZN3c104cuda20getCurrentCUDAStreamEa";
     public const string SetCurrentStreamSymbol = "_ZN3c104cuda20setCurrentCUDAStreamENS0_10CUDAStreamE";
-    public const string StreamHandleSymbol = "_ZNK3c104cuda10CUDAStream6streamEv"; // cudaStream_t CUDAStream::stream() const
+    // cudaStream_t CUDAStream::stream() const
+    public const string StreamHandleSymbol = "_ZNK3c104cuda10CUDAStream6streamEv";
 
     /// <summary>Bytes reserved for one CUDAGraph object: its real size varies by version (a few hundred
     /// bytes).</summary>
     const int ObjectBytes = 8192;
-    const int CaptureModeThreadLocal = 1; // loader threads may pin memory meanwhile: only this thread's calls are checked
+    // loader threads may pin memory meanwhile: only this thread's calls are checked
+    const int CaptureModeThreadLocal = 1;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct CudaStream { public long Device, Id; }
@@ -54,7 +57,8 @@ public static unsafe class CudaGraphs
     public static bool StreamHandleAvailable => resolved.Value.Entry is { } e && e.StreamHandle != null;
     public static string? MissingReason => resolved.Value.Missing;
 
-    static Entry Require() => resolved.Value.Entry ?? throw new NotSupportedException($"CUDA graphs are unavailable: {MissingReason}");
+    static Entry Require() => resolved.Value.Entry
+        ?? throw new NotSupportedException($"CUDA graphs are unavailable: {MissingReason}");
 
     /// <summary>Makes a pooled side stream of <paramref name="deviceIndex"/> current on this thread until
     /// disposed.</summary>
@@ -71,7 +75,8 @@ public static unsafe class CudaGraphs
     public static IntPtr CurrentStreamHandle(int deviceIndex)
     {
         var e = Require();
-        if (e.StreamHandle == null) throw new NotSupportedException($"libc10_cuda does not export {StreamHandleSymbol}");
+        if (e.StreamHandle == null) throw new NotSupportedException("libc10_cuda does not export "
+            + $"{StreamHandleSymbol}");
         var current = e.GetCurrentStream((sbyte)deviceIndex);
         return e.StreamHandle(&current);
     }
@@ -131,7 +136,8 @@ public static unsafe class CudaGraphs
         readonly Entry entry;
         IntPtr graph;
 
-        internal CapturedGraph(Entry entry, IntPtr graph, Tensor[] outputs) => (this.entry, this.graph, Outputs) = (entry, graph, outputs);
+        internal CapturedGraph(Entry entry, IntPtr graph, Tensor[] outputs)
+            => (this.entry, this.graph, Outputs) = (entry, graph, outputs);
 
         /// <summary>The captured body's results; valid after each <see cref="Replay"/> until the next one.</summary>
         public Tensor[] Outputs { get; }
@@ -161,15 +167,18 @@ public static unsafe class CudaGraphs
         if (c10Cuda == IntPtr.Zero) return (null, "libc10_cuda is not loaded (a CPU-only libtorch)");
         var symbols = new (IntPtr Handle, string Library, string[] Names)[]
         {
-            (torchCuda, torchPath!, ConstructorSymbols), (torchCuda, torchPath!, [DestructorSymbol]), (torchCuda, torchPath!, [CaptureBeginSymbol]),
-            (torchCuda, torchPath!, [CaptureEndSymbol]), (torchCuda, torchPath!, [ReplaySymbol]), (c10Cuda, c10Path!, StreamFromPoolSymbols),
+            (torchCuda, torchPath!, ConstructorSymbols), (torchCuda, torchPath!, [DestructorSymbol]),
+                (torchCuda, torchPath!, [CaptureBeginSymbol]),
+            (torchCuda, torchPath!, [CaptureEndSymbol]), (torchCuda, torchPath!, [ReplaySymbol]),
+                (c10Cuda, c10Path!, StreamFromPoolSymbols),
             (c10Cuda, c10Path!, [GetCurrentStreamSymbol]), (c10Cuda, c10Path!, [SetCurrentStreamSymbol]),
         };
         var addresses = new IntPtr[symbols.Length];
         for (int i = 0; i < symbols.Length; i++)
         {
             addresses[i] = LibTorchLibraries.Export(symbols[i].Handle, symbols[i].Names);
-            if (addresses[i] == IntPtr.Zero) return (null, $"{symbols[i].Library} exports none of {string.Join(", ", symbols[i].Names)}");
+            if (addresses[i] == IntPtr.Zero) return (null,
+                $"{symbols[i].Library} exports none of {string.Join(", ", symbols[i].Names)}");
         }
         var entry = new Entry
         {
@@ -182,7 +191,8 @@ public static unsafe class CudaGraphs
             GetCurrentStream = (delegate* unmanaged<sbyte, CudaStream>)addresses[6],
             SetCurrentStream = (delegate* unmanaged<CudaStream, void>)addresses[7],
             // optional: only our own kernels need it (CudaKernels says so when it is missing)
-            StreamHandle = (delegate* unmanaged<CudaStream*, IntPtr>)LibTorchLibraries.Export(c10Cuda, StreamHandleSymbol),
+            StreamHandle = (delegate* unmanaged<CudaStream*, IntPtr>)LibTorchLibraries.Export(c10Cuda,
+                StreamHandleSymbol),
         };
         return (entry, null);
     }

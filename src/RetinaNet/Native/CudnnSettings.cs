@@ -13,10 +13,12 @@ public static unsafe class CudnnSettings
     {
         var (lib, _) = LibTorchLibraries.Find(LibTorchLibraries.PlatformName("torch_cpu"));
         var context = LibTorchLibraries.Export(lib, GlobalContextSymbol);
-        return (context == IntPtr.Zero ? IntPtr.Zero : ((delegate* unmanaged<IntPtr>)context)(), LibTorchLibraries.Export(lib, SetBenchmarkSymbol), LibTorchLibraries.Export(lib, BenchmarkSymbol));
+        return (context == IntPtr.Zero ? IntPtr.Zero : ((delegate* unmanaged<IntPtr>)context)(),
+            LibTorchLibraries.Export(lib, SetBenchmarkSymbol), LibTorchLibraries.Export(lib, BenchmarkSymbol));
     });
 
-    public static bool Available => entry.Value.Context != IntPtr.Zero && entry.Value.Set != IntPtr.Zero && entry.Value.Get != IntPtr.Zero;
+    public static bool Available => entry.Value.Context != IntPtr.Zero && entry.Value.Set != IntPtr.Zero
+        && entry.Value.Get != IntPtr.Zero;
 
     public static bool Benchmark
     {

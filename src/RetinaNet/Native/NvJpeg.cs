@@ -56,13 +56,15 @@ public static unsafe class NvJpeg
         int* heights = stackalloc int[MaxComponents];
         fixed (byte* p = data)
         {
-            int status = api.GetImageInfo(api.Handle, p, (nuint)data.Length, &components, &subsampling, widths, heights);
+            int status = api.GetImageInfo(api.Handle, p, (nuint)data.Length, &components, &subsampling, widths,
+                heights);
             if (status != Success) throw new InvalidDataException($"corrupt JPEG data (nvJPEG status {status})");
             if (components == 4) return null; // CMYK / YCCK: the CPU decoder converts those
             int w = widths[0], h = heights[0];
             var pixels = empty(3, h, w, ScalarType.Byte, device);
             var basePtr = TensorMemory.DataPointer(pixels);
-            var image = new Image { C0 = basePtr, C1 = basePtr + (nint)((long)w * h), C2 = basePtr + (nint)(2L * w * h), P0 = (nuint)w, P1 = (nuint)w, P2 = (nuint)w };
+            var image = new Image { C0 = basePtr, C1 = basePtr + (nint)((long)w * h), C2 = basePtr + (nint)(2L * w * h),
+                P0 = (nuint)w, P1 = (nuint)w, P2 = (nuint)w };
             status = api.Decode(api.Handle, state, p, (nuint)data.Length, OutputRgb, &image, IntPtr.Zero);
             if (status != Success)
             {
@@ -97,7 +99,8 @@ public static unsafe class NvJpeg
     {
         IntPtr lib = IntPtr.Zero;
         foreach (var n in LibraryNames) if (NativeLibrary.TryLoad(n, out lib)) break;
-        if (lib == IntPtr.Zero) return (null, $"none of {string.Join(", ", LibraryNames)} could be loaded (install CUDA's nvJPEG)");
+        if (lib == IntPtr.Zero) return (null,
+            $"none of {string.Join(", ", LibraryNames)} could be loaded (install CUDA's nvJPEG)");
         var api = new Api();
         string? missing = null;
         IntPtr Get(string symbol)
@@ -108,7 +111,8 @@ public static unsafe class NvJpeg
         }
         api.CreateSimple = (delegate* unmanaged<IntPtr*, int>)Get("nvjpegCreateSimple");
         api.StateCreate = (delegate* unmanaged<IntPtr, IntPtr*, int>)Get("nvjpegJpegStateCreate");
-        api.GetImageInfo = (delegate* unmanaged<IntPtr, byte*, nuint, int*, int*, int*, int*, int>)Get("nvjpegGetImageInfo");
+        api.GetImageInfo =
+            (delegate* unmanaged<IntPtr, byte*, nuint, int*, int*, int*, int*, int>)Get("nvjpegGetImageInfo");
         api.Decode = (delegate* unmanaged<IntPtr, IntPtr, byte*, nuint, int, Image*, IntPtr, int>)Get("nvjpegDecode");
         if (missing is not null) return (null, missing);
         IntPtr handle;

@@ -26,24 +26,29 @@ public sealed class FlatSgd : IDisposable
     /// <param name="parameters">Usually <c>model.named_parameters()</c>; those without requires_grad are left
     /// alone.</param> <param name="channelsLast">4-d parameters (and their gradients) become NHWC-strided views of the
     /// buffers.</param>
-    public FlatSgd(IEnumerable<(string Name, Parameter P)> parameters, double momentum = 0.9, double weightDecay = 0.0001, bool channelsLast = false)
+    public FlatSgd(IEnumerable<(string Name, Parameter P)> parameters, double momentum = 0.9,
+        double weightDecay = 0.0001, bool channelsLast = false)
     {
         this.channelsLast = channelsLast;
         if (momentum < 0) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be >= 0");
-        if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "weight decay must be >= 0");
+        if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay,
+            "weight decay must be >= 0");
         Momentum = momentum;
         WeightDecay = weightDecay;
 
         var trainable = parameters.Where(p => p.P.requires_grad).ToArray();
-        if (trainable.Length == 0) throw new ArgumentException("no trainable parameters (none has requires_grad)", nameof(parameters));
+        if (trainable.Length == 0) throw new ArgumentException("no trainable parameters (none has requires_grad)",
+            nameof(parameters));
         var dtype = trainable[0].P.dtype;
         var device = trainable[0].P.device;
         var names = new HashSet<string>();
         foreach (var (name, p) in trainable)
         {
-            if (!names.Add(name)) throw new ArgumentException($"parameter name '{name}' appears twice", nameof(parameters));
+            if (!names.Add(name)) throw new ArgumentException($"parameter name '{name}' appears twice",
+                nameof(parameters));
             if (p.dtype != dtype || p.device.type != device.type || p.device.index != device.index)
-                throw new ArgumentException($"parameter '{name}' is {p.dtype} on {p.device}, the first is {dtype} on {device}: all trainable parameters must share one dtype and device", nameof(parameters));
+                throw new ArgumentException($"parameter '{name}' is {p.dtype} on {p.device}, the first is {dtype} on "
+                    + $"{device}: all trainable parameters must share one dtype and device", nameof(parameters));
         }
 
         layout = new (string, long, long[])[trainable.Length];
@@ -136,14 +141,17 @@ public sealed class FlatSgd : IDisposable
         if (state.Count == 0) { hasMomentum = false; return; }
         var known = layout.Select(l => l.Name).ToHashSet();
         var extra = state.Keys.Where(k => !known.Contains(k)).ToArray();
-        if (extra.Length > 0) throw new ArgumentException($"optimizer state names unknown parameters: {string.Join(", ", extra.Take(5))}", nameof(state));
+        if (extra.Length > 0) throw new ArgumentException("optimizer state names unknown parameters: "
+            + $"{string.Join(", ", extra.Take(5))}", nameof(state));
         using var noGrad = no_grad();
         for (int i = 0; i < layout.Length; i++)
         {
             var (name, _, shape) = layout[i];
-            if (!state.TryGetValue(name, out var saved)) throw new ArgumentException($"optimizer state lacks the momentum buffer of '{name}'", nameof(state));
+            if (!state.TryGetValue(name, out var saved)) throw new ArgumentException("optimizer state lacks the "
+                + $"momentum buffer of '{name}'", nameof(state));
             if (!saved.shape.SequenceEqual(shape))
-                throw new ArgumentException($"momentum buffer of '{name}' has shape [{string.Join(", ", saved.shape)}], the parameter [{string.Join(", ", shape)}]", nameof(state));
+                throw new ArgumentException($"momentum buffer of '{name}' has shape "
+                    + $"[{string.Join(", ", saved.shape)}], the parameter [{string.Join(", ", shape)}]", nameof(state));
         }
         for (int i = 0; i < layout.Length; i++)
         {

@@ -28,7 +28,8 @@ public sealed class LearningRateSchedule
 
     /// <summary>ODTK's command-line form: milestones are multiplied by <paramref name="schedule"/> and truncated,
     /// int(m * schedule) (warmup is not scaled).</summary>
-    public static LearningRateSchedule Odtk(double baseLr, long warmup, IEnumerable<long> milestones, double gamma, double schedule)
+    public static LearningRateSchedule Odtk(double baseLr, long warmup, IEnumerable<long> milestones, double gamma,
+        double schedule)
         => new(baseLr, warmup, milestones.Select(m => Scale(m, schedule)), gamma);
 
     /// <summary>ODTK's int(x * schedule), for the iteration count and milestones.</summary>

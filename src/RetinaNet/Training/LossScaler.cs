@@ -19,12 +19,17 @@ public sealed class LossScaler
     public double BackoffFactor { get; }
     public int GrowthInterval { get; }
 
-    public LossScaler(double initScale = 65536.0, double growthFactor = 2.0, double backoffFactor = 0.5, int growthInterval = 2000)
+    public LossScaler(double initScale = 65536.0, double growthFactor = 2.0, double backoffFactor = 0.5,
+        int growthInterval = 2000)
     {
-        if (!(initScale > 0) || double.IsInfinity(initScale)) throw new ArgumentOutOfRangeException(nameof(initScale), initScale, "the scale must be positive and finite");
-        if (!(growthFactor > 1)) throw new ArgumentOutOfRangeException(nameof(growthFactor), growthFactor, "growth factor must be > 1");
-        if (!(backoffFactor > 0 && backoffFactor < 1)) throw new ArgumentOutOfRangeException(nameof(backoffFactor), backoffFactor, "backoff factor must be in (0, 1)");
-        if (growthInterval < 1) throw new ArgumentOutOfRangeException(nameof(growthInterval), growthInterval, "growth interval must be >= 1");
+        if (!(initScale > 0) || double.IsInfinity(initScale)) throw new ArgumentOutOfRangeException(nameof(initScale),
+            initScale, "the scale must be positive and finite");
+        if (!(growthFactor > 1)) throw new ArgumentOutOfRangeException(nameof(growthFactor), growthFactor,
+            "growth factor must be > 1");
+        if (!(backoffFactor > 0 && backoffFactor < 1)) throw new ArgumentOutOfRangeException(nameof(backoffFactor),
+            backoffFactor, "backoff factor must be in (0, 1)");
+        if (growthInterval < 1) throw new ArgumentOutOfRangeException(nameof(growthInterval), growthInterval,
+            "growth interval must be >= 1");
         CurrentScale = initScale;
         GrowthFactor = growthFactor;
         BackoffFactor = backoffFactor;
@@ -65,8 +70,11 @@ public sealed class LossScaler
 
     public void LoadState(LossScalerState state)
     {
-        if (!(state.Scale > 0) || double.IsInfinity(state.Scale)) throw new ArgumentOutOfRangeException(nameof(state), state.Scale, "saved loss scale must be positive and finite");
-        if (state.GoodSteps < 0 || state.GoodSteps >= GrowthInterval) throw new ArgumentOutOfRangeException(nameof(state), state.GoodSteps, $"saved good-step count must be in [0, {GrowthInterval})");
+        if (!(state.Scale > 0) || double.IsInfinity(state.Scale)) throw new ArgumentOutOfRangeException(nameof(state),
+            state.Scale, "saved loss scale must be positive and finite");
+        if (state.GoodSteps < 0
+            || state.GoodSteps >= GrowthInterval) throw new ArgumentOutOfRangeException(nameof(state), state.GoodSteps,
+            $"saved good-step count must be in [0, {GrowthInterval})");
         CurrentScale = state.Scale;
         GoodSteps = state.GoodSteps;
     }

@@ -19,7 +19,8 @@ public sealed class MetricsPoster : IDisposable
 
     /// <param name="timeout">Per request; default 2 s.</param>
     /// <param name="clockNs">Unix time in nanoseconds (tests); defaults to the system clock.</param>
-    public MetricsPoster(Uri url, TimeSpan? timeout = null, Func<long>? clockNs = null, HttpMessageHandler? handler = null)
+    public MetricsPoster(Uri url, TimeSpan? timeout = null, Func<long>? clockNs = null,
+        HttpMessageHandler? handler = null)
     {
         Url = url;
         client = handler is null ? new HttpClient() : new HttpClient(handler);
@@ -28,8 +29,10 @@ public sealed class MetricsPoster : IDisposable
     }
 
     /// <summary>ODTK's training metrics, in its order: focal loss, box loss, im_s, lr.</summary>
-    public static IReadOnlyList<(string Metric, double Value)> TrainingMetrics(double focalLoss, double boxLoss, double imagesPerSecond, double learningRate)
-        => [(FocalLoss, focalLoss), (BoxLoss, boxLoss), (ImagesPerSecond, imagesPerSecond), (LearningRate, learningRate)];
+    public static IReadOnlyList<(string Metric, double Value)> TrainingMetrics(double focalLoss, double boxLoss,
+        double imagesPerSecond, double learningRate)
+        => [(FocalLoss, focalLoss), (BoxLoss, boxLoss), (ImagesPerSecond, imagesPerSecond),
+        (LearningRate, learningRate)];
 
     /// <summary>The JSON body for one metric.</summary>
     public static string Json(long timeNs, string metric, double value)
@@ -49,7 +52,8 @@ public sealed class MetricsPoster : IDisposable
 
     /// <summary>POSTs each metric (one request each, all stamped with the same time); returns the warnings, empty when
     /// all succeeded.</summary>
-    public async Task<IReadOnlyList<string>> PostAsync(IEnumerable<(string Metric, double Value)> metrics, CancellationToken cancel = default)
+    public async Task<IReadOnlyList<string>> PostAsync(IEnumerable<(string Metric, double Value)> metrics,
+        CancellationToken cancel = default)
     {
         long time = clockNs();
         var warnings = new List<string>();
@@ -62,7 +66,8 @@ public sealed class MetricsPoster : IDisposable
     }
 
     /// <summary>Blocking form for the training loop.</summary>
-    public IReadOnlyList<string> Post(IEnumerable<(string Metric, double Value)> metrics) => PostAsync(metrics).GetAwaiter().GetResult();
+    public IReadOnlyList<string> Post(IEnumerable<(string Metric, double Value)> metrics)
+        => PostAsync(metrics).GetAwaiter().GetResult();
 
     async Task<string?> PostOneAsync(long time, string metric, double value, CancellationToken cancel)
     {
@@ -71,11 +76,15 @@ public sealed class MetricsPoster : IDisposable
             using var content = new StringContent(Json(time, metric, value), Encoding.UTF8, "application/json");
             using var response = await client.PostAsync(Url, content, cancel).ConfigureAwait(false);
             return response.IsSuccessStatusCode ? null
-                : $"warning: posting metric '{metric}' to {Url} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
+                : $"warning: posting metric '{metric}' to {Url} failed: HTTP {(int)response.StatusCode} "
+                + $"{response.ReasonPhrase}";
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or OperationCanceledException or IOException or InvalidOperationException)
+        catch (Exception e)
+            when (e is HttpRequestException or TaskCanceledException or OperationCanceledException or IOException
+            or InvalidOperationException)
         {
-            string why = e is TaskCanceledException && !cancel.IsCancellationRequested ? $"no answer within {client.Timeout.TotalSeconds:0.###} s" : e.Message;
+            string why = e is TaskCanceledException && !cancel.IsCancellationRequested
+                ? $"no answer within {client.Timeout.TotalSeconds:0.###} s" : e.Message;
             return $"warning: posting metric '{metric}' to {Url} failed: {why}";
         }
     }

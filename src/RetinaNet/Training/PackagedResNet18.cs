@@ -26,7 +26,8 @@ public static class PackagedResNet18
     public const string ModelSha256 = "e2552f19db2dfdb01b3669537b6a0f1b44da38d18279535492ed5dfc2ef1ff8f";
     public const string PreprocessSha256 = "84bf8def78d0befaa3f6e73745d57d7016c6a192ead76f79686bd438c1047004";
 
-    public static string CachedPath => Path.Combine(PretrainedWeights.CacheDirectory, $"resnet18-dnnimagefeaturizer-{Version}.safetensors");
+    public static string CachedPath
+        => Path.Combine(PretrainedWeights.CacheDirectory, $"resnet18-dnnimagefeaturizer-{Version}.safetensors");
 
     /// <summary>The package folder holding the ONNX files: next to the program, <c>RETINANET_RESNET18_PACKAGE</c>,
     /// or NuGet's global packages folder (<c>NUGET_PACKAGES</c>, else ~/.nuget/packages). Null when absent.</summary>
@@ -37,9 +38,11 @@ public static class PackagedResNet18
         [
             AppContext.BaseDirectory,
             Environment.GetEnvironmentVariable("RETINANET_RESNET18_PACKAGE"),
-            Path.Combine(Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p : Path.Combine(home, ".nuget", "packages"), Package, Version, "tools"),
+            Path.Combine(Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+                : Path.Combine(home, ".nuget", "packages"), Package, Version, "tools"),
         ];
-        return roots.FirstOrDefault(r => r is not null && File.Exists(Path.Combine(r, ModelFile)) && File.Exists(Path.Combine(r, PreprocessFile)));
+        return roots.FirstOrDefault(r => r is not null && File.Exists(Path.Combine(r, ModelFile))
+            && File.Exists(Path.Combine(r, PreprocessFile)));
     }
 
     /// <summary>The converted weights (a safetensors file in torchvision's layout), converting them on first use.
@@ -54,7 +57,8 @@ public static class PackagedResNet18
         progress.WriteLine($"Converting the ImageNet ResNet18 of NuGet's {Package} {Version} to {path}");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var weights = Convert(package);
-        try { SafeTensorsFile.Save(path, weights, new Dictionary<string, string> { ["source"] = $"{Package} {Version}" }); }
+        try { SafeTensorsFile.Save(path, weights,
+            new Dictionary<string, string> { ["source"] = $"{Package} {Version}" }); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
         var digest = System.Text.Encoding.ASCII.GetBytes(Sha256(path));
         AtomicFile.Write(sum, file => file.Write(digest));
@@ -70,7 +74,8 @@ public static class PackagedResNet18
         var nodes = model.Graph.Node;
         var bnOf = nodes.Where(n => n.OpType == "BatchNormalization").ToDictionary(n => n.Input[0]);
         var convs = nodes.Where(n => n.OpType == "Conv").ToList();
-        if (convs.Count != 22) throw new InvalidDataException($"expected ResNet18's 22 convolutions in {ModelFile}, found {convs.Count}");
+        if (convs.Count != 22) throw new InvalidDataException($"expected ResNet18's 22 convolutions in {ModelFile}, "
+            + $"found {convs.Count}");
 
         var names = TorchvisionNames(convs.Select(c => IsDownsample(c)).ToArray());
         var result = new Dictionary<string, Tensor>();
@@ -94,8 +99,9 @@ public static class PackagedResNet18
         return result;
     }
 
-    /// <summary>conv1 on CNTK's input (BGR·255 − mean) as conv1' on torchvision's ((RGB − m) / s): per input channel
-    /// c, x_cntk = 255·s_c·x + 255·m_c − mean_c; the constant part, through the weights, shifts bn1's mean.</summary>
+    /// <summary>conv1 on CNTK's input (BGR·255 − mean) as conv1' on torchvision's ((RGB − m) / s): per input
+    /// channel c, x_cntk = 255·s_c·x + 255·m_c − mean_c; the constant part, through the weights, shifts bn1's
+    /// mean.</summary>
     static (Tensor Weight, Tensor RunningMean) FoldInput(Tensor weight, Tensor runningMean, Tensor meanImage)
     {
         // in float64: the result, rounded to float32, is then the same on every CPU whatever its summation order
@@ -148,7 +154,8 @@ public static class PackagedResNet18
     {
         var bytes = File.ReadAllBytes(path);
         if (sha256.Length > 0 && System.Convert.ToHexStringLower(SHA256.HashData(bytes)) is var got && got != sha256)
-            throw new InvalidDataException($"{path}: SHA-256 {got}, expected {sha256} (a damaged NuGet cache? delete the package folder and restore again)");
+            throw new InvalidDataException($"{path}: SHA-256 {got}, expected {sha256} (a damaged NuGet cache? delete "
+                + "the package folder and restore again)");
         return ModelProto.Parser.ParseFrom(bytes);
     }
 

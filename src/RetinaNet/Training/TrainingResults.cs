@@ -17,11 +17,13 @@ public sealed class TrainingResults(string folder)
     readonly System.Diagnostics.Stopwatch sinceSave = System.Diagnostics.Stopwatch.StartNew();
     bool saved;
 
-    public static readonly string[] Columns = ["iteration", "focal_loss", "box_loss", "images_per_s", "lr", "mAP", "mAP50"];
+    public static readonly string[] Columns = ["iteration", "focal_loss", "box_loss", "images_per_s", "lr", "mAP",
+        "mAP50"];
     static readonly Dictionary<string, string> ColumnOf = new()
     {
         [MetricsPoster.FocalLoss] = "focal_loss", [MetricsPoster.BoxLoss] = "box_loss",
-        [MetricsPoster.ImagesPerSecond] = "images_per_s", [MetricsPoster.LearningRate] = "lr", ["mAP"] = "mAP", ["mAP50"] = "mAP50",
+        [MetricsPoster.ImagesPerSecond] = "images_per_s", [MetricsPoster.LearningRate] = "lr", ["mAP"] = "mAP",
+            ["mAP50"] = "mAP50",
     };
 
     readonly SortedDictionary<long, Dictionary<string, double>> rows = new();
@@ -50,7 +52,8 @@ public sealed class TrainingResults(string folder)
             using var w = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
             w.WriteLine(string.Join(',', Columns));
             foreach (var (i, r) in rows)
-                w.WriteLine(string.Join(',', Columns.Select(c => c == "iteration" ? i.ToString(CultureInfo.InvariantCulture)
+                w.WriteLine(string.Join(',',
+                    Columns.Select(c => c == "iteration" ? i.ToString(CultureInfo.InvariantCulture)
                     : r.TryGetValue(c, out double v) ? v.ToString("R", CultureInfo.InvariantCulture) : "")));
         });
         ImageEncoder.SavePng(Render(), PlotPath);
@@ -63,15 +66,19 @@ public sealed class TrainingResults(string folder)
         {
             ("loss", ["focal_loss", "box_loss"]), ("learning rate", ["lr"]), ("validation", ["mAP", "mAP50"]),
         };
-        var image = new RgbImage(width, panelHeight * panels.Length, Enumerable.Repeat((byte)255, width * panelHeight * panels.Length * 3).ToArray());
+        var image = new RgbImage(width, panelHeight * panels.Length,
+            Enumerable.Repeat((byte)255, width * panelHeight * panels.Length * 3).ToArray());
         long first = rows.Count > 0 ? rows.Keys.First() : 0, last = rows.Count > 0 ? rows.Keys.Last() : 1;
         for (int p = 0; p < panels.Length; p++)
         {
             var (title, series) = panels[p];
-            var points = series.Select(s => rows.Where(r => r.Value.ContainsKey(s)).Select(r => (X: (double)r.Key, Y: r.Value[s])).ToArray()).ToArray();
+            var points = series.Select(s => rows.Where(r => r.Value.ContainsKey(s)).Select(r => (X: (double)r.Key,
+                Y: r.Value[s])).ToArray()).ToArray();
             var all = points.SelectMany(s => s).Select(q => q.Y).Where(double.IsFinite).ToArray();
-            double lo = Math.Min(0, all.DefaultIfEmpty(0).Min()), hi = Math.Max(all.DefaultIfEmpty(1).Max(), lo + 1e-12);
-            var plot = new LinePlot(image, 70, p * panelHeight + 30, width - 90, panelHeight - 60, (first, Math.Max(last, first + 1)), (lo, hi));
+            double lo = Math.Min(0, all.DefaultIfEmpty(0).Min()),
+                hi = Math.Max(all.DefaultIfEmpty(1).Max(), lo + 1e-12);
+            var plot = new LinePlot(image, 70, p * panelHeight + 30, width - 90, panelHeight - 60,
+                (first, Math.Max(last, first + 1)), (lo, hi));
             string max = all.Length > 0 ? all.Max().ToString("G4", CultureInfo.InvariantCulture) : "-";
             plot.Axes($"{title} (max {max})", $"iteration {first}..{last}");
             for (int s = 0; s < series.Length; s++) plot.Series(points[s], series[s], DetectionPictures.ColorOf(s), s);

@@ -60,7 +60,8 @@ public static class AntialiasedResize
         for (int o = 0; o < outSize; o++)
         {
             double center = (o + 0.5) * scale;
-            int min = Math.Max(0, (int)(center - support + 0.5)), max = Math.Min(inSize, (int)(center + support + 0.5)) - min;
+            int min = Math.Max(0, (int)(center - support + 0.5)), max = Math.Min(inSize, (int)(center + support + 0.5))
+                - min;
             double total = 0;
             for (int i = 0; i < max; i++)
                 total += normalised[o * k + i] = Math.Max(0, 1 - Math.Abs((i + min - center + 0.5) / filterScale));

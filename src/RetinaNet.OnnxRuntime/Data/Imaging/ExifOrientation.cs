@@ -8,7 +8,8 @@ namespace RetinaNet.Data.Imaging;
 static class ExifOrientation
 {
     /// <summary>Orientations 5-8 store the picture on its side: width and height swap.</summary>
-    public static bool SwapsAxes(SKEncodedOrigin origin) => origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop
+    public static bool SwapsAxes(SKEncodedOrigin origin) => origin is SKEncodedOrigin.LeftTop
+        or SKEncodedOrigin.RightTop
         or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
 
     /// <summary>The common case (no rotation): RGBA to RGB, 4 pixels per shuffle where the CPU has one.</summary>

@@ -21,10 +21,12 @@ public static class ImageDecoder
         var format = Sniff(data, nameForErrors);
         using var stream = new SKMemoryStream(data);
         using var codec = SKCodec.Create(stream, out var created)
-            ?? throw new BadInputException(nameForErrors, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
+            ?? throw new BadInputException(nameForErrors,
+            $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
         int width = codec.Info.Width, height = codec.Info.Height;
         if ((long)width * height > MaxPixels)
-            throw new BadInputException(nameForErrors, $"{format} image is {width}x{height}, more than {MaxPixels / 1_000_000} megapixels; resize it");
+            throw new BadInputException(nameForErrors,
+                $"{format} image is {width}x{height}, more than {MaxPixels / 1_000_000} megapixels; resize it");
         // Unpremul: alpha must not darken the colour we keep. No colour space: no ICC conversion.
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = ArrayPool<byte>.Shared.Rent(info.BytesSize);
@@ -35,9 +37,11 @@ public static class ImageDecoder
             {
                 fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
             }
-            // Skia fills what it could not decode and says IncompleteInput; a silently half-grey image must not reach training.
+            // Skia fills what it could not decode and says IncompleteInput; a silently half-grey image must not reach
+            // training.
             if (result != SKCodecResult.Success)
-                throw new BadInputException(nameForErrors, $"truncated or corrupt {format} data ({result}); {SkipHint}");
+                throw new BadInputException(nameForErrors,
+                    $"truncated or corrupt {format} data ({result}); {SkipHint}");
             return ExifOrientation.ToUprightRgb(rgba, width, height, codec.EncodedOrigin);
         }
         finally
@@ -75,7 +79,8 @@ public static class ImageDecoder
     static (int Width, int Height) UprightSize(SKStream stream, string format, string name)
     {
         using var codec = SKCodec.Create(stream, out var created)
-            ?? throw new BadInputException(name, $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
+            ?? throw new BadInputException(name,
+            $"truncated or corrupt {format} data (header unreadable: {created}); {SkipHint}");
         var (w, h) = (codec.Info.Width, codec.Info.Height);
         return ExifOrientation.SwapsAxes(codec.EncodedOrigin) ? (h, w) : (w, h);
     }
@@ -94,7 +99,8 @@ public static class ImageDecoder
     {
         var file = new FileInfo(path);
         if (!file.Exists)
-            throw new BadInputException(path, Directory.Exists(path) ? "is a folder, not an image file" : "file not found; check the path (and the image folder it is relative to)");
+            throw new BadInputException(path, Directory.Exists(path) ? "is a folder, not an image file"
+                : "file not found; check the path (and the image folder it is relative to)");
         if (file.Length == 0) throw new BadInputException(path, $"empty file (0 bytes); {SkipHint}");
     }
 
@@ -112,9 +118,11 @@ public static class ImageDecoder
     {
         if (data.Length == 0) throw new BadInputException(name, $"empty file (0 bytes); {SkipHint}");
         if (FormatOf(data) is string format) return format;
-        if (data.Length < 3) throw new BadInputException(name, $"truncated or corrupt image data (only {data.Length} bytes); {SkipHint}");
+        if (data.Length < 3) throw new BadInputException(name,
+            $"truncated or corrupt image data (only {data.Length} bytes); {SkipHint}");
         var start = Convert.ToHexString(data[..Math.Min(8, data.Length)]);
         var spaced = string.Join(' ', Enumerable.Range(0, start.Length / 2).Select(i => start.Substring(2 * i, 2)));
-        throw new BadInputException(name, $"not a JPEG/PNG/BMP image (starts with bytes {spaced}); convert it or remove it from the data set");
+        throw new BadInputException(name,
+            $"not a JPEG/PNG/BMP image (starts with bytes {spaced}); convert it or remove it from the data set");
     }
 }

@@ -28,26 +28,31 @@ public sealed record CocoSegmentation
             var polygons = new List<double[]>(v.GetArrayLength());
             foreach (var p in v.EnumerateArray())
             {
-                if (p.ValueKind != JsonValueKind.Array) throw bad("must be a list of polygons [[x1, y1, x2, y2, ...], ...]");
+                if (p.ValueKind != JsonValueKind.Array) throw bad("must be a list of polygons [[x1, y1, x2, y2, ...], "
+                    + "...]");
                 var xy = new double[p.GetArrayLength()];
                 int j = 0;
                 foreach (var x in p.EnumerateArray())
-                    xy[j++] = x.ValueKind == JsonValueKind.Number && x.TryGetDouble(out double d) && double.IsFinite(d) ? d
+                    xy[j++] = x.ValueKind == JsonValueKind.Number && x.TryGetDouble(out double d) && double.IsFinite(d)
+                        ? d
                         : throw bad("has a polygon with a value that is not a finite number");
                 polygons.Add(xy);
             }
             return new CocoSegmentation { Polygons = polygons };
         }
-        if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("size", out var size) || !v.TryGetProperty("counts", out var counts)
+        if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("size", out var size)
+            || !v.TryGetProperty("counts", out var counts)
             || size.ValueKind != JsonValueKind.Array || size.GetArrayLength() != 2)
             throw bad("must be polygons [[x1, y1, ...], ...] or an RLE {\"size\": [h, w], \"counts\": ...}");
         int h = Dimension(size[0], bad), w = Dimension(size[1], bad);
-        if (counts.ValueKind == JsonValueKind.String) return new CocoSegmentation { Height = h, Width = w, CompressedCounts = counts.GetString() };
+        if (counts.ValueKind == JsonValueKind.String) return new CocoSegmentation { Height = h, Width = w,
+            CompressedCounts = counts.GetString() };
         if (counts.ValueKind != JsonValueKind.Array) throw bad("has RLE counts that are neither a list nor a string");
         var runs = new uint[counts.GetArrayLength()];
         int k = 0;
         foreach (var c in counts.EnumerateArray())
-            runs[k++] = c.ValueKind == JsonValueKind.Number && c.TryGetUInt32(out uint n) ? n : throw bad("has an RLE count that is not a non-negative integer");
+            runs[k++] = c.ValueKind == JsonValueKind.Number && c.TryGetUInt32(out uint n) ? n
+                : throw bad("has an RLE count that is not a non-negative integer");
         return new CocoSegmentation { Height = h, Width = w, Counts = runs };
     }
 
@@ -65,7 +70,8 @@ public sealed record CocoSegmentation
             foreach (var p in Polygons)
             {
                 w.WriteStartArray();
-                foreach (double x in p) w.WriteRawValue(x.ToString("R", CultureInfo.InvariantCulture), skipInputValidation: true);
+                foreach (double x in p) w.WriteRawValue(x.ToString("R", CultureInfo.InvariantCulture),
+                    skipInputValidation: true);
                 w.WriteEndArray();
             }
             w.WriteEndArray();

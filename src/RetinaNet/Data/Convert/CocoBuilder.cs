@@ -10,7 +10,8 @@ public sealed record Conversion(CocoFile Coco, int ImagesWithoutObjects, int Dif
 sealed class CocoBuilder(string imagesRoot)
 {
     readonly List<CocoImageInfo> images = [];
-    readonly List<(long ImageId, string Category, double X, double Y, double W, double H, Boxes.RotatedRectangle? Rotated)> objects = [];
+    readonly List<(long ImageId, string Category, double X, double Y, double W, double H,
+        Boxes.RotatedRectangle? Rotated)> objects = [];
     readonly Dictionary<string, string> describedBy = new(StringComparer.Ordinal);
 
     public IEnumerable<string> CategoryNames => objects.Select(o => o.Category).Distinct();
@@ -22,22 +23,28 @@ sealed class CocoBuilder(string imagesRoot)
     {
         string name = ImageFolder.RelativeName(imagesRoot, imagePath);
         if (name == ".." || name.StartsWith("../") || Path.IsPathRooted(name))
-            throw new BadInputException(source, $"image {imagePath} is outside the images root {imagesRoot}; pass an --images-root that contains it");
+            throw new BadInputException(source,
+                $"image {imagePath} is outside the images root {imagesRoot}; pass an --images-root that contains it");
         if (!describedBy.TryAdd(name, source))
-            throw new BadInputException(source, $"image {name} is already described by {describedBy[name]}; keep one annotation file per image");
+            throw new BadInputException(source,
+                $"image {name} is already described by {describedBy[name]}; keep one annotation file per image");
         images.Add(new CocoImageInfo(images.Count + 1, name, width, height));
         return images.Count;
     }
 
-    public void AddObject(long imageId, string category, double x, double y, double w, double h) => objects.Add((imageId, category, x, y, w, h, null));
+    public void AddObject(long imageId, string category, double x, double y, double w, double h)
+        => objects.Add((imageId, category, x, y, w, h, null));
 
     /// <summary>A rotated box: bbox [x, y, w, h, theta] and its 4 corners as the segmentation.</summary>
-    public void AddObject(long imageId, string category, Boxes.RotatedRectangle r) => objects.Add((imageId, category, r.X, r.Y, r.W, r.H, r));
+    public void AddObject(long imageId, string category, Boxes.RotatedRectangle r)
+        => objects.Add((imageId, category, r.X, r.Y, r.W, r.H, r));
 
     public Conversion Build(string outputPath, IReadOnlyList<string> categoriesInIdOrder, int difficult = 0)
     {
-        var ids = categoriesInIdOrder.Select((name, i) => (name, id: (long)i + 1)).ToDictionary(p => p.name, p => p.id, StringComparer.Ordinal);
-        var annotations = objects.Select((o, i) => new CocoAnnotation(i + 1, o.ImageId, ids[o.Category], o.X, o.Y, o.W, o.H, o.W * o.H, false,
+        var ids = categoriesInIdOrder.Select((name, i) => (name, id: (long)i + 1)).ToDictionary(p => p.name, p => p.id,
+            StringComparer.Ordinal);
+        var annotations = objects.Select((o, i) => new CocoAnnotation(i + 1, o.ImageId, ids[o.Category], o.X, o.Y, o.W,
+            o.H, o.W * o.H, false,
             o.Rotated?.Theta, o.Rotated is { } r ? CocoSegmentation.OfPolygons(r.Corners()) : null)).ToArray();
         var categories = categoriesInIdOrder.Select((name, i) => new CocoCategory(i + 1, name)).ToArray();
         int negatives = images.Count - objects.Select(o => o.ImageId).Distinct().Count();

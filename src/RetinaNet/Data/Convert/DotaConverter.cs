@@ -38,10 +38,14 @@ public static class DotaConverter
             if (fields.Length == 0 || (fields.Length == 1 && fields[0].Contains(':'))) continue; // imagesource:, gsd:
             string where = $"line {n + 1}";
             if (fields.Length is not (9 or 10))
-                throw new BadInputException(label, $"{where}: expected x1 y1 x2 y2 x3 y3 x4 y4 category [difficult], found {fields.Length} values");
+                throw new BadInputException(label,
+                    $"{where}: expected x1 y1 x2 y2 x3 y3 x4 y4 category [difficult], found {fields.Length} values");
             for (int k = 0; k < 8; k++)
-                if (!double.TryParse(fields[k], NumberStyles.Float, CultureInfo.InvariantCulture, out xy[k]) || !double.IsFinite(xy[k]))
-                    throw new BadInputException(label, $"{where}: '{fields[k]}' is not a number; the first 8 values are the corners' pixel coordinates");
+                if (!double.TryParse(fields[k], NumberStyles.Float, CultureInfo.InvariantCulture, out xy[k])
+                    || !double.IsFinite(xy[k]))
+                    throw new BadInputException(label,
+                        $"{where}: '{fields[k]}' is not a number; the first 8 values are the corners' pixel "
+                        + "coordinates");
             if (fields.Length == 10 && fields[9] is not ("0" or "1"))
                 throw new BadInputException(label, $"{where}: difficult must be 0 or 1, found '{fields[9]}'");
             if (fields.Length == 10 && fields[9] == "1") difficult++;

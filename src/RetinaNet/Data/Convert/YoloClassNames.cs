@@ -24,7 +24,9 @@ public static class YoloClassNames
         if (names.Count == 0) throw new BadInputException(path, "lists no class names; give one name per class");
         // COCO categories are matched by name, so two classes may not share one.
         if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
-            throw new BadInputException(path, $"class name '{twice.Key}' appears twice (classes {names.IndexOf(twice.Key)} and {names.LastIndexOf(twice.Key)}); make the names unique");
+            throw new BadInputException(path,
+                $"class name '{twice.Key}' appears twice (classes {names.IndexOf(twice.Key)} and "
+                + $"{names.LastIndexOf(twice.Key)}); make the names unique");
         return names;
     }
 
@@ -34,7 +36,8 @@ public static class YoloClassNames
         var names = new List<string>();
         for (int i = 0; i <= last; i++)
             names.Add(lines[i].Trim() is { Length: > 0 } name ? name
-                : throw new BadInputException(path, $"line {i + 1} is empty; class indices are line numbers, so blank lines would shift them"));
+                : throw new BadInputException(path,
+                $"line {i + 1} is empty; class indices are line numbers, so blank lines would shift them"));
         return names;
     }
 

@@ -21,7 +21,8 @@ public static class YoloConverter
 
         var labelDirs = labels.Values.Select(l => Path.GetDirectoryName(l)!).Distinct().Order(StringComparer.Ordinal);
         string namesFile = YoloClassNames.Find([source, .. labelDirs])
-            ?? throw new BadInputException(source, $"no class names: put classes.txt (one name a line) or data.yaml (names: [...]) in {source}");
+            ?? throw new BadInputException(source,
+            $"no class names: put classes.txt (one name a line) or data.yaml (names: [...]) in {source}");
         var names = YoloClassNames.Load(namesFile);
         CheckOrphanLabels(source, labels.Values.ToHashSet(), namesFile);
 
@@ -55,13 +56,16 @@ public static class YoloConverter
     /// <summary>A .txt under a <c>labels</c> folder that no image claimed has lost its image.</summary>
     static void CheckOrphanLabels(string source, HashSet<string> used, string namesFile)
     {
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MatchCasing = MatchCasing.CaseInsensitive };
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true,
+            MatchCasing = MatchCasing.CaseInsensitive };
         foreach (var txt in Directory.EnumerateFiles(source, "*.txt", options).Order(StringComparer.Ordinal))
         {
             if (used.Contains(txt) || txt == namesFile) continue;
             var parts = Path.GetRelativePath(source, txt).Split(Path.DirectorySeparatorChar);
             if (parts[..^1].Contains("labels"))
-                throw new BadInputException(txt, $"label file without an image (no {Path.GetFileNameWithoutExtension(txt)}.jpg/.jpeg/.png/.bmp in the matching images folder or beside it); add the image or remove the label");
+                throw new BadInputException(txt,
+                    $"label file without an image (no {Path.GetFileNameWithoutExtension(txt)}.jpg/.jpeg/.png/.bmp in "
+                    + "the matching images folder or beside it); add the image or remove the label");
         }
     }
 
@@ -74,15 +78,23 @@ public static class YoloConverter
             if (fields.Length == 0) continue;
             string where = $"line {n + 1}";
             if (fields.Length != 5)
-                throw new BadInputException(label, $"{where}: expected 5 values (class cx cy w h), found {fields.Length}; segmentation polygons are not supported");
-            if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double c) || c != Math.Floor(c))
+                throw new BadInputException(label,
+                    $"{where}: expected 5 values (class cx cy w h), found {fields.Length}; segmentation polygons are "
+                    + "not supported");
+            if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double c)
+                || c != Math.Floor(c))
                 throw new BadInputException(label, $"{where}: class must be a whole number, found '{fields[0]}'");
             if (c < 0 || c >= names.Count)
-                throw new BadInputException(label, $"{where}: class {fields[0]} is out of range; the class names list {names.Count} classes (0..{names.Count - 1})");
+                throw new BadInputException(label,
+                    $"{where}: class {fields[0]} is out of range; the class names list {names.Count} classes "
+                    + $"(0..{names.Count - 1})");
             var v = new double[4];
             for (int k = 0; k < 4; k++)
-                if (!double.TryParse(fields[k + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k]) || !(v[k] >= 0 && v[k] <= 1))
-                    throw new BadInputException(label, $"{where}: '{fields[k + 1]}' is not a number in [0, 1]; YOLO coordinates are normalised by the image size");
+                if (!double.TryParse(fields[k + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k])
+                    || !(v[k] >= 0 && v[k] <= 1))
+                    throw new BadInputException(label,
+                        $"{where}: '{fields[k + 1]}' is not a number in [0, 1]; YOLO coordinates are normalised by the "
+                        + "image size");
             double w = v[2] * size.Width, h = v[3] * size.Height;
             builder.AddObject(imageId, names[(int)c], v[0] * size.Width - w / 2, v[1] * size.Height - h / 2, w, h);
         }

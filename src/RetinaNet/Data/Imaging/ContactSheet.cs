@@ -300,11 +300,13 @@ public static class ContactSheet
         for (int i = predictions.Count - 1; i >= 0; i--) // best drawn last, on top
         {
             var d = predictions[i].Detection;
-            if (d.Theta is not double theta) { DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i])); continue; }
+            if (d.Theta is not double theta) { DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i]));
+                continue; }
             using var outline = Outline(cell, d.X, d.Y, d.W, d.H, theta);
             using var paint = new SKPaint
             {
-                Color = ColorOf(predictions[i]), IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = PredictionThickness,
+                Color = ColorOf(predictions[i]), IsAntialias = true, Style = SKPaintStyle.Stroke,
+                    StrokeWidth = PredictionThickness,
             };
             canvas.DrawPath(outline, paint);
         }
@@ -360,7 +362,8 @@ public static class ContactSheet
     {
         double x1 = double.MaxValue, y1 = double.MaxValue, x2 = double.MinValue, y2 = double.MinValue;
         for (int i = 0; i < corners.Length; i += 2)
-            (x1, y1, x2, y2) = (Math.Min(x1, corners[i]), Math.Min(y1, corners[i + 1]), Math.Max(x2, corners[i]), Math.Max(y2, corners[i + 1]));
+            (x1, y1, x2, y2) = (Math.Min(x1, corners[i]), Math.Min(y1, corners[i + 1]), Math.Max(x2, corners[i]),
+                Math.Max(y2, corners[i + 1]));
         return Snap(cell, x1, y1, x2 - x1, y2 - y1);
     }
 
@@ -376,7 +379,8 @@ public static class ContactSheet
     }
 
     /// <summary>A rotated ground truth: green dashes over a dark line, as <see cref="DrawGroundTruthBox"/>.</summary>
-    static void DrawGroundTruth(SKCanvas canvas, SKPath outline) => StrokeGroundTruth(true, paint => canvas.DrawPath(outline, paint));
+    static void DrawGroundTruth(SKCanvas canvas, SKPath outline)
+        => StrokeGroundTruth(true, paint => canvas.DrawPath(outline, paint));
 
     /// <summary>A solid outline <paramref name="thickness"/> pixels wide inside (l, t)-(r, b): exact pixels, no
     /// blending.</summary>

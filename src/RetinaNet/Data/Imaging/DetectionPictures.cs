@@ -12,7 +12,8 @@ public static class DetectionPictures
     public static readonly (byte R, byte G, byte B) GroundTruthColor = (0, 230, 0);
 
     static readonly (byte, byte, byte)[] Palette =
-        [(255, 215, 0), (255, 64, 160), (0, 200, 255), (255, 128, 0), (170, 90, 255), (255, 40, 40), (0, 255, 190), (200, 255, 60)];
+        [(255, 215, 0), (255, 64, 160), (0, 200, 255), (255, 128, 0), (170, 90, 255), (255, 40, 40), (0, 255, 190),
+            (200, 255, 60)];
 
     public static (byte R, byte G, byte B) ColorOf(int categoryIndex) =>
         Palette[(categoryIndex % Palette.Length + Palette.Length) % Palette.Length];
@@ -63,7 +64,8 @@ public static class DetectionPictures
 
     /// <summary>Every image of <paramref name="images"/> that has detections or ground truth, drawn and saved as
     /// OUT/relative-name.png; returns how many were written.</summary>
-    public static int WriteAll(CocoFile images, string imagesDir, IReadOnlyList<CocoDetection> detections, CocoFile? groundTruth, string outDir, double minScore)
+    public static int WriteAll(CocoFile images, string imagesDir, IReadOnlyList<CocoDetection> detections,
+        CocoFile? groundTruth, string outDir, double minScore)
     {
         var byImage = detections.ToLookup(d => d.ImageId);
         var gtByImage = (groundTruth?.Annotations ?? []).ToLookup(a => a.ImageId);

@@ -24,9 +24,11 @@ public static class Drawing
 
     /// <summary>A straight line from (x0, y0) to (x1, y1) (Bresenham), <paramref name="thickness"/> pixels square per
     /// point, clipped to the image.</summary>
-    public static void DrawLine(RgbImage img, int x0, int y0, int x1, int y1, (byte R, byte G, byte B) color, int thickness = 1)
+    public static void DrawLine(RgbImage img, int x0, int y0, int x1, int y1, (byte R, byte G, byte B) color,
+        int thickness = 1)
     {
-        int dx = Math.Abs(x1 - x0), dy = -Math.Abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
+        int dx = Math.Abs(x1 - x0), dy = -Math.Abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx
+            + dy;
         int half = thickness / 2;
         while (true)
         {
@@ -40,9 +42,11 @@ public static class Drawing
 
     /// <summary>Outline of the box (x1, y1)-(x2, y2) in pixel coordinates (a detector's output),
     /// <paramref name="thickness"/> pixels wide, drawn inside the rounded box edges.</summary>
-    public static void DrawBox(RgbImage img, float x1, float y1, float x2, float y2, (byte R, byte G, byte B) color, int thickness = 2)
+    public static void DrawBox(RgbImage img, float x1, float y1, float x2, float y2, (byte R, byte G, byte B) color,
+        int thickness = 2)
     {
-        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "thickness must be at least 1");
+        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness,
+            "thickness must be at least 1");
         if (!(float.IsFinite(x1) && float.IsFinite(y1) && float.IsFinite(x2) && float.IsFinite(y2))) return;
         // Huge coordinates are clamped in Round so the int arithmetic below cannot overflow.
         int l = Round(Math.Min(x1, x2), img.Width), r = Round(Math.Max(x1, x2), img.Width);
@@ -57,9 +61,11 @@ public static class Drawing
 
     /// <summary>Outline of a closed polygon x0, y0, x1, y1, ... (a rotated box's corners), lines
     /// <paramref name="thickness"/> pixels wide, clipped to the image.</summary>
-    public static void DrawPolygon(RgbImage img, ReadOnlySpan<double> xy, (byte R, byte G, byte B) color, int thickness = 2)
+    public static void DrawPolygon(RgbImage img, ReadOnlySpan<double> xy, (byte R, byte G, byte B) color,
+        int thickness = 2)
     {
-        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "thickness must be at least 1");
+        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness,
+            "thickness must be at least 1");
         int n = xy.Length / 2;
         for (int i = 0; i < xy.Length; i++) if (!double.IsFinite(xy[i])) return;
         // Bresenham over clamped ends: a corner far outside the image must not take millions of steps

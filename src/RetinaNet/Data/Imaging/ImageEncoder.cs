@@ -12,7 +12,8 @@ public static class ImageEncoder
     /// <param name="quality">1 (smallest) to 100 (best).</param>
     public static void SaveJpeg(RgbImage image, string path, int quality = 90)
     {
-        if (quality is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(quality), quality, "JPEG quality must be 1 to 100");
+        if (quality is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(quality), quality,
+            "JPEG quality must be 1 to 100");
         Save(image, path, SKEncodedImageFormat.Jpeg, quality);
     }
 

@@ -7,7 +7,8 @@ namespace RetinaNet.Data.Loading;
 /// <summary>How a loader runs: threads (0: <see cref="DefaultWorkers"/>), batches kept ahead, the seed of all
 /// augmentation, whether bad images are reported and skipped instead of stopping the run, and whether batches go to a
 /// GPU (then pinned).</summary>
-public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin, int Stride = Model.Fpn.Stride)
+public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool SkipBadImages, bool Pin,
+    int Stride = Model.Fpn.Stride)
 {
     /// <summary>Decode JPEGs with nvJPEG on this GPU and run the transforms there (<c>--with-dali</c>); null:
     /// CPU.</summary>
@@ -35,16 +36,20 @@ public sealed record LoaderOptions(int Workers, int Prefetch, long Seed, bool Sk
 /// the transform chain, collation. Training and inference differ only in the transforms and the plan.</summary>
 public static class DetectionLoader
 {
-    public static PrefetchingLoader Create(DetectionDataset dataset, IImageTransform transform, Func<BatchPlan?> plan, LoaderOptions options,
+    public static PrefetchingLoader Create(DetectionDataset dataset, IImageTransform transform, Func<BatchPlan?> plan,
+        LoaderOptions options,
         TextWriter warnings, long firstBatchNumber = 0)
     {
-        // Feeding a GPU, the CPU does only loading: one libtorch thread per worker instead of every worker's resize asking
-        // the process-wide pool for all cores (936 vs 728 im/s on 16 cores, bench/RESULTS.md).
+        // Feeding a GPU, the CPU does only loading: one libtorch thread per worker instead of every worker's resize
+        // asking the process-wide pool for all cores (936 vs 728 im/s on 16 cores, bench/RESULTS.md).
         if (options.Pin) TorchSharp.torch.set_num_threads(1);
         return new(
-            (index, random) => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
-            (images, padding) => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas, options.Rotated),
-            plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed, firstBatchNumber,
+            (index, random)
+                => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
+            (images, padding)
+                => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas, options.Rotated),
+            plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed,
+                firstBatchNumber,
             options.Shard, options.WorkerCudaDevice is int gpu ? () => Native.CudaDevice.SetCurrent(gpu) : null);
     }
 
@@ -62,11 +67,13 @@ public static class DetectionLoader
     {
         var batches = sampler.OnePass(batchSize).GetEnumerator();
         return () => batches.MoveNext()
-            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(), batches.Current.Select(e => e.IsPadding).ToArray(), null)
+            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(),
+            batches.Current.Select(e => e.IsPadding).ToArray(), null)
             : null;
     }
 
-    static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad, TorchSharp.torch.Device? gpu, TextWriter warnings)
+    static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad,
+        TorchSharp.torch.Device? gpu, TextWriter warnings)
     {
         TorchSharp.torch.Tensor pixels;
         try { pixels = Decode(sample.Path, gpu); }
@@ -76,7 +83,8 @@ public static class DetectionLoader
             return null;
         }
         int width = (int)pixels.shape[2], height = (int)pixels.shape[1];
-        var image = new ImageWithBoxes(pixels, (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone(), (float[]?)sample.Angles?.Clone());
+        var image = new ImageWithBoxes(pixels, (float[])sample.Boxes.Clone(), (int[])sample.Classes.Clone(),
+            (float[]?)sample.Angles?.Clone());
         try
         {
             image.ClipBoxes();

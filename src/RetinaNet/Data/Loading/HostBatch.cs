@@ -5,7 +5,8 @@ namespace RetinaNet.Data.Loading;
 
 /// <summary>One image ready for batching: transformed pixels (CPU, uint8) and boxes, and what maps results
 /// back.</summary>
-public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image, int OriginalWidth, int OriginalHeight) : IDisposable
+public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image, int OriginalWidth,
+    int OriginalHeight) : IDisposable
 {
     public void Dispose() => Image.Dispose();
 }
@@ -13,11 +14,10 @@ public sealed record PreparedImage(int Index, long ImageId, ImageWithBoxes Image
 /// <summary>A batch assembled on the host by a loader worker, ready to be copied to the device. Layout: <c>Pixels</c>
 /// uint8 [B, 3, H, W] with H and W the largest image's size rounded up to the stride, images at the top-left, zeros
 /// elsewhere (pinned when bound for a GPU); <c>Targets</c> float [B, M, 5] rows of (x, y, w, h, class) in the resized
-/// image's pixels, class −1 for padding rows and −2 for crowd regions (ODTK's layout, with crowd added; rotated boxes:
-/// [B, M, 6] rows of (x, y, w, h, theta, class)); <c>Sizes</c>
-/// int64 [B, 2] each image's (height, width) before padding; <c>Colors</c> float [B, 4] the colour jitter factors.
-/// <c>Scales</c> divide detections back to original coordinates. <c>Padding</c> marks entries repeated only to fill
-/// the batch (inference drops their results).</summary>
+/// image's pixels, class −1 for padding rows and −2 for crowd regions (ODTK's layout, with crowd added; rotated
+/// boxes: [B, M, 6] rows of (x, y, w, h, theta, class)); <c>Sizes</c> int64 [B, 2] each image's (height, width) before
+/// padding; <c>Colors</c> float [B, 4] the colour jitter factors. <c>Scales</c> divide detections back to original
+/// coordinates. <c>Padding</c> marks entries repeated only to fill the batch (inference drops their results).</summary>
 public sealed class HostBatch : IDisposable
 {
     public required Tensor Pixels { get; init; }
@@ -37,7 +37,8 @@ public sealed class HostBatch : IDisposable
 
     /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to
     /// <paramref name="stride"/>.</param>
-    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride, bool pin,
+    public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride,
+        bool pin,
         (int Height, int Width)? canvas = null, bool rotated = false)
     {
         int n = images.Count;
@@ -66,13 +67,15 @@ public sealed class HostBatch : IDisposable
             {
                 int row = (i * m + k) * columns;
                 float x1 = image.Boxes[4 * k], y1 = image.Boxes[4 * k + 1];
-                (targets[row], targets[row + 1], targets[row + 2], targets[row + 3]) = (x1, y1, image.Boxes[4 * k + 2] - x1, image.Boxes[4 * k + 3] - y1);
+                (targets[row], targets[row + 1], targets[row + 2], targets[row + 3]) = (x1, y1, image.Boxes[4 * k + 2]
+                    - x1, image.Boxes[4 * k + 3] - y1);
                 if (rotated) targets[row + 4] = image.Angles?[k] ?? 0;
                 targets[row + columns - 1] = image.Classes[k];
             }
             (sizes[2 * i], sizes[2 * i + 1]) = (image.Height, image.Width);
             var c = image.Color;
-            (colors[4 * i], colors[4 * i + 1], colors[4 * i + 2], colors[4 * i + 3]) = (c.Brightness, c.Contrast, c.Saturation, c.Hue);
+            (colors[4 * i], colors[4 * i + 1], colors[4 * i + 2], colors[4 * i + 3]) = (c.Brightness, c.Contrast,
+                c.Saturation, c.Hue);
         }
         var batch = new HostBatch
         {
@@ -120,7 +123,8 @@ public sealed class DeviceBatch : IDisposable
         var images = pixels.to(ScalarType.Float32).div_(255);
         var sizes = host.Sizes.to(device, non_blocking: true);
         var valid = (arange(h, device: device).view(1, 1, h, 1) < sizes[.., 0].view(b, 1, 1, 1))
-            .logical_and(arange(w, device: device).view(1, 1, 1, w) < sizes[.., 1].view(b, 1, 1, 1)).to(ScalarType.Float32);
+            .logical_and(arange(w, device: device).view(1, 1, 1, w) < sizes[.., 1].view(b, 1, 1,
+            1)).to(ScalarType.Float32);
         if (host.HasColor) ColorJitter.ApplyBatch(images, host.Colors.to(device, non_blocking: true), valid);
         var mean = DeviceConstants.Get("imagenet-mean", device, () => tensor(Mean, [1, 3, 1, 1]));
         var std = DeviceConstants.Get("imagenet-std", device, () => tensor(Std, [1, 3, 1, 1]));

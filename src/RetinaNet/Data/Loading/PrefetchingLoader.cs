@@ -39,17 +39,20 @@ public sealed class PrefetchingLoader : IDisposable
     /// <param name="shard">This process's rank and the number of ranks (seeding positions in the global
     /// batch).</param> <param name="workerStart">Runs first on every worker thread (a rank makes its GPU current
     /// there).</param>
-    public PrefetchingLoader(LoadImage load, Collate collate, Func<BatchPlan?> plan, int workers, int prefetch, long seed, long firstBatchNumber = 0,
+    public PrefetchingLoader(LoadImage load, Collate collate, Func<BatchPlan?> plan, int workers, int prefetch,
+        long seed, long firstBatchNumber = 0,
         (int Rank, int Ranks)? shard = null, Action? workerStart = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
-        (this.load, this.collate, this.plan, this.prefetch, this.seed, batchNumber) = (load, collate, plan, prefetch, seed, firstBatchNumber);
+        (this.load, this.collate, this.plan, this.prefetch, this.seed, batchNumber) = (load, collate, plan, prefetch,
+            seed, firstBatchNumber);
         this.shard = shard ?? (0, 1);
         this.workers = new Thread[workers];
         for (int i = 0; i < workers; i++)
         {
-            this.workers[i] = new Thread(() => { workerStart?.Invoke(); Work(); }) { IsBackground = true, Name = $"retinanet-loader-{i}" };
+            this.workers[i] = new Thread(() => { workerStart?.Invoke(); Work();
+                }) { IsBackground = true, Name = $"retinanet-loader-{i}" };
             this.workers[i].Start();
         }
     }
@@ -116,7 +119,8 @@ public sealed class PrefetchingLoader : IDisposable
         try
         {
             var kept = Enumerable.Range(0, slot.Images.Length).Where(i => slot.Images[i] is not null).ToArray();
-            var batch = collate(kept.Select(i => slot.Images[i]!).ToArray(), kept.Select(i => slot.Plan.Padding[i]).ToArray());
+            var batch = collate(kept.Select(i => slot.Images[i]!).ToArray(),
+                kept.Select(i => slot.Plan.Padding[i]).ToArray());
             slot.DisposeImages();
             slot.Done.TrySetResult(batch);
         }
@@ -130,7 +134,8 @@ public sealed class PrefetchingLoader : IDisposable
     /// <summary>A 31-bit seed that depends on every input bit (SplitMix64's finaliser), stable across .NET
     /// versions.</summary>
     public static int SeedOf(long seed, long batch, int position) =>
-        (int)(SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)seed) ^ (ulong)batch) ^ (ulong)position) & 0x7FFFFFFF);
+        (int)(SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)seed) ^ (ulong)batch) ^ (ulong)position)
+            & 0x7FFFFFFF);
 
     void Work()
     {
@@ -146,7 +151,8 @@ public sealed class PrefetchingLoader : IDisposable
         while (inFlight.Count > 0)
         {
             var slot = inFlight.Dequeue();
-            slot.Done.Task.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose(); }, TaskScheduler.Default);
+            slot.Done.Task.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose();
+                }, TaskScheduler.Default);
         }
         exhausted = true;
     }

@@ -32,9 +32,12 @@ public sealed class ShardedSampler
 
     public ShardedSampler(int datasetSize, int rank = 0, int worldSize = 1, bool shuffle = true, ulong seed = 0)
     {
-        if (datasetSize <= 0) throw new ArgumentOutOfRangeException(nameof(datasetSize), $"the dataset is empty (size {datasetSize}); a sampler needs at least one sample");
-        if (worldSize <= 0) throw new ArgumentOutOfRangeException(nameof(worldSize), $"world size must be positive, got {worldSize}");
-        if (rank < 0 || rank >= worldSize) throw new ArgumentOutOfRangeException(nameof(rank), $"rank must be in 0..{worldSize - 1}, got {rank}");
+        if (datasetSize <= 0) throw new ArgumentOutOfRangeException(nameof(datasetSize),
+            $"the dataset is empty (size {datasetSize}); a sampler needs at least one sample");
+        if (worldSize <= 0) throw new ArgumentOutOfRangeException(nameof(worldSize),
+            $"world size must be positive, got {worldSize}");
+        if (rank < 0 || rank >= worldSize) throw new ArgumentOutOfRangeException(nameof(rank),
+            $"rank must be in 0..{worldSize - 1}, got {rank}");
         (DatasetSize, Rank, WorldSize, Shuffle, Seed) = (datasetSize, rank, worldSize, shuffle, seed);
         ShardSize = (int)((datasetSize + (long)worldSize - 1) / worldSize);
     }
@@ -43,7 +46,8 @@ public sealed class ShardedSampler
     /// needed.</summary>
     public int[] NextBatch(int batchSize)
     {
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize),
+            $"batch size must be positive, got {batchSize}");
         var batch = new int[batchSize];
         for (int i = 0; i < batchSize; i++)
         {
@@ -58,7 +62,9 @@ public sealed class ShardedSampler
     public void Restore(SamplerState state)
     {
         if (state.Epoch < 0 || state.Position < 0 || state.Position > ShardSize)
-            throw new ArgumentOutOfRangeException(nameof(state), $"sampler state {state} does not fit a shard of {ShardSize} entries; was the checkpoint made with another dataset or number of GPUs?");
+            throw new ArgumentOutOfRangeException(nameof(state),
+                $"sampler state {state} does not fit a shard of {ShardSize} entries; was the checkpoint made with "
+                + "another dataset or number of GPUs?");
         (epoch, position) = (state.Epoch, state.Position);
     }
 
@@ -83,7 +89,8 @@ public sealed class ShardedSampler
     /// <c>shuffle: false</c> the ranks together see every index in order; drop entries flagged as padding.</summary>
     public IEnumerable<ShardEntry[]> OnePass(int batchSize)
     {
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size must be positive, got {batchSize}");
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize),
+            $"batch size must be positive, got {batchSize}");
         return Shard(0).Chunk(batchSize).ToArray();
     }
 
@@ -103,5 +110,6 @@ public sealed class ShardedSampler
     }
 
     /// <summary>Mix(seed ^ Mix(epoch + golden ratio)): neighbouring epochs and seeds give unrelated streams.</summary>
-    public static ulong EpochSeed(ulong seed, long epoch) => SplitMix64.Mix(seed ^ SplitMix64.Mix((ulong)epoch + 0x9E3779B97F4A7C15UL));
+    public static ulong EpochSeed(ulong seed, long epoch)
+        => SplitMix64.Mix(seed ^ SplitMix64.Mix((ulong)epoch + 0x9E3779B97F4A7C15UL));
 }

@@ -1,8 +1,10 @@
 namespace RetinaNet.Data.Transforms;
 
 /// <summary>ODTK's augmentation options (names as its command line).</summary>
-public sealed record AugmentationOptions(int JitterMin, int JitterMax, int MaxSize, bool Rotate = false, bool Crop = false,
-    double Brightness = 0.002, double Contrast = 0.002, double Saturation = 0.002, double Hue = 0.0002, bool Flip = true);
+public sealed record AugmentationOptions(int JitterMin, int JitterMax, int MaxSize, bool Rotate = false,
+    bool Crop = false,
+    double Brightness = 0.002, double Contrast = 0.002, double Saturation = 0.002, double Hue = 0.0002,
+        bool Flip = true);
 
 /// <summary>The two transform chains: training (bbox-safe crop, quarter-turn rotation, jittered resize, flip, colour)
 /// and inference (fixed resize only).</summary>

@@ -31,13 +31,16 @@ public static class ColorJitter
     static Tensor Grey(Tensor images) =>
         (images[.., 0..1] * 0.2989 + images[.., 1..2] * 0.587 + images[.., 2..3] * 0.114);
 
-    static Tensor YiqMatrix() => tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, [3, 3]);
+    static Tensor YiqMatrix()
+        => tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, [3, 3]);
 
     /// <summary>RGB → YIQ, rotate I/Q by the angle, → RGB: one 3×3 matrix per image.</summary>
     static Tensor HueRotation(Tensor angle)
     {
         var toYiq = DeviceConstants.Get("rgb-to-yiq", angle.device, YiqMatrix);
-        var fromYiq = DeviceConstants.Get("yiq-to-rgb", angle.device, () => { using var m = YiqMatrix(); return linalg.inv(m); }); // inverted on the CPU: no device wait
+        // inverted on the CPU: no device wait
+        var fromYiq = DeviceConstants.Get("yiq-to-rgb", angle.device, () => { using var m = YiqMatrix();
+            return linalg.inv(m); });
         long b = angle.shape[0];
         var c = cos(angle); var s = sin(angle);
         var one = ones_like(c); var zero = zeros_like(c);

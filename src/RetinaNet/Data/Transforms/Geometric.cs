@@ -7,9 +7,11 @@ namespace RetinaNet.Data.Transforms;
 /// unless that makes the longer side exceed <c>MaxSize</c>, then the longer side to <c>MaxSize</c>. The new size is
 /// floor(ratio · side) as PIL's resize in ODTK; boxes scale by the ratio. Bilinear with antialiasing (PIL's
 /// BILINEAR when shrinking), on uint8 on the CPU (libtorch's vectorised path) and on float on the GPU.</summary>
-public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height, int Width)? fit = null) : IImageTransform
+public sealed class ResizeShorterSide(int min, int max, int maxSize,
+    (int Height, int Width)? fit = null) : IImageTransform
 {
-    public ResizeShorterSide(int size, int maxSize, (int Height, int Width)? fit = null) : this(size, size, maxSize, fit) { }
+    public ResizeShorterSide(int size, int maxSize, (int Height, int Width)? fit = null) : this(size, size, maxSize,
+        fit) { }
 
     public static double Ratio(int width, int height, int size, int maxSize, (int Height, int Width)? fit = null) =>
         OnnxRuntime.ImageScale.Ratio(width, height, size, maxSize, fit);
@@ -18,7 +20,8 @@ public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height
     {
         int size = min == max ? min : random.Next(min, max + 1);
         double ratio = Ratio(image.Width, image.Height, size, maxSize, fit);
-        int w = OnnxRuntime.ImageScale.Scaled(image.Width, ratio), h = OnnxRuntime.ImageScale.Scaled(image.Height, ratio);
+        int w = OnnxRuntime.ImageScale.Scaled(image.Width, ratio),
+            h = OnnxRuntime.ImageScale.Scaled(image.Height, ratio);
         if (w != image.Width || h != image.Height) image.ReplacePixels(Bilinear(image.Pixels, h, w));
         var boxes = image.Boxes;
         for (int i = 0; i < boxes.Length; i++) boxes[i] = (float)(boxes[i] * ratio);
@@ -33,12 +36,14 @@ public sealed class ResizeShorterSide(int min, int max, int maxSize, (int Height
         {
             // channels-last uint8 is the layout libtorch's AVX2 uint8 resampler takes
             using var nhwc = pixels.permute(1, 2, 0).contiguous().unsqueeze(0).permute(0, 3, 1, 2);
-            result = nn.functional.interpolate(nhwc, [height, width], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true)[0].contiguous();
+            result = nn.functional.interpolate(nhwc, [height, width], mode: InterpolationMode.Bilinear,
+                align_corners: false, antialias: true)[0].contiguous();
         }
         else
         {
             using var f = pixels.unsqueeze(0).to(ScalarType.Float32);
-            result = nn.functional.interpolate(f, [height, width], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true)[0]
+            result = nn.functional.interpolate(f, [height, width], mode: InterpolationMode.Bilinear,
+                align_corners: false, antialias: true)[0]
                 .round_().clamp_(0, 255).to(ScalarType.Byte);
         }
         return result.MoveToOuterDisposeScope();
@@ -117,7 +122,8 @@ public sealed class BboxSafeCrop(int attempts = 10) : IImageTransform
         if (n == 0) return true;
         for (int i = 0; i < n; i++)
         {
-            double ix = Math.Min(b[4 * i + 2], cx + cw) - Math.Max(b[4 * i], cx), iy = Math.Min(b[4 * i + 3], cy + ch) - Math.Max(b[4 * i + 1], cy);
+            double ix = Math.Min(b[4 * i + 2], cx + cw) - Math.Max(b[4 * i], cx), iy = Math.Min(b[4 * i + 3], cy + ch)
+                - Math.Max(b[4 * i + 1], cy);
             double inter = Math.Max(0, ix) * Math.Max(0, iy);
             double union = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]) + (double)cw * ch - inter;
             double mx = (b[4 * i] + b[4 * i + 2]) / 2, my = (b[4 * i + 1] + b[4 * i + 3]) / 2;
@@ -139,7 +145,8 @@ public sealed class BboxSafeCrop(int attempts = 10) : IImageTransform
         {
             float mx = (b[4 * i] + b[4 * i + 2]) / 2, my = (b[4 * i + 1] + b[4 * i + 3]) / 2;
             if (mx < x || mx >= x + w || my < y || my >= y + h) continue;
-            boxes.AddRange([Math.Clamp(b[4 * i] - x, 0, w), Math.Clamp(b[4 * i + 1] - y, 0, h), Math.Clamp(b[4 * i + 2] - x, 0, w), Math.Clamp(b[4 * i + 3] - y, 0, h)]);
+            boxes.AddRange([Math.Clamp(b[4 * i] - x, 0, w), Math.Clamp(b[4 * i + 1] - y, 0, h),
+                Math.Clamp(b[4 * i + 2] - x, 0, w), Math.Clamp(b[4 * i + 3] - y, 0, h)]);
             classes.Add(image.Classes[i]);
         }
         image.ReplaceBoxes([.. boxes], [.. classes]);
@@ -157,6 +164,7 @@ public sealed class RandomColor(double brightness, double contrast, double satur
     {
         if (!Enabled || random.Next(2) == 0) return;
         float Factor(double v) => (float)(1 + v * (2 * random.NextDouble() - 1));
-        image.Color = new ColorFactors(Factor(brightness), Factor(contrast), Factor(saturation), (float)(hue * (2 * random.NextDouble() - 1)));
+        image.Color = new ColorFactors(Factor(brightness), Factor(contrast), Factor(saturation),
+            (float)(hue * (2 * random.NextDouble() - 1)));
     }
 }

@@ -19,21 +19,26 @@ public sealed record CalibrationData(string ImagesDir, int Batch, int Batches, i
 /// <see cref="ConvolutionInputObserver"/> collects every quantized convolution's input range.</summary>
 public static class Calibration
 {
-    public static CalibrationTable Run(RetinaNetModel model, CalibrationData data, CalibrationSettings settings, TextWriter log)
+    public static CalibrationTable Run(RetinaNetModel model, CalibrationData data, CalibrationSettings settings,
+        TextWriter log)
     {
         var dataset = DetectionDataset.FromFolder(data.ImagesDir);
         int count = Math.Min(dataset.Count, data.Batch * data.Batches);
         var chosen = new ShardedSampler(dataset.Count, shuffle: true, seed: data.Seed).NextBatch(count);
         using var batches = chosen.Chunk(data.Batch).GetEnumerator();
-        BatchPlan? Plan() => batches.MoveNext() ? new BatchPlan(batches.Current, new bool[batches.Current.Length], null) : null;
+        BatchPlan? Plan() => batches.MoveNext() ? new BatchPlan(batches.Current, new bool[batches.Current.Length], null)
+            : null;
         var canvas = (data.Height, data.Width);
-        var loaderOptions = new LoaderOptions(data.Workers, 2, 0, SkipBadImages: false, Pin: data.Device.type == TorchSharp.DeviceType.CUDA) { Canvas = canvas };
+        var loaderOptions = new LoaderOptions(data.Workers, 2, 0, SkipBadImages: false,
+            Pin: data.Device.type == TorchSharp.DeviceType.CUDA) { Canvas = canvas };
         var resize = Augmentation.ForInference(data.Resize, data.MaxSize, canvas);
 
-        log.WriteLine($"Calibrating ({settings.Method.ToString().ToLowerInvariant()}) on {count} images from {data.ImagesDir} in batches of {data.Batch}");
+        log.WriteLine($"Calibrating ({settings.Method.ToString().ToLowerInvariant()}) on {count} images from "
+            + $"{data.ImagesDir} in batches of {data.Batch}");
         var clock = Stopwatch.StartNew();
         using var loader = DetectionLoader.Create(dataset, resize, Plan, loaderOptions, log);
-        using var observer = new ConvolutionInputObserver(model, settings.NewCollector, Int8Policy.FloatConvolutions(model));
+        using var observer = new ConvolutionInputObserver(model, settings.NewCollector,
+            Int8Policy.FloatConvolutions(model));
         model.eval();
         using (no_grad())
             while (loader.Next() is HostBatch host)

@@ -22,13 +22,16 @@ public sealed class CalibrationTable
         this.scales = new OrderedDictionary<string, float>(StringComparer.Ordinal);
         foreach (var (name, scale) in scales)
         {
-            if (!(scale > 0 && float.IsFinite(scale))) throw new ArgumentException($"{name}: scale must be a positive finite number, got {scale}");
+            if (!(scale > 0 && float.IsFinite(scale))) throw new ArgumentException($"{name}: scale must be a positive "
+                + $"finite number, got {scale}");
             if (!this.scales.TryAdd(name, scale)) throw new ArgumentException($"{name}: listed twice");
         }
     }
 
-    public static CalibrationTable FromRanges(CalibrationMethod method, IEnumerable<KeyValuePair<string, double>> amax) =>
-        new(method.TableName(), amax.Select(r => KeyValuePair.Create(r.Key, (float)(Math.Max(r.Value, MinAmax) / Int8Max))));
+    public static CalibrationTable FromRanges(CalibrationMethod method,
+        IEnumerable<KeyValuePair<string, double>> amax) =>
+        new(method.TableName(),
+            amax.Select(r => KeyValuePair.Create(r.Key, (float)(Math.Max(r.Value, MinAmax) / Int8Max))));
 
     public double Amax(string name) => (double)scales[name] * Int8Max;
 }

@@ -41,8 +41,10 @@ public sealed class ConvolutionInputObserver : IDisposable
         {
             double amax;
             try { amax = collector.Amax(); }
-            catch (InvalidOperationException) { throw new InvalidOperationException($"calibration never reached convolution {name}"); }
-            catch (InvalidDataException e) { throw new InvalidDataException($"INT8 calibration: convolution {name}: {e.Message}"); }
+            catch (InvalidOperationException) { throw new InvalidOperationException("calibration never reached "
+                + $"convolution {name}"); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"INT8 calibration: convolution {name}: "
+                + $"{e.Message}"); }
             yield return KeyValuePair.Create(name, amax);
         }
     }

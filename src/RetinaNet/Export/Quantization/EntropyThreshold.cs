@@ -3,8 +3,8 @@ namespace RetinaNet.Export.Quantization;
 /// <summary>entropy: TensorRT's entropy calibration (S. Migacz, "8-bit Inference with TensorRT", GTC 2017, the
 /// algorithm behind IInt8EntropyCalibrator2). For every candidate i from 128 bins to all of them: the reference P is
 /// the first i bins with everything beyond added to the last one; the candidate Q merges those i bins into 128 int8
-/// levels (bin j goes to level ⌊128 j / i⌋) and spreads each level's count evenly over its non-empty bins (empty bins
-/// stay empty). The i with the smallest KL(P ‖ Q), both normalised, wins (the last one on ties, as NVIDIA's
+/// levels (bin j goes to level ⌊128 j / i⌋) and spreads each level's count evenly over its non-empty bins (empty
+/// bins stay empty). The i with the smallest KL(P ‖ Q), both normalised, wins (the last one on ties, as NVIDIA's
 /// pytorch-quantization), and amax = (i + 0.5) bin widths: the slide's formula, which TensorRT's own caches bear out
 /// (their ranges are (i + 0.5)/2048 of a histogram range; e.g. 3c010a14 = 2048.5/2048/127, in the TRT 8.6 table of
 /// ultralytics/ultralytics#14121). As pytorch-quantization, bin 0 first takes bin 1's count: the spike of exact zeros
@@ -47,7 +47,8 @@ public static class EntropyThreshold
         for (int level = 0; level < levels; level++)
         {
             // bins j with ⌊levels·j / kept⌋ = level: j in [⌈level·kept/levels⌉, ⌈(level+1)·kept/levels⌉)
-            int start = (int)(((long)level * kept + levels - 1) / levels), end = (int)(((long)(level + 1) * kept + levels - 1) / levels);
+            int start = (int)(((long)level * kept + levels - 1) / levels),
+                end = (int)(((long)(level + 1) * kept + levels - 1) / levels);
             int count = nonEmpty[end] - nonEmpty[start];
             double spread = count > 0 ? (prefix[end] - prefix[start]) / count : 0;
             for (int j = start; j < end; j++)

@@ -8,7 +8,8 @@ namespace RetinaNet.Export.Quantization;
 /// <summary><c>export --int8</c>: where the ranges come from and what the graph gets.</summary>
 /// <param name="TablePath"><c>--calibration-table</c> (ODTK's meaning): an existing table is read instead of
 /// calibrating; otherwise calibration writes its ranges there. Null or empty: not kept.</param>
-public sealed record Int8Options(CalibrationSettings Settings, string? CalibrationImages, string? TablePath, int Batch, int Batches, Device Device);
+public sealed record Int8Options(CalibrationSettings Settings, string? CalibrationImages, string? TablePath, int Batch,
+    int Batches, Device Device);
 
 /// <summary>INT8 export on top of <see cref="OnnxExporter"/>: the calibration table (read, or calibrated and written)
 /// and the QDQ rewrite of the float32 graph, with the precision recorded in the model's metadata.</summary>
@@ -16,12 +17,14 @@ public static class Int8Export
 {
     public const string CalibrationKey = "retinanet.calibration";
 
-    public static CalibrationTable Table(RetinaNetModel model, ExportOptions export, Int8Options options, TextWriter log)
+    public static CalibrationTable Table(RetinaNetModel model, ExportOptions export, Int8Options options,
+        TextWriter log)
     {
         if (!string.IsNullOrEmpty(options.TablePath) && File.Exists(options.TablePath))
         {
             var existing = CalibrationTableFile.Load(options.TablePath);
-            log.WriteLine($"Using calibration table {options.TablePath} ({existing.Algorithm}, {existing.Scales.Count} ranges)");
+            log.WriteLine($"Using calibration table {options.TablePath} ({existing.Algorithm}, {existing.Scales.Count} "
+                + "ranges)");
             return existing;
         }
         if (string.IsNullOrEmpty(options.CalibrationImages))

@@ -7,5 +7,6 @@ namespace RetinaNet.Export.Quantization;
 /// convolution gets int8 input and weights.</summary>
 public static class Int8Policy
 {
-    public static IReadOnlySet<string> FloatConvolutions(RetinaNetModel model) => model.OutputConvolutions.ToHashSet(StringComparer.Ordinal);
+    public static IReadOnlySet<string> FloatConvolutions(RetinaNetModel model)
+        => model.OutputConvolutions.ToHashSet(StringComparer.Ordinal);
 }

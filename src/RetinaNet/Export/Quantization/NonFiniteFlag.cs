@@ -23,7 +23,8 @@ sealed class NonFiniteFlag : IDisposable
     }
 
     public static InvalidDataException Error() =>
-        new("its input held NaN or infinite values: the model does not compute finite activations on the calibration images");
+        new("its input held NaN or infinite values: the model does not compute finite activations on the calibration "
+            + "images");
 
     public void Dispose() => seen?.Dispose();
 }

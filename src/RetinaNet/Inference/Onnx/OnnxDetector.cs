@@ -78,9 +78,12 @@ public sealed class OnnxDetector : IDetector
     static OnnxDetector Open(string path, ExportedDetector info, OrtExecution execution, TextWriter notes,
         InferenceConfig settings)
     {
-        if (info.HasEngine && (execution.Gpu ? TensorRtAvailability.Missing() : "it runs on a GPU only (--device cuda)") is string missing)
+        if (info.HasEngine
+            && (execution.Gpu ? TensorRtAvailability.Missing()
+            : "it runs on a GPU only (--device cuda)") is string missing)
             throw new TensorRtUnavailableException($"{path} holds a TensorRT engine: {missing}");
-        var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width], [OnnxNames.ImageSizes] = [-1, 2] };
+        var shapes = new Dictionary<string, long[]> { [OnnxNames.Images] = [-1, 3, info.Height, info.Width],
+            [OnnxNames.ImageSizes] = [-1, 2] };
         var session = OrtSessions.Create(path, execution, notes, shapes);
         return new OnnxDetector(session, info, settings);
     }
@@ -93,7 +96,8 @@ public sealed class OnnxDetector : IDetector
         var meta = model.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         var dims = model.Graph.Input.FirstOrDefault(i => i.Name == OnnxNames.Images)?.Type?.TensorType?.Shape?.Dim;
         var file = RetinaNet.OnnxRuntime.ExportedFile.Describe(path, meta, dims?.Select(d => d.DimValue).ToList());
-        return new(file.Height, file.Width, file.Classes, file.Precision, model.Graph.Node.Any(n => n.OpType == "EPContext"),
+        return new(file.Height, file.Width, file.Classes, file.Precision,
+            model.Graph.Node.Any(n => n.OpType == "EPContext"),
             file.Resize, file.MaxSize) { Categories = file.Categories };
     }
 
@@ -101,9 +105,11 @@ public sealed class OnnxDetector : IDetector
     {
         if (host.Count == 0) return [];
         using var scope = NewDisposeScope();
-        var outputs = OrtTensors.Run(session, new Dictionary<string, Tensor> { [OnnxNames.Images] = host.Pixels, [OnnxNames.ImageSizes] = host.Sizes },
+        var outputs = OrtTensors.Run(session,
+            new Dictionary<string, Tensor> { [OnnxNames.Images] = host.Pixels, [OnnxNames.ImageSizes] = host.Sizes },
             [OnnxNames.Boxes, OnnxNames.Scores, OnnxNames.Classes]);
-        return DetectionMapping.ToImages(outputs[OnnxNames.Scores], outputs[OnnxNames.Boxes], outputs[OnnxNames.Classes], null, host);
+        return DetectionMapping.ToImages(outputs[OnnxNames.Scores], outputs[OnnxNames.Boxes],
+            outputs[OnnxNames.Classes], null, host);
     }
 
     public void Dispose() => session.Dispose();

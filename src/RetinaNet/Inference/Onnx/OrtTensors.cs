@@ -12,7 +12,8 @@ public static class OrtTensors
     public static OrtValue From(Tensor value)
     {
         using var host = value.detach().cpu().contiguous();
-        var ort = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, ElementType(host.dtype), host.shape);
+        var ort = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, ElementType(host.dtype),
+            host.shape);
         host.bytes.CopyTo(ort.GetTensorMutableRawData());
         return ort;
     }
@@ -47,7 +48,8 @@ public static class OrtTensors
 
     /// <summary>Runs the session on named inputs; returns the named outputs (all, when none are named) as
     /// tensors.</summary>
-    public static Dictionary<string, Tensor> Run(InferenceSession session, IReadOnlyDictionary<string, Tensor> inputs, IReadOnlyList<string>? outputs = null)
+    public static Dictionary<string, Tensor> Run(InferenceSession session, IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyList<string>? outputs = null)
     {
         var names = inputs.Keys.ToList();
         var values = names.Select(n => From(inputs[n])).ToList();

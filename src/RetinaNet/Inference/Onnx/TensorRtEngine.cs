@@ -18,7 +18,8 @@ public static class TensorRtEngine
     public static void EnsureAvailable(string enginePath)
     {
         if (TensorRtAvailability.Missing() is string missing)
-            throw new TensorRtUnavailableException($"{enginePath}: cannot build a TensorRT engine: {missing}; or export to an .onnx name");
+            throw new TensorRtUnavailableException($"{enginePath}: cannot build a TensorRT engine: {missing}; or "
+                + "export to an .onnx name");
     }
 
     public static void Build(ModelProto model, string enginePath, OrtExecution execution, TextWriter notes)
@@ -31,17 +32,21 @@ public static class TensorRtEngine
             OnnxExporter.Save(model, onnxPath);
             var contextPath = Path.Combine(work.FullName, "model_ctx.onnx");
             var shapes = InputShapes(model);
-            var trt = execution with { EngineContextPath = contextPath, CacheDirectory = execution.CacheDirectory ?? Path.Combine(work.FullName, "cache") };
+            var trt = execution with { EngineContextPath = contextPath, CacheDirectory = execution.CacheDirectory
+                ?? Path.Combine(work.FullName, "cache") };
             using (var options = new SessionOptions())
             {
                 using var provider = new OrtTensorRTProviderOptions();
                 provider.UpdateOptions(OrtSessions.TensorRtSettings(trt, shapes));
                 options.AppendExecutionProvider_Tensorrt(provider);
-                notes.WriteLine($"Building the TensorRT engine (batch {execution.BatchProfile.Min}..{execution.BatchProfile.Max}, {(execution.Int8 ? "int8" : execution.Fp16 ? "fp16" : "fp32")}): this takes minutes");
+                notes.WriteLine("Building the TensorRT engine (batch "
+                    + $"{execution.BatchProfile.Min}..{execution.BatchProfile.Max}, "
+                    + $"{(execution.Int8 ? "int8" : execution.Fp16 ? "fp16" : "fp32")}): this takes minutes");
                 using var session = new InferenceSession(onnxPath, options); // the build happens here
             }
             if (!File.Exists(contextPath))
-                throw new TensorRtUnavailableException($"{enginePath}: ONNX Runtime built no engine context model (is the whole graph supported by TensorRT? run with --verbose)");
+                throw new TensorRtUnavailableException($"{enginePath}: ONNX Runtime built no engine context model (is "
+                    + "the whole graph supported by TensorRT? run with --verbose)");
             // The context model keeps our metadata, so infer knows the input size and classes.
             var context = OnnxExporter.Load(contextPath);
             context.MetadataProps.Clear();
@@ -57,5 +62,6 @@ public static class TensorRtEngine
     /// <summary>Graph input name → shape (symbolic dimensions as -1), for TensorRT's optimisation profile.</summary>
     public static Dictionary<string, long[]> InputShapes(ModelProto model) =>
         model.Graph.Input.Where(i => model.Graph.Initializer.All(t => t.Name != i.Name))
-            .ToDictionary(i => i.Name, i => i.Type.TensorType.Shape.Dim.Select(d => d.HasDimValue ? d.DimValue : -1L).ToArray());
+            .ToDictionary(i => i.Name,
+            i => i.Type.TensorType.Shape.Dim.Select(d => d.HasDimValue ? d.DimValue : -1L).ToArray());
 }
