@@ -77,8 +77,8 @@ static class EvaluateCommand
             foreach (var c in result.PerCategory)
             {
                 w.WriteStartObject(c.CategoryId.ToString(CultureInfo.InvariantCulture));
-                w.WriteString("name", c.Name); w.WriteNumber("ap", c.Ap); w.WriteNumber("ap50", c.Ap50);
-                    w.WriteNumber("gt", c.GtCount);
+                w.WriteString("name", c.Name); w.WriteNumber("ap", c.Ap);
+                w.WriteNumber("ap50", c.Ap50); w.WriteNumber("gt", c.GtCount);
                 w.WriteEndObject();
             }
             w.WriteEndObject();

@@ -69,8 +69,8 @@ static class InferVideo
                 w.WriteString("name", d.Name);
                 w.WriteNumber("score", d.Score);
                 w.WriteStartArray("bbox");
-                w.WriteNumberValue(d.X); w.WriteNumberValue(d.Y); w.WriteNumberValue(d.Width);
-                    w.WriteNumberValue(d.Height);
+                w.WriteNumberValue(d.X); w.WriteNumberValue(d.Y);
+                w.WriteNumberValue(d.Width); w.WriteNumberValue(d.Height);
                 w.WriteEndArray();
                 w.WriteEndObject();
             }

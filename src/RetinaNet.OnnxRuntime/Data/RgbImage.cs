@@ -11,8 +11,8 @@ public sealed class RgbImage
 
     public RgbImage(int width, int height, byte[] pixels)
     {
-        if (width <= 0
-            || height <= 0) throw new ArgumentException($"image size must be positive, got {width}x{height}");
+        if (width <= 0 || height <= 0)
+            throw new ArgumentException($"image size must be positive, got {width}x{height}");
         if (pixels.Length != checked(width * height * 3)) throw new ArgumentException($"expected {width * height * 3} "
             + $"bytes for {width}x{height} RGB, got {pixels.Length}");
         (Width, Height, Pixels) = (width, height, pixels);

@@ -21,8 +21,8 @@ public sealed record AnchorConfig
 
     public void Validate()
     {
-        if (Ratios.Count == 0
-            || Scales.Count == 0) throw new ArgumentException("anchor ratios and scales must not be empty");
+        if (Ratios.Count == 0 || Scales.Count == 0)
+            throw new ArgumentException("anchor ratios and scales must not be empty");
         if (Ratios.Concat(Scales).Any(v => !(v > 0) || double.IsInfinity(v)))
             throw new ArgumentException("anchor ratios and scales must be positive numbers");
         if (Angles.Any(a => !double.IsFinite(a))) throw new ArgumentException("anchor angles must be finite numbers");

@@ -38,8 +38,7 @@ public static class Anchors
     /// <summary>Rotated anchors of one level (<see cref="RotatedBoxes.CellAnchors"/>), ordered as
     /// <see cref="ForLevel"/>: their axis form [A * H * W, 4] and corners [A * H * W, 8].</summary>
     public static (Tensor Axis, Tensor Corners) RotatedForLevel(int stride, long height, long width,
-        AnchorConfig config,
-        Device? device = null)
+        AnchorConfig config, Device? device = null)
     {
         var (axis, corners) = RotatedBoxes.CellAnchors(stride, config.Ratios, config.Scales, config.Angles);
         using (axis) using (corners)
@@ -82,8 +81,7 @@ public sealed class AnchorGenerator : IDisposable
             var strides = levels.Select(l => (int)(inputWidth / l.W)).ToArray();
             var entry = config.Rotated ? Rotated(levels, strides, device)
                 : new LevelAnchors(levels.Select((l, i) => ForLevelDetached(strides[i], l.H, l.W, device)).ToArray(),
-                strides,
-                    levels.ToArray(), config.Count);
+                    strides, levels.ToArray(), config.Count);
             if (cache.Remove(key, out var old)) old.Dispose();
             cache[key] = entry;
             return entry;

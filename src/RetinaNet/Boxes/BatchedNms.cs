@@ -182,8 +182,8 @@ public static class BatchedNms
                 classes[.., ..d].masked_fill(~filledOut, 0),
                 indices[.., ..d].masked_fill(~filledOut, -1),
                 count.clone());
-            foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices,
-                result.Count }) t.MoveToOuterDisposeScope();
+            foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
+                t.MoveToOuterDisposeScope();
             return result;
         }
     }

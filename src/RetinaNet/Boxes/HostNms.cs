@@ -58,8 +58,8 @@ public static class HostNms
         var result = new NmsResult(tensor(outScores, [b, d]).to(device), tensor(outBoxes, [b, d, width]).to(device),
             tensor(outClasses, [b, d]).to(classes.dtype).to(device), tensor(outIndices, [b, d]).to(device),
             tensor(counts, [b]).to(device));
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices,
-            result.Count }) t.MoveToOuterDisposeScope();
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
+            t.MoveToOuterDisposeScope();
         return result;
     }
 

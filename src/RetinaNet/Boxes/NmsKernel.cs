@@ -52,8 +52,8 @@ public static class NmsKernel
             sortedClasses.gather(1, at).masked_fill(~filled, 0),
             sorted.Order.gather(1, at).masked_fill(~filled, -1),
             count);
-        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices,
-            result.Count }) t.MoveToOuterDisposeScope();
+        foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
+            t.MoveToOuterDisposeScope();
         return result;
     }
 }

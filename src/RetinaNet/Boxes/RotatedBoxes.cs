@@ -41,7 +41,7 @@ public static class RotatedBoxes
     {
         using var scope = NewDisposeScope();
         var x = boxes[.., 0]; var y = boxes[.., 1]; var w = boxes[.., 2]; var h = boxes[.., 3];
-            var theta = boxes[.., 4];
+        var theta = boxes[.., 4];
         var centre = stack([x + w / 2, y + h / 2], 1).unsqueeze(-1); // [N, 2, 1]
         var x2 = x + w; var y2 = y + h;
         // [N, 2, 4]

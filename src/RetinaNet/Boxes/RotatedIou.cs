@@ -25,10 +25,10 @@ public static class RotatedIou
         for (int i = 0; i < 4; i++)
         {
             px[i] = a[2 * i]; py[i] = a[2 * i + 1]; bx[i] = b[2 * i]; by[i] = b[2 * i + 1];
-            aMinX = Math.Min(aMinX, px[i]); aMaxX = Math.Max(aMaxX, px[i]); aMinY = Math.Min(aMinY, py[i]);
-                aMaxY = Math.Max(aMaxY, py[i]);
-            bMinX = Math.Min(bMinX, bx[i]); bMaxX = Math.Max(bMaxX, bx[i]); bMinY = Math.Min(bMinY, by[i]);
-                bMaxY = Math.Max(bMaxY, by[i]);
+            aMinX = Math.Min(aMinX, px[i]); aMaxX = Math.Max(aMaxX, px[i]);
+            aMinY = Math.Min(aMinY, py[i]); aMaxY = Math.Max(aMaxY, py[i]);
+            bMinX = Math.Min(bMinX, bx[i]); bMaxX = Math.Max(bMaxX, bx[i]);
+            bMinY = Math.Min(bMinY, by[i]); bMaxY = Math.Max(bMaxY, by[i]);
         }
         if (aMaxX < bMinX || bMaxX < aMinX || aMaxY < bMinY || bMaxY < aMinY) return 0;
         double areaA = Math.Abs(SignedArea(px, py, 4)), signedB = SignedArea(bx, by, 4), areaB = Math.Abs(signedB);

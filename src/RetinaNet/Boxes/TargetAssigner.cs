@@ -45,17 +45,11 @@ public sealed class TargetAssigner
         using var scope = NewDisposeScope();
         long batch = targets.shape[0], n = anchors.shape[0], m = targets.shape[1];
         var device = anchors.device;
-        if (m == 0)
-            return new AnchorTargets(
-                zeros(batch, n, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope(),
-                zeros(batch, n, 4, device: device).MoveToOuterDisposeScope());
+        if (m == 0) return Empty(batch, n, 4, device);
 
         var t = targets.to(ScalarType.Float32).to(device);
         var xy = t[.., .., 0..2];
         var boxes = cat([xy, xy + t[.., .., 2..4] - 1], -1); // [B, M, 4] inclusive corners
-        var cls = t[.., .., 4];
-        var isObject = cls >= 0;
-        var isCrowd = cls == Crowd;
 
         // One intersection pass serves both IoU with objects and coverage by crowd regions.
         var a = anchors.unsqueeze(0); // [1, N, 4]
@@ -63,18 +57,12 @@ public sealed class TargetAssigner
         var ax2 = a[.., .., 2].unsqueeze(-1); var ay2 = a[.., .., 3].unsqueeze(-1);
         var bx1 = boxes[.., .., 0].unsqueeze(1); var by1 = boxes[.., .., 1].unsqueeze(1);
         var bx2 = boxes[.., .., 2].unsqueeze(1); var by2 = boxes[.., .., 3].unsqueeze(1);
-        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0) * (ay2.minimum(by2) - ay1.maximum(by1)
-            + 1).clamp_min(0);
+        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0)
+            * (ay2.minimum(by2) - ay1.maximum(by1) + 1).clamp_min(0);
         var anchorArea = BoxOps.Area(a).unsqueeze(-1); // [1, N, 1]
         var boxArea = BoxOps.Area(boxes).unsqueeze(1); // [B, 1, M]
-        var iou = (inter / (anchorArea + boxArea - inter)).masked_fill(~isObject.unsqueeze(1), -1); // [B, N, M]
-
-        var best = iou.amax([-1]); // [B, N]
-        var columns = arange(m, dtype: ScalarType.Int64, device: device).view(1, 1, m);
-        var bestIndex = where(iou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1); // first best box
-
-        var fg = best >= foreground;
-        var labels = Labels(best, bestIndex, cls, inter / anchorArea, isCrowd);
+        var iou = inter / (anchorArea + boxArea - inter); // [B, N, M]
+        var (labels, bestIndex, fg) = Match(iou, inter / anchorArea, t[.., .., 4]);
         var matched = boxes.gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 4));
         // Zero deltas off the foreground: padding rows would give log(negative) = NaN, and NaN * 0 is NaN.
         var deltas = BoxCoder.Encode(matched, a).masked_fill(~fg.unsqueeze(-1), 0);
@@ -90,38 +78,42 @@ public sealed class TargetAssigner
         using var scope = NewDisposeScope();
         long batch = targets.shape[0], n = anchorAxis.shape[0], m = targets.shape[1];
         var device = anchorAxis.device;
-        if (m == 0)
-            return new AnchorTargets(zeros(batch, n, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope(),
-                zeros(batch, n, 6, device: device).MoveToOuterDisposeScope());
+        if (m == 0) return Empty(batch, n, 6, device);
         var t = targets.to(ScalarType.Float32).to(device);
-        var cls = t[.., .., 5];
-        var isObject = cls >= 0;
-        var isCrowd = cls == Crowd;
         var (axis, corners) = RotatedBoxes.FromXywhTheta(t[.., .., ..5].reshape(-1, 5)); // [B*M, 6], [B*M, 8]
         var iou = RotatedIou.Pairwise(anchorCorners, corners).view(n, batch, m).permute(1, 0, 2); // [B, N, M]
         var anchorArea = BoxOps.Area(anchorAxis).view(1, n, 1);
         var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(0).unsqueeze(1); // [B, 1, M]
         var inter = iou * (anchorArea + boxArea) / (1 + iou);
-        var objectIou = iou.masked_fill(~isObject.unsqueeze(1), -1);
-        var best = objectIou.amax([-1]);
-        var columns = arange(m, dtype: ScalarType.Int64, device: device).view(1, 1, m);
-        var bestIndex = where(objectIou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1);
-        var fg = best >= foreground;
-        var labels = Labels(best, bestIndex, cls, inter / anchorArea, isCrowd);
+        var (labels, bestIndex, fg) = Match(iou, inter / anchorArea, t[.., .., 5]);
         var matched = axis.view(batch, m, 6).gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 6));
         var deltas = RotatedBoxes.Encode(matched, anchorAxis.unsqueeze(0)).masked_fill(~fg.unsqueeze(-1), 0);
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 
-    /// <summary>ODTK's labels from each anchor's best object IoU and its box, then background anchors mostly
-    /// inside a crowd region (<paramref name="cover"/>: intersection over the anchor's area) ignored.</summary>
-    Tensor Labels(Tensor best, Tensor bestIndex, Tensor cls, Tensor cover, Tensor isCrowd)
+    /// <summary>No targets at all: every anchor background, zero deltas of <paramref name="values"/> each.</summary>
+    static AnchorTargets Empty(long batch, long n, int values, Device device) => new(
+        zeros(batch, n, dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope(),
+        zeros(batch, n, values, device: device).MoveToOuterDisposeScope());
+
+    /// <summary>ODTK's rule on the IoUs [B, N, M] of anchors with the targets of class <paramref name="cls"/> [B, M]:
+    /// each anchor's best object (ties: the lower box index), foreground at or above the one threshold, background
+    /// below the other, ignored between; then background anchors mostly inside a crowd region
+    /// (<paramref name="cover"/>: intersection over the anchor's area) ignored too.</summary>
+    (Tensor Labels, Tensor BestIndex, Tensor Foreground) Match(Tensor iou, Tensor cover, Tensor cls)
     {
+        long m = iou.shape[2];
+        var objectIou = iou.masked_fill(~(cls >= 0).unsqueeze(1), -1);
+        var best = objectIou.amax([-1]); // [B, N]
+        var columns = arange(m, dtype: ScalarType.Int64, device: iou.device).view(1, 1, m);
+        // the first best box
+        var bestIndex = where(objectIou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1);
         var labels = full(best.shape, -1L, dtype: ScalarType.Int64, device: best.device);
         labels = labels.masked_fill(best < background, 0);
         var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64) + 1;
-        labels = where(best >= foreground, matchedClass, labels);
-        var crowdCover = cover.masked_fill(~isCrowd.unsqueeze(1), 0).amax([-1]);
-        return labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1);
+        var fg = best >= foreground;
+        labels = where(fg, matchedClass, labels);
+        var crowdCover = cover.masked_fill(~(cls == Crowd).unsqueeze(1), 0).amax([-1]);
+        return (labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1), bestIndex, fg);
     }
 }

@@ -99,9 +99,8 @@ sealed unsafe class NcclCollectives(NcclLibrary.Api api, IntPtr comm) : ICollect
 
     internal static void Check(int status, string call)
     {
-        if (status != 0
-            && status != InProgress) throw new InvalidOperationException($"{call} failed: "
-            + $"{NcclLibrary.ErrorString(status)}");
+        if (status != 0 && status != InProgress)
+            throw new InvalidOperationException($"{call} failed: {NcclLibrary.ErrorString(status)}");
     }
 
     static int DataType(Tensor t) => t.dtype switch

@@ -183,9 +183,7 @@ public static class DetectionsFile
         public long Id(string field)
         {
             var v = Field(field);
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d)
-                && Math.Abs(d) < 9e15) return (long)d;
+            if (CocoFile.WholeNumber(v) is long x) return x;
             throw new BadInputException(path, $"{list}[{index}].{field} must be an integer, found {v.GetRawText()}");
         }
 

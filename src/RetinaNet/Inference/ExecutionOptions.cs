@@ -47,10 +47,10 @@ public static class ModelFiles
     /// <paramref name="path"/> says otherwise.</summary>
     public static void CheckRotated(string path, bool modelRotated, bool flagGiven)
     {
-        if (modelRotated
-            && !flagGiven) throw new ArgumentException($"{path} is a rotated-box model: pass --rotated-bbox");
-        if (!modelRotated
-            && flagGiven) throw new ArgumentException($"{path} is an axis-aligned model: leave out --rotated-bbox");
+        if (modelRotated && !flagGiven)
+            throw new ArgumentException($"{path} is a rotated-box model: pass --rotated-bbox");
+        if (!modelRotated && flagGiven)
+            throw new ArgumentException($"{path} is an axis-aligned model: leave out --rotated-bbox");
     }
 }
 

@@ -72,9 +72,9 @@ public sealed class LossScaler
     {
         if (!(state.Scale > 0) || double.IsInfinity(state.Scale)) throw new ArgumentOutOfRangeException(nameof(state),
             state.Scale, "saved loss scale must be positive and finite");
-        if (state.GoodSteps < 0
-            || state.GoodSteps >= GrowthInterval) throw new ArgumentOutOfRangeException(nameof(state), state.GoodSteps,
-            $"saved good-step count must be in [0, {GrowthInterval})");
+        if (state.GoodSteps < 0 || state.GoodSteps >= GrowthInterval)
+            throw new ArgumentOutOfRangeException(nameof(state), state.GoodSteps,
+                $"saved good-step count must be in [0, {GrowthInterval})");
         CurrentScale = state.Scale;
         GoodSteps = state.GoodSteps;
     }

@@ -234,6 +234,15 @@ public sealed class CocoFile
     }
 
     /// <summary>Field access with errors that say which entry lacks what.</summary>
+    /// <summary>A JSON number with no fraction (1 and 1.0 alike, as Python's json gives ids) as a long; null for
+    /// anything else.</summary>
+    internal static long? WholeNumber(JsonElement v)
+    {
+        if (v.ValueKind != JsonValueKind.Number) return null;
+        if (v.TryGetInt64(out long x)) return x;
+        return v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15 ? (long)d : null;
+    }
+
     sealed class EntryReader(string path)
     {
         public IEnumerable<JsonElement> Array(JsonElement root, string name, bool required)
@@ -263,9 +272,7 @@ public sealed class CocoFile
         public long Long(JsonElement e, string list, int index, string field)
         {
             var v = Field(e, list, index, field);
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long x)) return x;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d)
-                && Math.Abs(d) < 9e15) return (long)d;
+            if (WholeNumber(v) is long x) return x;
             throw new BadInputException(path,
                 $"{list}[{index}].{field} must be an integer, found {OneLine(v.GetRawText())}");
         }

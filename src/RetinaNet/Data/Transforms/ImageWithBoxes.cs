@@ -21,12 +21,11 @@ public sealed class ImageWithBoxes : IDisposable
 
     public ImageWithBoxes(Tensor pixels, float[] boxes, int[] classes, float[]? angles = null)
     {
-        if (angles is not null
-            && angles.Length != classes.Length) throw new ArgumentException($"{angles.Length} angles for "
-            + $"{classes.Length} boxes");
-        if (pixels.dim() != 3 || pixels.shape[0] != 3
-            || pixels.dtype != ScalarType.Byte) throw new ArgumentException("expected uint8 [3, H, W] pixels, got "
-            + $"{pixels.dtype} [{string.Join(", ", pixels.shape)}]");
+        if (angles is not null && angles.Length != classes.Length)
+            throw new ArgumentException($"{angles.Length} angles for {classes.Length} boxes");
+        if (pixels.dim() != 3 || pixels.shape[0] != 3 || pixels.dtype != ScalarType.Byte)
+            throw new ArgumentException(
+                $"expected uint8 [3, H, W] pixels, got {pixels.dtype} [{string.Join(", ", pixels.shape)}]");
         if (boxes.Length != classes.Length * 4) throw new ArgumentException($"{boxes.Length} box coordinates for "
             + $"{classes.Length} classes");
         (Pixels, Boxes, Classes, Angles) = (pixels, boxes, classes, angles);
