@@ -34,19 +34,20 @@ static class NcclCheck
         }
         using (var scope = NewDisposeScope())
         {
-            var sum = full(1000, r + 1, ScalarType.Float32, device);
+            using Scalar rank = r.ToScalar(), rankPlusOne = (r + 1).ToScalar(), twice = (2 * (r + 1)).ToScalar();
+            var sum = full(1000, rankPlusOne, ScalarType.Float32, device);
             group.AllReduce(sum, ReduceOp.Sum);
             Expect("all-reduce sum", sum, Enumerable.Repeat(w * (w + 1) / 2f, 1000).ToArray());
-            var mean = full(1000, 2 * (r + 1), ScalarType.Float32, device);
+            var mean = full(1000, twice, ScalarType.Float32, device);
             group.AllReduce(mean, ReduceOp.Average);
             Expect("all-reduce average", mean, Enumerable.Repeat((float)(w + 1), 1000).ToArray());
-            var half = full(64, r + 1, ScalarType.BFloat16, device);
+            var half = full(64, rankPlusOne, ScalarType.BFloat16, device);
             group.AllReduce(half, ReduceOp.Sum);
             Expect("bf16 all-reduce", half, Enumerable.Repeat(w * (w + 1) / 2f, 64).ToArray());
-            var from0 = r == 0 ? arange(10, ScalarType.Float32, device) : zeros(10, ScalarType.Float32, device);
+            var from0 = r == 0 ? Scalars.Arange(10, ScalarType.Float32, device) : zeros(10, ScalarType.Float32, device);
             group.Broadcast(from0);
             Expect("broadcast", from0, Enumerable.Range(0, 10).Select(i => (float)i).ToArray());
-            var gathered = group.AllGather(full(3, r, ScalarType.Int64, device));
+            var gathered = group.AllGather(full(3, rank, ScalarType.Int64, device));
             Expect("all-gather", gathered, Enumerable.Range(0, w).SelectMany(k => Enumerable.Repeat((float)k, 3)).ToArray());
             var bad = tensor(new long[] { problems.Count }).to(device);
             group.AllReduce(bad, ReduceOp.Sum);

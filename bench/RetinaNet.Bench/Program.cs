@@ -5,6 +5,7 @@ using RetinaNet.Inference;
 using RetinaNet.Model;
 using TorchSharp;
 using static TorchSharp.torch;
+using static RetinaNet.Native.Scalars;
 
 // Benchmarks that need a GPU to mean anything; each prints one JSON line per figure.
 //   RetinaNet.Bench nms [--boxes 20000] [--classes 80] [--detections 100] [--iters 50]
@@ -49,10 +50,10 @@ void Nms()
         using var scope = NewDisposeScope();
         var g = new Generator(0); // CPU generator, then moved: the same boxes on every device
         // Boxes clustered like a detector's candidates: many overlapping boxes around a few hundred objects.
-        var centres = (rand(1, 300, 2, generator: g).to(device) * 1100).repeat_interleave(n / 300 + 1, 1)[.., ..n];
-        var jitter = randn(1, n, 2, generator: g).to(device) * 20;
-        var size = rand(1, n, 2, generator: g).to(device) * 150 + 10;
-        var boxes = cat([centres + jitter, centres + jitter + size], -1);
+        var centres = (rand(1, 300, 2, generator: g).to(device) * Of(1100)).repeat_interleave(n / 300 + 1, 1)[.., ..n];
+        var jitter = randn(1, n, 2, generator: g).to(device) * Of(20);
+        var size = (rand(1, n, 2, generator: g).to(device) * Of(150)).Plus(Of(10));
+        var boxes = cat([centres.Plus(jitter), centres.Plus(jitter).Plus(size)], -1);
         var scores = rand(1, n, generator: g).to(device);
         var labels = randint(0, classes, [1, n], generator: g).to(device);
         for (int w = 0; w < 5; w++) BatchedNms.Run(scores, boxes, labels, null, 0.5, detections).Dispose();

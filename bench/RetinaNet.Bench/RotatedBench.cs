@@ -2,6 +2,7 @@ using System.Diagnostics;
 using RetinaNet.Boxes;
 using TorchSharp;
 using static TorchSharp.torch;
+using static RetinaNet.Native.Scalars;
 
 namespace RetinaNet.Bench;
 
@@ -31,7 +32,7 @@ static class RotatedBench
             $"\"max_abs_diff_vs_cpu\": {iouError:E2}, \"median_ms\": {iouTimes[iouTimes.Length / 2]:F3}, \"min_ms\": {iouTimes[0]:F3}}}");
 
         // NMS candidates clustered like a detector's: many overlapping boxes around a few hundred objects
-        var centres = (rand(nmsBoxes / 60 + 1, 1, 2, generator: g) * 1100).expand(-1, 60, 2).reshape(-1, 2)[..nmsBoxes];
+        var centres = (rand(nmsBoxes / 60 + 1, 1, 2, generator: g) * Of(1100)).expand(-1, 60, 2).reshape(-1, 2)[..nmsBoxes];
         var corners = Around(centres, g).unsqueeze(0).to(device);
         var scores = rand(1, nmsBoxes, generator: g).to(device);
         var classes = zeros(1, nmsBoxes, dtype: ScalarType.Int64).to(device);
@@ -65,16 +66,20 @@ static class RotatedBench
         return times;
     }
 
-    static Tensor Corners(int n, double extent, Generator g) => Around(rand(n, 2, generator: g) * extent, g);
+    static Tensor Corners(int n, double extent, Generator g)
+    {
+        using var side = extent.ToScalar();
+        return Around(rand(n, 2, generator: g) * side, g);
+    }
 
     /// <summary>Rotated boxes of 10-160 px at random angles in [-π/4, π/4] around the given centres: corners [N, 8].
     /// </summary>
     static Tensor Around(Tensor centres, Generator g)
     {
         long n = centres.shape[0];
-        var size = rand(n, 2, generator: g) * 150 + 10;
-        var theta = (rand(n, 1, generator: g) - 0.5) * (Math.PI / 2);
-        var xy = centres + randn(n, 2, generator: g) * 20 - size / 2;
+        var size = (rand(n, 2, generator: g) * Of(150)).Plus(Of(10));
+        var theta = (rand(n, 1, generator: g) - Of(0.5)) * Of(Math.PI / 2);
+        var xy = centres.Plus(randn(n, 2, generator: g) * Of(20)) - size / Of(2);
         return RotatedBoxes.FromXywhTheta(cat([xy, size, theta], 1)).Corners;
     }
 }

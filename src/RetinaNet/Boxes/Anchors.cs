@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Boxes;
@@ -50,12 +51,13 @@ public static class Anchors
     {
         using var scope = NewDisposeScope();
         long values = cell.shape[1];
-        var ys = arange(height, dtype: ScalarType.Float32, device: device) * stride;
-        var xs = arange(width, dtype: ScalarType.Float32, device: device) * stride;
+        using var step = stride.ToScalar();
+        var ys = Arange(height, ScalarType.Float32, device) * step;
+        var xs = Arange(width, ScalarType.Float32, device) * step;
         // [H, W, 2]
         var xy = stack([xs.view(1, -1).expand(height, width), ys.view(-1, 1).expand(height, width)], dim: -1);
         var shift = xy.repeat(1, 1, values / 2); // [H, W, 2k]
-        var all = cell.to(device ?? CPU).view(-1, 1, 1, values) + shift.unsqueeze(0); // [A, H, W, 2k]
+        var all = cell.to(device ?? CPU).view(-1, 1, 1, values).Plus(shift.unsqueeze(0)); // [A, H, W, 2k]
         return all.reshape(-1, values).MoveToOuterDisposeScope();
     }
 }

@@ -105,7 +105,7 @@ public static class BatchedNms
         {
             long batch = scores.shape[0], k = scores.shape[1];
             valid ??= ones(batch, k, dtype: ScalarType.Bool, device: scores.device);
-            var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, float.NegativeInfinity);
+            var keyed = scores.to(ScalarType.Float32).masked_fill(~valid, Of(double.NegativeInfinity));
             var (_, order) = keyed.sort(dim: 1, descending: true, stable: true);
             return new Sorted(scores.to(ScalarType.Float32).gather(1, order),
                 boxes.to(ScalarType.Float32).gather(1, order.unsqueeze(-1).expand(batch, k, boxes.shape[2])),
@@ -129,27 +129,28 @@ public static class BatchedNms
             boxes = zeros(batch, d + 1, 4, device: device);
             scores = zeros(batch, d + 1, device: device);
             classes = zeros(batch, d + 1, dtype: ScalarType.Int64, device: device);
-            indices = full(batch, d + 1, -1L, dtype: ScalarType.Int64, device: device);
+            indices = full(batch, d + 1, Of(-1), dtype: ScalarType.Int64, device: device);
             count = zeros(batch, dtype: ScalarType.Int64, device: device);
-            slots = arange(d + 1, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+            slots = Arange(d + 1, ScalarType.Int64, device).unsqueeze(0);
         }
 
         /// <summary>Candidates start..end: which are alive (valid, not suppressed by a box kept earlier) and which
         /// suppress which among themselves (overlap above the threshold, same class, earlier in order).</summary>
         public (Tensor Alive, Tensor Suppresses) Candidates(long start, long end, double iouThreshold)
         {
+            using var threshold = iouThreshold.ToScalar();
             var bBoxes = sorted.Boxes[.., (int)start..(int)end];
             var bClasses = sorted.Classes[.., (int)start..(int)end];
             var alive = sorted.Valid[.., (int)start..(int)end];
             long len = end - start;
             if (start > 0)
             {
-                var overlap = BoxOps.PairwiseIou(boxes, bBoxes) > iouThreshold; // [B, d+1, len]
+                var overlap = BoxOps.PairwiseIou(boxes, bBoxes) > threshold; // [B, d+1, len]
                 var sameClass = classes.unsqueeze(-1) == bClasses.unsqueeze(1);
                 var filled = (slots < count.unsqueeze(1)).unsqueeze(-1);
                 alive = alive & ~(overlap & sameClass & filled).any(1);
             }
-            var suppresses = (BoxOps.PairwiseIou(bBoxes, bBoxes) > iouThreshold)
+            var suppresses = (BoxOps.PairwiseIou(bBoxes, bBoxes) > threshold)
                 & (bClasses.unsqueeze(-1) == bClasses.unsqueeze(1))
                 & ones(len, len, dtype: ScalarType.Bool, device: bBoxes.device).triu(1);
             return (alive, suppresses);
@@ -159,28 +160,33 @@ public static class BatchedNms
         public void Append(long start, long end, Tensor keep)
         {
             long len = end - start;
-            var position = count.unsqueeze(1) + keep.to(ScalarType.Int64).cumsum(1) - 1;
+            using var limit = d.ToScalar();
+            var position = count.unsqueeze(1).Plus(keep.to(ScalarType.Int64).cumsum(1)) - Of(1);
             // not where(.., d): its scalar becomes a host tensor, illegal in a CUDA graph
-            var target = position.masked_fill(~(keep & (position < d)), d);
+            var target = position.masked_fill(~(keep & (position < limit)), limit);
             boxes.scatter_(1, target.unsqueeze(-1).expand(sorted.Batch, len, 4),
                 sorted.Boxes[.., (int)start..(int)end]);
             scores.scatter_(1, target, sorted.Scores[.., (int)start..(int)end]);
             classes.scatter_(1, target, sorted.Classes[.., (int)start..(int)end]);
             indices.scatter_(1, target, sorted.Order[.., (int)start..(int)end]);
-            count.copy_((count + keep.sum(1)).clamp_max(d));
+            count.copy_(count.Plus(keep.sum(1)).clamp_max(limit));
         }
 
         /// <summary>Per image: nothing past <paramref name="end"/> can be kept any more.</summary>
-        public Tensor Complete(long end) => (count >= d) | (sorted.ValidCount <= end);
+        public Tensor Complete(long end)
+        {
+            using Scalar limit = d.ToScalar(), last = end.ToScalar();
+            return (count >= limit) | (sorted.ValidCount <= last);
+        }
 
         public NmsResult Result()
         {
             var filledOut = slots[.., ..d] < count.unsqueeze(1);
             var result = new NmsResult(
-                scores[.., ..d].masked_fill(~filledOut, 0),
-                boxes[.., ..d].masked_fill(~filledOut.unsqueeze(-1), 0),
-                classes[.., ..d].masked_fill(~filledOut, 0),
-                indices[.., ..d].masked_fill(~filledOut, -1),
+                scores[.., ..d].masked_fill(~filledOut, Of(0)),
+                boxes[.., ..d].masked_fill(~filledOut.unsqueeze(-1), Of(0)),
+                classes[.., ..d].masked_fill(~filledOut, Of(0)),
+                indices[.., ..d].masked_fill(~filledOut, Of(-1)),
                 count.clone());
             foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
                 t.MoveToOuterDisposeScope();

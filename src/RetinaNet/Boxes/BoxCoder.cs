@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Boxes;
@@ -25,15 +26,16 @@ public static class BoxCoder
         using var scope = NewDisposeScope();
         var (actr, awh) = CentreSize(anchors);
         var d = deltas.to(anchors.dtype);
-        var ctr = d[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)] * awh + actr;
-        var wh = d[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)].clamp_max(MaxLogScale).exp() * awh;
-        var xy1 = ctr - 0.5 * wh;
-        var xy2 = ctr + 0.5 * wh - 1;
+        var ctr = (d[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)] * awh).Plus(actr);
+        var wh = d[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)].clamp_max(Of(MaxLogScale)).exp() * awh;
+        var xy1 = ctr - wh * Of(0.5);
+        var xy2 = ctr.Plus(wh * Of(0.5)) - Of(1);
         if (limit is (double w, double h))
         {
             // scalar clamps per coordinate, no host-built tensor: decode must run inside a CUDA graph capture
-            return stack([xy1[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy1[TensorIndex.Ellipsis, 1].clamp(0, h - 1),
-                xy2[TensorIndex.Ellipsis, 0].clamp(0, w - 1), xy2[TensorIndex.Ellipsis, 1].clamp(0, h - 1)],
+            using Scalar xMax = (w - 1).ToScalar(), yMax = (h - 1).ToScalar();
+            return stack([xy1[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy1[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax),
+                xy2[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy2[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax)],
                     -1).MoveToOuterDisposeScope();
         }
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
@@ -44,8 +46,8 @@ public static class BoxCoder
     public static (Tensor Centre, Tensor Size) CentreSize(Tensor boxes)
     {
         var xy1 = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
-        var wh = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xy1 + 1;
-        return (xy1 + 0.5 * wh, wh);
+        var wh = (boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xy1).Plus(Of(1));
+        return (xy1.Plus(wh * Of(0.5)), wh);
     }
 }
 
@@ -57,7 +59,7 @@ public static class BoxOps
     {
         using var scope = NewDisposeScope();
         var (inter, areaA, areaB) = Intersection(a, b);
-        return (inter / (areaA.unsqueeze(-1) + areaB.unsqueeze(-2) - inter)).MoveToOuterDisposeScope();
+        return (inter / (areaA.unsqueeze(-1).Plus(areaB.unsqueeze(-2)) - inter)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Intersection over the area of each box of <paramref name="a"/> (for crowd regions): [..., N,
@@ -70,8 +72,8 @@ public static class BoxOps
     }
 
     public static Tensor Area(Tensor boxes) =>
-        (boxes[TensorIndex.Ellipsis, 2] - boxes[TensorIndex.Ellipsis, 0] + 1) * (boxes[TensorIndex.Ellipsis, 3]
-            - boxes[TensorIndex.Ellipsis, 1] + 1);
+        (boxes[TensorIndex.Ellipsis, 2] - boxes[TensorIndex.Ellipsis, 0]).Plus(Of(1))
+            * (boxes[TensorIndex.Ellipsis, 3] - boxes[TensorIndex.Ellipsis, 1]).Plus(Of(1));
 
     static (Tensor, Tensor, Tensor) Intersection(Tensor a, Tensor b)
     {
@@ -79,8 +81,8 @@ public static class BoxOps
         var ax2 = a[TensorIndex.Ellipsis, 2].unsqueeze(-1); var ay2 = a[TensorIndex.Ellipsis, 3].unsqueeze(-1);
         var bx1 = b[TensorIndex.Ellipsis, 0].unsqueeze(-2); var by1 = b[TensorIndex.Ellipsis, 1].unsqueeze(-2);
         var bx2 = b[TensorIndex.Ellipsis, 2].unsqueeze(-2); var by2 = b[TensorIndex.Ellipsis, 3].unsqueeze(-2);
-        var iw = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0);
-        var ih = (ay2.minimum(by2) - ay1.maximum(by1) + 1).clamp_min(0);
+        var iw = (ax2.minimum(bx2) - ax1.maximum(bx1)).Plus(Of(1)).clamp_min(Of(0));
+        var ih = (ay2.minimum(by2) - ay1.maximum(by1)).Plus(Of(1)).clamp_min(Of(0));
         return (iw * ih, Area(a), Area(b));
     }
 }

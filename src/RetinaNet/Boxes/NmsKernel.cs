@@ -43,14 +43,14 @@ public static class NmsKernel
         CudaKernels.Get(Source, "nms_walk", device).Launch((int)batch, 128, words * sizeof(ulong),
             bits, validCount, (int)k, words, maxDetections, keep, count);
 
-        var filled = keep >= 0;
-        var at = keep.clamp_min(0);
+        var filled = keep >= Of(0);
+        var at = keep.clamp_min(Of(0));
         var result = new NmsResult(
-            sorted.Scores.gather(1, at).masked_fill(~filled, 0),
+            sorted.Scores.gather(1, at).masked_fill(~filled, Of(0)),
             sortedBoxes.gather(1,
-                at.unsqueeze(-1).expand(batch, maxDetections, width)).masked_fill(~filled.unsqueeze(-1), 0),
-            sortedClasses.gather(1, at).masked_fill(~filled, 0),
-            sorted.Order.gather(1, at).masked_fill(~filled, -1),
+                at.unsqueeze(-1).expand(batch, maxDetections, width)).masked_fill(~filled.unsqueeze(-1), Of(0)),
+            sortedClasses.gather(1, at).masked_fill(~filled, Of(0)),
+            sorted.Order.gather(1, at).masked_fill(~filled, Of(-1)),
             count);
         foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Indices, result.Count })
             t.MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Boxes;
@@ -19,17 +20,19 @@ public static class RotatedBoxes
         int n = ratios.Count * scales.Count;
         var r = tensor(Enumerable.Range(0, n).Select(i => (float)ratios[i % ratios.Count]).ToArray());
         var s = tensor(Enumerable.Range(0, n).Select(i => (float)scales[i / ratios.Count]).ToArray()).view(-1, 1);
-        var wh = full(n, 2, (float)stride);
+        using var side = ((float)stride).ToScalar();
+        var wh = full(n, 2, side);
         var ws = (wh[.., 0] * wh[.., 1] / r).sqrt().round();
         var dwh = stack([ws, (ws * r).round()], 1);
-        var xy0 = 0.5 * (wh - dwh * s);
-        var xy2 = 0.5 * (wh + dwh * s) - 1;
+        var xy0 = (wh - dwh * s) * Of(0.5);
+        var xy2 = wh.Plus(dwh * s) * Of(0.5) - Of(1);
         var xy1 = stack([xy0[.., 0], xy2[.., 1]], 1);
         var xy3 = stack([xy2[.., 0], xy0[.., 1]], 1);
         var theta = tensor(angles.Select(a => (float)a).ToArray());
         var rotation = Rotation(theta); // [angles, 2, 2]
+        using Scalar halfStride = (stride / 2).ToScalar(), pixelCentre = (stride / 2 - 0.5).ToScalar();
         Tensor Turn(Tensor xy) => // [n, 2] -> [angles * n, 2]
-            (matmul(rotation, xy.t() - stride / 2 + 0.5) + (stride / 2 - 0.5)).permute(0, 2, 1).reshape(-1, 2);
+            matmul(rotation, (xy.t() - halfStride).Plus(Of(0.5))).Plus(pixelCentre).permute(0, 2, 1).reshape(-1, 2);
         var corners = OrderCorners(stack([Turn(xy0), Turn(xy1), Turn(xy2), Turn(xy3)], 1)).view(-1, 8);
         var axis = cat([xy0, xy2], 1).repeat(angles.Count, 1);
         return (axis.MoveToOuterDisposeScope(), corners.MoveToOuterDisposeScope());
@@ -42,12 +45,12 @@ public static class RotatedBoxes
         using var scope = NewDisposeScope();
         var x = boxes[.., 0]; var y = boxes[.., 1]; var w = boxes[.., 2]; var h = boxes[.., 3];
         var theta = boxes[.., 4];
-        var centre = stack([x + w / 2, y + h / 2], 1).unsqueeze(-1); // [N, 2, 1]
-        var x2 = x + w; var y2 = y + h;
+        var centre = stack([x.Plus(w / Of(2)), y.Plus(h / Of(2))], 1).unsqueeze(-1); // [N, 2, 1]
+        var x2 = x.Plus(w); var y2 = y.Plus(h);
         // [N, 2, 4]
         var points = stack([stack([x, y], 1), stack([x2, y], 1), stack([x2, y2], 1), stack([x, y2], 1)], 2);
-        var turned = (matmul(Rotation(theta), points - centre) + centre).permute(0, 2, 1); // [N, 4, 2]
-        var axis = cat([boxes[.., ..2], boxes[.., ..2] + boxes[.., 2..4] - 1, theta.sin().unsqueeze(1),
+        var turned = matmul(Rotation(theta), points - centre).Plus(centre).permute(0, 2, 1); // [N, 4, 2]
+        var axis = cat([boxes[.., ..2], boxes[.., ..2].Plus(boxes[.., 2..4]) - Of(1), theta.sin().unsqueeze(1),
             theta.cos().unsqueeze(1)], 1);
         return (axis.MoveToOuterDisposeScope(), OrderCorners(turned).view(-1, 8).MoveToOuterDisposeScope());
     }
@@ -77,7 +80,7 @@ public static class RotatedBoxes
     public static Tensor CornersOfDecoded(Tensor boxes)
     {
         using var scope = NewDisposeScope();
-        var wh = boxes[.., 2..4] - boxes[.., ..2] + 1;
+        var wh = (boxes[.., 2..4] - boxes[.., ..2]).Plus(Of(1));
         return FromXywhTheta(cat([boxes[.., ..2], wh, boxes[.., 4..5]], 1)).Corners.MoveToOuterDisposeScope();
     }
 
@@ -98,10 +101,10 @@ public static class RotatedBoxes
         var left = byX[.., ..2]; var right = byX[.., 2..];
         var leftByY = left.gather(1, left[.., .., 1].argsort(1).unsqueeze(-1).expand(-1, -1, 2));
         var tl = leftByY[.., 0]; var bl = leftByY[.., 1];
-        var distance = (right - tl.unsqueeze(1)).square().sum(-1); // [N, 2]
+        var distance = (right - tl.unsqueeze(1)).pow(Of(2)).sum(-1); // [N, 2]
         var far = distance.argmax(1, keepdim: true).unsqueeze(-1).expand(-1, 1, 2);
         var br = right.gather(1, far).squeeze(1);
-        var tr = right.gather(1, 1 - far).squeeze(1);
+        var tr = right.gather(1, Of(1).Minus(far)).squeeze(1);
         return stack([tl, tr, br, bl], 1).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using RetinaNet.Native;
 using static TorchSharp.torch;
 
@@ -49,7 +50,7 @@ public sealed class TargetAssigner
 
         var t = targets.to(ScalarType.Float32).to(device);
         var xy = t[.., .., 0..2];
-        var boxes = cat([xy, xy + t[.., .., 2..4] - 1], -1); // [B, M, 4] inclusive corners
+        var boxes = cat([xy, xy.Plus(t[.., .., 2..4]) - Of(1)], -1); // [B, M, 4] inclusive corners
 
         // One intersection pass serves both IoU with objects and coverage by crowd regions.
         var a = anchors.unsqueeze(0); // [1, N, 4]
@@ -57,15 +58,15 @@ public sealed class TargetAssigner
         var ax2 = a[.., .., 2].unsqueeze(-1); var ay2 = a[.., .., 3].unsqueeze(-1);
         var bx1 = boxes[.., .., 0].unsqueeze(1); var by1 = boxes[.., .., 1].unsqueeze(1);
         var bx2 = boxes[.., .., 2].unsqueeze(1); var by2 = boxes[.., .., 3].unsqueeze(1);
-        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1) + 1).clamp_min(0)
-            * (ay2.minimum(by2) - ay1.maximum(by1) + 1).clamp_min(0);
+        var inter = (ax2.minimum(bx2) - ax1.maximum(bx1)).Plus(Of(1)).clamp_min(Of(0))
+            * (ay2.minimum(by2) - ay1.maximum(by1)).Plus(Of(1)).clamp_min(Of(0));
         var anchorArea = BoxOps.Area(a).unsqueeze(-1); // [1, N, 1]
         var boxArea = BoxOps.Area(boxes).unsqueeze(1); // [B, 1, M]
-        var iou = inter / (anchorArea + boxArea - inter); // [B, N, M]
+        var iou = inter / (anchorArea.Plus(boxArea) - inter); // [B, N, M]
         var (labels, bestIndex, fg) = Match(iou, inter / anchorArea, t[.., .., 4]);
         var matched = boxes.gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 4));
         // Zero deltas off the foreground: padding rows would give log(negative) = NaN, and NaN * 0 is NaN.
-        var deltas = BoxCoder.Encode(matched, a).masked_fill(~fg.unsqueeze(-1), 0);
+        var deltas = BoxCoder.Encode(matched, a).masked_fill(~fg.unsqueeze(-1), Of(0));
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 
@@ -83,11 +84,11 @@ public sealed class TargetAssigner
         var (axis, corners) = RotatedBoxes.FromXywhTheta(t[.., .., ..5].reshape(-1, 5)); // [B*M, 6], [B*M, 8]
         var iou = RotatedIou.Pairwise(anchorCorners, corners).view(n, batch, m).permute(1, 0, 2); // [B, N, M]
         var anchorArea = BoxOps.Area(anchorAxis).view(1, n, 1);
-        var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(0).unsqueeze(1); // [B, 1, M]
-        var inter = iou * (anchorArea + boxArea) / (1 + iou);
+        var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(Of(0)).unsqueeze(1); // [B, 1, M]
+        var inter = iou * anchorArea.Plus(boxArea) / iou.Plus(Of(1));
         var (labels, bestIndex, fg) = Match(iou, inter / anchorArea, t[.., .., 5]);
         var matched = axis.view(batch, m, 6).gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 6));
-        var deltas = RotatedBoxes.Encode(matched, anchorAxis.unsqueeze(0)).masked_fill(~fg.unsqueeze(-1), 0);
+        var deltas = RotatedBoxes.Encode(matched, anchorAxis.unsqueeze(0)).masked_fill(~fg.unsqueeze(-1), Of(0));
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 
@@ -103,17 +104,18 @@ public sealed class TargetAssigner
     (Tensor Labels, Tensor BestIndex, Tensor Foreground) Match(Tensor iou, Tensor cover, Tensor cls)
     {
         long m = iou.shape[2];
-        var objectIou = iou.masked_fill(~(cls >= 0).unsqueeze(1), -1);
+        using Scalar last = (m - 1).ToScalar(), low = background.ToScalar(), high = foreground.ToScalar();
+        var objectIou = iou.masked_fill(~(cls >= Of(0)).unsqueeze(1), Of(-1));
         var best = objectIou.amax([-1]); // [B, N]
-        var columns = arange(m, dtype: ScalarType.Int64, device: iou.device).view(1, 1, m);
+        var columns = Arange(m, ScalarType.Int64, iou.device).view(1, 1, m);
         // the first best box
-        var bestIndex = where(objectIou == best.unsqueeze(-1), columns, m).amin([-1]).clamp_max(m - 1);
-        var labels = full(best.shape, -1L, dtype: ScalarType.Int64, device: best.device);
-        labels = labels.masked_fill(best < background, 0);
-        var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64) + 1;
-        var fg = best >= foreground;
+        var bestIndex = where(objectIou == best.unsqueeze(-1), columns, tensor(m)).amin([-1]).clamp_max(last);
+        var labels = full(best.shape, Of(-1), dtype: ScalarType.Int64, device: best.device);
+        labels = labels.masked_fill(best < low, Of(0));
+        var matchedClass = cls.gather(1, bestIndex).to(ScalarType.Int64).Plus(Of(1));
+        var fg = best >= high;
         labels = where(fg, matchedClass, labels);
-        var crowdCover = cover.masked_fill(~(cls == Crowd).unsqueeze(1), 0).amax([-1]);
-        return (labels.masked_fill((labels == 0) & (crowdCover >= CrowdIoA), -1), bestIndex, fg);
+        var crowdCover = cover.masked_fill(~(cls == Of(Crowd)).unsqueeze(1), Of(0)).amax([-1]);
+        return (labels.masked_fill((labels == Of(0)) & (crowdCover >= Of(CrowdIoA)), Of(-1)), bestIndex, fg);
     }
 }

@@ -65,10 +65,10 @@ sealed class NetworkGraph(GraphBuilder graph, RetinaNetModel model, DataType pre
         if (norm is not null)
         {
             var buffers = norm.named_buffers().ToDictionary(n => n.name, n => n.buffer.detach().to(ScalarType.Float64));
-            var scale = buffers["weight"] * (buffers["running_var"] + FrozenBatchNorm2d.Eps).rsqrt();
+            var scale = buffers["weight"] * buffers["running_var"].Plus(Of(FrozenBatchNorm2d.Eps)).rsqrt();
             var shift = buffers["bias"] - buffers["running_mean"] * scale;
             weight = weight * scale.view(-1, 1, 1, 1);
-            bias = bias * scale + shift;
+            bias = (bias * scale).Plus(shift);
         }
         return (OnnxTensors.From(weight, precision), OnnxTensors.From(bias, precision));
     }

@@ -101,8 +101,9 @@ public static class DetectionMapping
         using var scope = NewDisposeScope();
         long b = scoresTensor.shape[0];
         int d = (int)scoresTensor.shape[1], k = (int)boxesTensor.shape[2];
+        using var limit = ((double)d).ToScalar();
         var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1)
-            ?? full(b, 1, (double)d, dtype: ScalarType.Float64, device: scoresTensor.device);
+            ?? full(b, 1, limit, dtype: ScalarType.Float64, device: scoresTensor.device);
         var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1),
                 classesTensor.to(ScalarType.Float64), count], 1)
             .cpu().data<double>().ToArray();

@@ -1,3 +1,4 @@
+using TorchSharp;
 using RetinaNet.Boxes;
 using RetinaNet.Model;
 using RetinaNet.Native;
@@ -26,6 +27,8 @@ public static class Postprocess
         var valid = new List<Tensor>();
         bool rotated = anchors.CornersPerLevel is not null;
         int values = rotated ? 6 : 4; // box head outputs per anchor
+        using Scalar threshold = config.ScoreThreshold.ToScalar(), classCount = classes.ToScalar(),
+            valueCount = values.ToScalar();
         for (int level = 0; level < heads.ClassLogits.Length; level++)
         {
             var cls = heads.ClassLogits[level];
@@ -35,21 +38,22 @@ public static class Postprocess
             int k = (int)Math.Min(config.TopN, logits.shape[1]);
             var (topLogits, index) = TopK(logits, k, kernels);
             var top = topLogits.to(ScalarType.Float32).sigmoid();
-            var anchorIndex = index.div(classes * hw, rounding_mode: RoundingMode.floor);
-            var classIndex = index.div(hw, rounding_mode: RoundingMode.floor).remainder(classes);
-            var pixel = index.remainder(hw);
+            using Scalar area = hw.ToScalar(), perAnchor = (classes * hw).ToScalar();
+            var anchorIndex = index.div(perAnchor, rounding_mode: RoundingMode.floor);
+            var classIndex = index.div(area, rounding_mode: RoundingMode.floor).remainder(classCount);
+            var pixel = index.remainder(area);
             // Box channel a*K + j at pixel p sits at flat index (a*K + j)*HW + p.
-            var deltaIndex = ((anchorIndex * values * hw + pixel).unsqueeze(-1)
-                + arange(values, dtype: ScalarType.Int64, device: cls.device) * hw).reshape(batch, -1);
+            var deltaIndex = (anchorIndex * valueCount * area).Plus(pixel).unsqueeze(-1)
+                .Plus(Arange(values, ScalarType.Int64, cls.device) * area).reshape(batch, -1);
             var deltas = heads.BoxDeltas[level].reshape(batch, -1).gather(1, deltaIndex).view(batch, k, values);
-            var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * hw + pixel).flatten())
+            var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * area).Plus(pixel).flatten())
                 .view(batch, k, 4);
             var limit = (inputSize.W, inputSize.H);
             boxes.Add(rotated ? RotatedBoxes.Decode(deltas, anchorBoxes, limit)
                 : BoxCoder.Decode(deltas, anchorBoxes, limit));
             scores.Add(top);
             labels.Add(classIndex);
-            valid.Add(top >= config.ScoreThreshold);
+            valid.Add(top >= threshold);
         }
         var result = new Candidates(cat(scores, 1), cat(boxes, 1), cat(labels, 1), cat(valid, 1));
         foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Valid })
@@ -73,7 +77,8 @@ public static class Postprocess
         using var scope = NewDisposeScope();
         long length = n / chunks;
         var (values, local) = x.view(batch, chunks, length).topk(k, dim: 2);
-        var global = (local + arange(chunks, dtype: ScalarType.Int64, device: x.device).view(1, chunks, 1) * length)
+        using var stride = length.ToScalar();
+        var global = local.Plus(Arange(chunks, ScalarType.Int64, x.device).view(1, chunks, 1) * stride)
             .view(batch, -1);
         var (top, at) = values.view(batch, -1).topk(k, dim: 1);
         return (top.MoveToOuterDisposeScope(), global.gather(1, at).MoveToOuterDisposeScope());
@@ -116,7 +121,7 @@ public static class Postprocess
         var kept = onGpu ? NmsKernel.Run(scores, corners, classes, valid, config.NmsThreshold, config.Detections)
             : HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), valid.cpu(), config.NmsThreshold,
                 config.Detections);
-        var at = kept.Indices.to(scores.device).clamp_min(0);
+        var at = kept.Indices.to(scores.device).clamp_min(Of(0));
         var kept5 = boxes.gather(1, at.unsqueeze(-1).expand(-1, -1, 5));
         var result = new NmsResult(kept.Scores.to(scores.device), kept5, kept.Classes.to(scores.device),
             kept.Indices.to(scores.device), kept.Count.to(scores.device));

@@ -33,7 +33,8 @@ public static class TopKKernel
         // bf16 keys are float32 keys with 16 zero low bits: two 8-bit passes fix them
         int[] shifts = x.dtype == ScalarType.BFloat16 ? [24, 16] : [24, 16, 8, 0];
         var prefix = zeros(rows, dtype: ScalarType.Int32, device: x.device);
-        var remaining = full(rows, k, dtype: ScalarType.Int32, device: x.device);
+        using var wanted = k.ToScalar();
+        var remaining = full(rows, wanted, dtype: ScalarType.Int32, device: x.device);
         var hist = zeros(shifts.Length, rows, 256, dtype: ScalarType.Int32, device: x.device);
         var histogram = CudaKernels.Get(Source, $"topk_histogram_{type}", device);
         var choose = CudaKernels.Get(Source, "topk_choose", device);

@@ -43,8 +43,8 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
         using var scope = NewDisposeScope();
         var c = features.forward(x);
         var p5 = lateral5.call(c[2]);
-        var p4 = lateral4.call(c[1]).add_(UpsampleTo(p5, c[1]));
-        var p3 = lateral3.call(c[0]).add_(UpsampleTo(p4, c[0]));
+        var p4 = lateral4.call(c[1]).Plus_(UpsampleTo(p5, c[1]));
+        var p3 = lateral3.call(c[0]).Plus_(UpsampleTo(p4, c[0]));
         var p6 = pyramid6.call(c[2]);
         var p7 = pyramid7.call(nn.functional.relu(p6));
         Tensor[] levels = [smooth3.call(p3), smooth4.call(p4), smooth5.call(p5), p6, p7];

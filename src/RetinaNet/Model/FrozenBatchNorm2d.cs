@@ -31,7 +31,7 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     /// <summary>Per-channel (scale, shift) such that y = x * scale + shift, in float32.</summary>
     public (Tensor Scale, Tensor Shift) Affine()
     {
-        var scale = weight * (running_var + Eps).rsqrt();
+        var scale = weight * running_var.Plus(Of(Eps)).rsqrt();
         return (scale, bias - running_mean * scale);
     }
 
@@ -99,7 +99,7 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
             }
         }
         var y = forward(x);
-        if (residual is not null) y = y.add_(residual);
+        if (residual is not null) y = y.Plus_(residual);
         return relu ? nn.functional.relu(y, inplace: true) : y;
     }
 
@@ -112,12 +112,13 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
                 var f = x.to(ScalarType.Float32);
                 running_mean.copy_(f.mean([0, 2, 3]));
                 running_var.copy_(f.var([0, 2, 3], unbiased: false));
-                weight.fill_(1); bias.fill_(0);
+                weight.fill_(Of(1)); bias.fill_(Of(0));
             }
         var (scale, shift) = Affine();
         var shape = new long[] { 1, -1, 1, 1 };
         // Cast to the activation dtype so autocast (bf16/fp16) activations stay in low precision.
         // one pass over x
-        return addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape), 1).MoveToOuterDisposeScope();
+        return addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape), Of(1))
+            .MoveToOuterDisposeScope();
     }
 }

@@ -49,7 +49,7 @@ public sealed class FrozenNormReluFunction : SingleTensorFunction<FrozenNormRelu
         else
         {
             // a gradient in another layout (rare): libtorch's ops, same result
-            var g = relu ? grad.masked_fill(y <= 0, 0) : grad.alias();
+            var g = relu ? grad.masked_fill(y <= Of(0), Of(0)) : grad.alias();
             gradX = g * scale.to(g.dtype).view(1, -1, 1, 1);
             if (hasResidual) gradResidual = g; else g.Dispose();
         }

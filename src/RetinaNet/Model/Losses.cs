@@ -1,3 +1,4 @@
+using TorchSharp;
 using RetinaNet.Boxes;
 using RetinaNet.Native;
 using static TorchSharp.torch;
@@ -13,9 +14,10 @@ public static class Losses
         using var scope = NewDisposeScope();
         var p = logits.sigmoid();
         var ce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction: nn.Reduction.None);
-        var alphaT = targets * alpha + (1 - targets) * (1 - alpha);
-        var pt = where(targets == 1, p, 1 - p);
-        return (alphaT * (1 - pt).pow(gamma) * ce).MoveToOuterDisposeScope();
+        using Scalar a = alpha.ToScalar(), notA = (1 - alpha).ToScalar(), g = gamma.ToScalar();
+        var alphaT = (targets * a).Plus(Of(1).Minus(targets) * notA);
+        var pt = where(targets == Of(1), p, Of(1).Minus(p));
+        return (alphaT * Of(1).Minus(pt).pow(g) * ce).MoveToOuterDisposeScope();
     }
 
     /// <summary>Smooth L1 with ODTK's beta 0.11: |x| - beta/2 for |x| &gt;= beta, else x^2 / (2 beta).</summary>
@@ -23,7 +25,8 @@ public static class Losses
     {
         using var scope = NewDisposeScope();
         var x = (prediction - target).abs();
-        return where(x >= beta, x - 0.5 * beta, 0.5 * x.pow(2) / beta).MoveToOuterDisposeScope();
+        using Scalar b = beta.ToScalar(), halfB = (0.5 * beta).ToScalar();
+        return where(x >= b, x - halfB, x.pow(Of(2)) * Of(0.5) / b).MoveToOuterDisposeScope();
     }
 }
 
@@ -56,7 +59,7 @@ public sealed class DetectionLoss
         using var assigned = rotated ? assigner.AssignRotated(anchors.All, anchors.AllCorners, targets)
             : assigner.Assign(anchors.All, targets);
         var labels = assigned.Labels;
-        var fg = labels > 0;
+        var fg = labels > Of(0);
 
         // the fused box loss takes 4 values per anchor
         bool fused = !rotated && kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
@@ -71,10 +74,10 @@ public sealed class DetectionLoss
             // [B, N, K]
             : Losses.SmoothL1(cat(heads.BoxDeltas.Select(l => PerAnchor(l, boxValues)).ToArray(),
             1).to(ScalarType.Float32), assigned.BoxDeltas)
-                .masked_fill(~fg.unsqueeze(-1), 0).sum();
+                .masked_fill(~fg.unsqueeze(-1), Of(0)).sum();
 
         var normaliser = stack(fg.split(anchors.Counts,
-            1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
+            1).Select(l => l.sum().clamp_min(Of(1))).ToArray()).sum().to(ScalarType.Float32);
         return ((clsLoss / normaliser).MoveToOuterDisposeScope(), (boxLoss / normaliser).MoveToOuterDisposeScope());
     }
 
@@ -87,14 +90,23 @@ public sealed class DetectionLoss
     {
         using var scope = NewDisposeScope();
         // [B, N]
-        var negatives = (logits.sigmoid().pow(gamma) * nn.functional.softplus(logits)).sum(-1).mul_(1 - alpha);
+        using Scalar a = alpha.ToScalar(), notA = (1 - alpha).ToScalar(), g = gamma.ToScalar();
+        var negatives = (logits.sigmoid().pow(g) * Softplus(logits)).sum(-1).mul_(notA);
         // [B, N]
-        var x = logits.gather(2, (labels - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1);
+        var x = logits.gather(2, (labels - Of(1)).clamp_min(Of(0)).unsqueeze(-1)).squeeze(-1);
         var p = x.sigmoid();
-        var correction = alpha * (1 - p).pow(gamma) * nn.functional.softplus(-x)
-            - (1 - alpha) * p.pow(gamma) * nn.functional.softplus(x);
-        var perAnchor = negatives + correction * fg.to(logits.dtype);
-        return perAnchor.masked_fill(labels < 0, 0).sum().MoveToOuterDisposeScope();
+        var correction = Of(1).Minus(p).pow(g) * a * Softplus(x.neg())
+            - p.pow(g) * notA * Softplus(x);
+        var perAnchor = negatives.Plus(correction * fg.to(logits.dtype));
+        return perAnchor.masked_fill(labels < Of(0), Of(0)).sum().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>log(1 + e^x), as -log sigmoid(-x): TorchSharp's softplus makes temporary Scalars (see
+    /// <see cref="Native.Scalars"/>).</summary>
+    static Tensor Softplus(Tensor x)
+    {
+        using var minusX = x.neg();
+        return nn.functional.logsigmoid(minusX).neg_();
     }
 
     /// <summary>[B, A*K, H, W] head map to [B, A*H*W, K], anchors ordered (a, y, x) like

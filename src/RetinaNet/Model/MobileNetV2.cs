@@ -30,7 +30,7 @@ sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IOnnxExportable<strin
     {
         if (!residual) return conv.forward(x);
         using var scope = NewDisposeScope();
-        return conv.forward(x).add_(x).MoveToOuterDisposeScope();
+        return conv.forward(x).Plus_(x).MoveToOuterDisposeScope();
     }
 
     public string EmitOnnx(IOnnxEmitter g, string input)

@@ -47,14 +47,14 @@ static class PerLevelLoss
                 anchors));
             offset += channels / perAnchor * h * w;
             var levelSum = partial.sum();
-            total = total is null ? levelSum : total + levelSum;
+            total = total is null ? levelSum : total.Plus(levelSum);
             var flatX = nhwc ? x.permute(0, 2, 3, 1).reshape(-1) : x.reshape(-1);
             var flatG = nhwc ? grad.permute(0, 2, 3, 1).reshape(-1) : grad.reshape(-1);
             var dot = flatX.dot(flatG).to(ScalarType.Float32);
-            surrogate = surrogate is null ? dot : surrogate + dot;
+            surrogate = surrogate is null ? dot : surrogate.Plus(dot);
         }
         if (offset != anchors) throw new ArgumentException($"the levels hold {offset} anchors per image, the labels "
             + $"{anchors}");
-        return (surrogate! - surrogate!.detach() + total!).MoveToOuterDisposeScope();
+        return (surrogate! - surrogate!.detach()).Plus(total!).MoveToOuterDisposeScope();
     }
 }

@@ -166,7 +166,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         using var generator = new Generator(unchecked((ulong)seed));
         var last = (Conv2d)cls_head.children().Last();
         FillNormal(last.weight, 0.01, generator);
-        nn.init.constant_(last.bias!, -Math.Log((1 - ClassPrior) / ClassPrior));
+        using var bias = (-Math.Log((1 - ClassPrior) / ClassPrior)).ToScalar();
+        nn.init.constant_(last.bias!, bias);
     }
 
     // TorchSharp 0.107's nn.init.normal_ drew from the global generator although given another (a model's weights
@@ -174,13 +175,15 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     static void FillNormal(Tensor weight, double std, Generator generator)
     {
         using var values = randn(weight.shape, generator: generator);
-        weight.copy_(values.mul_(std));
+        using var deviation = std.ToScalar();
+        weight.copy_(values.mul_(deviation));
     }
 
     static void FillUniform(Tensor weight, double bound, Generator generator)
     {
         using var values = rand(weight.shape, generator: generator);
-        weight.copy_(values.mul_(2 * bound).sub_(bound));
+        using Scalar width = (2 * bound).ToScalar(), low = bound.ToScalar();
+        weight.copy_(values.mul_(width).sub_(low));
     }
 
     // torch.nn.init's fans
@@ -196,7 +199,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         foreach (var conv in convs)
         {
             FillNormal(conv.weight, 0.01, generator);
-            nn.init.constant_(conv.bias!, conv == convs[^1] ? lastBias : 0);
+            using var bias = (conv == convs[^1] ? lastBias : 0).ToScalar();
+            nn.init.constant_(conv.bias!, bias);
         }
     }
 

@@ -99,17 +99,20 @@ public sealed class FlatSgd : IDisposable
     public void Step(double lr)
     {
         using var noGrad = no_grad();
+        using Scalar descent = (-lr).ToScalar(), decay = WeightDecay.ToScalar();
         if (Momentum == 0)
         {
-            if (WeightDecay != 0) flatParams.mul_(1 - lr * WeightDecay);
-            flatParams.add_(flatGrad, alpha: -lr);
+            using var shrink = (1 - lr * WeightDecay).ToScalar();
+            if (WeightDecay != 0) flatParams.mul_(shrink);
+            flatParams.add_(flatGrad, alpha: descent);
             return;
         }
-        if (hasMomentum) momentumBuffer.mul_(Momentum).add_(flatGrad);
+        using var momentum = Momentum.ToScalar();
+        if (hasMomentum) momentumBuffer.mul_(momentum).Plus_(flatGrad);
         else momentumBuffer.copy_(flatGrad);
-        if (WeightDecay != 0) momentumBuffer.add_(flatParams, alpha: WeightDecay);
+        if (WeightDecay != 0) momentumBuffer.add_(flatParams, alpha: decay);
         hasMomentum = true;
-        flatParams.add_(momentumBuffer, alpha: -lr);
+        flatParams.add_(momentumBuffer, alpha: descent);
     }
 
     /// <summary>Zeroes the flat gradient buffer (one kernel); the parameters' grad views stay in place.</summary>

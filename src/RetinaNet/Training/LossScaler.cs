@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Training;
@@ -37,7 +38,11 @@ public sealed class LossScaler
     }
 
     /// <summary>loss * scale (a new tensor).</summary>
-    public Tensor Scale(Tensor loss) => loss * CurrentScale;
+    public Tensor Scale(Tensor loss)
+    {
+        using var scale = CurrentScale.ToScalar();
+        return loss * scale;
+    }
 
     /// <summary>Divides <paramref name="flatGrad"/> by the scale in place (multiplying by the fp32 reciprocal, as
     /// GradScaler) and returns whether every element is finite. One host sync.</summary>
@@ -45,7 +50,8 @@ public sealed class LossScaler
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        flatGrad.mul_((float)(1.0 / CurrentScale));
+        using var inverse = ((float)(1.0 / CurrentScale)).ToScalar();
+        flatGrad.mul_(inverse);
         return flatGrad.isfinite().all().item<bool>();
     }
 

@@ -110,8 +110,9 @@ public static class PackagedResNet18
         var std = tensor(Data.Loading.DeviceBatch.Std).to(f64).view(1, 3, 1, 1);
         var m = tensor(Data.Loading.DeviceBatch.Mean).to(f64).view(1, 3, 1, 1);
         var channelMean = meanImage.to(f64).mean([0, 2, 3]).flip(0).view(1, 3, 1, 1); // to RGB
-        var shift = (rgbFirst * (255 * m - channelMean)).sum([1, 2, 3]); // [out]
-        return ((rgbFirst * (255 * std)).to(ScalarType.Float32), (runningMean.to(f64) - shift).to(ScalarType.Float32));
+        var shift = (rgbFirst * (m * Of(255) - channelMean)).sum([1, 2, 3]); // [out]
+        return ((rgbFirst * (std * Of(255))).to(ScalarType.Float32),
+            (runningMean.to(f64) - shift).to(ScalarType.Float32));
     }
 
     static bool IsDownsample(NodeProto conv) =>

@@ -188,7 +188,7 @@ public sealed class Trainer : IDisposable
         var levels = anchors.For(batch.Images.shape[2], batch.Images.shape[3], heads);
         var (focal, box) = loss.Compute(heads, levels, batch.Targets);
         heads.Dispose();
-        var total = focal + box;
+        var total = focal.Plus(box);
         stages?.Mark("loss");
         (scaler is null ? total : scaler.Scale(total)).backward();
         stages?.Mark("backward");
@@ -284,17 +284,18 @@ public sealed class Trainer : IDisposable
     {
         readonly Tensor focal = zeros(1, dtype: ScalarType.Float64, device: device);
         readonly Tensor box = zeros(1, dtype: ScalarType.Float64, device: device);
-        readonly Tensor firstBad = full(1, long.MaxValue, dtype: ScalarType.Int64, device: device);
+        readonly Tensor firstBad = full(1, Of(long.MaxValue), dtype: ScalarType.Int64, device: device);
         long count;
 
         public void Add(Tensor f, Tensor b, long iteration)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            focal.add_(f.detach().to(ScalarType.Float64));
-            box.add_(b.detach().to(ScalarType.Float64));
+            focal.Plus_(f.detach().to(ScalarType.Float64));
+            box.Plus_(b.detach().to(ScalarType.Float64));
             var finite = isfinite(f.detach()).logical_and(isfinite(b.detach()));
-            firstBad.copy_(where(finite, firstBad, firstBad.clamp_max(iteration)));
+            using var now = iteration.ToScalar();
+            firstBad.copy_(where(finite, firstBad, firstBad.clamp_max(now)));
             count++;
         }
 

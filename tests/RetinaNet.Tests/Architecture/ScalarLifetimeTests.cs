@@ -91,7 +91,10 @@ public class ScalarLifetimeTests(ITestOutputHelper output)
                     bool temporary = MakesScalar(callee) && (callee.Name == "op_Implicit" || !KeepsItsScalars(m));
                     bool insideTorchSharp = callee.DeclaringType.Scope.Name.StartsWith("TorchSharp",
                         StringComparison.Ordinal) && unsafeMembers.Contains(Key(callee));
-                    if (temporary || insideTorchSharp) found.Add($"{Where(m, at)}: {Key(callee)}");
+                    // a Scalar where a Tensor is wanted (where(c, x, scalar)) compiles and always throws
+                    bool toTensor = callee.Name == "op_Implicit" && callee.ReturnType.Name == "Tensor"
+                        && callee.Parameters[0].ParameterType.FullName == "TorchSharp.Scalar";
+                    if (temporary || insideTorchSharp || toTensor) found.Add($"{Where(m, at)}: {Key(callee)}");
                 }
         }
         foreach (var f in found) output.WriteLine(f);

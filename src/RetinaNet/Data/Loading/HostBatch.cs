@@ -120,11 +120,11 @@ public sealed class DeviceBatch : IDisposable
         using var scope = NewDisposeScope();
         var pixels = host.Pixels.to(device, non_blocking: true);
         long b = pixels.shape[0], h = pixels.shape[2], w = pixels.shape[3];
-        var images = pixels.to(ScalarType.Float32).div_(255);
+        var images = pixels.to(ScalarType.Float32).div_(Of(255));
         var sizes = host.Sizes.to(device, non_blocking: true);
-        var valid = (arange(h, device: device).view(1, 1, h, 1) < sizes[.., 0].view(b, 1, 1, 1))
-            .logical_and(arange(w, device: device).view(1, 1, 1, w) < sizes[.., 1].view(b, 1, 1,
-            1)).to(ScalarType.Float32);
+        var valid = (Arange(h, device: device).view(1, 1, h, 1) < sizes[.., 0].view(b, 1, 1, 1))
+            .logical_and(Arange(w, device: device).view(1, 1, 1, w) < sizes[.., 1].view(b, 1, 1, 1))
+            .to(ScalarType.Float32);
         if (host.HasColor) ColorJitter.ApplyBatch(images, host.Colors.to(device, non_blocking: true), valid);
         var mean = DeviceConstants.Get("imagenet-mean", device, () => tensor(Mean, [1, 3, 1, 1]));
         var std = DeviceConstants.Get("imagenet-std", device, () => tensor(Std, [1, 3, 1, 1]));

@@ -16,20 +16,21 @@ public static class ColorJitter
         using var scope = NewDisposeScope();
         long b = images.shape[0];
         var f = factors.to(images.device).view(b, 4, 1, 1, 1);
-        images.mul_(f[.., 0]).clamp_(0, 1);
+        images.mul_(f[.., 0]).clamp_(Of(0), Of(1));
         var grey = Grey(images);
-        var mean = (grey * valid).sum([1, 2, 3], keepdim: true) / valid.sum([1, 2, 3], keepdim: true).clamp_min(1);
-        images.mul_(f[.., 1]).add_(mean * (1 - f[.., 1])).clamp_(0, 1);
+        var mean = (grey * valid).sum([1, 2, 3], keepdim: true)
+            / valid.sum([1, 2, 3], keepdim: true).clamp_min(Of(1));
+        images.mul_(f[.., 1]).Plus_(mean * Of(1).Minus(f[.., 1])).clamp_(Of(0), Of(1));
         grey = Grey(images);
-        images.mul_(f[.., 2]).add_(grey * (1 - f[.., 2])).clamp_(0, 1);
-        var angle = factors.to(images.device)[.., 3] * (2 * Math.PI);
+        images.mul_(f[.., 2]).Plus_(grey * Of(1).Minus(f[.., 2])).clamp_(Of(0), Of(1));
+        var angle = factors.to(images.device)[.., 3] * Of(2 * Math.PI);
         var rotation = HueRotation(angle); // [B, 3, 3]
-        var rotated = einsum("bij,bjhw->bihw", rotation, images).clamp_(0, 1);
+        var rotated = einsum("bij,bjhw->bihw", rotation, images).clamp_(Of(0), Of(1));
         images.copy_(rotated);
     }
 
     static Tensor Grey(Tensor images) =>
-        (images[.., 0..1] * 0.2989 + images[.., 1..2] * 0.587 + images[.., 2..3] * 0.114);
+        (images[.., 0..1] * Of(0.2989)).Plus(images[.., 1..2] * Of(0.587)).Plus(images[.., 2..3] * Of(0.114));
 
     static Tensor YiqMatrix()
         => tensor(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, [3, 3]);

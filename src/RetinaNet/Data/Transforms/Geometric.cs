@@ -44,7 +44,7 @@ public sealed class ResizeShorterSide(int min, int max, int maxSize,
             using var f = pixels.unsqueeze(0).to(ScalarType.Float32);
             result = nn.functional.interpolate(f, [height, width], mode: InterpolationMode.Bilinear,
                 align_corners: false, antialias: true)[0]
-                .round_().clamp_(0, 255).to(ScalarType.Byte);
+                .round_().clamp_(Of(0), Of(255)).to(ScalarType.Byte);
         }
         return result.MoveToOuterDisposeScope();
     }

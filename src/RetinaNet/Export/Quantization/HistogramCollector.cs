@@ -30,20 +30,21 @@ public sealed class HistogramCollector(int bins = HistogramCollector.DefaultBins
         Tensor nextRange, nextCounts;
         if (range is null || counts is null)
         {
-            nextRange = batchMax.clamp_min(MinRange);
+            nextRange = batchMax.clamp_min(Of(MinRange));
             nextCounts = zeros(bins, ScalarType.Float64, values.device);
         }
         else
         {
-            var doublings = (batchMax / range).log2().ceil().clamp_min(0);
-            var factor = full_like(doublings, 2).pow(doublings);
-            factor = where(range * factor < batchMax, factor * 2, factor); // log2 rounded down by an ulp
-            var merged = arange(bins, ScalarType.Float32, values.device).div(factor).floor().to(ScalarType.Int64);
-            nextCounts = zeros(bins, ScalarType.Float64, values.device).index_add_(0, merged, counts, 1);
+            var doublings = (batchMax / range).log2().ceil().clamp_min(Of(0));
+            var factor = full_like(doublings, Of(2)).pow(doublings);
+            factor = where(range * factor < batchMax, factor * Of(2), factor); // log2 rounded down by an ulp
+            var merged = Arange(bins, ScalarType.Float32, values.device).div(factor).floor().to(ScalarType.Int64);
+            nextCounts = zeros(bins, ScalarType.Float64, values.device).index_add_(0, merged, counts, Of(1));
             nextRange = range * factor;
         }
         var scaled = values / nextRange; // in [0, 1]; histc's last bin includes 1
-        foreach (var chunk in scaled.split(ChunkSize)) nextCounts.add_(chunk.histc(bins, 0, 1).to(ScalarType.Float64));
+        foreach (var chunk in scaled.split(ChunkSize))
+            nextCounts.Plus_(chunk.histc(bins, 0, 1).to(ScalarType.Float64));
         counts?.Dispose(); range?.Dispose();
         counts = nextCounts.DetachFromDisposeScope();
         range = nextRange.DetachFromDisposeScope();

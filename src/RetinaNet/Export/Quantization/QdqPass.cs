@@ -109,7 +109,7 @@ public static class QdqPass
             var w = OnnxTensors.ToTensor(weight);
             var amax = w.abs().flatten(1).amax(1).to(ScalarType.Float32);
             // an all-zero channel quantizes to zeros with any scale; 1 keeps it valid
-            var scales = where(amax > 0, amax / CalibrationTable.Int8Max, ones_like(amax));
+            var scales = where(amax > Of(0), amax / Of(CalibrationTable.Int8Max), ones_like(amax));
             return scales.data<float>().ToArray();
         }
 
