@@ -1,6 +1,8 @@
 using RetinaNet.Boxes;
 using RetinaNet.Model;
+using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Boxes;
@@ -87,8 +89,9 @@ public class AnchorAndCoderTests
 
     internal static Tensor MakeBoxes(long n, Generator g, float extent = 600)
     {
-        var xy = rand(n, 2, generator: g) * extent;
-        var wh = rand(n, 2, generator: g) * 200 + 4;
-        return cat([xy, xy + wh], 1);
+        using var scale = extent.ToScalar();
+        var xy = rand(n, 2, generator: g) * scale;
+        var wh = (rand(n, 2, generator: g) * Of(200)).Plus(Of(4));
+        return cat([xy, xy.Plus(wh)], 1);
     }
 }

@@ -1,5 +1,6 @@
 using RetinaNet.Boxes;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Boxes;
@@ -63,12 +64,12 @@ public class NmsTests
         var g = new Generator((ulong)seed);
         const int batch = 3;
         // Clustered boxes so suppression chains form; scores from a few levels so ties are common.
-        var centres = rand(batch, n, 2, generator: g) * 120;
-        var sizes = rand(batch, n, 2, generator: g) * 60 + 5;
-        var boxes = cat([centres, centres + sizes], -1);
-        var scores = (randint(1, 8, [batch, n], generator: g).to(ScalarType.Float32) / 8);
+        var centres = rand(batch, n, 2, generator: g) * Of(120);
+        var sizes = (rand(batch, n, 2, generator: g) * Of(60)).Plus(Of(5));
+        var boxes = cat([centres, centres.Plus(sizes)], -1);
+        var scores = (randint(1, 8, [batch, n], generator: g).to(ScalarType.Float32) / Of(8));
         var classes = randint(0, classCount, [batch, n], generator: g);
-        var valid = rand(batch, n, generator: g) > 0.1;
+        var valid = rand(batch, n, generator: g) > Of(0.1);
         const float threshold = 0.5f;
         using var result = nms(scores, boxes, classes, valid, threshold, max);
 
@@ -121,8 +122,8 @@ public class NmsTests
     {
         using var scope = NewDisposeScope();
         var g = new Generator((ulong)seed);
-        var centres = rand(1, n, 2, generator: g) * 120;
-        var boxes = cat([centres, centres + rand(1, n, 2, generator: g) * 60 + 5], -1);
+        var centres = rand(1, n, 2, generator: g) * Of(120);
+        var boxes = cat([centres, centres.Plus(rand(1, n, 2, generator: g) * Of(60)).Plus(Of(5))], -1);
         var scores = rand(1, n, generator: g);
         var classes = randint(0, classCount, [1, n], generator: g);
         var (result, exactFlag) = BatchedNms.RunWithoutHostWait(scores, boxes, classes, null, 0.5, max, steps, block: 128);

@@ -2,6 +2,7 @@ using RetinaNet.Boxes;
 using RetinaNet.Inference;
 using RetinaNet.Model;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Boxes;
@@ -15,12 +16,12 @@ public class PostprocessTests
         var anchorConfig = new AnchorConfig();
         const int A = 9, C = 3, H = 2, W = 3;
         // Level 0 (stride 8, 2x3) holds one confident candidate at anchor 4, class 2, row 1, column 2.
-        var cls0 = full(1, A * C, H, W, -10f); cls0[0, 4 * C + 2, 1, 2] = tensor(5f);
+        var cls0 = full(1, A * C, H, W, Of(-10.0)); cls0[0, 4 * C + 2, 1, 2] = tensor(5f);
         var box0 = zeros(1, A * 4, H, W);
         float[] d = [0.1f, -0.2f, 0.3f, 0f];
         for (int k = 0; k < 4; k++) box0[0, 4 * 4 + k, 1, 2] = tensor(d[k]);
         // Level 1 (stride 16, 1x2): a weaker candidate, class 0, anchor 0, column 1.
-        var cls1 = full(1, A * C, 1, 2, -10f); cls1[0, 0, 0, 1] = tensor(1f);
+        var cls1 = full(1, A * C, 1, 2, Of(-10.0)); cls1[0, 0, 0, 1] = tensor(1f);
         var box1 = zeros(1, A * 4, 1, 2);
         var heads = new HeadOutputs([cls0, cls1], [box0, box1]);
         var anchors = new LevelAnchors([Anchors.ForLevel(8, H, W, anchorConfig), Anchors.ForLevel(16, 1, 2, anchorConfig)], [8, 16], [(H, W), (1, 2)], A);

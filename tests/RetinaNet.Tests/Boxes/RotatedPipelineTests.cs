@@ -3,6 +3,7 @@ using RetinaNet.Data;
 using RetinaNet.Data.Loading;
 using RetinaNet.Data.Transforms;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Boxes;
@@ -178,21 +179,22 @@ public class RotatedPipelineTests
         using var scope = NewDisposeScope();
         var (axis, corners) = Anchors.RotatedForLevel(8, 8, 8, Rotated); // anchors of 32 to 51 px over 64 px
         var g = new Generator(5);
-        var xy = rand([2, 6, 2], generator: g) * 30;
-        var wh = rand([2, 6, 2], generator: g) * 30 + 28;
-        var theta = (rand([2, 6, 1], generator: g) - 0.5) * 1.5;
+        var xy = rand([2, 6, 2], generator: g) * Of(30);
+        var wh = (rand([2, 6, 2], generator: g) * Of(30)).Plus(Of(28));
+        var theta = (rand([2, 6, 1], generator: g) - Of(0.5)) * Of(1.5);
         var cls = randint(0, 3, [2, 6, 1], generator: g).to(ScalarType.Float32);
         var targets = cat([xy, wh, theta, cls], -1);
         using var onCpu = new TargetAssigner().AssignRotated(axis, corners, targets);
         using var onGpu = new TargetAssigner().AssignRotated(axis.cuda(), corners.cuda(), targets.cuda());
         Assert.Equal(onCpu.Labels.data<long>().ToArray(), onGpu.Labels.cpu().data<long>().ToArray());
-        Assert.True(onCpu.Labels.gt(0).sum().item<long>() > 0, "no foreground: the case tests too little");
+        Assert.True(onCpu.Labels.gt(Of(0)).sum().item<long>() > 0, "no foreground: the case tests too little");
         Assert.True((onCpu.BoxDeltas - onGpu.BoxDeltas.cpu()).abs().max().item<float>() < 1e-5);
 
         // 300 candidates of 3 classes in a 200 px square, many overlapping
         long k = 300;
-        var x1y1 = rand([1, k, 2], generator: g) * 150;
-        var boxes = cat([x1y1, x1y1 + rand([1, k, 2], generator: g) * 50 + 5, (rand([1, k, 1], generator: g) - 0.5) * 1.5], -1);
+        var x1y1 = rand([1, k, 2], generator: g) * Of(150);
+        var boxes = cat([x1y1, x1y1.Plus(rand([1, k, 2], generator: g) * Of(50)).Plus(Of(5)),
+            (rand([1, k, 1], generator: g) - Of(0.5)) * Of(1.5)], -1);
         var candidates = new RetinaNet.Inference.Candidates(rand([1, k], generator: g), boxes, randint(0, 3, [1, k], generator: g),
             ones(1, k, dtype: ScalarType.Bool));
         var config = new RetinaNet.Model.InferenceConfig { NmsThreshold = 0.5, Detections = 100 };

@@ -1,5 +1,6 @@
 using RetinaNet.Boxes;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Boxes;
@@ -82,7 +83,7 @@ public class TargetAssignerTests
         var g = new Generator(3);
         var anchors = AnchorAndCoderTests.MakeBoxes(300, g, 200);
         var boxes = AnchorAndCoderTests.MakeBoxes(4 * 6, g, 200).view(4, 6, 4);
-        var xywh = cat([boxes[.., .., ..2], boxes[.., .., 2..] - boxes[.., .., ..2] + 1], -1);
+        var xywh = cat([boxes[.., .., ..2], (boxes[.., .., 2..] - boxes[.., .., ..2]).Plus(Of(1))], -1);
         var cls = randint(0, 5, [4, 6, 1], generator: g).to(ScalarType.Float32);
         cls[1, 4..] = tensor(-1f); // padding in image 1
         var targets = cat([xywh, cls], -1);

@@ -5,6 +5,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using RetinaNet.Checkpoints;
+using RetinaNet.Native;
 using TorchSharp;
 using Xunit;
 using ScalarType = TorchSharp.torch.ScalarType;
@@ -115,11 +116,11 @@ public sealed class CheckpointFileTests : IDisposable
     public void FailedSaveLeavesThePreviousFileUntouched()
     {
         string path = Path.Combine(dir, "model.pth");
-        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = torch.arange(10) });
+        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = Scalars.Arange(10) });
         var before = File.ReadAllBytes(path);
         var bad = new Dictionary<string, object?>
         {
-            ["w"] = torch.arange(100),
+            ["w"] = Scalars.Arange(100),
             ["deep"] = new List<object?> { 1, new Dictionary<string, object?> { ["oops"] = new Uri("http://example.com") } },
         };
         var e = Assert.Throws<ArgumentException>(() => TorchCheckpointFile.Save(path, bad));
@@ -162,7 +163,7 @@ public sealed class CheckpointFileTests : IDisposable
     public void ACheckpointWithBytesChangedInPlaceIsRefusedAsCorrupt()
     {
         string path = Path.Combine(dir, "model.pth");
-        var weights = torch.arange(100_000, dtype: ScalarType.Float32);
+        var weights = Scalars.Arange(100_000, dtype: ScalarType.Float32);
         TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = weights });
         var good = File.ReadAllBytes(path);
         // same size, 4 bytes overwritten in the middle (inside the tensor's data): the zip structure is intact
@@ -219,7 +220,7 @@ public sealed class CheckpointFileTests : IDisposable
             Leftover($"other.pth.tmp-{gone}-{Guid.NewGuid():N}", longAgo), // another file's
             Leftover("model.pth.tmp-notes.txt", longAgo), // not a temporary file's name
         };
-        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = torch.arange(10) });
+        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["w"] = Scalars.Arange(10) });
         Assert.Equal(kept.Append(path).Order(), Directory.GetFiles(dir).Order());
         Assert.All(stale, f => Assert.False(File.Exists(f), f));
     }
@@ -288,7 +289,7 @@ public sealed class CheckpointFileTests : IDisposable
         var tensors = new Dictionary<string, Tensor>
         {
             ["w"] = torch.randn(3, 5),
-            ["t"] = torch.arange(12, dtype: ScalarType.Int32).reshape(3, 4).t(), // non-contiguous in, contiguous out
+            ["t"] = Scalars.Arange(12, dtype: ScalarType.Int32).reshape(3, 4).t(), // non-contiguous in, contiguous out
             ["h"] = torch.tensor(new float[] { 1.5f, -2 }).to_type(ScalarType.BFloat16),
             ["m"] = torch.tensor(new[] { true, false }),
             ["s"] = torch.tensor(4.0),
@@ -327,9 +328,13 @@ public sealed class CheckpointFileTests : IDisposable
 
     static OrderedDictionary<string, object?> RichTree()
     {
-        var shared = torch.arange(6, dtype: ScalarType.Float32);
+        var shared = Scalars.Arange(6, dtype: ScalarType.Float32);
         var many = new List<object?>();
-        for (int i = 0; i < 300; i++) many.Add(torch.full(new long[] { 2 }, i, dtype: ScalarType.Int16));
+        for (int i = 0; i < 300; i++)
+        {
+            using var value = i.ToScalar();
+            many.Add(torch.full(new long[] { 2 }, value, dtype: ScalarType.Int16));
+        }
         var bigDict = new Dictionary<object, object?>();
         for (int i = 0; i < 2500; i++) bigDict[i] = $"v{i}";
         object? nested = "bottom";
@@ -350,7 +355,7 @@ public sealed class CheckpointFileTests : IDisposable
                 ["bool"] = torch.tensor(new[] { true, false, true }),
                 ["scalar"] = torch.tensor(3.5f),
                 ["empty"] = torch.zeros(0, 2),
-                ["transposed"] = torch.arange(12).reshape(3, 4).t(),
+                ["transposed"] = Scalars.Arange(12).reshape(3, 4).t(),
                 ["slice"] = shared.narrow(0, 2, 3),
             },
             ["optimizer"] = new OrderedDictionary<object, object?>

@@ -1,6 +1,7 @@
 using RetinaNet.Data;
 using RetinaNet.Data.Loading;
 using RetinaNet.Data.Transforms;
+using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -12,7 +13,8 @@ public class LoaderTests
     static PreparedImage Fake(int index, Random random, int delayMs = 0)
     {
         if (delayMs > 0) Thread.Sleep(random.Next(delayMs));
-        var pixels = full(3, 1, 1, (byte)random.Next(256), ScalarType.Byte);
+        using var value = ((byte)random.Next(256)).ToScalar();
+        var pixels = full(3, 1, 1, value, ScalarType.Byte);
         return new PreparedImage(index, index, new ImageWithBoxes(pixels, [], []), 1, 1);
     }
 

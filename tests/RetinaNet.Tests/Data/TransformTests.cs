@@ -2,6 +2,7 @@ using RetinaNet.Data.Loading;
 using RetinaNet.Data.Transforms;
 using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Data;
@@ -20,7 +21,7 @@ public class TransformTests
     /// <summary>Bounding box (continuous corners) of the pixels brighter than half in channel 0.</summary>
     static (float X1, float Y1, float X2, float Y2) WhiteExtent(Tensor pixels)
     {
-        var mask = pixels[0].gt(127);
+        var mask = pixels[0].gt(Of(127));
         var ys = mask.any(1).nonzero().flatten().data<long>().ToArray();
         var xs = mask.any(0).nonzero().flatten().data<long>().ToArray();
         return (xs.Min(), ys.Min(), xs.Max() + 1, ys.Max() + 1);
@@ -178,7 +179,7 @@ public class TransformTests
     [Fact]
     public void DeviceBatchNormalisesAndZeroesPadding()
     {
-        using var image = new ImageWithBoxes(full(3, 2, 3, 255, ScalarType.Byte), [], []);
+        using var image = new ImageWithBoxes(full(3, 2, 3, Of(255), ScalarType.Byte), [], []);
         using var host = HostBatch.Collate([new PreparedImage(0, 1, image, 3, 2)], [false], 4, pin: false);
         using var batch = DeviceBatch.From(host, CPU);
         var x = batch.Images;

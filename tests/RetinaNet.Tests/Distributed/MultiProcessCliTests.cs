@@ -10,6 +10,7 @@ using RetinaNet.Data.Coco;
 using RetinaNet.Data.Imaging;
 using RetinaNet.Model;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Distributed;
@@ -90,7 +91,7 @@ public class MultiProcessCliTests
         foreach (var key in wa.Keys)
         {
             spread = Math.Max(spread, (wa[key] - wb[key]).abs().max().item<float>());
-            error = Math.Max(error, (w2[key] - (wa[key] + wb[key]) / 2).abs().max().item<float>());
+            error = Math.Max(error, (w2[key] - wa[key].Plus(wb[key]) / Of(2)).abs().max().item<float>());
         }
         Assert.True(spread > 1e-4, $"the two images moved the weights alike ({spread:E2}): the test would not tell");
         Assert.True(error < 0.01 * spread, $"two-rank weights differ from the mean of the single-image runs by {error:E2} (the runs differ by {spread:E2})");

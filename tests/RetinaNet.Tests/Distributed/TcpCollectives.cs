@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using RetinaNet.Distributed;
+using RetinaNet.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -85,9 +86,13 @@ sealed class TcpCollectives(int rank, int world, NetworkStream?[] streams, TcpCo
             {
                 using var other = empty(tensor.shape, tensor.dtype);
                 other.bytes = Receive(streams[r]!);
-                sum.add_(other);
+                sum.Plus_(other);
             }
-            if (op == ReduceOp.Average) sum.div_(world);
+            if (op == ReduceOp.Average)
+            {
+                using var ranks = world.ToScalar();
+                sum.div_(ranks);
+            }
             tensor.copy_(sum);
             var result = tensor.bytes.ToArray();
             for (int r = 1; r < world; r++) Send(streams[r]!, result);

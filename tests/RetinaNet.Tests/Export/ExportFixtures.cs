@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using RetinaNet.Model;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Export;
@@ -37,7 +38,7 @@ static class ExportFixtures
                 else buffers["weight"].uniform_(0.7, 1.3, generator);
                 buffers["bias"].normal_(0, 0.1, generator);
             }
-            StateDict.Of(model)[model.ClassOutputPrefix + "bias"].fill_(-2);
+            StateDict.Of(model)[model.ClassOutputPrefix + "bias"].fill_(Of(-2));
         }
         model.eval();
         return model;

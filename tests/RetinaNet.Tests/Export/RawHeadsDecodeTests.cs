@@ -4,7 +4,9 @@ using RetinaNet.Boxes;
 using RetinaNet.Export;
 using RetinaNet.Inference;
 using RetinaNet.Model;
+using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Export;
@@ -36,11 +38,13 @@ public class RawHeadsDecodeTests
         for (int level = 0, size = 16; level < 5; level++, size /= 2)
         {
             // everything below the 0.05 threshold but 40 distinct winners a level, many of them overlapping
-            var cls = (rand([1, a * config.Classes, size, size], generator: g) * 5 - 8).view(-1);
+            var cls = (rand([1, a * config.Classes, size, size], generator: g) * Of(5) - Of(8)).view(-1);
             var winners = randperm(cls.shape[0], generator: g)[..Math.Min(40, (int)cls.shape[0])];
-            cls.index_put_(linspace(-2.5, 3, winners.shape[0]).index_select(0, randperm(winners.shape[0], generator: g)) + 0.01 * level, winners);
+            using var offset = (0.01 * level).ToScalar();
+            cls.index_put_(linspace(-2.5, 3, winners.shape[0]).index_select(0, randperm(winners.shape[0], generator: g))
+                .Plus(offset), winners);
             logits.Add(cls.view(1, a * config.Classes, size, size));
-            deltas.Add((rand([1, a * k, size, size], generator: g) - 0.5) * 0.6);
+            deltas.Add((rand([1, a * k, size, size], generator: g) - Of(0.5)) * Of(0.6));
         }
         using var heads = new HeadOutputs([.. logits], [.. deltas]);
         using var anchors = new AnchorGenerator(config.Anchors);

@@ -4,6 +4,7 @@ using RetinaNet.Data.Transforms;
 using RetinaNet.Inference;
 using RetinaNet.Model;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Inference;
@@ -37,7 +38,8 @@ public class CoordinateRoundTripTests
         // a perfect head: logit +12 for the assigned class of foreground anchors, -12 elsewhere; deltas = targets
         int a = config.Anchors.Count, k = config.Classes;
         var labels = assigned.Labels[0];
-        var logits = full(labels.shape[0], k, -12f).scatter_(1, (labels - 1).clamp_min(0).unsqueeze(1), where(labels > 0, 12f, -12f).unsqueeze(1));
+        var logits = full(labels.shape[0], k, Of(-12.0)).scatter_(1, (labels - Of(1)).clamp_min(Of(0)).unsqueeze(1),
+            where(labels > Of(0), 12f, -12f).unsqueeze(1));
         var cls = new List<Tensor>(); var reg = new List<Tensor>();
         long offset = 0;
         foreach (var (h, w) in sizes)

@@ -1,5 +1,6 @@
 using RetinaNet.Model;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -21,8 +22,8 @@ public class BatchNormCalibrationTests
         var mean = conv.mean([0, 2, 3]); var variance = conv.var([0, 2, 3], unbiased: false);
         Assert.True(allclose(state[prefix + "bn1.running_mean"], mean, rtol: 1e-4, atol: 1e-5));
         Assert.True(allclose(state[prefix + "bn1.running_var"], variance, rtol: 1e-4, atol: 1e-6));
-        Assert.True(state[prefix + "bn1.weight"].eq(1).all().item<bool>());
+        Assert.True(state[prefix + "bn1.weight"].eq(Of(1)).all().item<bool>());
         // and deeper layers were calibrated on normalised inputs: their statistics are no longer the identity defaults
-        Assert.False(state[prefix + "layer4.1.bn2.running_var"].eq(1).all().item<bool>());
+        Assert.False(state[prefix + "layer4.1.bn2.running_var"].eq(Of(1)).all().item<bool>());
     }
 }

@@ -24,7 +24,8 @@ public class CheckpointTests
         {
             if (StateDict.IsBatchCounter(key)) continue;
             float expected = (float)((FormulaWeights.Fnv1a(key) % 1000) / 1000.0 - 0.5);
-            Assert.True(t.eq(expected).all().item<bool>(), $"{key} was not loaded from the checkpoint");
+            using var value = expected.ToScalar();
+            Assert.True(t.eq(value).all().item<bool>(), $"{key} was not loaded from the checkpoint");
             checkedCount++;
         }
         Assert.True(checkedCount > 100);

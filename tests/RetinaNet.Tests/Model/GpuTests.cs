@@ -2,6 +2,7 @@ using RetinaNet.Boxes;
 using RetinaNet.Model;
 using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -25,8 +26,8 @@ public class GpuTests
     {
         using var scope = NewDisposeScope();
         var g = new Generator(11);
-        var xy = rand(2, 3000, 2, generator: g) * 500;
-        var boxes = cat([xy, xy + rand(2, 3000, 2, generator: g) * 100 + 5], -1);
+        var xy = rand(2, 3000, 2, generator: g) * Of(500);
+        var boxes = cat([xy, xy.Plus(rand(2, 3000, 2, generator: g) * Of(100)).Plus(Of(5))], -1);
         var scores = rand(2, 3000, generator: g);
         var classes = randint(0, 5, [2, 3000], generator: g);
         using var cpu = BatchedNms.Run(scores, boxes, classes, null, 0.5, 300);

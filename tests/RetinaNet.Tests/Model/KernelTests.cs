@@ -4,6 +4,7 @@ using RetinaNet.Model;
 using RetinaNet.Native;
 using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -31,11 +32,11 @@ public class KernelTests
     {
         using var scope = NewDisposeScope();
         var g = new Generator(21);
-        var xy = rand(3, k, 2, generator: g) * 300;
-        var boxes = cat([xy, xy + rand(3, k, 2, generator: g) * 80 + 2], -1);
-        var scores = (rand(3, k, generator: g) * 50).floor() / 50; // many exact ties
+        var xy = rand(3, k, 2, generator: g) * Of(300);
+        var boxes = cat([xy, xy.Plus(rand(3, k, 2, generator: g) * Of(80)).Plus(Of(2))], -1);
+        var scores = (rand(3, k, generator: g) * Of(50)).floor() / Of(50); // many exact ties
         var classes = randint(0, 4, [3, k], generator: g);
-        var valid = rand(3, k, generator: g) > 0.1;
+        var valid = rand(3, k, generator: g) > Of(0.1);
         using var result = NmsKernel.Run(scores.cuda(), boxes.cuda(), classes.cuda(), valid.cuda(), 0.5, limit);
         var indices = result.Indices.cpu().data<long>().ToArray();
         var counts = result.Count.cpu().data<long>().ToArray();
@@ -55,8 +56,8 @@ public class KernelTests
     {
         using var scope = NewDisposeScope();
         var g = new Generator(4);
-        var xy = rand(2, 1500, 2, generator: g) * 400;
-        var boxes = cat([xy, xy + rand(2, 1500, 2, generator: g) * 60 + 2], -1).cuda();
+        var xy = rand(2, 1500, 2, generator: g) * Of(400);
+        var boxes = cat([xy, xy.Plus(rand(2, 1500, 2, generator: g) * Of(60)).Plus(Of(2))], -1).cuda();
         var scores = rand(2, 1500, generator: g).cuda();
         var classes = randint(0, 3, [2, 1500], generator: g).cuda();
         using var graph = CudaGraphs.Capture(0, () =>
@@ -81,8 +82,8 @@ public class KernelTests
         using var scope = NewDisposeScope();
         var g = new Generator(8);
         // quantised values: long runs of exact ties around the k-th value; one row of all-equal values
-        var x = ((randn(3, n, generator: g) * 4).round() / 4).to(dtype);
-        x[2].fill_(-1.5);
+        var x = ((randn(3, n, generator: g) * Of(4)).round() / Of(4)).to(dtype);
+        x[2].fill_(Of(-1.5));
         var (values, indices) = TopKKernel.Run(x.cuda(), k);
         var host = x.to(ScalarType.Float32).data<float>().ToArray();
         var gotValues = values.cpu().data<float>().ToArray();
@@ -107,7 +108,8 @@ public class KernelTests
         var g = new Generator(13);
         const int classes = 5, anchors = 9;
         long[][] sizes = [[6, 7], [3, 4]];
-        var levels = sizes.Select(s => (randn(2, anchors * classes, s[0], s[1], generator: g) * 3).to(dtype)).ToArray();
+        var levels = sizes.Select(s => (randn(2, anchors * classes, s[0], s[1], generator: g) * Of(3)).to(dtype))
+            .ToArray();
         long n = sizes.Sum(s => anchors * s[0] * s[1]);
         var labels = randint(-2, classes + 1, [2, n], generator: g); // -2, -1 ignored, 0 background, c + 1 class c
         var onGpu = levels.Select(l => (nhwc ? Layouts.NhwcCopy(l.cuda()) : l.cuda()).requires_grad_()).ToArray();
@@ -129,14 +131,15 @@ public class KernelTests
         // gradient: autograd through the elementwise focal loss on one-hot targets
         var refLevels = levels.Select(l => l.to(ScalarType.Float32).requires_grad_()).ToArray();
         var perAnchor = HeadLevelElements.PerAnchor(refLevels, anchors, classes);
-        var oneHot = zeros_like(perAnchor).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), (labels > 0).unsqueeze(-1).to(ScalarType.Float32));
-        Losses.Focal(perAnchor, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum().backward();
+        var oneHot = zeros_like(perAnchor).scatter_(2, (labels - Of(1)).clamp_min(Of(0)).unsqueeze(-1),
+            (labels > Of(0)).unsqueeze(-1).to(ScalarType.Float32));
+        Losses.Focal(perAnchor, oneHot).masked_fill((labels < Of(0)).unsqueeze(-1), Of(0)).sum().backward();
         double tolerance = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5;
         for (int i = 0; i < levels.Length; i++)
         {
             var ours = onGpu[i].grad!.cpu().to(ScalarType.Float32);
             var reference = refLevels[i].grad!;
-            var error = ((ours - reference).abs() / (reference.abs() + 1e-3)).max().item<float>();
+            var error = ((ours - reference).abs() / reference.abs().Plus(Of(1e-3))).max().item<float>();
             Assert.True(error < tolerance, $"level {i}: largest relative gradient error {error}");
         }
     }
@@ -154,12 +157,12 @@ public class KernelTests
         var g = new Generator(17);
         var x = randn(2, 24, 5, 7, generator: g).to(dtype);
         var residual = randn(2, 24, 5, 7, generator: g).to(dtype);
-        var scale = rand(24, generator: g) * 2 - 0.5;
+        var scale = rand(24, generator: g) * Of(2) - Of(0.5);
         var shift = randn(24, generator: g);
         // reference in float32 on the CPU, rounded once to the dtype
-        var expected = (x.to(ScalarType.Float32) * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1));
-        if (withResidual) expected = expected + residual.to(ScalarType.Float32);
-        expected = expected.clamp_min(0).to(dtype).to(ScalarType.Float32);
+        var expected = (x.to(ScalarType.Float32) * scale.view(1, -1, 1, 1)).Plus(shift.view(1, -1, 1, 1));
+        if (withResidual) expected = expected.Plus(residual.to(ScalarType.Float32));
+        expected = expected.clamp_min(Of(0)).to(dtype).to(ScalarType.Float32);
         var onGpu = nhwc ? Layouts.NhwcCopy(x.cuda()) : x.cuda();
         var r = withResidual ? (nhwc ? Layouts.NhwcCopy(residual.cuda()) : residual.cuda()) : null;
         Assert.True(AffineReluKernel.CanRun(onGpu, r), "the kernel must take this case");
@@ -168,9 +171,10 @@ public class KernelTests
         var got = result.cpu().to(ScalarType.Float32);
         // one rounding step of the dtype apart at most (the reference rounds the same float32 value)
         double ulp = dtype == ScalarType.BFloat16 ? 1.0 / 128 : dtype == ScalarType.Float16 ? 1.0 / 1024 : 1e-6;
-        var error = ((got - expected).abs() / (expected.abs() + 1e-3)).max().item<float>();
+        var error = ((got - expected).abs() / expected.abs().Plus(Of(1e-3))).max().item<float>();
         Assert.True(error <= ulp, $"largest relative error {error}");
-        Assert.True((got == 0).any().item<bool>() && (got > 0).any().item<bool>(), "the case must rectify some values");
+        Assert.True((got == Of(0)).any().item<bool>() && (got > Of(0)).any().item<bool>(),
+            "the case must rectify some values");
     }
 
     [GpuFact]
@@ -212,26 +216,27 @@ public class KernelTests
         var g = new Generator(19);
         Tensor Make() { var t = randn(2, 16, 6, 10, generator: g).to(dtype).cuda(); return (nhwc ? Layouts.NhwcCopy(t) : t); }
         var x = Make().requires_grad_(); var residual = Make().requires_grad_();
-        var scale = (rand(16, generator: g) * 2 - 0.5).cuda(); var shift = randn(16, generator: g).cuda();
+        var scale = (rand(16, generator: g) * Of(2) - Of(0.5)).cuda(); var shift = randn(16, generator: g).cuda();
         var upstream = Make();
         var y = FrozenNormReluFunction.Apply(x, scale, shift, residual, relu);
         (y.to(ScalarType.Float32) * upstream.to(ScalarType.Float32)).sum().backward();
 
         // reference: the same function as libtorch ops in float32, differentiated by autograd
         var xr = x.detach().to(ScalarType.Float32).requires_grad_(); var rr = residual.detach().to(ScalarType.Float32).requires_grad_();
-        var yr = xr * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1) + rr;
+        var yr = (xr * scale.view(1, -1, 1, 1)).Plus(shift.view(1, -1, 1, 1)).Plus(rr);
         if (relu) yr = yr.relu();
         (yr * upstream.to(ScalarType.Float32)).sum().backward();
         double tolerance = dtype == ScalarType.BFloat16 ? 1.0 / 128 : 1e-6;
         void Close(Tensor ours, Tensor reference, string what)
         {
-            var error = ((ours.to(ScalarType.Float32) - reference).abs() / (reference.abs() + 1e-3)).max().item<float>();
+            var error = ((ours.to(ScalarType.Float32) - reference).abs() / reference.abs().Plus(Of(1e-3))).max()
+                .item<float>();
             Assert.True(error <= tolerance, $"{what}: largest relative error {error}");
         }
         Close(y.detach(), yr.detach(), "output");
         Close(x.grad!, xr.grad!, "gradient into x");
         Close(residual.grad!, rr.grad!, "gradient into the residual");
-        if (relu) Assert.True((x.grad! == 0).any().item<bool>(), "the case must mask some gradients");
+        if (relu) Assert.True((x.grad! == Of(0)).any().item<bool>(), "the case must mask some gradients");
     }
 
     [GpuFact]
@@ -255,7 +260,7 @@ public class KernelTests
         Assert.Equal(reference.Grads.Keys.Order(), fused.Grads.Keys.Order());
         foreach (var (name, grad) in reference.Grads)
         {
-            var error = ((fused.Grads[name] - grad).norm() / (grad.norm() + 1e-12)).item<float>();
+            var error = ((fused.Grads[name] - grad).norm() / grad.norm().Plus(Of(1e-12))).item<float>();
             Assert.True(error < 1e-2, $"{name}: relative gradient error {error}"); // TF32 convolutions
         }
     }

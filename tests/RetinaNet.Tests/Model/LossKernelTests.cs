@@ -4,6 +4,7 @@ using RetinaNet.Native;
 using RetinaNet.Tests.Boxes;
 using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -22,7 +23,7 @@ public class LossKernelTests
         var anchors = cat([Anchors.ForLevel(8, 30, 40, config), Anchors.ForLevel(16, 15, 20, config), AnchorAndCoderTests.MakeBoxes(500, g, 300)], 0);
         const int batch = 3, m = 12;
         var boxes = AnchorAndCoderTests.MakeBoxes(batch * m, g, 280).view(batch, m, 4).round();
-        var xywh = cat([boxes[.., .., ..2], boxes[.., .., 2..] - boxes[.., .., ..2] + 1], -1);
+        var xywh = cat([boxes[.., .., ..2], (boxes[.., .., 2..] - boxes[.., .., ..2]).Plus(Of(1))], -1);
         var cls = randint(0, 7, [batch, m, 1], generator: g).to(ScalarType.Float32);
         xywh[0, 5] = xywh[0, 3]; cls[0, 5] = tensor(6f);      // a tie: the same box twice, the first must win
         cls[0, 7] = tensor(TargetAssigner.Crowd);             // crowd regions
@@ -79,10 +80,10 @@ public class LossKernelTests
         var g = new Generator(17);
         const int anchors = 9;
         long[][] sizes = [[6, 7], [3, 4]];
-        var levels = sizes.Select(s => (randn(2, anchors * 4, s[0], s[1], generator: g) * 0.3).to(dtype)).ToArray();
+        var levels = sizes.Select(s => (randn(2, anchors * 4, s[0], s[1], generator: g) * Of(0.3)).to(dtype)).ToArray();
         long n = sizes.Sum(s => anchors * s[0] * s[1]);
         var labels = randint(-1, 4, [2, n], generator: g);
-        var targets = randn(2, n, 4, generator: g) * 0.3;
+        var targets = randn(2, n, 4, generator: g) * Of(0.3);
         var onGpu = levels.Select(l => (nhwc ? Layouts.NhwcCopy(l.cuda()) : l.cuda()).requires_grad_()).ToArray();
         var loss = BoxLossKernel.Sum(onGpu, labels.cuda(), targets.cuda());
         loss.backward();
@@ -99,7 +100,8 @@ public class LossKernelTests
         Assertions.Close(expected, loss.item<float>(), 2e-5 * Math.Abs(expected), "loss sum");
 
         var refLevels = levels.Select(l => l.to(ScalarType.Float32).requires_grad_()).ToArray();
-        Losses.SmoothL1(HeadLevelElements.PerAnchor(refLevels, anchors, 4), targets).masked_fill((labels <= 0).unsqueeze(-1), 0).sum().backward();
+        Losses.SmoothL1(HeadLevelElements.PerAnchor(refLevels, anchors, 4), targets)
+            .masked_fill((labels <= Of(0)).unsqueeze(-1), Of(0)).sum().backward();
         double tolerance = dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5;
         for (int i = 0; i < levels.Length; i++)
         {
@@ -115,7 +117,12 @@ public class LossKernelTests
         var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 };
         using var generator = new AnchorGenerator(config.Anchors);
         var g = new Generator(7);
-        Tensor[] Level(int channels, double scale) => [(randn(2, channels, 8, 8, generator: g) * scale).cuda(), (randn(2, channels, 4, 4, generator: g) * scale).cuda()];
+        Tensor[] Level(int channels, double scale)
+        {
+            using var s = scale.ToScalar();
+            return [(randn(2, channels, 8, 8, generator: g) * s).cuda(), (randn(2, channels, 4, 4, generator: g) * s)
+                .cuda()];
+        }
         var cls = Level(9 * 5, 3); var box = Level(36, 0.3);
         var targets = tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
                                            0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]).cuda();
@@ -125,7 +132,7 @@ public class LossKernelTests
             var heads = new HeadOutputs(inputs[..2], inputs[2..]);
             var options = kernels ? KernelOptions.Default : KernelOptions.None;
             var (c, b) = new DetectionLoss(config, options).Compute(heads, generator.For(64, 64, heads), targets);
-            (c + b).backward();
+            c.Plus(b).backward();
             return (c.item<float>(), b.item<float>(), inputs.Select(t => t.grad!.cpu()).ToArray());
         }
         var (kc, kb, kg) = Run(true);

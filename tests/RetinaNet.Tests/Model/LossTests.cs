@@ -1,6 +1,7 @@
 using RetinaNet.Boxes;
 using RetinaNet.Model;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -72,8 +73,8 @@ public class LossTests
         using var generator = new AnchorGenerator(config.Anchors);
         var g = new Generator(7);
         var heads = new HeadOutputs(
-            [randn(2, 9 * 5, 4, 4, generator: g) * 3, randn(2, 9 * 5, 2, 2, generator: g) * 3],
-            [randn(2, 36, 4, 4, generator: g) * 0.3, randn(2, 36, 2, 2, generator: g) * 0.3]);
+            [randn(2, 9 * 5, 4, 4, generator: g) * Of(3), randn(2, 9 * 5, 2, 2, generator: g) * Of(3)],
+            [randn(2, 36, 4, 4, generator: g) * Of(0.3), randn(2, 36, 2, 2, generator: g) * Of(0.3)]);
         var anchors = generator.For(32, 32, heads);
         var targets = tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
                                            0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]);
@@ -84,10 +85,13 @@ public class LossTests
         var loss = new DetectionLoss(config);
         var logits = cat(heads.ClassLogits.Select(l => loss.PerAnchor(l, 5)).ToArray(), 1);
         var labels = assigned.Labels;
-        Assert.True((labels > 0).any().item<bool>() && (labels < 0).any().item<bool>(), "the case must hold foreground and ignored anchors");
-        var oneHot = zeros_like(logits).scatter_(2, (labels - 1).clamp_min(0).unsqueeze(-1), (labels > 0).unsqueeze(-1).to(ScalarType.Float32));
-        var reference = Losses.Focal(logits, oneHot).masked_fill((labels < 0).unsqueeze(-1), 0).sum();
-        var normaliser = stack((labels > 0).split(anchors.Counts, 1).Select(l => l.sum().clamp_min(1)).ToArray()).sum().to(ScalarType.Float32);
+        Assert.True((labels > Of(0)).any().item<bool>() && (labels < Of(0)).any().item<bool>(),
+            "the case must hold foreground and ignored anchors");
+        var oneHot = zeros_like(logits).scatter_(2, (labels - Of(1)).clamp_min(Of(0)).unsqueeze(-1),
+            (labels > Of(0)).unsqueeze(-1).to(ScalarType.Float32));
+        var reference = Losses.Focal(logits, oneHot).masked_fill((labels < Of(0)).unsqueeze(-1), Of(0)).sum();
+        var normaliser = stack((labels > Of(0)).split(anchors.Counts, 1).Select(l => l.sum().clamp_min(Of(1)))
+            .ToArray()).sum().to(ScalarType.Float32);
         Assertions.Close((reference / normaliser).item<float>(), cls.item<float>(), 2e-6, "focal sum");
     }
 }

@@ -129,7 +129,7 @@ static class TrainingLoss
         using var generator = new AnchorGenerator(config.Anchors);
         var anchors = generator.For(height, width, heads);
         var (cls, box) = new DetectionLoss(config, model.Kernels).Compute(heads, anchors, targets.to(device));
-        return (model, cls + box);
+        return (model, cls.Plus(box));
     }
 }
 

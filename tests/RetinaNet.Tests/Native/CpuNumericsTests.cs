@@ -1,5 +1,6 @@
 using RetinaNet.Native;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Native;
@@ -51,7 +52,8 @@ public class CpuNumericsTests
     static (Tensor X, Tensor W, Tensor Upstream) Problem(int channels)
     {
         var g = new TorchSharp.torch.Generator(3);
-        return (randn([2, 64, 12, 12], generator: g), randn([channels, 64, 3, 3], generator: g) * 0.05, randn([2, channels, 12, 12], generator: g));
+        return (randn([2, 64, 12, 12], generator: g), randn([channels, 64, 3, 3], generator: g) * Of(0.05),
+            randn([2, channels, 12, 12], generator: g));
     }
 
     static (Tensor GradInput, Tensor GradWeight) Gradients(Tensor x, Tensor w, Tensor upstream)

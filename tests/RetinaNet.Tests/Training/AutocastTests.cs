@@ -32,7 +32,7 @@ public class AutocastTests
             var z = conv.forward(image);
             Assert.Equal(ScalarType.BFloat16, y.dtype);
             Assert.Equal(ScalarType.BFloat16, z.dtype);
-            (y.to(ScalarType.Float32).sum() + z.to(ScalarType.Float32).sum()).backward();
+            y.to(ScalarType.Float32).sum().Plus(z.to(ScalarType.Float32).sum()).backward();
         }
         Assert.False(Autocast.IsEnabled(DeviceType.CPU));
         Assert.Equal(ScalarType.Float32, linear.weight!.grad!.dtype);

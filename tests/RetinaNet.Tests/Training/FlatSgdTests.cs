@@ -2,6 +2,7 @@ using RetinaNet.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Training;
@@ -28,9 +29,10 @@ public class FlatSgdTests
     static Tensor Loss(nn.Module<Tensor, Tensor> model, int step, Device device)
     {
         using var scope = NewDisposeScope();
-        var x = (arange(2 * 2 * 4 * 4, float32).reshape(2, 2, 4, 4) * (0.07 + 0.01 * step)).sin().to(device);
+        using var scale = (0.07 + 0.01 * step).ToScalar();
+        var x = (Arange(2 * 2 * 4 * 4, float32).reshape(2, 2, 4, 4) * scale).sin().to(device);
         var y = model.forward(x);
-        return (y.pow(2).sum() * 0.1 + y.sum()).MoveToOuterDisposeScope();
+        return (y.pow(Of(2)).sum() * Of(0.1)).Plus(y.sum()).MoveToOuterDisposeScope();
     }
 
     static void AssertSameWeights(nn.Module expected, nn.Module actual, double tol, string when)
@@ -94,7 +96,7 @@ public class FlatSgdTests
         foreach (var e in expected)
         {
             sgd.ZeroGrad();
-            (p * 0.5f).sum().backward();
+            (p * Of(0.5)).sum().backward();
             Assert.Equal(0.5f, sgd.FlatGrad[0].item<float>());
             sgd.Step(0.1);
             Assertions.Close(e, p[0].item<float>(), 1e-6, "p");

@@ -6,6 +6,7 @@ using RetinaNet.Checkpoints;
 using RetinaNet.Model;
 using RetinaNet.Training;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Training;
@@ -41,7 +42,7 @@ public class PackagedResNet18Tests
         var channelMean = RetinaNet.Export.OnnxTensors.ToTensor(prep.Graph.Initializer.Single()).mean([0, 2, 3]); // B, G, R
 
         var generator = new TorchSharp.torch.Generator(7);
-        var rgb = rand([1, 3, 224, 224], generator: generator) * 255;
+        var rgb = rand([1, 3, 224, 224], generator: generator) * Of(255);
         var cntkInput = (rgb.flip(1) - channelMean.view(1, 3, 1, 1)).contiguous();
         using var session = new InferenceSession(onnx.ToByteArray());
         var input = new DenseTensor<float>(cntkInput.data<float>().ToArray(), [1, 3, 224, 224]);
@@ -49,10 +50,12 @@ public class PackagedResNet18Tests
         var expected = tensor(results.Single().AsTensor<float>().ToArray(), [1, 64, 112, 112]);
 
         var w = PackagedResNet18.Convert(package);
-        var normalised = (rgb / 255 - tensor(RetinaNet.Data.Loading.DeviceBatch.Mean).view(1, 3, 1, 1)) / tensor(RetinaNet.Data.Loading.DeviceBatch.Std).view(1, 3, 1, 1);
+        var normalised = (rgb / Of(255) - tensor(RetinaNet.Data.Loading.DeviceBatch.Mean).view(1, 3, 1, 1))
+            / tensor(RetinaNet.Data.Loading.DeviceBatch.Std).view(1, 3, 1, 1);
         var conv = nn.functional.conv2d(normalised, w["conv1.weight"], strides: [2, 2], padding: [3, 3]);
-        var scale = w["bn1.weight"] / (w["bn1.running_var"] + 1e-5).sqrt();
-        var ours = nn.functional.relu(conv * scale.view(1, -1, 1, 1) + (w["bn1.bias"] - w["bn1.running_mean"] * scale).view(1, -1, 1, 1));
+        var scale = w["bn1.weight"] / w["bn1.running_var"].Plus(Of(1e-5)).sqrt();
+        var ours = nn.functional.relu((conv * scale.view(1, -1, 1, 1))
+            .Plus((w["bn1.bias"] - w["bn1.running_mean"] * scale).view(1, -1, 1, 1)));
 
         var a = ours[.., .., 4..^4, 4..^4];
         var b = expected[.., .., 4..^4, 4..^4];
