@@ -36,6 +36,7 @@ switch (args.FirstOrDefault())
     case "eval": EvalBench.Run(Opt); break;
     case "rotated": RetinaNet.Bench.RotatedBench.Run(Opt); break;
     case "rotated-vs-axis": RetinaNet.Bench.RotatedVsAxisBench.Run(Opt); break;
+    case "scalar-race": return RetinaNet.Bench.ScalarRaceCheck.Run(Opt);
     default:
         if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
         Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval|rotated [--option value ...], or a retinanet command"); return 2;
