@@ -1,12 +1,9 @@
 using System.Diagnostics;
 using RetinaNet.Boxes;
-using RetinaNet.Data;
 using RetinaNet.Data.Coco;
 using RetinaNet.Data.Synthetic;
-using RetinaNet.Data.Transforms;
 using RetinaNet.Evaluation;
 using RetinaNet.Inference;
-using RetinaNet.Model;
 using RetinaNet.Training;
 using static TorchSharp.torch;
 
@@ -35,30 +32,12 @@ static class RotatedVsAxisBench
         {
             string model = Path.Combine(dir, rotated ? "rotated.pth" : "axis.pth");
             var clock = Stopwatch.StartNew();
-            TrainingJob.Run(new TrainingJobOptions
-            {
-                ModelPath = model, Annotations = rotated ? train.Path : axis.Path, Images = images, Device = device, Override = true,
-                BackboneWeights = opt("weights", "none"), FreezeBackbone = opt("weights", "none") != "none",
-                Config = new DetectorConfig
-                {
-                    Backbones = ["ResNet18FPN"], Classes = train.Categories.Count,
-                    Anchors = new AnchorConfig { Angles = rotated ? AnchorConfig.DefaultAngles : [] },
-                },
-                Settings = new TrainingSettings
-                {
-                    Iterations = iters, Batch = batch, Seed = 0,
-                    Schedule = new LearningRateSchedule(double.Parse(opt("lr", "0.0015")), Math.Min(50, iters / 4), [iters * 3 / 4]),
-                    CheckpointInterval = TimeSpan.FromHours(1), LogInterval = TimeSpan.FromHours(1),
-                    MixedPrecision = ExecutionOptions.MixedPrecisionFor(device, false),
-                },
-                Augment = new AugmentationOptions(size, size, size, Brightness: 0, Contrast: 0, Saturation: 0, Hue: 0),
-                Resize = size, MaxSize = size,
-            }, TextWriter.Null, Console.Error, CancellationToken.None);
+            string? weights = opt("weights", "none") is var w && w != "none" ? w : null;
+            var options = ShapesRecipe.Training(model, rotated ? train : axis, images, device, rotated, size, iters,
+                batch, double.Parse(opt("lr", "0.0015")), seed: 0, weights);
+            TrainingJob.Run(options, TextWriter.Null, Console.Error, CancellationToken.None);
             double seconds = clock.Elapsed.TotalSeconds;
-            var run = new ExecutionOptions(device, MaxBatch: batch);
-            using var detector = ModelFiles.Open(model, run, stored => stored, Console.Error);
-            var detections = InferenceJob.Detect(detector, DetectionDataset.FromCoco(val, images, Console.Error),
-                new InferenceOptions(device, batch, size, size, run.MixedPrecision), Console.Error);
+            var detections = ShapesRecipe.Detect(model, val, images, device, batch, Console.Error);
             // an axis-aligned detection scored as the polygon of its rectangle
             var polygons = detections.Select(d => d.Theta is null ? CocoDetections.Rotated(d, 0) : d).ToList();
             var result = CocoEvaluator.Evaluate(val, polygons, IouType.Segm);

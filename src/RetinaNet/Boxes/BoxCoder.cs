@@ -34,9 +34,10 @@ public static class BoxCoder
         {
             // scalar clamps per coordinate, no host-built tensor: decode must run inside a CUDA graph capture
             using Scalar xMax = (w - 1).ToScalar(), yMax = (h - 1).ToScalar();
-            return stack([xy1[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy1[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax),
-                xy2[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy2[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax)],
-                    -1).MoveToOuterDisposeScope();
+            return stack([
+                xy1[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy1[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax),
+                xy2[TensorIndex.Ellipsis, 0].clamp(Of(0), xMax), xy2[TensorIndex.Ellipsis, 1].clamp(Of(0), yMax),
+            ], -1).MoveToOuterDisposeScope();
         }
         return cat([xy1, xy2], -1).MoveToOuterDisposeScope();
     }

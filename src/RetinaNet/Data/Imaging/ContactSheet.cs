@@ -286,7 +286,7 @@ public static class ContactSheet
         {
             if (g.Theta is double theta)
             {
-                using var outline = Outline(cell, g.X, g.Y, g.W, g.H, theta);
+                using var outline = Outline(cell, new Boxes.RotatedRectangle(g.X, g.Y, g.W, g.H, theta).Corners());
                 DrawGroundTruth(canvas, outline);
                 continue;
             }
@@ -294,15 +294,19 @@ public static class ContactSheet
             const int d = GroundTruthThickness;
             if (r > l && b > t) DrawGroundTruthBox(canvas, l - d, t - d, r + d, b + d);
         }
-        var boxes = predictions.Select(p => p.Detection).Select(d => d.Theta is double theta
-            ? Snap(cell, new Boxes.RotatedRectangle(d.X, d.Y, d.W, d.H, theta).Corners())
-            : Snap(cell, d.X, d.Y, d.W, d.H)).ToList();
+        // a turned box's corners, once: its outline and the extent its label is placed by
+        var corners = predictions.Select(p => p.Detection).Select(d => d.Theta is double theta
+            ? new Boxes.RotatedRectangle(d.X, d.Y, d.W, d.H, theta).Corners() : null).ToList();
+        var boxes = predictions.Select((p, i) => corners[i] is { } turned ? Snap(cell, turned)
+            : Snap(cell, p.Detection.X, p.Detection.Y, p.Detection.W, p.Detection.H)).ToList();
         for (int i = predictions.Count - 1; i >= 0; i--) // best drawn last, on top
         {
-            var d = predictions[i].Detection;
-            if (d.Theta is not double theta) { DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i]));
-                continue; }
-            using var outline = Outline(cell, d.X, d.Y, d.W, d.H, theta);
+            if (corners[i] is not { } turned)
+            {
+                DrawRing(canvas, boxes[i], PredictionThickness, ColorOf(predictions[i]));
+                continue;
+            }
+            using var outline = Outline(cell, turned);
             using var paint = new SKPaint
             {
                 Color = ColorOf(predictions[i]), IsAntialias = true, Style = SKPaintStyle.Stroke,
@@ -367,10 +371,10 @@ public static class ContactSheet
         return Snap(cell, x1, y1, x2 - x1, y2 - y1);
     }
 
-    /// <summary>A rotated box's outline in sheet pixels (<see cref="Boxes.RotatedRectangle.Corners"/>).</summary>
-    static SKPath Outline(ContactSheetCell cell, double x, double y, double w, double h, double theta)
+    /// <summary>A rotated box's outline in sheet pixels from its corners x0, y0, ... in image coordinates
+    /// (<see cref="Boxes.RotatedRectangle.Corners"/>).</summary>
+    static SKPath Outline(ContactSheetCell cell, double[] corners)
     {
-        var corners = new Boxes.RotatedRectangle(x, y, w, h, theta).Corners();
         var points = Enumerable.Range(0, 4).Select(i => cell.ToSheet(corners[2 * i], corners[2 * i + 1]))
             .Select(p => new SKPoint(p.X, p.Y)).ToArray();
         using var builder = new SKPathBuilder();
