@@ -15,6 +15,12 @@ public static class NmsKernel
     /// <see cref="BatchedNms.Run"/>.</summary>
     public const long MaxCandidates = 16384;
 
+    /// <summary>Up to this many kept boxes, rotated candidates are resolved against the list of kept boxes
+    /// (<c>nms_kept_list_rotated</c>) instead of through every pair's overlap bits.</summary>
+    public const int MaxKeptList = 512;
+
+    const int KeptListThreads = 256;
+
     public static bool CanRun(Tensor scores) => scores.device_type == DeviceType.CUDA
         && scores.shape[1] <= MaxCandidates && CudaKernels.Available;
 
@@ -33,15 +39,22 @@ public static class NmsKernel
         var sortedBoxes = sorted.Boxes.contiguous();
         var sortedClasses = sorted.Classes.contiguous();
         var validCount = sorted.ValidCount.to(ScalarType.Int64).contiguous();
-        var bits = empty(batch, k, words, dtype: ScalarType.Int64, device: scores.device);
         long width = boxes.shape[2];
-        CudaKernels.Get(Source, width == 8 ? "nms_overlap_bits_rotated" : "nms_overlap_bits",
-            device).Launch((words, words, (int)batch), 64, 0,
-            sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
         var keep = empty(batch, maxDetections, dtype: ScalarType.Int64, device: scores.device);
         var count = empty(batch, dtype: ScalarType.Int64, device: scores.device);
-        CudaKernels.Get(Source, "nms_walk", device).Launch((int)batch, 128, words * sizeof(ulong),
-            bits, validCount, (int)k, words, maxDetections, keep, count);
+        if (width == 8 && maxDetections <= MaxKeptList)
+            CudaKernels.Get(Source, "nms_kept_list_rotated", device).Launch((int)batch, KeptListThreads,
+                maxDetections * (sizeof(long) + 12 * sizeof(float)),
+                sortedBoxes, sortedClasses, validCount, (int)k, maxDetections, iouThreshold, keep, count);
+        else
+        {
+            var bits = empty(batch, k, words, dtype: ScalarType.Int64, device: scores.device);
+            CudaKernels.Get(Source, width == 8 ? "nms_overlap_bits_rotated" : "nms_overlap_bits",
+                device).Launch((words, words, (int)batch), 64, 0,
+                sortedBoxes, sortedClasses, validCount, (int)k, words, iouThreshold, bits);
+            CudaKernels.Get(Source, "nms_walk", device).Launch((int)batch, 128, words * sizeof(ulong),
+                bits, validCount, (int)k, words, maxDetections, keep, count);
+        }
 
         var filled = keep >= Of(0);
         var at = keep.clamp_min(Of(0));

@@ -136,3 +136,66 @@ extern "C" __global__ void nms_walk(const unsigned long long* bits, const long l
     for (int d = kept + t; d < max_detections; d += blockDim.x) out[d] = -1;
     if (t == 0) count[b] = kept;
 }
+
+// Greedy NMS of each image's score-sorted rotated candidates against the list of those kept so far, one block an
+// image: a candidate is kept when no kept box of its class overlaps it. Each candidate is tested against at most
+// max_detections kept boxes (most screened out by their extents), where the overlap bits test every pair of the
+// candidates; so for a short keep list (the detector's 100) this is the one to run. A chunk of blockDim candidates
+// is first screened against the boxes kept before it, in parallel; then its survivors are kept in order, each kept
+// one screening the rest of the chunk. Shared memory: max_detections x (8 corners + 4 extents) floats + classes.
+extern "C" __global__ void nms_kept_list_rotated(const float* boxes, const long long* classes,
+                                                 const long long* valid_count, int k, int max_detections,
+                                                 double threshold, long long* keep, long long* count)
+{
+    extern __shared__ long long kept_classes[];
+    float* kept_boxes = (float*)(kept_classes + max_detections);
+    float* kept_extents = kept_boxes + (long long)max_detections * 8;
+    __shared__ int kept;
+    __shared__ int alive[1024];
+    int b = blockIdx.x, t = threadIdx.x;
+    long long n = valid_count[b];
+    const float* bb = boxes + (long long)b * k * 8;
+    const long long* cl = classes + (long long)b * k;
+    long long* out = keep + (long long)b * max_detections;
+    if (t == 0) kept = 0;
+    __syncthreads();
+    for (long long start = 0; start < n && kept < max_detections; start += blockDim.x)
+    {
+        long long i = start + t;
+        float mine[8], me[4];
+        long long c = -1;
+        bool live = i < n;
+        if (live)
+        {
+            for (int j = 0; j < 8; j++) mine[j] = bb[i * 8 + j];
+            nms_extent<8>(mine, me);
+            c = cl[i];
+            for (int q = 0; q < kept && live; q++)
+                if (kept_classes[q] == c && !nms_apart<8>(kept_extents + q * 4, me)
+                    && nms_overlaps<8>(kept_boxes + q * 8, mine, threshold)) live = false;
+        }
+        alive[t] = live;
+        __syncthreads();
+        int chunk = (int)min((long long)blockDim.x, n - start);
+        for (int j = 0; j < chunk && kept < max_detections; j++)
+        {
+            if (!alive[j]) continue; // alive[j] and kept are the same for every thread here
+            int q = kept;
+            if (t == j)
+            {
+                for (int e = 0; e < 8; e++) kept_boxes[q * 8 + e] = mine[e];
+                for (int e = 0; e < 4; e++) kept_extents[q * 4 + e] = me[e];
+                kept_classes[q] = c;
+                out[q] = i;
+            }
+            __syncthreads();
+            if (t > j && alive[t] && kept_classes[q] == c && !nms_apart<8>(kept_extents + q * 4, me)
+                && nms_overlaps<8>(kept_boxes + q * 8, mine, threshold)) alive[t] = 0;
+            __syncthreads();
+            if (t == 0) kept = q + 1;
+            __syncthreads();
+        }
+    }
+    for (int d = kept + t; d < max_detections; d += blockDim.x) out[d] = -1;
+    if (t == 0) count[b] = kept;
+}

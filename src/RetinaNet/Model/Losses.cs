@@ -61,8 +61,7 @@ public sealed class DetectionLoss
         var labels = assigned.Labels;
         var fg = labels > Of(0);
 
-        // the fused box loss takes 4 values per anchor
-        bool fused = !rotated && kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
+        bool fused = kernels.FusedLosses && FocalLossKernel.CanRun(heads.ClassLogits)
             && BoxLossKernel.CanRun(heads.BoxDeltas);
         var clsLoss = fused
             ? FocalLossKernel.Sum(heads.ClassLogits, labels, classes)

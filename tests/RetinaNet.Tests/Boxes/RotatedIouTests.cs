@@ -79,12 +79,19 @@ public class RotatedIouTests
             var s = tensor(scores, [1, k]).to(device);
             var bx = tensor(corners, [1, k, 8]).to(device);
             var cl = tensor(classes, [1, k]).to(device);
-            var result = device.type == TorchSharp.DeviceType.CUDA
-                ? NmsKernel.Run(s, bx, cl, null, threshold, k)
-                : HostNms.Run(s, bx, cl, null, threshold, k);
-            long count = result.Count.cpu().item<long>();
-            Assert.Equal(expected, result.Indices.cpu()[0, ..(int)count].data<long>().ToArray());
-            Assert.Equal(corners.AsSpan(8 * (int)expected[0], 8).ToArray(), result.Boxes.cpu()[0, 0].data<float>().ToArray());
+            // on the GPU: the kept-list kernel (every candidate may be kept, or only the first 10), and past its
+            // limit the overlap bits and walk
+            int[] limits = device.type == TorchSharp.DeviceType.CUDA ? [k, 10, NmsKernel.MaxKeptList + 1] : [k];
+            foreach (int limit in limits)
+            {
+                var result = device.type == TorchSharp.DeviceType.CUDA
+                    ? NmsKernel.Run(s, bx, cl, null, threshold, limit)
+                    : HostNms.Run(s, bx, cl, null, threshold, limit);
+                long count = result.Count.cpu().item<long>();
+                Assert.Equal(expected.Take(limit), result.Indices.cpu()[0, ..(int)count].data<long>().ToArray());
+                Assert.Equal(corners.AsSpan(8 * (int)expected[0], 8).ToArray(),
+                    result.Boxes.cpu()[0, 0].data<float>().ToArray());
+            }
             c++;
         }
         Assert.Equal(8, c);

@@ -110,11 +110,18 @@ public class LossKernelTests
         }
     }
 
-    [GpuFact]
-    public void DetectionLossWithKernelsEqualsTheTensorOps()
+    [GpuTheory]
+    [InlineData(false)]
+    [InlineData(true)] // rotated: 27 anchors a location, 6 box values an anchor
+    public void DetectionLossWithKernelsEqualsTheTensorOps(bool rotated)
     {
         using var scope = NewDisposeScope();
-        var config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 5 };
+        var config = new DetectorConfig
+        {
+            Backbones = ["ResNet18FPN"], Classes = 5,
+            Anchors = new AnchorConfig { Angles = rotated ? AnchorConfig.DefaultAngles : [] },
+        };
+        int anchors = config.Anchors.Count, values = rotated ? 6 : 4;
         using var generator = new AnchorGenerator(config.Anchors);
         var g = new Generator(7);
         Tensor[] Level(int channels, double scale)
@@ -123,9 +130,13 @@ public class LossKernelTests
             return [(randn(2, channels, 8, 8, generator: g) * s).cuda(), (randn(2, channels, 4, 4, generator: g) * s)
                 .cuda()];
         }
-        var cls = Level(9 * 5, 3); var box = Level(36, 0.3);
-        var targets = tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
-                                           0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]).cuda();
+        var cls = Level(anchors * 5, 3); var box = Level(anchors * values, 0.3);
+        var targets = rotated
+            ? tensor(new float[] { 2, 3, 20, 14, 0.3f, 1, 10, 0, 16, 30, -0.5f, 4,
+                                   -1, -1, -1, -1, 0, -1,
+                                   0, 0, 31, 31, 0.1f, 2, 4, 4, 12, 10, 0, 0, 16, 16, 14, 14, 0.2f, -2 }, [2, 3, 6]).cuda()
+            : tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
+                                   0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]).cuda();
         (float Cls, float Box, Tensor[] Grads) Run(bool kernels)
         {
             var inputs = cls.Concat(box).Select(t => Layouts.NhwcCopy(t).requires_grad_()).ToArray();
