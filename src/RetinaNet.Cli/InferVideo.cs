@@ -17,7 +17,8 @@ static class InferVideo
     {
         foreach (var option in new[] { "--images", "--annotations", "--with-dali", "--cuda-graphs", "--gpus" })
             if (a.Has(option)) throw new UsageException($"{option} does not go with --video");
-        Unsupported(a, "--rotated-bbox");
+        Unsupported(a, "video draws axis-aligned boxes only; for a rotated model, give the frames as --images",
+            "--rotated-bbox");
         string source = a.String("--video")!;
         var outputs = a.Has("--output") ? a.Strings("--output").ToArray() : [DefaultOutput];
         foreach (var output in outputs.Where(o => o != "-"))

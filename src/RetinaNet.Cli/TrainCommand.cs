@@ -60,7 +60,9 @@ static class TrainCommand
         if (a.Has("--post-metrics") && !(Uri.TryCreate(a.String("--post-metrics"), UriKind.Absolute, out var uri)
             && uri.Scheme is "http" or "https"))
             throw new UsageException($"--post-metrics: expected an http(s) URL, got '{a.String("--post-metrics")}'");
-        Unsupported(a, "--augment-free", "--absolute-angle");
+        Unsupported(a, "ODTK's variants of rotated-box augmentation are not implemented; --rotated-bbox trains with "
+            + "flips and --augment-rotate's quarter turns, which keep theta in [-pi/4, pi/4]",
+            "--augment-free", "--absolute-angle");
         if (a.Flag("--rotated-bbox") && a.Flag("--augment-crop"))
             throw new UsageException("--augment-crop cuts boxes to the crop, which would move a rotated box: " +
                 "leave it out with --rotated-bbox");

@@ -151,10 +151,9 @@ static class Validation
         if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
     }
 
-    public static void Unsupported(ParsedArgs a, params string[] flags)
+    /// <summary>Refuses any of <paramref name="flags"/> that is given, saying <paramref name="why"/>.</summary>
+    public static void Unsupported(ParsedArgs a, string why, params string[] flags)
     {
-        foreach (var f in flags.Where(a.Flag))
-            throw new NotYetSupportedException($"{f}: rotated boxes are not part of this toolkit (ODTK's rotated-box "
-                + "mode is out of scope)");
+        foreach (var f in flags.Where(a.Flag)) throw new NotYetSupportedException($"{f}: {why}");
     }
 }
