@@ -19,7 +19,14 @@ public static class AssignKernel
     public static bool CanRun(Tensor anchors, Tensor targets) =>
         anchors.device_type == DeviceType.CUDA && targets.shape[1] is > 0 and <= MaxBoxes && CudaKernels.Available;
 
-    static readonly string Source = CudaSource.Load("AssignKernel.cu");
+    /// <summary>Rotated boxes per image that fit the shared memory (10 floats each); more take the tensor ops.</summary>
+    public const int MaxRotatedBoxes = 1024;
+
+    public static bool CanRunRotated(Tensor anchorCorners, Tensor targets) =>
+        anchorCorners.device_type == DeviceType.CUDA && targets.shape[1] is > 0 and <= MaxRotatedBoxes
+        && CudaKernels.Available;
+
+    static readonly string Source = CudaSource.Load("RotatedIou.cuh") + CudaSource.Load("AssignKernel.cu");
 
     /// <param name="anchors">[N, 4] float32 on the GPU.</param>
     /// <param name="targets">[B, M, 5] (x, y, w, h, class) as <see cref="TargetAssigner.Assign"/> takes them.</param>
@@ -37,5 +44,24 @@ public static class AssignKernel
             a, t, n, (int)m, (float)background, (float)foreground, (float)TargetAssigner.CrowdIoA, TargetAssigner.Crowd,
                 labels, deltas);
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+
+    /// <summary><see cref="TargetAssigner.AssignRotated"/>'s labels [B, N] and matched box indices [B, N] from
+    /// anchor corners [N, 8] and areas [N], box corners [B·M, 8], areas [B, M] and classes [B, M].</summary>
+    public static (Tensor Labels, Tensor Matches) MatchRotated(Tensor anchorCorners, Tensor anchorAreas,
+        Tensor boxCorners, Tensor boxAreas, Tensor classes, double background, double foreground)
+    {
+        using var scope = NewDisposeScope();
+        var device = anchorCorners.device;
+        Tensor Floats(Tensor x) => x.to(ScalarType.Float32).to(device).contiguous();
+        long batch = boxAreas.shape[0], n = anchorCorners.shape[0], m = boxAreas.shape[1];
+        var labels = empty(batch, n, dtype: ScalarType.Int64, device: device);
+        var matches = empty(batch, n, dtype: ScalarType.Int64, device: device);
+        CudaKernels.Get(Source, "assign_targets_rotated", device.index < 0 ? 0 : device.index).Launch(
+            ((int)((n + Threads - 1) / Threads), (int)batch), Threads, (int)(m * 10 * sizeof(float)),
+            Floats(anchorCorners), Floats(anchorAreas), Floats(boxCorners), Floats(boxAreas), Floats(classes), n,
+            (int)m, (float)background, (float)foreground, (float)TargetAssigner.CrowdIoA, TargetAssigner.Crowd,
+            labels, matches);
+        return (labels.MoveToOuterDisposeScope(), matches.MoveToOuterDisposeScope());
     }
 }

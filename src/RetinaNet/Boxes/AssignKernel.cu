@@ -51,3 +51,47 @@ extern "C" __global__ void assign_targets(const float* anchors, const float* tar
     }
     ((float4*)deltas)[o] = d;
 }
+// TargetAssigner.AssignRotated's matching: a thread per (image, anchor) walks that image's boxes once with the exact
+// rotated IoU (as rotated_iou_pairwise: in double, then float), keeping the best IoU with an object (ties: the lower
+// box index) and the largest cover of the anchor by a crowd region (its intersection, from the IoU as the tensor ops
+// compute it, over the anchor's area); writes the label and the matched box's index. The deltas stay tensor ops.
+extern "C" __global__ void assign_targets_rotated(const float* anchor_corners, const float* anchor_areas,
+                                                  const float* box_corners, const float* box_areas,
+                                                  const float* classes, long long n, int m, float background,
+                                                  float foreground, float crowd_ioa, float crowd, long long* labels,
+                                                  long long* matches)
+{
+    extern __shared__ float boxes[]; // per box: 8 corners, area, class
+    int b = blockIdx.y;
+    for (int j = threadIdx.x; j < m; j += blockDim.x)
+    {
+        unsigned long long at = (unsigned long long)b * m + j;
+        for (int e = 0; e < 8; e++) boxes[j * 10 + e] = box_corners[at * 8 + e];
+        boxes[j * 10 + 8] = box_areas[at];
+        boxes[j * 10 + 9] = classes[at];
+    }
+    __syncthreads();
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float a[8];
+    for (int e = 0; e < 8; e++) a[e] = anchor_corners[i * 8 + e];
+    float area = anchor_areas[i], best = -1.0f, cover = 0.0f;
+    int match = 0;
+    for (int j = 0; j < m; j++)
+    {
+        const float* q = boxes + j * 10;
+        float cls = q[9];
+        if (cls < 0.0f && cls != crowd) continue;
+        float iou = (float)rotated_iou(a, q);
+        if (cls >= 0.0f)
+        {
+            if (iou > best) { best = iou; match = j; } // strict: ties keep the lower box index
+        }
+        else cover = fmaxf(cover, ((iou * (area + q[8])) / (iou + 1.0f)) / area);
+    }
+    unsigned long long o = (unsigned long long)b * n + i;
+    long long label = best >= foreground ? (long long)boxes[match * 10 + 9] + 1 : best < background ? 0 : -1;
+    if (label == 0 && cover >= crowd_ioa) label = -1;
+    labels[o] = label;
+    matches[o] = match;
+}

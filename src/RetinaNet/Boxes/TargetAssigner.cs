@@ -82,11 +82,22 @@ public sealed class TargetAssigner
         if (m == 0) return Empty(batch, n, 6, device);
         var t = targets.to(ScalarType.Float32).to(device);
         var (axis, corners) = RotatedBoxes.FromXywhTheta(t[.., .., ..5].reshape(-1, 5)); // [B*M, 6], [B*M, 8]
-        var iou = RotatedIou.Pairwise(anchorCorners, corners).view(n, batch, m).permute(1, 0, 2); // [B, N, M]
-        var anchorArea = BoxOps.Area(anchorAxis).view(1, n, 1);
-        var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(Of(0)).unsqueeze(1); // [B, 1, M]
-        var inter = iou * anchorArea.Plus(boxArea) / iou.Plus(Of(1));
-        var (labels, bestIndex, fg) = Match(iou, inter / anchorArea, t[.., .., 5]);
+        var anchorArea = BoxOps.Area(anchorAxis); // [N]
+        var boxArea = (t[.., .., 2] * t[.., .., 3]).clamp_min(Of(0)); // [B, M]
+        Tensor labels, bestIndex, fg;
+        if (kernels.Assign && AssignKernel.CanRunRotated(anchorCorners, targets))
+        {
+            (labels, bestIndex) = AssignKernel.MatchRotated(anchorCorners, anchorArea, corners, boxArea, t[.., .., 5],
+                background, foreground);
+            fg = labels > Of(0);
+        }
+        else
+        {
+            var iou = RotatedIou.Pairwise(anchorCorners, corners).view(n, batch, m).permute(1, 0, 2); // [B, N, M]
+            var area = anchorArea.view(1, n, 1);
+            var inter = iou * area.Plus(boxArea.unsqueeze(1)) / iou.Plus(Of(1));
+            (labels, bestIndex, fg) = Match(iou, inter / area, t[.., .., 5]);
+        }
         var matched = axis.view(batch, m, 6).gather(1, bestIndex.unsqueeze(-1).expand(batch, n, 6));
         var deltas = RotatedBoxes.Encode(matched, anchorAxis.unsqueeze(0)).masked_fill(~fg.unsqueeze(-1), Of(0));
         return new AnchorTargets(labels.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());

@@ -183,6 +183,9 @@ public class RotatedPipelineTests
         var wh = (rand([2, 6, 2], generator: g) * Of(30)).Plus(Of(28));
         var theta = (rand([2, 6, 1], generator: g) - Of(0.5)) * Of(1.5);
         var cls = randint(0, 3, [2, 6, 1], generator: g).to(ScalarType.Float32);
+        // the second image's last two rows: a crowd region and padding
+        var special = tensor(new float[] { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TargetAssigner.Crowd, -1 }).view(2, 6, 1);
+        cls = where(special < Of(0), special, cls);
         var targets = cat([xy, wh, theta, cls], -1);
         using var onCpu = new TargetAssigner().AssignRotated(axis, corners, targets);
         using var onGpu = new TargetAssigner().AssignRotated(axis.cuda(), corners.cuda(), targets.cuda());
