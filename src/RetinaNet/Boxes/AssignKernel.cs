@@ -16,14 +16,16 @@ public static class AssignKernel
     /// ops.</summary>
     public const int MaxBoxes = 2048;
 
-    public static bool CanRun(Tensor anchors, Tensor targets) =>
-        anchors.device_type == DeviceType.CUDA && targets.shape[1] is > 0 and <= MaxBoxes && CudaKernels.Available;
+    public static bool CanRun(Tensor anchors, Tensor targets) => Fits(anchors, targets, MaxBoxes);
 
     /// <summary>Rotated boxes per image that fit the shared memory (10 floats each); more take the tensor ops.</summary>
     public const int MaxRotatedBoxes = 1024;
 
     public static bool CanRunRotated(Tensor anchorCorners, Tensor targets) =>
-        anchorCorners.device_type == DeviceType.CUDA && targets.shape[1] is > 0 and <= MaxRotatedBoxes
+        Fits(anchorCorners, targets, MaxRotatedBoxes);
+
+    static bool Fits(Tensor anchors, Tensor targets, int maxBoxes) =>
+        anchors.device_type == DeviceType.CUDA && targets.shape[1] > 0 && targets.shape[1] <= maxBoxes
         && CudaKernels.Available;
 
     static readonly string Source = CudaSource.Load("RotatedIou.cuh") + CudaSource.Load("AssignKernel.cu");

@@ -94,7 +94,8 @@ public sealed class DetectionLoss
         // [B, N]
         var x = logits.gather(2, (labels - Of(1)).clamp_min(Of(0)).unsqueeze(-1)).squeeze(-1);
         var p = x.sigmoid();
-        var correction = Of(1).Minus(p).pow(g) * a * Softplus(x.neg())
+        // softplus(-x) = -log sigmoid(x)
+        var correction = Of(1).Minus(p).pow(g) * a * nn.functional.logsigmoid(x).neg_()
             - p.pow(g) * notA * Softplus(x);
         var perAnchor = negatives.Plus(correction * fg.to(logits.dtype));
         return perAnchor.masked_fill(labels < Of(0), Of(0)).sum().MoveToOuterDisposeScope();

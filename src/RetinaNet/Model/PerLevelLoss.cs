@@ -25,7 +25,7 @@ static class PerLevelLoss
         long PerImage, bool Nhwc, long Height, long Width, long Offset, long Anchors);
 
     /// <param name="anchors">anchors per image over all levels (the labels' N).</param>
-    /// <param name="perAnchor">channels per anchor (classes, or 4 box deltas).</param>
+    /// <param name="perAnchor">channels per anchor (classes, or the box deltas: 4, or 6 for rotated boxes).</param>
     public static Tensor Sum(Tensor[] levels, long anchors, int perAnchor, Action<Tensor, Launch> launch)
     {
         using var scope = NewDisposeScope();
