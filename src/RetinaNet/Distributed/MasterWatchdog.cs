@@ -3,13 +3,14 @@ namespace RetinaNet.Distributed;
 /// <summary>Rank 0's watchdog: reads every rank's beats, judges who is failing, and tells everyone.
 /// <para>Rules, checked every beat (T = the timeout): a rank silent for T; a rank whose connection closes before its
 /// goodbye; a rank that reports a failure; a rank behind the others (fewer collectives entered) while some rank has
-/// waited at the next collective for T; and, naming no rank, all unfinished ranks at the same collective with no
-/// progress for T (the collective itself is stuck).</para></summary>
+/// waited at the next collective for T; and, naming no rank, all unfinished ranks inside the same collective with
+/// no progress for T (the collective itself is stuck).</para></summary>
 sealed class MasterWatchdog : Watchdog
 {
     sealed class RankState
     {
-        public long Collectives, Progress;
+        public long Collectives, Left, Progress;
+        public bool InCollective => Left < Collectives;
         public TimeSpan LastHeard, LastProgress;
         public bool Finished, Gone;
     }
@@ -42,12 +43,8 @@ sealed class MasterWatchdog : Watchdog
                 switch (kind)
                 {
                     case ControlMessage.Beat:
-                        long c = body.ReadInt64(), p = body.ReadInt64();
-                        lock (gate)
-                        {
-                            if (c != state.Collectives || p != state.Progress) state.LastProgress = Now;
-                            (state.Collectives, state.Progress, state.LastHeard) = (c, p, Now);
-                        }
+                        long c = body.ReadInt64(), l = body.ReadInt64(), p = body.ReadInt64();
+                        lock (gate) Update(state, c, l, p);
                         break;
                     case ControlMessage.Fail: Fail(peer.Rank, body.ReadString()); break;
                     case ControlMessage.Bye: lock (gate) state.Finished = true; break;
@@ -90,10 +87,7 @@ sealed class MasterWatchdog : Watchdog
         var now = Now;
         lock (gate)
         {
-            var self = states[0];
-            long c0 = counters.Collectives, p0 = counters.Progress;
-            if (c0 != self.Collectives || p0 != self.Progress) self.LastProgress = now;
-            (self.Collectives, self.Progress, self.LastHeard) = (c0, p0, now);
+            Update(states[0], counters.Collectives, counters.Left, counters.Progress);
 
             for (int r = 1; r < states.Length; r++)
                 if (!states[r].Finished && !states[r].Gone && now - states[r].LastHeard > options.Timeout)
@@ -107,13 +101,16 @@ sealed class MasterWatchdog : Watchdog
             {
                 var s = states[r];
                 if (s.Finished || s.Collectives >= highest) continue;
+                // a rank not heard for two beats may be frozen: the silence rule judges it, naming the real cause
+                if (now - s.LastHeard > 2 * options.Beat) continue;
                 var waited = now - firstReached[s.Collectives + 1];
                 if (waited > options.Timeout)
                     return (r, $"it kept the other ranks waiting at collective #{s.Collectives + 1} " +
                         $"for {Seconds(waited)} (hung, or far slower than the rest; --dist-timeout sets the limit)");
             }
+            // stuck only if all are inside it: ranks that left it are working (a slow step is not a stuck collective)
             var active = states.Where(s => !s.Finished && !s.Gone).ToArray();
-            if (active.Length >= 2 && highest > 0 && active.All(s => s.Collectives == highest)
+            if (active.Length >= 2 && highest > 0 && active.All(s => s.Collectives == highest && s.InCollective)
                 && now - active.Max(s => s.LastProgress) > options.Timeout)
                 return (null, $"no rank has made progress for {Seconds(now - active.Max(s => s.LastProgress))}; " +
                     $"all wait in collective #{highest} (NCCL or the network is stuck)");
@@ -123,6 +120,14 @@ sealed class MasterWatchdog : Watchdog
                 firstReached.Remove(firstReached.Keys.First());
             return null;
         }
+    }
+
+    void Update(RankState state, long collectives, long left, long progress)
+    {
+        var now = Now;
+        if (collectives != state.Collectives || left != state.Left || progress != state.Progress)
+            state.LastProgress = now;
+        (state.Collectives, state.Left, state.Progress, state.LastHeard) = (collectives, left, progress, now);
     }
 
     protected override void Tell(DistributedFailureException failure)

@@ -138,7 +138,11 @@ public sealed class ProcessGroup : IDisposable
     {
         if (watchdog.EndedBy() is Exception ended) throw ended;
         counters.EnterCollective();
-        try { op(collectives!); }
+        try
+        {
+            op(collectives!);
+            counters.LeaveCollective();
+        }
         catch (Exception e)
         {
             // A collective that fails because a peer went away usually beats the control channel's news of it by

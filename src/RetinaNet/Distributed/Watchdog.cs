@@ -3,13 +3,16 @@ using System.Diagnostics;
 namespace RetinaNet.Distributed;
 
 /// <summary>What this rank's main thread has done so far, for the watchdog: collectives entered (in the order every
-/// rank enters them) and main-loop progress (iterations, batches).</summary>
+/// rank enters them) and left, and main-loop progress (iterations, batches). Entered and left tell a rank waiting
+/// in a collective from one working between two: only the first can be stuck in it.</summary>
 public sealed class ProgressCounters
 {
-    long collectives, progress;
+    long collectives, left, progress;
     public long Collectives => Interlocked.Read(ref collectives);
+    public long Left => Interlocked.Read(ref left);
     public long Progress => Interlocked.Read(ref progress);
     public void EnterCollective() => Interlocked.Increment(ref collectives);
+    public void LeaveCollective() => Interlocked.Increment(ref left);
     public void Tick() => Interlocked.Increment(ref progress);
 }
 

@@ -47,7 +47,12 @@ sealed class WorkerWatchdog : Watchdog
         while (!closing)
         {
             if (Ended.IsCancellationRequested) return;
-            link.TrySend(ControlMessage.Beat, w => { w.Write(counters.Collectives); w.Write(counters.Progress); });
+            link.TrySend(ControlMessage.Beat, w =>
+            {
+                w.Write(counters.Collectives);
+                w.Write(counters.Left);
+                w.Write(counters.Progress);
+            });
             try { PollBackend(); }
             catch (Exception e) { Fail(rank, $"its watchdog failed: {e.Message}"); }
             TimeSpan silent;

@@ -118,6 +118,25 @@ public class ProcessGroupTests
         foreach (var g in groups) g.Dispose();
     }
 
+    /// <summary>Both ranks left collective #1 and work longer than the timeout (a slow step on a loaded machine):
+    /// nothing is stuck. Then rank 1 stays in its own work while rank 0 waits at #2: rank 1 is named, not the
+    /// collective (seen once in CI: a slow step of rank 0 was taken for a stuck collective).</summary>
+    [Fact]
+    public void WorkBetweenCollectivesIsNotAStuckCollective()
+    {
+        var groups = Started(Start(2, 1));
+        Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
+        Thread.Sleep(3000); // both work, outside any collective, for 3 timeouts
+        Assert.All(groups, g => Assert.Null(g.EndedBy()));
+        Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
+        Thread.Sleep(3000); // rank 1 "hangs" in its work; rank 0 works as long, then waits at #3
+        Assert.All(groups, g => Assert.Null(g.EndedBy()));
+        var e = Assert.Throws<DistributedFailureException>(() => groups[0].AllReduce(ones(4), ReduceOp.Sum));
+        Assert.Equal(1, e.FailedRank);
+        Assert.Contains("kept the other ranks waiting at collective #3", e.Message);
+        foreach (var g in groups) g.Dispose();
+    }
+
     [Fact]
     public void RanksStuckInOneCollectiveAreReportedWithoutBlamingOne()
     {
