@@ -18,7 +18,8 @@ public static class AssignKernel
 
     public static bool CanRun(Tensor anchors, Tensor targets) => Fits(anchors, targets, MaxBoxes);
 
-    /// <summary>Rotated boxes per image that fit the shared memory (10 floats each); more take the tensor ops.</summary>
+    /// <summary>Rotated boxes per image that fit the shared memory (10 floats each); more take the tensor
+    /// ops.</summary>
     public const int MaxRotatedBoxes = 1024;
 
     public static bool CanRunRotated(Tensor anchorCorners, Tensor targets) =>

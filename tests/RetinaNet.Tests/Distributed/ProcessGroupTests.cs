@@ -124,12 +124,12 @@ public class ProcessGroupTests
     [Fact]
     public void WorkBetweenCollectivesIsNotAStuckCollective()
     {
-        var groups = Started(Start(2, 1));
+        var groups = Started(Start(2, 1.5));
         Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
-        Thread.Sleep(3000); // both work, outside any collective, for 3 timeouts
+        Thread.Sleep(4000); // both work, outside any collective, for more than 2 timeouts
         Assert.All(groups, g => Assert.Null(g.EndedBy()));
         Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
-        Thread.Sleep(3000); // rank 1 "hangs" in its work; rank 0 works as long, then waits at #3
+        Thread.Sleep(4000); // rank 1 "hangs" in its work; rank 0 works as long, then waits at #3
         Assert.All(groups, g => Assert.Null(g.EndedBy()));
         var e = Assert.Throws<DistributedFailureException>(() => groups[0].AllReduce(ones(4), ReduceOp.Sum));
         Assert.Equal(1, e.FailedRank);
