@@ -30,15 +30,6 @@ public partial class OptionNameTests(ITestOutputHelper output)
         return names;
     }
 
-    static string Where(MethodDefinition m, Instruction at)
-    {
-        var points = m.DebugInformation.HasSequencePoints ? m.DebugInformation.SequencePoints : null;
-        var point = points?.LastOrDefault(p => p.Offset <= at.Offset && !p.IsHidden);
-        return point is null
-            ? $"{m.DeclaringType.FullName}.{m.Name}"
-            : $"{Path.GetFileName(point.Document.Url)}:{point.StartLine}";
-    }
-
     [Fact]
     public void EveryOptionOurCodeNamesIsDeclaredBySomeCommand()
     {
@@ -56,7 +47,7 @@ public partial class OptionNameTests(ITestOutputHelper output)
                     {
                         seen++;
                         if (!declared.Contains(option.Value) && !NotOurs.Contains(option.Value))
-                            found.Add($"{Where(m, i)}: {option.Value} in \"{i.Operand}\"");
+                            found.Add($"{ScalarLifetimeTests.Where(m, i)}: {option.Value} in \"{i.Operand}\"");
                     }
         }
         foreach (var f in found) output.WriteLine(f);

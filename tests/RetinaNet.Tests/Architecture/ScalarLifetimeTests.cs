@@ -60,7 +60,8 @@ public class ScalarLifetimeTests(ITestOutputHelper output)
         return unsafeKeys;
     }
 
-    static string Where(MethodDefinition m, Instruction at)
+    /// <summary>file:line of an instruction, from the PDB (shared with the other IL scans).</summary>
+    internal static string Where(MethodDefinition m, Instruction at)
     {
         var points = m.DebugInformation.HasSequencePoints ? m.DebugInformation.SequencePoints : null;
         var point = points?.LastOrDefault(p => p.Offset <= at.Offset && !p.IsHidden);
