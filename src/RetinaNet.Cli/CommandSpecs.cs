@@ -179,6 +179,9 @@ public static class CommandSpecs
                 "(TensorRT's EntropyCalibration2), minmax, or percentile", "method", D("entropy")),
             new("--calibration-percentile", Arity.One,
                 "(ours) percentile of |activation| kept by --calibration-method percentile", "percent", D(99.99)),
+            new("--int8-target", Arity.One, "(ours) runtime the int8 graph is laid out for: onnxruntime (quantized " +
+                "convolutions on ONNX Runtime's CPU provider) or tensorrt (default: tensorrt for an engine, else " +
+                "onnxruntime)", "runtime"),
             new("--verbose", Arity.Flag, "enable verbose logging"),
             new("--rotated-bbox", Arity.Flag, "inference using a rotated bounding box model"),
             new("--dynamic-batch-opts", Arity.Three, "profile batch sizes for the TensorRT engine (min, opt, max)",

@@ -38,7 +38,7 @@ static class ExportCommand
             throw new UsageException("--raw-heads exports the network alone, for ONNX consumers: " +
                 "use an .onnx name (engines need the full graph)");
         bool int8 = a.Flag("--int8");
-        var int8Options = int8 ? Int8Settings(a) : null;
+        var int8Options = int8 ? Int8Settings(a, engine) : null;
         InferenceSettings(a); // the values given, checked before the model is read
         if (engine) TensorRtEngine.EnsureAvailable(export); // before minutes of work
 
@@ -55,9 +55,9 @@ static class ExportCommand
         {
             RawHeads = a.Flag("--raw-heads"), FullPrecision = a.Flag("--full-precision") || int8, Opset = opset
         };
-        var table = int8Options is null ? null : Int8Export.Table(model, options, int8Options, stdout);
         var proto = OnnxExporter.Build(model, options);
-        if (table is not null) Int8Export.Quantize(proto, model, table);
+        var table = int8Options is null ? null : Int8Export.Table(model, proto, options, int8Options, stdout);
+        if (table is not null) Int8Export.Quantize(proto, model, table, int8Options!.Target);
         if (a.Flag("--verbose")) Describe(proto, stdout);
         if (engine)
         {
@@ -81,7 +81,7 @@ static class ExportCommand
     /// <summary>--int8: ranges from an existing --calibration-table, or calibrated on --calibration-images
     /// (--calibration-batches of --batch images, on --device) and written to --calibration-table when one is
     /// named.</summary>
-    static Int8Options Int8Settings(ParsedArgs a)
+    static Int8Options Int8Settings(ParsedArgs a, bool engine)
     {
         string images = a.String("--calibration-images")!, table = a.String("--calibration-table")!;
         if (images == "" && !File.Exists(table))
@@ -95,8 +95,15 @@ static class ExportCommand
         if (!(percentile > 0 && percentile <= 100))
             throw new UsageException($"--calibration-percentile: expected a percentage in (0, 100], got {percentile}");
         var device = DeviceChoice.Resolve(a.String("--device"));
+        var target = a.String("--int8-target") switch
+        {
+            "onnxruntime" => Int8Target.OnnxRuntime,
+            "tensorrt" => Int8Target.TensorRt,
+            null or "" => engine ? Int8Target.TensorRt : Int8Target.OnnxRuntime,
+            var other => throw new UsageException($"--int8-target: expected onnxruntime or tensorrt, got '{other}'"),
+        };
         return new Int8Options(new CalibrationSettings(method, percentile), images, table, Positive(a, "--batch"),
-            Positive(a, "--calibration-batches"), device);
+            Positive(a, "--calibration-batches"), device, target);
     }
 
     /// <summary>--verbose: inputs, outputs and node counts by operator.</summary>

@@ -18,8 +18,10 @@ namespace RetinaNet.Tests.Export;
 [Collection("global torch RNG")]
 public class Int8AccuracyTests(ITestOutputHelper output)
 {
-    [Fact]
-    public void Int8QdqModelKeepsTheTrainedDemoModelsMapWithinOnePointOfFloat()
+    [Theory]
+    [InlineData(Int8Target.OnnxRuntime)]
+    [InlineData(Int8Target.TensorRt)]
+    public void Int8QdqModelKeepsTheTrainedDemoModelsMapWithinOnePointOfFloat(Int8Target target)
     {
         var demo = TrainedDemo.Result;
         Assert.True(demo.ExitCode == CommandLine.Ok, demo.Output);
@@ -32,11 +34,12 @@ public class Int8AccuracyTests(ITestOutputHelper output)
         using var model = Checkpoint.Load(demo.Model).Model;
         var export = new ExportOptions(128, 128) { FullPrecision = true };
         string floatPath = Path.Combine(dir, "fp32.onnx"), int8Path = Path.Combine(dir, "int8.onnx"), tablePath = Path.Combine(dir, "int8.cache");
-        OnnxExporter.Save(OnnxExporter.Build(model, export), floatPath);
+        var floatGraph = OnnxExporter.Build(model, export);
+        OnnxExporter.Save(floatGraph, floatPath);
         var log = new StringWriter();
-        var table = Int8Export.Table(model, export, new Int8Options(new CalibrationSettings(CalibrationMethod.Entropy), calibrationImages, tablePath, Batch: 8, Batches: 4, CPU), log);
-        var int8 = OnnxExporter.Build(model, export);
-        Int8Export.Quantize(int8, model, table);
+        var table = Int8Export.Table(model, floatGraph, export, new Int8Options(new CalibrationSettings(CalibrationMethod.Entropy), calibrationImages, tablePath, Batch: 8, Batches: 4, CPU, target), log);
+        var int8 = floatGraph.Clone();
+        Int8Export.Quantize(int8, model, table, target);
         OnnxExporter.Save(int8, int8Path);
         Assert.True(File.Exists(tablePath), log.ToString());
         Assert.Contains("on 32 images", log.ToString());
@@ -49,7 +52,7 @@ public class Int8AccuracyTests(ITestOutputHelper output)
             return CocoEvaluator.Evaluate(val, InferenceJob.Detect(detector, dataset, new InferenceOptions(CPU, 8, 128, 128), TextWriter.Null)).Stats[0];
         }
         double floatMap = Map(floatPath), int8Map = Map(int8Path);
-        output.WriteLine($"mAP float32 {floatMap:F4}, INT8 QDQ {int8Map:F4} (ONNX Runtime CPU, {dataset.Count} held-out images)");
+        output.WriteLine($"mAP float32 {floatMap:F4}, INT8 QDQ for {target} {int8Map:F4} (ONNX Runtime CPU, {dataset.Count} held-out images)");
 
         Assert.True(floatMap >= 0.02, $"the demo model's float mAP {floatMap} is too low for the comparison to mean anything");
         Assert.True(Math.Abs(int8Map - floatMap) <= 0.01, $"INT8 mAP {int8Map:F4} vs float {floatMap:F4}: more than 1 point apart");

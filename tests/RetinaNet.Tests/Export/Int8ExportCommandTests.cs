@@ -26,29 +26,45 @@ public class Int8ExportCommandTests
         return (code, o.ToString(), e.ToString());
     }
 
-    [Fact]
-    public void CalibratesWritesTheTableAndAQdqModelThenReusesTheTable()
+    [Theory]
+    [InlineData("tensorrt", "Calibrating (percentile) on 3 images")]
+    [InlineData(null, "Calibrating 81 tensors (percentile, ONNX Runtime) on 3 images")] // the default: onnxruntime
+    public void CalibratesWritesTheTableAndAQdqModelThenReusesTheTable(string? target, string calibrating)
     {
         var dir = Paths.TempDir();
         var (model, images) = Shared.Value;
         string table = Path.Combine(dir, "int8.cache"), first = Path.Combine(dir, "a.onnx"), second = Path.Combine(dir, "b.onnx");
-        var (code, output, error) = Run("export", model, first, "--size", "128", "--int8", "--calibration-images", images, "--calibration-table", table,
-            "--calibration-method", "percentile", "--calibration-percentile", "99.9", "--batch", "2", "--calibration-batches", "2", "--device", "cpu");
+        string[] targetOption = target is null ? [] : ["--int8-target", target];
+        var (code, output, error) = Run(["export", model, first, "--size", "128", "--int8", "--calibration-images", images, "--calibration-table", table,
+            "--calibration-method", "percentile", "--calibration-percentile", "99.9", "--batch", "2", "--calibration-batches", "2", "--device", "cpu", .. targetOption]);
         Assert.True(code == CommandLine.Ok, error);
-        Assert.Contains("Calibrating (percentile) on 3 images", output);
+        Assert.Contains(calibrating, output);
         Assert.Contains("int8 QDQ (PercentileCalibration)", output);
         var written = CalibrationTableFile.Load(table);
         Assert.Equal("PercentileCalibration", written.Algorithm);
-        Assert.Equal(36, written.Scales.Count);
-
         var exported = OnnxExporter.Load(first);
+        // ranges by convolution (its input) for TensorRT; by tensor, each quantized convolution's input and output,
+        // for ONNX Runtime
+        using (var m = Checkpoint.Load(model).Model)
+        {
+            var floatGraph = OnnxExporter.Build(m, new ExportOptions(128, 128) { FullPrecision = true });
+            var floats = Int8Policy.FloatConvolutions(m);
+            var convolutions = floatGraph.Graph.Node.Where(n => n.OpType == "Conv" && !floats.Contains(OnnxNames.ModulePathOf(n.Name))).ToList();
+            Assert.Equal(target == "tensorrt" ? convolutions.Select(c => OnnxNames.ModulePathOf(c.Name)).Distinct().Order()
+                : convolutions.SelectMany(c => new[] { c.Input[0], c.Output[0] }).Select(Producer).Distinct().Order(), written.Scales.Keys.Order());
+            string Producer(string tensor) =>
+                floatGraph.Graph.Node.Where(n => n.Input.Contains(tensor)).ToList() is [{ OpType: "Relu" } relu] && !convolutions.Any(c => c.Input[0] == tensor) ? relu.Output[0] : tensor;
+        }
         Assert.Contains(exported.Graph.Node, n => n.OpType == "QuantizeLinear");
         Assert.Equal("int8", exported.MetadataProps.Single(p => p.Key == OnnxExporter.PrecisionKey).Value);
-        Assert.All(exported.Graph.Initializer.Where(i => i.Name.EndsWith(".weight", StringComparison.Ordinal)),
-            i => Assert.Equal(Onnx.TensorProto.Types.DataType.Float, (Onnx.TensorProto.Types.DataType)i.DataType)); // the float32 graph underneath
+        Assert.Equal(target ?? "onnxruntime", exported.MetadataProps.Single(p => p.Key == Int8Export.TargetKey).Value);
+        // weights as int8, but for the two float output layers
+        Assert.Equal(["box_head.8.weight", "cls_head.8.weight"], exported.Graph.Initializer.Where(i => i.Name.EndsWith(".weight", StringComparison.Ordinal)).Select(i => i.Name).Order());
+        Assert.All(exported.Graph.Initializer.Where(i => i.Name.EndsWith(".weight.int8", StringComparison.Ordinal)),
+            i => Assert.Equal(Onnx.TensorProto.Types.DataType.Int8, (Onnx.TensorProto.Types.DataType)i.DataType));
 
         // the table exists now: it is read, and the images are not needed
-        (code, output, error) = Run("export", model, second, "--size", "128", "--int8", "--calibration-table", table);
+        (code, output, error) = Run(["export", model, second, "--size", "128", "--int8", "--calibration-table", table, .. targetOption]);
         Assert.True(code == CommandLine.Ok, error);
         Assert.Contains($"Using calibration table {table}", output);
         Assert.DoesNotContain("Calibrating", output);
@@ -81,15 +97,17 @@ public class Int8ExportCommandTests
         Assert.False(File.Exists(Path.Combine(dir, "m.onnx")));
     }
 
-    [Fact]
-    public void AModelWhoseActivationsAreNotFiniteIsAOneLineError()
+    [Theory]
+    [InlineData("tensorrt", "INT8 calibration: convolution backbones.ResNet18FPN.")]
+    [InlineData("onnxruntime", "INT8 calibration: backbones.ResNet18FPN.")]
+    public void AModelWhoseActivationsAreNotFiniteIsAOneLineError(string target, string message)
     {
         // ODTK's fixture checkpoint holds one constant per tensor, batch-norm variances included, some negative: NaN
         var odtk = Paths.Fixture("odtk", "odtk_resnet18fpn_3classes.pth");
         var (code, _, error) = Run("export", odtk, Path.Combine(Paths.TempDir(), "m.onnx"), "--size", "128", "--int8",
-            "--calibration-images", Shared.Value.Images, "--device", "cpu");
+            "--calibration-images", Shared.Value.Images, "--device", "cpu", "--int8-target", target);
         Assert.Equal(CommandLine.Failed, code);
-        Assert.Contains("INT8 calibration: convolution backbones.ResNet18FPN.", error);
+        Assert.Contains(message, error);
         Assert.Contains("NaN or infinite", error);
         Assert.Single(error.TrimEnd().Split('\n'));
     }

@@ -22,6 +22,33 @@ public static class Calibration
     public static CalibrationTable Run(RetinaNetModel model, CalibrationData data, CalibrationSettings settings,
         TextWriter log)
     {
+        log.WriteLine($"Calibrating ({settings.Method.ToString().ToLowerInvariant()}) on {Count(data)} images from "
+            + $"{data.ImagesDir} in batches of {data.Batch}");
+        var clock = Stopwatch.StartNew();
+        using var observer = new ConvolutionInputObserver(model, settings.NewCollector,
+            Int8Policy.FloatConvolutions(model));
+        model.eval();
+        using (no_grad())
+            foreach (var host in Batches(data, log))
+                using (host)
+                {
+                    using var scope = NewDisposeScope();
+                    using var batch = DeviceBatch.From(host, data.Device);
+                    using var heads = model.forward(batch.Images);
+                }
+        var table = observer.Table(settings.Method);
+        log.WriteLine($"Calibrated {table.Scales.Count} convolution inputs in {clock.Elapsed.TotalSeconds:F1} s");
+        return table;
+    }
+
+    /// <summary>How many images calibration reads.</summary>
+    public static int Count(CalibrationData data) =>
+        Math.Min(DetectionDataset.FromFolder(data.ImagesDir).Count, data.Batch * data.Batches);
+
+    /// <summary>The calibration batches on the host (uint8 pixels at the fixed input size); each is the caller's to
+    /// dispose.</summary>
+    public static IEnumerable<HostBatch> Batches(CalibrationData data, TextWriter log)
+    {
         var dataset = DetectionDataset.FromFolder(data.ImagesDir);
         int count = Math.Min(dataset.Count, data.Batch * data.Batches);
         var chosen = new ShardedSampler(dataset.Count, shuffle: true, seed: data.Seed).NextBatch(count);
@@ -32,24 +59,7 @@ public static class Calibration
         var loaderOptions = new LoaderOptions(data.Workers, 2, 0, SkipBadImages: false,
             Pin: data.Device.type == TorchSharp.DeviceType.CUDA) { Canvas = canvas };
         var resize = Augmentation.ForInference(data.Resize, data.MaxSize, canvas);
-
-        log.WriteLine($"Calibrating ({settings.Method.ToString().ToLowerInvariant()}) on {count} images from "
-            + $"{data.ImagesDir} in batches of {data.Batch}");
-        var clock = Stopwatch.StartNew();
         using var loader = DetectionLoader.Create(dataset, resize, Plan, loaderOptions, log);
-        using var observer = new ConvolutionInputObserver(model, settings.NewCollector,
-            Int8Policy.FloatConvolutions(model));
-        model.eval();
-        using (no_grad())
-            while (loader.Next() is HostBatch host)
-                using (host)
-                {
-                    using var scope = NewDisposeScope();
-                    using var batch = DeviceBatch.From(host, data.Device);
-                    using var heads = model.forward(batch.Images);
-                }
-        var table = observer.Table(settings.Method);
-        log.WriteLine($"Calibrated {table.Scales.Count} convolution inputs in {clock.Elapsed.TotalSeconds:F1} s");
-        return table;
+        while (loader.Next() is HostBatch host) yield return host;
     }
 }

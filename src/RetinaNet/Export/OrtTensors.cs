@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 
-namespace RetinaNet.Inference.Onnx;
+namespace RetinaNet.Export;
 
 /// <summary>Copies between TorchSharp tensors (CPU) and ONNX Runtime values, byte for byte.</summary>
 public static class OrtTensors
