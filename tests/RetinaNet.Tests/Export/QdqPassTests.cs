@@ -279,10 +279,15 @@ public class QdqPassTests
     }
 
     [PythonOnnxFact]
-    public void TheOnnxCheckerAcceptsTheQdqGraph()
+    public void TheOnnxCheckerAcceptsTheQdqGraphs()
     {
         var path = Path.Combine(Paths.TempDir(), "int8.onnx");
         OnnxExporter.Save(Quantized(out _, out _), path);
+        var ort = Path.Combine(Paths.TempDir(), "int8-ort.onnx");
+        OnnxExporter.Save(OrtLayout(rawHeads: false).Int8, ort);
+        var (ortCode, ortOutput) = OnnxFileTests.Run(OnnxFileTests.Python, $"\"{OnnxFileTests.CheckScript()}\" \"{ort}\"");
+        Assert.True(ortCode == 0, ortOutput);
+        Assert.Contains(": ok (IR version 8", ortOutput);
         var (code, output) = OnnxFileTests.Run(OnnxFileTests.Python, $"\"{OnnxFileTests.CheckScript()}\" \"{path}\"");
         Assert.True(code == 0, output);
         Assert.Contains(": ok (IR version 8", output);
