@@ -39,13 +39,17 @@ static class EvalBench
         times.Sort();
         cpu.Sort();
         Console.Write(result!.SummaryText());
-        Console.WriteLine($"{{\"bench\": \"cocoeval\", \"cores\": {Environment.ProcessorCount}, \"images\": {images}, \"categories\": {categories}, " +
+        Console.WriteLine($"{{\"bench\": \"cocoeval\", \"cores\": {Environment.ProcessorCount}, " +
+            $"\"images\": {images}, \"categories\": {categories}, " +
             $"\"gts\": {loadedGt.Annotations.Count}, \"detections\": {loadedDt.Count}, \"load_s\": {loadS:F3}, " +
-            $"\"evaluate_median_s\": {times[times.Count / 2]:F3}, \"evaluate_min_s\": {times[0]:F3}, \"evaluate_cpu_median_s\": {cpu[cpu.Count / 2]:F3}, \"load_average\": \"{LoadAverage()}\", \"files\": \"{dir}\"}}");
+            $"\"evaluate_median_s\": {times[times.Count / 2]:F3}, \"evaluate_min_s\": {times[0]:F3}, " +
+            $"\"evaluate_cpu_median_s\": {cpu[cpu.Count / 2]:F3}, \"load_average\": \"{LoadAverage()}\", " +
+            $"\"files\": \"{dir}\"}}");
     }
 
     // Wall times on a shared 2-core box depend on what else runs: the load average goes with them.
-    static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]) : "n/a";
+    static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]) : "n/a";
 
     /// <summary>Objects of random size (log-uniform 8..400 px, so all three area ranges), 10% crowds; detections:
     /// jittered copies of objects (some of the wrong category) and random boxes, random scores.</summary>
@@ -64,9 +68,12 @@ static class EvalBench
             int first = annotations.Count;
             for (int o = 0; o < objects; o++)
             {
-                double w = Math.Round(Math.Exp(rng.NextDouble() * Math.Log(50) + Math.Log(8)), 2), h = Math.Round(w * (0.5 + rng.NextDouble()), 2);
-                double x = Math.Round(rng.NextDouble() * (640 - Math.Min(w, 600)), 2), y = Math.Round(rng.NextDouble() * (480 - Math.Min(h, 460)), 2);
-                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, rng.Next(1, categories + 1), x, y, w, h, Math.Round(w * h * 0.8, 2), rng.NextDouble() < 0.1));
+                double w = Math.Round(Math.Exp(rng.NextDouble() * Math.Log(50) + Math.Log(8)), 2),
+                    h = Math.Round(w * (0.5 + rng.NextDouble()), 2);
+                double x = Math.Round(rng.NextDouble() * (640 - Math.Min(w, 600)), 2),
+                    y = Math.Round(rng.NextDouble() * (480 - Math.Min(h, 460)), 2);
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, imageId, rng.Next(1, categories + 1),
+                    x, y, w, h, Math.Round(w * h * 0.8, 2), rng.NextDouble() < 0.1));
             }
             for (int d = 0; d < perImage; d++)
             {
@@ -76,13 +83,17 @@ static class EvalBench
                     var a = annotations[first + rng.Next(objects)];
                     double j = 0.15 * rng.NextDouble();
                     long category = rng.NextDouble() < 0.8 ? a.CategoryId : rng.Next(1, categories + 1);
-                    detections.Add(new CocoDetection(imageId, category, (float)(a.X + a.W * j * (rng.NextDouble() - 0.5)), (float)(a.Y + a.H * j * (rng.NextDouble() - 0.5)),
-                        (float)(a.W * (1 + j * (rng.NextDouble() - 0.5))), (float)(a.H * (1 + j * (rng.NextDouble() - 0.5))), score));
+                    detections.Add(new CocoDetection(imageId, category,
+                        (float)(a.X + a.W * j * (rng.NextDouble() - 0.5)),
+                        (float)(a.Y + a.H * j * (rng.NextDouble() - 0.5)),
+                        (float)(a.W * (1 + j * (rng.NextDouble() - 0.5))),
+                        (float)(a.H * (1 + j * (rng.NextDouble() - 0.5))), score));
                 }
                 else
                 {
                     float w = (float)(8 + rng.NextDouble() * 300), h = (float)(8 + rng.NextDouble() * 300);
-                    detections.Add(new CocoDetection(imageId, rng.Next(1, categories + 1), (float)(rng.NextDouble() * (640 - w)), (float)(rng.NextDouble() * (480 - h)), w, h, score));
+                    detections.Add(new CocoDetection(imageId, rng.Next(1, categories + 1),
+                        (float)(rng.NextDouble() * (640 - w)), (float)(rng.NextDouble() * (480 - h)), w, h, score));
                 }
             }
         }

@@ -14,14 +14,16 @@ namespace RetinaNet.Bench;
 /// <summary>Model throughput on random images, end to end as the product runs it.
 ///   infer: uint8 batch on the host → device → normalise → forward → decode → NMS → detections on the host
 ///          (DetectionRunner.Detect, the path of `retinanet infer`), score threshold 0 (post-processing's worst case).
-///   train: one full training step (DeviceBatch, forward, loss, backward, flat SGD step) as the Trainer runs it.</summary>
+///   train: one full training step (DeviceBatch, forward, loss, backward, flat SGD step) as the Trainer runs it.
+///   </summary>
 static class InferenceBench
 {
     public static void Run(string mode, Func<string, string, string> opt)
     {
         var device = cuda.is_available() ? CUDA : CPU;
         string backbone = opt("backbone", "ResNet50FPN"), precision = opt("precision", "bf16"), extra0;
-        int batch = int.Parse(opt("batch", "8")), h = int.Parse(opt("height", "800")), w = int.Parse(opt("width", "1216")), iters = int.Parse(opt("iters", "20"));
+        int batch = int.Parse(opt("batch", "8")), h = int.Parse(opt("height", "800")),
+            w = int.Parse(opt("width", "1216")), iters = int.Parse(opt("iters", "20"));
         ScalarType? dtype = precision switch { "fp32" => null, "fp16" => ScalarType.Float16, _ => ScalarType.BFloat16 };
         torch.manual_seed(0);
         // --rotated true: ODTK's --rotated-bbox (27 anchors a location, 6 box values, rotated matching and NMS)
@@ -43,9 +45,12 @@ static class InferenceBench
         model.Initialize(seed: 0);
         model.to(device);
         // --convert: weights themselves in the low precision (what `infer` does); --nhwc: channels-last strides
-        bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true", graphs = opt("graphs", "false") == "true";
+        bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true",
+            graphs = opt("graphs", "false") == "true";
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
-        extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + (CudaKernels.Available || device.type != DeviceType.CUDA ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
+        extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}"
+            + (CudaKernels.Available || device.type != DeviceType.CUDA
+                ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
@@ -63,10 +68,15 @@ static class InferenceBench
                 // a replayed graph must give the eager path's detections
                 using var eager = new DetectionRunner(model, device, dtype);
                 var a = runner.Detect(host); var b = eager.Detect(host);
-                double scoreDiff = a.Zip(b).Max(p => p.First.Scores.Zip(p.Second.Scores).Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
-                double boxDiff = a.Zip(b).Max(p => p.First.Boxes.Zip(p.Second.Boxes).Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
-                bool sameCounts = a.Zip(b).All(p => p.First.Count == p.Second.Count && p.First.Classes.SequenceEqual(p.Second.Classes));
-                extra += $", \"graph_vs_eager\": {{\"same_counts_and_classes\": {sameCounts.ToString().ToLowerInvariant()}, \"max_score_diff\": {scoreDiff:E2}, \"max_box_diff\": {boxDiff:E2}}}";
+                double scoreDiff = a.Zip(b).Max(p => p.First.Scores.Zip(p.Second.Scores)
+                    .Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
+                double boxDiff = a.Zip(b).Max(p => p.First.Boxes.Zip(p.Second.Boxes)
+                    .Select(q => Math.Abs(q.First - q.Second)).DefaultIfEmpty(0).Max());
+                bool sameCounts = a.Zip(b).All(p => p.First.Count == p.Second.Count
+                    && p.First.Classes.SequenceEqual(p.Second.Classes));
+                extra += $", \"graph_vs_eager\": {{" +
+                    $"\"same_counts_and_classes\": {sameCounts.ToString().ToLowerInvariant()}, " +
+                    $"\"max_score_diff\": {scoreDiff:E2}, \"max_box_diff\": {boxDiff:E2}}}";
             }
             double forward = 0, features = 0, decode = 0, nms = 0; var stats = new NmsStats();
             // --parts false: end to end only (a clean peak-memory figure: the parts below keep their own tensors alive)
@@ -97,28 +107,36 @@ static class InferenceBench
                     using var candidates = Decode();
                     nms = Time(iters, () => Postprocess.Suppress(candidates, inference, model.Kernels).Dispose(),
                         device);
-                    using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
+                    using var reference = BatchedNms.Run(candidates.Scores, candidates.Boxes, candidates.Classes,
+                        candidates.Valid, inference.NmsThreshold, inference.Detections, stats: stats);
                     if (kernels)
                     {
                         // our kernels against libtorch's top-k and the tensor-op NMS on this batch's real heads
-                        using var byKernel = NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes, candidates.Valid, inference.NmsThreshold, inference.Detections);
-                        bool sameNms = byKernel.Indices.equal(reference.Indices).all().item<bool>() && byKernel.Count.equal(reference.Count).all().item<bool>();
+                        using var byKernel = NmsKernel.Run(candidates.Scores, candidates.Boxes, candidates.Classes,
+                            candidates.Valid, inference.NmsThreshold, inference.Detections);
+                        bool sameNms = byKernel.Indices.equal(reference.Indices).all().item<bool>()
+                            && byKernel.Count.equal(reference.Count).all().item<bool>();
                         var logits = heads.ClassLogits[0].reshape(batch, -1);
                         var (ours, _) = TopKKernel.Run(logits, 1000);
                         var (theirs, _) = logits.topk(1000, dim: 1);
                         bool sameTopK = ours.equal(theirs.to(ScalarType.Float32)).all().item<bool>();
-                        extra += $", \"kernels_check\": {{\"nms_same_indices\": {sameNms.ToString().ToLowerInvariant()}, \"topk_same_values\": {sameTopK.ToString().ToLowerInvariant()}}}";
+                        extra += $", \"kernels_check\": {{" +
+                            $"\"nms_same_indices\": {sameNms.ToString().ToLowerInvariant()}, " +
+                            $"\"topk_same_values\": {sameTopK.ToString().ToLowerInvariant()}}}";
                     }
                 }
             }
-            extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, \"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, \"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";
+            extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, " +
+                $"\"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, " +
+                $"\"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";
         }
         else
         {
             // as `retinanet train` runs: stem frozen (conv1, layer1), no host wait between steps (throughput)
             bool freezeStem = opt("freeze-stem", "true") == "true";
             if (freezeStem) model.FreezeStems();
-            var settings = new TrainingSettings { Iterations = iters + 3, Batch = batch, MixedPrecision = dtype, Schedule = new LearningRateSchedule(0.001, 0, []), ChannelsLast = nhwc };
+            var settings = new TrainingSettings { Iterations = iters + 3, Batch = batch, MixedPrecision = dtype,
+                Schedule = new LearningRateSchedule(0.001, 0, []), ChannelsLast = nhwc };
             using var trainer = new Trainer(model, device, settings);
             for (int i = 0; i < 3; i++) trainer.Step(host, 1);
             if (device.type == DeviceType.CUDA) cuda.synchronize();
@@ -129,15 +147,20 @@ static class InferenceBench
             extra += $", \"frozen_stem\": {freezeStem.ToString().ToLowerInvariant()}";
             var clock = new StageClock(device);
             for (int i = 0; i < 5; i++) trainer.Step(host, 1, clock);
-            extra += ", \"stages_ms\": {" + string.Join(", ", clock.Milliseconds.Select(kv => $"\"{kv.Key}\": {kv.Value / 5:F2}")) + "}";
+            extra += ", \"stages_ms\": {"
+                + string.Join(", ", clock.Milliseconds.Select(kv => $"\"{kv.Key}\": {kv.Value / 5:F2}")) + "}";
             if (device.type == DeviceType.CUDA && CudaKernels.Available)
             {
                 var (hostMs, gpuMs) = DeviceBoundStep(() => trainer.Step(host, 1));
                 extra += $", \"step_host_ms\": {hostMs:F2}, \"step_gpu_ms\": {gpuMs:F2}";
             }
         }
-        Console.WriteLine($"{{\"bench\": \"{mode}\", \"rotated\": {rotated.ToString().ToLowerInvariant()}, \"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", \"batch\": {batch}, " +
-            $"\"size\": [{h}, {w}], \"precision\": \"{precision}\", \"converted_weights\": {convert.ToString().ToLowerInvariant()}, \"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, \"images_per_s\": {batch * 1000 / ms:F1}}}");
+        Console.WriteLine($"{{\"bench\": \"{mode}\", \"rotated\": {rotated.ToString().ToLowerInvariant()}, " +
+            $"\"device\": \"{(device.type == DeviceType.CUDA ? "cuda" : "cpu")}\", \"backbone\": \"{backbone}\", " +
+            $"\"batch\": {batch}, \"size\": [{h}, {w}], \"precision\": \"{precision}\", " +
+            $"\"converted_weights\": {convert.ToString().ToLowerInvariant()}, " +
+            $"\"nhwc\": {nhwc.ToString().ToLowerInvariant()}{extra}, \"ms_per_batch\": {ms:F2}, " +
+            $"\"images_per_s\": {batch * 1000 / ms:F1}}}");
     }
 
     const string Spin = """
@@ -199,7 +222,10 @@ static class InferenceBench
         {
             var pixels = randint(0, 256, [3, h, w], generator: g).to(ScalarType.Byte);
             var boxes = new List<float>(); var classes = new List<int>();
-            for (int k = 0; k < 7; k++) { boxes.AddRange([50 + 100 * k, 40 + 90 * k, 130 + 110 * k, 100 + 95 * k]); classes.Add((i * 7 + k) % 80); }
+            for (int k = 0; k < 7; k++)
+            {
+                boxes.AddRange([50 + 100 * k, 40 + 90 * k, 130 + 110 * k, 100 + 95 * k]); classes.Add((i * 7 + k) % 80);
+            }
             float[]? angles = rotated ? classes.Select(c => (c % 5 - 2) * 0.3f).ToArray() : null;
             images.Add(new PreparedImage(i, i, new ImageWithBoxes(pixels, [.. boxes], [.. classes], angles), w, h));
         }

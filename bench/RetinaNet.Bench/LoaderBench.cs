@@ -16,7 +16,8 @@ static class LoaderBench
         int batch = int.Parse(opt("batch", "16")), images = int.Parse(opt("count", "1024"));
         var workerCounts = opt("workers", $"1,{Environment.ProcessorCount}").Split(',').Select(int.Parse);
         bool pin = opt("pin", "false") == "true", gpuDecode = opt("gpu-decode", "false") == "true";
-        // libtorch's intra-op pool is process-wide: many loader threads each asking it for every core oversubscribe them
+        // libtorch's intra-op pool is process-wide: many loader threads each asking it for every core
+        // oversubscribe them
         if (opt("torch-threads", "") is { Length: > 0 } threads) TorchSharp.torch.set_num_threads(int.Parse(threads));
         var dataset = DetectionDataset.FromFolder(folder);
         var chain = Augmentation.ForTraining(new AugmentationOptions(800, 800, 1333));
@@ -24,7 +25,8 @@ static class LoaderBench
         {
             var sampler = new ShardedSampler(dataset.Count, seed: 1);
             using var loader = DetectionLoader.Create(dataset, chain, DetectionLoader.Training(sampler, batch),
-                new LoaderOptions(workers, Math.Max(4, 2 * workers / batch + 2), 0, false, pin) { DecodeDevice = gpuDecode ? TorchSharp.torch.CUDA : null }, Console.Error);
+                new LoaderOptions(workers, Math.Max(4, 2 * workers / batch + 2), 0, false, pin)
+                    { DecodeDevice = gpuDecode ? TorchSharp.torch.CUDA : null }, Console.Error);
             using (loader.Next()) { } // warm-up: threads, first allocations
             var watch = Stopwatch.StartNew();
             int done = 0;
@@ -36,13 +38,19 @@ static class LoaderBench
                 pixels += b.Pixels.numel();
             }
             double s = watch.Elapsed.TotalSeconds;
-            Console.WriteLine($"{{\"bench\": \"loader\", \"torch_threads\": {TorchSharp.torch.get_num_threads()}, \"folder\": \"{Path.GetFileName(Path.GetFullPath(folder))}\", \"cores\": {Environment.ProcessorCount}, \"workers\": {workers}, " +
-                $"\"batch\": {batch}, \"pinned\": {pin.ToString().ToLowerInvariant()}, \"gpu_decode\": {gpuDecode.ToString().ToLowerInvariant()}, \"images\": {done}, \"seconds\": {s:F2}, \"images_per_s\": {done / s:F1}, \"mean_batch_mpixels\": {pixels / 3.0 / (done / (double)batch) / 1e6:F2}}}");
+            Console.WriteLine($"{{\"bench\": \"loader\", \"torch_threads\": {TorchSharp.torch.get_num_threads()}, " +
+                $"\"folder\": \"{Path.GetFileName(Path.GetFullPath(folder))}\", " +
+                $"\"cores\": {Environment.ProcessorCount}, \"workers\": {workers}, " +
+                $"\"batch\": {batch}, \"pinned\": {pin.ToString().ToLowerInvariant()}, " +
+                $"\"gpu_decode\": {gpuDecode.ToString().ToLowerInvariant()}, \"images\": {done}, " +
+                $"\"seconds\": {s:F2}, \"images_per_s\": {done / s:F1}, " +
+                $"\"mean_batch_mpixels\": {pixels / 3.0 / (done / (double)batch) / 1e6:F2}}}");
         }
     }
 
     /// <summary>nvJPEG against the CPU decoder on every image of a folder: largest and mean absolute pixel difference,
-    /// files that fell back to the CPU, and single-thread decode time each way (GPU timed to a synchronised result).</summary>
+    /// files that fell back to the CPU, and single-thread decode time each way (GPU timed to a synchronised result).
+    /// </summary>
     public static void CheckNvJpeg(Func<string, string, string> opt)
     {
         var files = ImageFolder.List(opt("images", "."));
@@ -59,14 +67,20 @@ static class LoaderBench
             TorchSharp.torch.cuda.synchronize();
             gpuMs += w2.Elapsed.TotalMilliseconds;
             if (gpu is null) { fallback++; continue; }
-            if (!gpu.shape.SequenceEqual(cpu.shape)) throw new InvalidOperationException($"{file}: nvJPEG gave [{string.Join(",", gpu.shape)}], the CPU [{string.Join(",", cpu.shape)}]");
-            using var diff = (gpu.cpu().to(TorchSharp.torch.ScalarType.Int32) - cpu.to(TorchSharp.torch.ScalarType.Int32)).abs();
-            double max = diff.max().item<int>(), mean = diff.to(TorchSharp.torch.ScalarType.Float64).mean().item<double>();
+            if (!gpu.shape.SequenceEqual(cpu.shape))
+                throw new InvalidOperationException(
+                    $"{file}: nvJPEG gave [{string.Join(",", gpu.shape)}], the CPU [{string.Join(",", cpu.shape)}]");
+            using var diff =
+                (gpu.cpu().to(TorchSharp.torch.ScalarType.Int32) - cpu.to(TorchSharp.torch.ScalarType.Int32)).abs();
+            double max = diff.max().item<int>(),
+                mean = diff.to(TorchSharp.torch.ScalarType.Float64).mean().item<double>();
             meanSum += mean;
             if (max > worst) (worst, worstFile) = (max, Path.GetFileName(file));
         }
         int compared = files.Count - fallback;
-        Console.WriteLine($"{{\"bench\": \"nvjpeg_check\", \"images\": {files.Count}, \"compared\": {compared}, \"cpu_fallback\": {fallback}, \"max_abs_diff\": {worst}, \"worst_file\": \"{worstFile}\", " +
-            $"\"mean_abs_diff\": {meanSum / Math.Max(1, compared):F3}, \"cpu_ms_per_image\": {cpuMs / files.Count:F2}, \"nvjpeg_ms_per_image\": {gpuMs / files.Count:F2}}}");
+        Console.WriteLine($"{{\"bench\": \"nvjpeg_check\", \"images\": {files.Count}, \"compared\": {compared}, " +
+            $"\"cpu_fallback\": {fallback}, \"max_abs_diff\": {worst}, \"worst_file\": \"{worstFile}\", " +
+            $"\"mean_abs_diff\": {meanSum / Math.Max(1, compared):F3}, " +
+            $"\"cpu_ms_per_image\": {cpuMs / files.Count:F2}, \"nvjpeg_ms_per_image\": {gpuMs / files.Count:F2}}}");
     }
 }

@@ -19,18 +19,23 @@ static class NcclCheck
         var me = LaunchEnvironment.Read(LaunchEnvironment.Current(), null);
         if (me is null)
         {
-            int gpus = int.Parse(option("gpus", cuda.device_count().ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
-            return LocalLauncher.Run(SelfCommand.Current(), args, gpus, MasterEndpoint.FreeLocalPort(), TimeSpan.FromSeconds(20), Console.Error, "nccl-check");
+            int gpus = int.Parse(option("gpus", cuda.device_count().ToString(CultureInfo.InvariantCulture)),
+                CultureInfo.InvariantCulture);
+            return LocalLauncher.Run(SelfCommand.Current(), args, gpus, MasterEndpoint.FreeLocalPort(),
+                TimeSpan.FromSeconds(20), Console.Error, "nccl-check");
         }
         var device = new Device(DeviceType.CUDA, me.LocalRank ?? 0);
         CudaDevice.SetCurrent(device.index);
-        using var group = ProcessGroup.Start(me, new NcclProvider(), device, new WatchdogOptions(TimeSpan.FromSeconds(60), Posix.HardExit));
+        using var group = ProcessGroup.Start(me, new NcclProvider(), device,
+            new WatchdogOptions(TimeSpan.FromSeconds(60), Posix.HardExit));
         int w = me.WorldSize, r = me.Rank;
         var problems = new List<string>();
         void Expect(string what, Tensor actual, float[] expected)
         {
             var got = actual.to(ScalarType.Float32).cpu().data<float>().ToArray();
-            if (!got.SequenceEqual(expected)) problems.Add($"{what}: got [{string.Join(", ", got.Take(4))}...], expected [{string.Join(", ", expected.Take(4))}...]");
+            if (!got.SequenceEqual(expected))
+                problems.Add($"{what}: got [{string.Join(", ", got.Take(4))}...], " +
+                    $"expected [{string.Join(", ", expected.Take(4))}...]");
         }
         using (var scope = NewDisposeScope())
         {
@@ -48,7 +53,8 @@ static class NcclCheck
             group.Broadcast(from0);
             Expect("broadcast", from0, Enumerable.Range(0, 10).Select(i => (float)i).ToArray());
             var gathered = group.AllGather(full(3, rank, ScalarType.Int64, device));
-            Expect("all-gather", gathered, Enumerable.Range(0, w).SelectMany(k => Enumerable.Repeat((float)k, 3)).ToArray());
+            Expect("all-gather", gathered,
+                Enumerable.Range(0, w).SelectMany(k => Enumerable.Repeat((float)k, 3)).ToArray());
             var bad = tensor(new long[] { problems.Count }).to(device);
             group.AllReduce(bad, ReduceOp.Sum);
             foreach (var p in problems) Console.Error.WriteLine($"nccl-check: rank {r}: {p}");
@@ -67,7 +73,9 @@ static class NcclCheck
         double algbw = mb * 1e6 / (ms / 1e3) / 1e9;
         if (group.IsMaster)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{{\"bench\": \"nccl\", \"ranks\": {w}, \"nccl_version\": {NcclLibrary.Version}, \"checks\": \"ok\", \"allreduce_avg_fp32_mb\": {mb}, \"ms\": {ms:F3}, \"algbw_gbs\": {algbw:F1}, \"busbw_gbs\": {algbw * 2 * (w - 1) / w:F1}}}"));
+                $"{{\"bench\": \"nccl\", \"ranks\": {w}, \"nccl_version\": {NcclLibrary.Version}, " +
+                $"\"checks\": \"ok\", \"allreduce_avg_fp32_mb\": {mb}, \"ms\": {ms:F3}, \"algbw_gbs\": {algbw:F1}, " +
+                $"\"busbw_gbs\": {algbw * 2 * (w - 1) / w:F1}}}"));
         group.Finish();
         return 0;
     }

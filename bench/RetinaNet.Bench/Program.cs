@@ -10,11 +10,15 @@ using static RetinaNet.Native.Scalars;
 // Benchmarks that need a GPU to mean anything; each prints one JSON line per figure.
 //   RetinaNet.Bench nms [--boxes 20000] [--classes 80] [--detections 100] [--iters 50]
 //   RetinaNet.Bench eval [--images 5000] [--categories 80] [--detections 100] [--iters 5] [--dir DIR]  (CPU only)
-//   RetinaNet.Bench infer|train [--backbone ResNet50FPN] [--batch 8] [--height 800] [--width 1216] [--precision bf16|fp16|fp32] [--iters 20]
-//   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false] [--gpu-decode false] [--torch-threads N]
+//   RetinaNet.Bench infer|train [--backbone ResNet50FPN] [--batch 8] [--height 800] [--width 1216]
+//       [--precision bf16|fp16|fp32] [--iters 20]
+//   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false]
+//       [--gpu-decode false] [--torch-threads N]
 //   RetinaNet.Bench nvjpeg-check --images DIR   (nvJPEG vs the CPU decoder, pixel differences and times)
-//   RetinaNet.Bench nccl-check [--gpus N] [--mb 140]   (one rank per GPU: collectives checked, all-reduce timed; see NcclCheck.cs)
-//   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both to the GPU machine
+//   RetinaNet.Bench nccl-check [--gpus N] [--mb 140]   (one rank per GPU: collectives checked, all-reduce timed;
+//       see NcclCheck.cs)
+//   RetinaNet.Bench COMMAND ...   any `retinanet` command (train, infer, evaluate, ...): one package carries both
+//       to the GPU machine
 //   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 //   RetinaNet.Bench rotated [--anchors 2000] [--boxes 50] [--nms-boxes 20000] [--detections 100]   (RotatedBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -28,7 +32,8 @@ switch (args.FirstOrDefault())
 {
     case "nms": Nms(); break;
     // the benchmark takes only options; with a model path first it is the retinanet command
-    case "infer" or "train" when args.Length < 2 || args[1].StartsWith("--"): RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
+    case "infer" or "train" when args.Length < 2 || args[1].StartsWith("--"):
+        RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
     case "nvjpeg-check": RetinaNet.Bench.LoaderBench.CheckNvJpeg(Opt); break;
     case "nccl-check": return RetinaNet.Bench.NcclCheck.Run(args, Opt);
@@ -38,14 +43,19 @@ switch (args.FirstOrDefault())
     case "rotated-vs-axis": RetinaNet.Bench.RotatedVsAxisBench.Run(Opt); break;
     case "scalar-race": return RetinaNet.Bench.ScalarRaceCheck.Run(Opt);
     default:
-        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null) return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error, RetinaNet.Cli.CliServices.ForThisProcess());
-        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval|rotated [--option value ...], or a retinanet command"); return 2;
+        if (RetinaNet.Cli.CommandRegistry.Find(args.FirstOrDefault() ?? "") is not null)
+            return RetinaNet.Cli.CommandLine.Run(args, Console.Out, Console.Error,
+                RetinaNet.Cli.CliServices.ForThisProcess());
+        Console.Error.WriteLine("usage: RetinaNet.Bench nms|infer|train|loader|decode|eval|rotated " +
+            "[--option value ...], or a retinanet command");
+        return 2;
 }
 return 0;
 
 void Nms()
 {
-    int n = int.Parse(Opt("boxes", "20000")), classes = int.Parse(Opt("classes", "80")), iters = int.Parse(Opt("iters", "50"));
+    int n = int.Parse(Opt("boxes", "20000")), classes = int.Parse(Opt("classes", "80")),
+        iters = int.Parse(Opt("iters", "50"));
     foreach (int detections in new[] { int.Parse(Opt("detections", "100")), n })
     {
         using var scope = NewDisposeScope();
@@ -74,7 +84,10 @@ void Nms()
         using var onDevice = BatchedNms.Run(scores, boxes, labels, null, 0.5, detections);
         using var onCpu = BatchedNms.Run(scores.cpu(), boxes.cpu(), labels.cpu(), null, 0.5, detections);
         bool same = onDevice.Indices.cpu().equal(onCpu.Indices).all().item<bool>();
-        Console.WriteLine($"{{\"bench\": \"nms\", \"device\": \"{DeviceName()}\", \"boxes\": {n}, \"classes\": {classes}, \"max_detections\": {detections}, \"kept\": {kept}, \"same_as_cpu\": {same.ToString().ToLowerInvariant()}, \"median_ms\": {times[times.Count / 2]:F3}, \"min_ms\": {times[0]:F3}}}");
+        Console.WriteLine($"{{\"bench\": \"nms\", \"device\": \"{DeviceName()}\", \"boxes\": {n}, " +
+            $"\"classes\": {classes}, \"max_detections\": {detections}, \"kept\": {kept}, " +
+            $"\"same_as_cpu\": {same.ToString().ToLowerInvariant()}, \"median_ms\": {times[times.Count / 2]:F3}, " +
+            $"\"min_ms\": {times[0]:F3}}}");
     }
 }
 

@@ -28,11 +28,13 @@ static class RotatedBench
         var onDevice = RotatedIou.Pairwise(a, b).cpu();
         var onCpu = RotatedIou.Pairwise(a.cpu(), b.cpu());
         double iouError = (onDevice - onCpu).abs().max().item<float>();
-        Console.WriteLine($"{{\"bench\": \"rotated_iou\", \"device\": \"{device.type}\", \"pairs\": {(long)anchors * boxes}, " +
-            $"\"max_abs_diff_vs_cpu\": {iouError:E2}, \"median_ms\": {iouTimes[iouTimes.Length / 2]:F3}, \"min_ms\": {iouTimes[0]:F3}}}");
+        Console.WriteLine($"{{\"bench\": \"rotated_iou\", \"device\": \"{device.type}\", " +
+            $"\"pairs\": {(long)anchors * boxes}, \"max_abs_diff_vs_cpu\": {iouError:E2}, " +
+            $"\"median_ms\": {iouTimes[iouTimes.Length / 2]:F3}, \"min_ms\": {iouTimes[0]:F3}}}");
 
         // NMS candidates clustered like a detector's: many overlapping boxes around a few hundred objects
-        var centres = (rand(nmsBoxes / 60 + 1, 1, 2, generator: g) * Of(1100)).expand(-1, 60, 2).reshape(-1, 2)[..nmsBoxes];
+        var centres = (rand(nmsBoxes / 60 + 1, 1, 2, generator: g) * Of(1100)).expand(-1, 60, 2)
+            .reshape(-1, 2)[..nmsBoxes];
         var corners = Around(centres, g).unsqueeze(0).to(device);
         var scores = rand(1, nmsBoxes, generator: g).to(device);
         var classes = zeros(1, nmsBoxes, dtype: ScalarType.Int64).to(device);
@@ -40,7 +42,8 @@ static class RotatedBench
         using var kept = Nms(scores, corners, classes, detections);
         using var reference = HostNms.Run(scores.cpu(), corners.cpu(), classes.cpu(), null, 0.5, detections);
         bool same = kept.Indices.cpu().equal(reference.Indices).all().item<bool>();
-        Console.WriteLine($"{{\"bench\": \"rotated_nms\", \"device\": \"{device.type}\", \"boxes\": {nmsBoxes}, \"max_detections\": {detections}, " +
+        Console.WriteLine($"{{\"bench\": \"rotated_nms\", \"device\": \"{device.type}\", \"boxes\": {nmsBoxes}, " +
+            $"\"max_detections\": {detections}, " +
             $"\"kept\": {kept.Count.cpu().item<long>()}, \"same_as_cpu\": {same.ToString().ToLowerInvariant()}, " +
             $"\"median_ms\": {nmsTimes[nmsTimes.Length / 2]:F3}, \"min_ms\": {nmsTimes[0]:F3}}}");
     }

@@ -21,11 +21,13 @@ static class RotatedVsAxisBench
     public static void Run(Func<string, string, string> opt)
     {
         var device = cuda.is_available() ? CUDA : CPU;
-        int count = int.Parse(opt("images", "96")), size = int.Parse(opt("size", "128")), iters = int.Parse(opt("iters", "250"));
+        int count = int.Parse(opt("images", "96")), size = int.Parse(opt("size", "128")),
+            iters = int.Parse(opt("iters", "250"));
         int batch = int.Parse(opt("batch", "4"));
         string dir = opt("dir", Path.Combine(Path.GetTempPath(), "rotated-vs-axis"));
         var (train, val, images, _) = ShapesDataset.WriteDemo(dir, count, size, rotated: true);
-        var axis = new CocoFile(Path.Combine(dir, "axis.json"), train.Images, train.Annotations.Select(Enclosing).ToList(), train.Categories);
+        var axis = new CocoFile(Path.Combine(dir, "axis.json"), train.Images,
+            train.Annotations.Select(Enclosing).ToList(), train.Categories);
         axis.Save(axis.Path);
 
         foreach (var rotated in new[] { true, false })
@@ -41,10 +43,13 @@ static class RotatedVsAxisBench
             // an axis-aligned detection scored as the polygon of its rectangle
             var polygons = detections.Select(d => d.Theta is null ? CocoDetections.Rotated(d, 0) : d).ToList();
             var result = CocoEvaluator.Evaluate(val, polygons, IouType.Segm);
-            Console.WriteLine($"{{\"bench\": \"rotated_vs_axis\", \"model\": \"{(rotated ? "rotated" : "axis-aligned")}\", " +
-                $"\"device\": \"{device.type}\", \"images\": {count}, \"size\": {size}, \"iters\": {iters}, \"batch\": {batch}, " +
+            Console.WriteLine($"{{\"bench\": \"rotated_vs_axis\", " +
+                $"\"model\": \"{(rotated ? "rotated" : "axis-aligned")}\", " +
+                $"\"device\": \"{device.type}\", \"images\": {count}, \"size\": {size}, \"iters\": {iters}, " +
+                $"\"batch\": {batch}, " +
                 $"\"weights\": \"{Path.GetFileName(opt("weights", "none"))}\", \"train_s\": {seconds:F1}, " +
-                $"\"segm_ap\": {result.Stats[0]:F4}, \"segm_ap50\": {result.Stats[1]:F4}, \"segm_ap75\": {result.Stats[2]:F4}}}");
+                $"\"segm_ap\": {result.Stats[0]:F4}, \"segm_ap50\": {result.Stats[1]:F4}, " +
+                $"\"segm_ap75\": {result.Stats[2]:F4}}}");
         }
     }
 
@@ -52,8 +57,10 @@ static class RotatedVsAxisBench
     static CocoAnnotation Enclosing(CocoAnnotation a)
     {
         var c = new RotatedRectangle(a.X, a.Y, a.W, a.H, a.Theta ?? 0).Corners();
-        double x1 = Math.Max(0, Enumerable.Range(0, 4).Min(i => c[2 * i])), y1 = Math.Max(0, Enumerable.Range(0, 4).Min(i => c[2 * i + 1]));
+        double x1 = Math.Max(0, Enumerable.Range(0, 4).Min(i => c[2 * i])),
+            y1 = Math.Max(0, Enumerable.Range(0, 4).Min(i => c[2 * i + 1]));
         double x2 = Enumerable.Range(0, 4).Max(i => c[2 * i]), y2 = Enumerable.Range(0, 4).Max(i => c[2 * i + 1]);
-        return a with { X = x1, Y = y1, W = x2 - x1, H = y2 - y1, Area = (x2 - x1) * (y2 - y1), Theta = null, Segmentation = null };
+        return a with { X = x1, Y = y1, W = x2 - x1, H = y2 - y1, Area = (x2 - x1) * (y2 - y1), Theta = null,
+            Segmentation = null };
     }
 }

@@ -6,7 +6,8 @@ namespace RetinaNet.Tests;
 /// <summary>A small synthetic COCO dataset written where a test needs files: PNG images and annotations JSON.</summary>
 static class ShapesOnDisk
 {
-    public static (string Annotations, string Images) Write(string dir, int count, int size, int seed, string annotationsName = "train.json")
+    public static (string Annotations, string Images) Write(string dir, int count, int size, int seed,
+        string annotationsName = "train.json")
     {
         var (coco, images) = ShapesDataset.Generate(count, size, seed, Path.Combine(dir, annotationsName));
         var imageDir = Path.Combine(dir, "images");

@@ -7,14 +7,16 @@ namespace RetinaNet.Tests;
 
 static class Paths
 {
-    public static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
+    public static string Fixture(params string[] parts) =>
+        Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 
     /// <summary>Real ImageNet ResNet18 weights in torchvision's layout, from the NuGet package the build downloads
     /// (<see cref="RetinaNet.Training.PackagedResNet18"/>): the safetensors cache file, or a .pth copy of it.</summary>
     public static string ImageNetResNet18(bool pth = false)
     {
         var safetensors = RetinaNet.Training.PackagedResNet18.Locate(TextWriter.Null)
-            ?? throw new InvalidOperationException($"NuGet's {RetinaNet.Training.PackagedResNet18.Package} is missing: `dotnet restore` downloads it");
+            ?? throw new InvalidOperationException(
+                $"NuGet's {RetinaNet.Training.PackagedResNet18.Package} is missing: `dotnet restore` downloads it");
         return pth ? resnet18Pth.Value : safetensors;
     }
 
@@ -23,7 +25,8 @@ static class Paths
     {
         var weights = RetinaNet.Checkpoints.SafeTensorsFile.Load(ImageNetResNet18());
         var path = Path.Combine(TempDir(), "resnet18-imagenet.pth");
-        var root = new OrderedDictionary<string, object?>(weights.Select(kv => KeyValuePair.Create(kv.Key, (object?)kv.Value)));
+        var root = new OrderedDictionary<string, object?>(
+            weights.Select(kv => KeyValuePair.Create(kv.Key, (object?)kv.Value)));
         RetinaNet.Checkpoints.TorchCheckpointFile.Save(path, root);
         return path;
     });
@@ -43,7 +46,8 @@ static class Paths
         {
             lock (created)
                 foreach (var dir in created)
-                    try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                    try { Directory.Delete(dir, recursive: true); }
+                    catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
     }
 
@@ -94,7 +98,8 @@ public sealed class SigintFactAttribute : FactAttribute
     {
         var mask = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:"))?[7..].Trim();
         if (mask is not null && (Convert.ToUInt64(mask, 16) & 0x2) != 0)
-            Skip = "skipped: SIGINT is ignored in this process (started in the background), so its children cannot get Ctrl-C";
+            Skip = "skipped: SIGINT is ignored in this process (started in the background), " +
+                "so its children cannot get Ctrl-C";
     }
 }
 
@@ -164,7 +169,8 @@ static class Assertions
         Assert.Equal(expected.shape, actual.shape);
         double scale = expected.abs().max().item<float>();
         double err = (expected - actual).abs().max().item<float>();
-        Assert.True(err <= tolerance * Math.Max(scale, 1e-12), $"{what}: max abs error {err:E3} vs max |expected| {scale:E3} (rel {err / scale:E3} > {tolerance:E1})");
+        Assert.True(err <= tolerance * Math.Max(scale, 1e-12),
+            $"{what}: max abs error {err:E3} vs max |expected| {scale:E3} (rel {err / scale:E3} > {tolerance:E1})");
     }
 
     public static void Close(double expected, double actual, double tolerance, string what = "")
@@ -185,7 +191,8 @@ public class PythonModuleFactAttribute : FactAttribute
             bool ok = false;
             if (File.Exists("/usr/bin/python3"))
             {
-                using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", ["-c", $"import {module}"])
+                using var p = System.Diagnostics.Process.Start(
+                    new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", ["-c", $"import {module}"])
                     { RedirectStandardError = true, RedirectStandardOutput = true })!;
                 p.WaitForExit();
                 ok = p.ExitCode == 0;
@@ -221,7 +228,8 @@ public sealed class FfmpegFactAttribute : FactAttribute
 public sealed class ChromiumFactAttribute : FactAttribute
 {
     public static string? Executable { get; } =
-        new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
+        new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }
+            .FirstOrDefault(File.Exists);
 
     public ChromiumFactAttribute()
     {

@@ -2,9 +2,10 @@ using RetinaNet.Cli;
 
 namespace RetinaNet.Tests;
 
-/// <summary><c>retinanet demo</c> on the CPU, run once per test run and shared by the tests that need a trained detector
-/// (the demo's own test, the INT8 accuracy test): it trains for about 4 minutes on 2 cores. Its users belong to the
-/// "global torch RNG" collection, so they run one after the other and the first one pays for the training.</summary>
+/// <summary><c>retinanet demo</c> on the CPU, run once per test run and shared by the tests that need a trained
+/// detector (the demo's own test, the INT8 accuracy test): it trains for about 4 minutes on 2 cores. Its users
+/// belong to the "global torch RNG" collection, so they run one after the other and the first one pays for the
+/// training.</summary>
 static class TrainedDemo
 {
     public sealed record Run(int ExitCode, string Output, string Dir)

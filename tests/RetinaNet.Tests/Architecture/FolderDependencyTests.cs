@@ -79,7 +79,11 @@ public class FolderDependencyTests(ITestOutputHelper output)
                         case TypeReference t: AddGeneric(type, t); break;
                         case MemberReference member:
                             AddGeneric(type, member.DeclaringType);
-                            if (member is MethodReference mr) { AddGeneric(type, mr.ReturnType); foreach (var p in mr.Parameters) AddGeneric(type, p.ParameterType); }
+                            if (member is MethodReference mr)
+                            {
+                                AddGeneric(type, mr.ReturnType);
+                                foreach (var p in mr.Parameters) AddGeneric(type, p.ParameterType);
+                            }
                             if (member is FieldReference fr) AddGeneric(type, fr.FieldType);
                             break;
                     }
@@ -100,7 +104,10 @@ public class FolderDependencyTests(ITestOutputHelper output)
             output.WriteLine($"{from} → {string.Join(", ", targets.Keys.Order())}");
             foreach (var (to, example) in targets)
             {
-                if (!layerOf.TryGetValue(from, out int a)) { problems.Add($"folder {from} is not in Layers"); continue; }
+                if (!layerOf.TryGetValue(from, out int a))
+                {
+                    problems.Add($"folder {from} is not in Layers"); continue;
+                }
                 if (!layerOf.TryGetValue(to, out int b)) { problems.Add($"folder {to} is not in Layers"); continue; }
                 if (b < a) continue;
                 problems.Add($"{from} uses {to} ({example})");

@@ -22,7 +22,8 @@ public partial class OptionNameTests(ITestOutputHelper output)
 
     static HashSet<string> Declared()
     {
-        var names = new HashSet<string>(StringComparer.Ordinal) { "--help", "--version", CommandSpecs.Master.Name }; // global ones
+        // global ones
+        var names = new HashSet<string>(StringComparer.Ordinal) { "--help", "--version", CommandSpecs.Master.Name };
         foreach (var command in CommandRegistry.All)
             foreach (int gpus in new[] { 0, 1, 2 })
                 foreach (var option in command.Spec(gpus).Options)

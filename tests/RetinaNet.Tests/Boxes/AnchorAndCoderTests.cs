@@ -24,7 +24,8 @@ public class AnchorAndCoderTests
         Assertions.Close(0.5 * (8 + w), v[6], 1e-4, "x2"); Assertions.Close(0.5 * (8 + h), v[7], 1e-4, "y2");
         // a = 3: scale 4 * 2^(1/3), ratio 1
         double s = 8 * 4 * Math.Pow(2, 1.0 / 3);
-        Assertions.Close(0.5 * (8 - s), v[12], 1e-4, "x1 scale 2"); Assertions.Close(0.5 * (8 + s), v[14], 1e-4, "x2 scale 2");
+        Assertions.Close(0.5 * (8 - s), v[12], 1e-4, "x1 scale 2");
+        Assertions.Close(0.5 * (8 + s), v[14], 1e-4, "x2 scale 2");
         // a = 8: scale 4 * 2^(2/3), ratio 0.5: w = sqrt(128) * sc, h = w_unscaled * 0.5 * sc
         double sc = 4 * Math.Pow(2, 2.0 / 3), w8 = Math.Sqrt(128) * sc, h8 = Math.Sqrt(128) * 0.5 * sc;
         Assertions.Close(0.5 * (8 - w8), v[32], 1e-4, "x1 a8"); Assertions.Close(0.5 * (8 + h8), v[35], 1e-4, "y2 a8");
@@ -53,7 +54,8 @@ public class AnchorAndCoderTests
     public void EncodeEqualsHandComputedDeltas()
     {
         // anchor [0,0,9,9]: 10x10 centred (5,5); box [2,4,21,13]: 20x10 centred (12,9)
-        using var d = BoxCoder.Encode(tensor(new float[] { 2, 4, 21, 13 }, [1, 4]), tensor(new float[] { 0, 0, 9, 9 }, [1, 4]));
+        using var d = BoxCoder.Encode(tensor(new float[] { 2, 4, 21, 13 }, [1, 4]),
+            tensor(new float[] { 0, 0, 9, 9 }, [1, 4]));
         var v = d.data<float>().ToArray();
         Assertions.Close(0.7, v[0], 1e-6); Assertions.Close(0.4, v[1], 1e-6);
         Assertions.Close(Math.Log(2), v[2], 1e-6); Assertions.Close(0, v[3], 1e-6);
@@ -73,7 +75,8 @@ public class AnchorAndCoderTests
     [Fact]
     public void DecodeClampsToTheInput()
     {
-        using var box = BoxCoder.Decode(tensor(new float[] { -1, -1, 1, 1 }, [1, 4]), tensor(new float[] { 0, 0, 99, 49 }, [1, 4]), (64, 32));
+        using var box = BoxCoder.Decode(tensor(new float[] { -1, -1, 1, 1 }, [1, 4]),
+            tensor(new float[] { 0, 0, 99, 49 }, [1, 4]), (64, 32));
         var v = box.data<float>().ToArray();
         Assert.Equal(new[] { 0f, 0f, 63f, 31f }, v);
     }
@@ -82,7 +85,8 @@ public class AnchorAndCoderTests
     public void PairwiseIouUsesInclusivePixels()
     {
         // [0,0,9,9] vs [5,0,14,9]: 5x10 overlap = 50; union 150.
-        using var iou = BoxOps.PairwiseIou(tensor(new float[] { 0, 0, 9, 9 }, [1, 4]), tensor(new float[] { 5, 0, 14, 9, 20, 20, 30, 30 }, [2, 4]));
+        using var iou = BoxOps.PairwiseIou(tensor(new float[] { 0, 0, 9, 9 }, [1, 4]),
+            tensor(new float[] { 5, 0, 14, 9, 20, 20, 30, 30 }, [2, 4]));
         var v = iou.data<float>().ToArray();
         Assertions.Close(1.0 / 3, v[0], 1e-6); Assert.Equal(0f, v[1]);
     }

@@ -8,9 +8,11 @@ namespace RetinaNet.Tests.Boxes;
 public class NmsTests
 {
     /// <summary>Textbook greedy NMS, one image at a time, in the same float32 arithmetic as the library.</summary>
-    internal static List<int> BruteForce(float[] scores, float[] boxes, long[] classes, bool[] valid, float threshold, int max)
+    internal static List<int> BruteForce(float[] scores, float[] boxes, long[] classes, bool[] valid,
+        float threshold, int max)
     {
-        var order = Enumerable.Range(0, scores.Length).Where(i => valid[i]).OrderByDescending(i => scores[i]).ToList(); // stable
+        // stable
+        var order = Enumerable.Range(0, scores.Length).Where(i => valid[i]).OrderByDescending(i => scores[i]).ToList();
         var kept = new List<int>();
         foreach (int j in order)
         {
@@ -82,7 +84,8 @@ public class NmsTests
         var outBoxes = result.Boxes.data<float>().ToArray();
         for (int b = 0; b < batch; b++)
         {
-            var expected = BruteForce(sv[(b * n)..((b + 1) * n)], bv[(b * n * 4)..((b + 1) * n * 4)], cv[(b * n)..((b + 1) * n)], vv[(b * n)..((b + 1) * n)], threshold, max);
+            var expected = BruteForce(sv[(b * n)..((b + 1) * n)], bv[(b * n * 4)..((b + 1) * n * 4)],
+                cv[(b * n)..((b + 1) * n)], vv[(b * n)..((b + 1) * n)], threshold, max);
             Assert.Equal(expected.Count, (int)counts[b]);
             Assert.Equal(expected.Select(i => (long)i), indices[(b * max)..(b * max + expected.Count)]);
             Assert.All(indices[(b * max + expected.Count)..((b + 1) * max)], i => Assert.Equal(-1, i));
@@ -99,7 +102,8 @@ public class NmsTests
     {
         using var scope = NewDisposeScope();
         var boxes = tensor(new float[] { 0, 0, 9, 9, 0, 0, 9, 9, 0, 0, 9, 9 }, [1, 3, 4]);
-        using var r = BatchedNms.Run(tensor(new float[] { 0.9f, 0.8f, 0.7f }, [1, 3]), boxes, tensor(new long[] { 0, 1, 0 }, [1, 3]), null, 0.5, 10);
+        using var r = BatchedNms.Run(tensor(new float[] { 0.9f, 0.8f, 0.7f }, [1, 3]), boxes,
+            tensor(new long[] { 0, 1, 0 }, [1, 3]), null, 0.5, 10);
         Assert.Equal(new long[] { 0, 1, -1, -1, -1, -1, -1, -1, -1, -1 }, r.Indices.data<long>().ToArray());
         Assert.Equal(new long[] { 0, 1, 0, 0, 0, 0, 0, 0, 0, 0 }, r.Classes.data<long>().ToArray());
     }
@@ -110,7 +114,8 @@ public class NmsTests
         // A chain: 0 suppresses 1, 1 would suppress 2, but 1 is gone so 2 stays (greedy, not "any overlap").
         using var scope = NewDisposeScope();
         var boxes = tensor(new float[] { 0, 0, 9, 9, 3, 0, 12, 9, 6, 0, 15, 9 }, [1, 3, 4]);
-        using var r = BatchedNms.Run(tensor(new float[] { 0.9f, 0.8f, 0.7f }, [1, 3]), boxes, zeros(1, 3, dtype: ScalarType.Int64), null, 0.4, 3);
+        using var r = BatchedNms.Run(tensor(new float[] { 0.9f, 0.8f, 0.7f }, [1, 3]), boxes,
+            zeros(1, 3, dtype: ScalarType.Int64), null, 0.4, 3);
         Assert.Equal(new long[] { 0, 2, -1 }, r.Indices.data<long>().ToArray());
     }
 
@@ -126,9 +131,11 @@ public class NmsTests
         var boxes = cat([centres, centres.Plus(rand(1, n, 2, generator: g) * Of(60)).Plus(Of(5))], -1);
         var scores = rand(1, n, generator: g);
         var classes = randint(0, classCount, [1, n], generator: g);
-        var (result, exactFlag) = BatchedNms.RunWithoutHostWait(scores, boxes, classes, null, 0.5, max, steps, block: 128);
+        var (result, exactFlag) = BatchedNms.RunWithoutHostWait(scores, boxes, classes, null, 0.5, max, steps,
+            block: 128);
         using var _ = result;
-        var expected = BruteForce(scores.data<float>().ToArray(), boxes.data<float>().ToArray(), classes.data<long>().ToArray(), Enumerable.Repeat(true, n).ToArray(), 0.5f, max);
+        var expected = BruteForce(scores.data<float>().ToArray(), boxes.data<float>().ToArray(),
+            classes.data<long>().ToArray(), Enumerable.Repeat(true, n).ToArray(), 0.5f, max);
         var got = result.Indices.data<long>().ToArray()[..(int)result.Count.item<long>()];
         bool same = expected.Select(i => (long)i).SequenceEqual(got);
         bool exact = exactFlag.item<bool>();

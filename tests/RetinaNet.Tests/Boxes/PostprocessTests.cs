@@ -24,7 +24,8 @@ public class PostprocessTests
         var cls1 = full(1, A * C, 1, 2, Of(-10.0)); cls1[0, 0, 0, 1] = tensor(1f);
         var box1 = zeros(1, A * 4, 1, 2);
         var heads = new HeadOutputs([cls0, cls1], [box0, box1]);
-        var anchors = new LevelAnchors([Anchors.ForLevel(8, H, W, anchorConfig), Anchors.ForLevel(16, 1, 2, anchorConfig)], [8, 16], [(H, W), (1, 2)], A);
+        var anchors = new LevelAnchors([Anchors.ForLevel(8, H, W, anchorConfig),
+            Anchors.ForLevel(16, 1, 2, anchorConfig)], [8, 16], [(H, W), (1, 2)], A);
         using var result = Postprocess.Detect(heads, anchors, C, new InferenceConfig(), (24, 16));
 
         Assert.Equal(2L, result.Count.item<long>());
@@ -37,7 +38,8 @@ public class PostprocessTests
         double ax1 = 0.5 * (8 - ws) + 16, ay1 = 0.5 * (8 - hs) + 8, ax2 = 0.5 * (8 + ws) + 16, ay2 = 0.5 * (8 + hs) + 8;
         double aw = ax2 - ax1 + 1, ah = ay2 - ay1 + 1, cx = ax1 + 0.5 * aw + d[0] * aw, cy = ay1 + 0.5 * ah + d[1] * ah;
         double bw = Math.Exp(d[2]) * aw, bh = Math.Exp(d[3]) * ah;
-        double[] expected = [Math.Clamp(cx - 0.5 * bw, 0, 23), Math.Clamp(cy - 0.5 * bh, 0, 15), Math.Clamp(cx + 0.5 * bw - 1, 0, 23), Math.Clamp(cy + 0.5 * bh - 1, 0, 15)];
+        double[] expected = [Math.Clamp(cx - 0.5 * bw, 0, 23), Math.Clamp(cy - 0.5 * bh, 0, 15),
+            Math.Clamp(cx + 0.5 * bw - 1, 0, 23), Math.Clamp(cy + 0.5 * bh - 1, 0, 15)];
         var got = result.Boxes[0, 0].data<float>().ToArray();
         for (int k = 0; k < 4; k++) Assertions.Close(expected[k], got[k], 1e-4, $"box[{k}]");
         Assert.Equal(0f, result.Scores[0, 2].item<float>()); // padding
@@ -52,9 +54,11 @@ public class PostprocessTests
         var logits = tensor(Enumerable.Range(0, 8).Select(i => (float)(i - 4)).ToArray(), [1, 1, 1, 8]);
         var heads = new HeadOutputs([logits], [zeros(1, 4, 1, 8)]);
         var anchors = new LevelAnchors([Anchors.ForLevel(128, 1, 8, anchorConfig)], [128], [(1, 8)], 1);
-        using var r = Postprocess.Detect(heads, anchors, 1, new InferenceConfig { TopN = 3, ScoreThreshold = 0.05 }, (1024, 128));
+        using var r = Postprocess.Detect(heads, anchors, 1, new InferenceConfig { TopN = 3, ScoreThreshold = 0.05 },
+            (1024, 128));
         Assert.Equal(3L, r.Count.item<long>());
-        using var r2 = Postprocess.Detect(heads, anchors, 1, new InferenceConfig { TopN = 8, ScoreThreshold = 0.5 }, (1024, 128));
+        using var r2 = Postprocess.Detect(heads, anchors, 1, new InferenceConfig { TopN = 8, ScoreThreshold = 0.5 },
+            (1024, 128));
         Assert.Equal(4L, r2.Count.item<long>()); // sigmoid(i - 4) >= 0.5 for i = 4..7
     }
 

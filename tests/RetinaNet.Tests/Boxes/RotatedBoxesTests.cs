@@ -43,7 +43,8 @@ public class RotatedBoxesTests
         var expected = Reference.GetProperty("anchors").GetProperty(stride);
         Assert.Equal(27, axis.shape[0]);
         Float32Close(Rows(expected.GetProperty("axis_x1y1x2y2")), axis, $"axis anchors at stride {stride}");
-        Float32Close(Rows(expected.GetProperty("rotated_corners_ordered")), corners, $"anchor corners at stride {stride}");
+        Float32Close(Rows(expected.GetProperty("rotated_corners_ordered")), corners,
+            $"anchor corners at stride {stride}");
     }
 
     [Fact]
@@ -57,7 +58,8 @@ public class RotatedBoxesTests
 
         var encode = Reference.GetProperty("box2delta_rotated");
         Float32Close(Rows(encode.GetProperty("deltas")),
-            RotatedBoxes.Encode(Rows(encode.GetProperty("boxes_axis")), Rows(encode.GetProperty("anchors_axis"))), "box2delta_rotated");
+            RotatedBoxes.Encode(Rows(encode.GetProperty("boxes_axis")), Rows(encode.GetProperty("anchors_axis"))),
+            "box2delta_rotated");
 
         var decode = Reference.GetProperty("delta2box_rotated");
         var size = Values(decode.GetProperty("size"));
@@ -73,13 +75,15 @@ public class RotatedBoxesTests
     static (double X, double Y)[] Turned(double x, double y, double w, double h, double screenAngle, bool inclusive)
     {
         double e = inclusive ? 1 : 0, cx = x + (w - e) / 2, cy = y + (h - e) / 2;
-        (double, double) Turn(double px, double py) => (cx + Math.Cos(screenAngle) * (px - cx) + Math.Sin(screenAngle) * (py - cy),
+        (double, double) Turn(double px, double py) =>
+            (cx + Math.Cos(screenAngle) * (px - cx) + Math.Sin(screenAngle) * (py - cy),
             cy - Math.Sin(screenAngle) * (px - cx) + Math.Cos(screenAngle) * (py - cy));
         return [Turn(x, y), Turn(x + w - e, y), Turn(x + w - e, y + h - e), Turn(x, y + h - e)];
     }
 
     static bool SameCorners((double X, double Y)[] expected, float[] polygon) =>
-        expected.All(c => Enumerable.Range(0, 4).Any(j => Math.Abs(polygon[2 * j] - c.X) < 1e-2 && Math.Abs(polygon[2 * j + 1] - c.Y) < 1e-2));
+        expected.All(c => Enumerable.Range(0, 4)
+            .Any(j => Math.Abs(polygon[2 * j] - c.X) < 1e-2 && Math.Abs(polygon[2 * j + 1] - c.Y) < 1e-2));
 
     [Fact]
     public void OneConventionTurnsAnticlockwiseOnScreenUnlikeOdtksOutputPolygon()
@@ -93,7 +97,8 @@ public class RotatedBoxesTests
         {
             var b = input[i].data<float>().ToArray();
             if (Math.Abs(b[4]) < 0.01) continue;
-            Assert.True(SameCorners(Turned(b[0], b[1], b[2], b[3], b[4], inclusive: false), ours[i].data<float>().ToArray()),
+            Assert.True(
+                SameCorners(Turned(b[0], b[1], b[2], b[3], b[4], inclusive: false), ours[i].data<float>().ToArray()),
                 $"box {i}: our corners are not the box turned anticlockwise on screen by {b[4]}");
             // ODTK's output polygon turns the other way (and uses the inclusive extent x + w - 1)
             var theirCorners = theirs[i].data<float>().ToArray();

@@ -19,7 +19,8 @@ public class RotatedIouTests
         Cases.GetProperty("pairs").EnumerateArray().Select(p => (p.GetProperty("kind").GetString()!,
             Floats(p.GetProperty("a")), Floats(p.GetProperty("b")), p.GetProperty("iou").GetDouble()));
 
-    static float[] Reversed(float[] corners) => [.. Enumerable.Range(0, 4).Reverse().SelectMany(i => new[] { corners[2 * i], corners[2 * i + 1] })];
+    static float[] Reversed(float[] corners) =>
+        [.. Enumerable.Range(0, 4).Reverse().SelectMany(i => new[] { corners[2 * i], corners[2 * i + 1] })];
 
     [Fact]
     public void IouEqualsTheExactReferenceOnEveryKindOfPair()
@@ -51,11 +52,13 @@ public class RotatedIouTests
         var iou = RotatedIou.Pairwise(a.to(device), b.to(device)).cpu();
         Assert.Equal([a.shape[0], b.shape[0]], iou.shape);
         var diagonal = iou.diagonal().data<float>().ToArray();
-        for (int i = 0; i < expected.Length; i++) Assertions.Close(expected[i], diagonal[i], 1e-6, $"pair {i} on {device}");
+        for (int i = 0; i < expected.Length; i++)
+            Assertions.Close(expected[i], diagonal[i], 1e-6, $"pair {i} on {device}");
         // off the diagonal too: a few rows against the scalar form
         for (int i = 0; i < 5; i++)
             for (int j = 0; j < b.shape[0]; j += 7)
-                Assertions.Close(RotatedIou.Of(a[i].data<float>().ToArray(), b[j].data<float>().ToArray()), iou[i, j].item<float>(), 1e-6, $"({i}, {j})");
+                Assertions.Close(RotatedIou.Of(a[i].data<float>().ToArray(), b[j].data<float>().ToArray()),
+                    iou[i, j].item<float>(), 1e-6, $"({i}, {j})");
     }
 
     [Fact]

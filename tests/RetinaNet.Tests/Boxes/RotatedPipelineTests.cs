@@ -31,8 +31,10 @@ public class RotatedPipelineTests
                 for (int x = 0; x < 3; x++)
                 {
                     int row = (a * 2 + y) * 3 + x;
-                    for (int j = 0; j < 4; j++) Assert.Equal(cax[a * 4 + j] + 16 * (j % 2 == 0 ? x : y), ax[row * 4 + j]);
-                    for (int j = 0; j < 8; j++) Assert.Equal(cco[a * 8 + j] + 16 * (j % 2 == 0 ? x : y), co[row * 8 + j]);
+                    for (int j = 0; j < 4; j++)
+                        Assert.Equal(cax[a * 4 + j] + 16 * (j % 2 == 0 ? x : y), ax[row * 4 + j]);
+                    for (int j = 0; j < 8; j++)
+                        Assert.Equal(cco[a * 8 + j] + 16 * (j % 2 == 0 ? x : y), co[row * 8 + j]);
                 }
     }
 
@@ -58,7 +60,8 @@ public class RotatedPipelineTests
                 double cy = (ax[4 * k + 1] + ax[4 * k + 3] + 1) / 2 + 6 * (random.NextDouble() - 0.5);
                 double theta = Rotated.Angles[k / 9 / 9] + 0.3 * (random.NextDouble() - 0.5);
                 int cls = m == 2 ? (int)TargetAssigner.Crowd : m % 3;
-                var row = new float[] { (float)(cx - w / 2), (float)(cy - h / 2), (float)w, (float)h, (float)theta, cls };
+                var row = new float[] { (float)(cx - w / 2), (float)(cy - h / 2), (float)w, (float)h,
+                    (float)theta, cls };
                 row.CopyTo(rows, (b * perImage + m) * 6);
             }
         using var targets = new TargetAssigner().AssignRotated(axis, corners, tensor(rows, [2, perImage, 6]));
@@ -74,35 +77,42 @@ public class RotatedPipelineTests
                 {
                     var r = rows.AsSpan((b * perImage + m) * 6, 6);
                     if (r[5] == -1) continue;
-                    var box = new RotatedRectangle(r[0], r[1], r[2], r[3], r[4]).Corners().Select(v => (float)v).ToArray();
+                    var box = new RotatedRectangle(r[0], r[1], r[2], r[3], r[4]).Corners().Select(v => (float)v)
+                        .ToArray();
                     double iou = RotatedIou.Of(co.AsSpan(8 * a, 8), box);
                     double anchorArea = (ax[4 * a + 2] - ax[4 * a] + 1) * (ax[4 * a + 3] - ax[4 * a + 1] + 1);
-                    if (r[5] == TargetAssigner.Crowd) crowdCover = Math.Max(crowdCover, iou * (anchorArea + r[2] * r[3]) / (1 + iou) / anchorArea);
+                    if (r[5] == TargetAssigner.Crowd)
+                        crowdCover = Math.Max(crowdCover, iou * (anchorArea + r[2] * r[3]) / (1 + iou) / anchorArea);
                     else if (iou > best) (best, bestBox) = (iou, m);
                 }
                 long expected = best >= 0.5 ? (long)rows[(b * perImage + bestBox) * 6 + 5] + 1 : best < 0.4 ? 0 : -1;
                 if (expected == 0 && crowdCover >= TargetAssigner.CrowdIoA) expected = -1;
-                Assert.True(expected == labels[b * n + a], $"image {b} anchor {a}: label {labels[b * n + a]}, expected {expected} (IoU {best})");
+                Assert.True(expected == labels[b * n + a],
+                    $"image {b} anchor {a}: label {labels[b * n + a]}, expected {expected} (IoU {best})");
                 foreground += expected > 0 ? 1 : 0;
                 ignored += expected < 0 ? 1 : 0;
                 var d = deltas.AsSpan((b * n + a) * 6, 6);
                 if (expected <= 0) { Assert.All(d.ToArray(), v => Assert.Equal(0f, v)); continue; }
-                // ODTK's box2delta_rotated: inclusive widths, centre offsets over the anchor's size, log sizes, sin, cos
+                // ODTK's box2delta_rotated: inclusive widths, centre offsets over the anchor's size,
+                // log sizes, sin, cos
                 var t = rows.AsSpan((b * perImage + bestBox) * 6, 6);
                 double aw = ax[4 * a + 2] - ax[4 * a] + 1, ah = ax[4 * a + 3] - ax[4 * a + 1] + 1;
                 double acx = ax[4 * a] + aw / 2, acy = ax[4 * a + 1] + ah / 2;
-                double[] want = [(t[0] + t[2] / 2 - acx) / aw, (t[1] + t[3] / 2 - acy) / ah, Math.Log(t[2] / aw), Math.Log(t[3] / ah),
-                    Math.Sin(t[4]), Math.Cos(t[4])];
+                double[] want = [(t[0] + t[2] / 2 - acx) / aw, (t[1] + t[3] / 2 - acy) / ah, Math.Log(t[2] / aw),
+                    Math.Log(t[3] / ah), Math.Sin(t[4]), Math.Cos(t[4])];
                 for (int j = 0; j < 6; j++) Assertions.Close(want[j], d[j], 2e-5);
             }
-        Assert.True(foreground >= 5 && ignored >= 5, $"{foreground} foreground and {ignored} ignored anchors: the case tests too little");
+        Assert.True(foreground >= 5 && ignored >= 5,
+            $"{foreground} foreground and {ignored} ignored anchors: the case tests too little");
     }
 
     /// <summary>The corners of <paramref name="after"/> are those of <paramref name="before"/> moved by
     /// <paramref name="map"/>, in any order.</summary>
-    static void AssertSameOutline(RotatedRectangle before, RotatedRectangle after, Func<double, double, (double, double)> map)
+    static void AssertSameOutline(RotatedRectangle before, RotatedRectangle after,
+        Func<double, double, (double, double)> map)
     {
-        var moved = Enumerable.Range(0, 4).Select(i => map(before.Corners()[2 * i], before.Corners()[2 * i + 1])).ToList();
+        var moved = Enumerable.Range(0, 4).Select(i => map(before.Corners()[2 * i], before.Corners()[2 * i + 1]))
+            .ToList();
         var got = Enumerable.Range(0, 4).Select(i => (after.Corners()[2 * i], after.Corners()[2 * i + 1])).ToList();
         foreach (var (x, y) in moved)
             Assert.Contains(got, g => Math.Abs(g.Item1 - x) < 1e-3 && Math.Abs(g.Item2 - y) < 1e-3);
@@ -112,7 +122,8 @@ public class RotatedPipelineTests
         [(float)box.X, (float)box.Y, (float)(box.X + box.W), (float)(box.Y + box.H)], [0], [(float)box.Theta]);
 
     static RotatedRectangle Box(ImageWithBoxes image) =>
-        new(image.Boxes[0], image.Boxes[1], image.Boxes[2] - image.Boxes[0], image.Boxes[3] - image.Boxes[1], image.Angles![0]);
+        new(image.Boxes[0], image.Boxes[1], image.Boxes[2] - image.Boxes[0], image.Boxes[3] - image.Boxes[1],
+            image.Angles![0]);
 
     [Fact]
     public void FlipMirrorsTheTurnedBoxAndRotationsTurnIt()
@@ -150,12 +161,14 @@ public class RotatedPipelineTests
     [Fact]
     public void BatchesCarryTheAngleBeforeTheClass()
     {
-        using var a = new ImageWithBoxes(zeros(3, 20, 30, ScalarType.Byte), [1, 2, 11, 7, 4, 4, 8, 9], [2, 0], [0.5f, -0.25f]);
+        using var a = new ImageWithBoxes(zeros(3, 20, 30, ScalarType.Byte), [1, 2, 11, 7, 4, 4, 8, 9], [2, 0],
+            [0.5f, -0.25f]);
         using var b = new ImageWithBoxes(zeros(3, 20, 30, ScalarType.Byte), [], [], []);
         var images = new[] { new PreparedImage(0, 0, a, 30, 20), new PreparedImage(1, 1, b, 30, 20) };
         using var batch = HostBatch.Collate(images, [false, false], 128, pin: false, rotated: true);
         Assert.Equal(new long[] { 2, 2, 6 }, batch.Targets.shape);
-        Assert.Equal(new float[] { 1, 2, 10, 5, 0.5f, 2, 4, 4, 4, 5, -0.25f, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 },
+        Assert.Equal(
+            new float[] { 1, 2, 10, 5, 0.5f, 2, 4, 4, 4, 5, -0.25f, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 },
             batch.Targets.data<float>().ToArray());
     }
 
@@ -165,8 +178,8 @@ public class RotatedPipelineTests
         var random = new Random(3);
         for (int i = 0; i < 200; i++)
         {
-            var r = new RotatedRectangle(100 * random.NextDouble(), 100 * random.NextDouble(), 1 + 50 * random.NextDouble(),
-                1 + 50 * random.NextDouble(), 8 * (random.NextDouble() - 0.5));
+            var r = new RotatedRectangle(100 * random.NextDouble(), 100 * random.NextDouble(),
+                1 + 50 * random.NextDouble(), 1 + 50 * random.NextDouble(), 8 * (random.NextDouble() - 0.5));
             var n = r.Normalized();
             Assert.InRange(n.Theta, -Math.PI / 4, Math.PI / 4);
             AssertSameOutline(r, n, (x, y) => (x, y));
@@ -198,11 +211,12 @@ public class RotatedPipelineTests
         var x1y1 = rand([1, k, 2], generator: g) * Of(150);
         var boxes = cat([x1y1, x1y1.Plus(rand([1, k, 2], generator: g) * Of(50)).Plus(Of(5)),
             (rand([1, k, 1], generator: g) - Of(0.5)) * Of(1.5)], -1);
-        var candidates = new RetinaNet.Inference.Candidates(rand([1, k], generator: g), boxes, randint(0, 3, [1, k], generator: g),
-            ones(1, k, dtype: ScalarType.Bool));
+        var candidates = new RetinaNet.Inference.Candidates(rand([1, k], generator: g), boxes,
+            randint(0, 3, [1, k], generator: g), ones(1, k, dtype: ScalarType.Bool));
         var config = new RetinaNet.Model.InferenceConfig { NmsThreshold = 0.5, Detections = 100 };
         using var cpuKept = RetinaNet.Inference.Postprocess.Suppress(candidates, config);
-        using var gpu = new RetinaNet.Inference.Candidates(candidates.Scores.cuda(), boxes.cuda(), candidates.Classes.cuda(), candidates.Valid.cuda());
+        using var gpu = new RetinaNet.Inference.Candidates(candidates.Scores.cuda(), boxes.cuda(),
+            candidates.Classes.cuda(), candidates.Valid.cuda());
         using var gpuKept = RetinaNet.Inference.Postprocess.Suppress(gpu, config);
         Assert.Equal(cpuKept.Count.item<long>(), gpuKept.Count.cpu().item<long>());
         Assert.Equal(cpuKept.Indices.data<long>().ToArray(), gpuKept.Indices.cpu().data<long>().ToArray());

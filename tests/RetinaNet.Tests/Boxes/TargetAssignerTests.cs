@@ -99,7 +99,8 @@ public class TargetAssignerTests
                 {
                     int o = (b * 6 + m) * 5;
                     if (tv[o + 4] < 0) continue;
-                    double iou = Iou(a[(n * 4)..(n * 4 + 4)], [tv[o], tv[o + 1], tv[o] + tv[o + 2] - 1, tv[o + 1] + tv[o + 3] - 1]);
+                    double iou = Iou(a[(n * 4)..(n * 4 + 4)],
+                        [tv[o], tv[o + 1], tv[o] + tv[o + 2] - 1, tv[o + 1] + tv[o + 3] - 1]);
                     if (iou > best) { best = iou; bestBox = m; }
                 }
                 long expected = best >= 0.5 ? (long)tv[(b * 6 + bestBox) * 5 + 4] + 1 : best < 0.4 ? 0 : -1;
@@ -109,8 +110,10 @@ public class TargetAssignerTests
 
     static double Iou(float[] a, float[] b)
     {
-        double iw = Math.Max(0, Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]) + 1), ih = Math.Max(0, Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]) + 1);
-        double inter = iw * ih, areaA = (a[2] - a[0] + 1) * (a[3] - a[1] + 1), areaB = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
+        double iw = Math.Max(0, Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]) + 1),
+            ih = Math.Max(0, Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]) + 1);
+        double inter = iw * ih, areaA = (a[2] - a[0] + 1) * (a[3] - a[1] + 1),
+            areaB = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
         return inter / (areaA + areaB - inter);
     }
 }

@@ -10,8 +10,10 @@ public class ElfVersionPatcherTests
     /// <summary>The unpatched library as NuGet ships it.</summary>
     static string Pristine()
     {
-        var root = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        var path = Path.Combine(root, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        var root = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var path = Path.Combine(root, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native",
+            "libLibTorchSharp.so");
         Assert.True(File.Exists(path), $"TorchSharp's pristine native library not found at {path}");
         return path;
     }
@@ -48,6 +50,8 @@ public class ElfVersionPatcherTests
         Assert.Single(ElfVersionPatcher.MarkWeakInFile(path, Versions));
         Assert.Empty(ElfVersionPatcher.MarkWeakInFile(path, Versions));
         Assert.Equal(new FileInfo(Pristine()).Length, new FileInfo(path).Length);
-        Assert.Throws<InvalidDataException>(() => ElfVersionPatcher.MarkWeak("not an elf file at all, just text......................................................"u8.ToArray(), Versions));
+        Assert.Throws<InvalidDataException>(() => ElfVersionPatcher.MarkWeak(
+            "not an elf file at all, just text......................................................"u8.ToArray(),
+            Versions));
     }
 }

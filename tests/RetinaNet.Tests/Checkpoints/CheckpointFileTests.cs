@@ -30,7 +30,8 @@ public sealed class CheckpointFileTests : IDisposable
 
     static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "checkpoints", name);
 
-    static JsonElement Expected(string name) => JsonDocument.Parse(File.ReadAllText(Fixture(name + ".json"))).RootElement;
+    static JsonElement Expected(string name) =>
+        JsonDocument.Parse(File.ReadAllText(Fixture(name + ".json"))).RootElement;
 
     [Theory]
     [InlineData("tensors.pth")]
@@ -45,12 +46,15 @@ public sealed class CheckpointFileTests : IDisposable
     [Fact]
     public void OdtkCheckpointHasUsableTypes()
     {
-        var ckpt = Assert.IsType<OrderedDictionary<string, object?>>(TorchCheckpointFile.Load(Fixture("odtk_like.pth")));
-        Assert.Equal(new[] { "backbone", "classes", "state_dict", "ratios", "scales", "angles", "rotated_bbox", "anchor_ious", "iteration", "optimizer", "scheduler" }, ckpt.Keys);
+        var ckpt = Assert.IsType<OrderedDictionary<string, object?>>(
+            TorchCheckpointFile.Load(Fixture("odtk_like.pth")));
+        Assert.Equal(new[] { "backbone", "classes", "state_dict", "ratios", "scales", "angles", "rotated_bbox",
+            "anchor_ious", "iteration", "optimizer", "scheduler" }, ckpt.Keys);
         Assert.Equal(3L, ckpt["classes"]);
         Assert.Equal(7L, ckpt["iteration"]);
         var stateDict = Assert.IsType<OrderedDictionary<string, object?>>(ckpt["state_dict"]);
-        Assert.Equal(new[] { "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked" }, stateDict.Keys);
+        Assert.Equal(new[] { "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+            "1.num_batches_tracked" }, stateDict.Keys);
         var weight = Assert.IsType<Tensor>(stateDict["0.weight"]);
         Assert.Equal(new long[] { 2, 3, 1, 1 }, weight.shape);
         Assert.True(weight.is_contiguous());
@@ -59,7 +63,8 @@ public sealed class CheckpointFileTests : IDisposable
         var state = Assert.IsType<OrderedDictionary<object, object?>>(optimizer["state"]); // int keys
         var first = Assert.IsType<OrderedDictionary<string, object?>>(state[0L]);
         Assert.IsType<Tensor>(first["momentum_buffer"]);
-        var group = Assert.IsType<OrderedDictionary<string, object?>>(Assert.IsType<List<object?>>(optimizer["param_groups"])[0]);
+        var group = Assert.IsType<OrderedDictionary<string, object?>>(
+            Assert.IsType<List<object?>>(optimizer["param_groups"])[0]);
         Assert.Equal(0.01, group["lr"]);
         Assert.Equal(new List<object?> { 0L, 1L, 2L, 3L }, group["params"]);
     }
@@ -95,10 +100,12 @@ public sealed class CheckpointFileTests : IDisposable
     public void SavedFileIsLaidOutLikeTorchSave()
     {
         string path = Path.Combine(dir, "layout.pth");
-        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["a"] = torch.ones(3), ["b"] = torch.zeros(2, 2, dtype: ScalarType.Float16) });
+        TorchCheckpointFile.Save(path, new Dictionary<string, object?> { ["a"] = torch.ones(3),
+            ["b"] = torch.zeros(2, 2, dtype: ScalarType.Float16) });
         var bytes = File.ReadAllBytes(path);
         var names = new List<string>();
-        // Walk the local headers: every entry's data must start on a 64-byte boundary, as PyTorchStreamWriter aligns it.
+        // Walk the local headers: every entry's data must start on a 64-byte boundary, as
+        // PyTorchStreamWriter aligns it.
         for (int at = 0; BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)) == 0x04034b50;)
         {
             int size = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at + 18));
@@ -109,7 +116,8 @@ public sealed class CheckpointFileTests : IDisposable
             Assert.Equal(0, data % 64);
             at = data + size;
         }
-        Assert.Equal(new[] { "archive/data.pkl", "archive/byteorder", "archive/data/0", "archive/data/1", "archive/version" }, names);
+        Assert.Equal(new[] { "archive/data.pkl", "archive/byteorder", "archive/data/0", "archive/data/1",
+            "archive/version" }, names);
     }
 
     [Fact]
@@ -121,7 +129,8 @@ public sealed class CheckpointFileTests : IDisposable
         var bad = new Dictionary<string, object?>
         {
             ["w"] = Scalars.Arange(100),
-            ["deep"] = new List<object?> { 1, new Dictionary<string, object?> { ["oops"] = new Uri("http://example.com") } },
+            ["deep"] = new List<object?> { 1,
+                new Dictionary<string, object?> { ["oops"] = new Uri("http://example.com") } },
         };
         var e = Assert.Throws<ArgumentException>(() => TorchCheckpointFile.Save(path, bad));
         Assert.Contains("root['deep'][1]['oops']", e.Message);
@@ -227,8 +236,10 @@ public sealed class CheckpointFileTests : IDisposable
 
     // Hand-made data.pkl (protocol 2, SHORT_BINUNICODE strings): a float tensor of SIZE elements on storage KEY,
     // which the zip below declares with 4 elements.
-    const string TensorPickle = "\u0080\u0002ctorch._utils\n_rebuild_tensor_v2\n((\u008c\u0007storagectorch\nFloatStorage\n" +
-                                "\u008c\u0001KEY\u008c\u0003cpuK\u0004tQK\u0000KSIZE\u0085K\u0001\u0085\u0089ccollections\nOrderedDict\n)RtR.";
+    const string TensorPickle =
+        "\u0080\u0002ctorch._utils\n_rebuild_tensor_v2\n((\u008c\u0007storagectorch\nFloatStorage\n" +
+        "\u008c\u0001KEY\u008c\u0003cpuK\u0004tQK\u0000KSIZE\u0085K\u0001\u0085\u0089ccollections\n" +
+        "OrderedDict\n)RtR.";
 
     [Theory]
     [InlineData("0", 4, null)] // the control: loads
@@ -238,15 +249,18 @@ public sealed class CheckpointFileTests : IDisposable
     {
         string path = CraftedZip(TensorPickle.Replace("KEY", key).Replace("SIZE", ((char)size).ToString()));
         if (error is null)
-            Assert.Equal(new float[] { 1, 2, 3, 4 }, Assert.IsType<Tensor>(TorchCheckpointFile.Load(path)).data<float>().ToArray());
+            Assert.Equal(new float[] { 1, 2, 3, 4 },
+                Assert.IsType<Tensor>(TorchCheckpointFile.Load(path)).data<float>().ToArray());
         else
-            Assert.Contains(error, Assert.Throws<CheckpointFormatException>(() => TorchCheckpointFile.Load(path)).Message);
+            Assert.Contains(error,
+                Assert.Throws<CheckpointFormatException>(() => TorchCheckpointFile.Load(path)).Message);
     }
 
     [Theory]
-    [InlineData("\u0080\u0002I01\n.", "unsupported pickle opcode 0x49")]                       // protocol 0 INT
-    [InlineData("\u0080\u0002\u008c\u0003fooQ.", "unsupported persistent id")]                   // BINPERSID of a non-storage
-    [InlineData("\u0080\u0002ccollections\nOrderedDict\n\u008c\u0001x\u0085R.", "unexpected call collections.OrderedDict")]
+    [InlineData("\u0080\u0002I01\n.", "unsupported pickle opcode 0x49")]                 // protocol 0 INT
+    [InlineData("\u0080\u0002\u008c\u0003fooQ.", "unsupported persistent id")]             // BINPERSID of a non-storage
+    [InlineData("\u0080\u0002ccollections\nOrderedDict\n\u008c\u0001x\u0085R.",
+        "unexpected call collections.OrderedDict")]
     [InlineData("\u0080\u0002]a.", "pickle stack underflow")]
     public void RejectsMalformedPickles(string pickle, string error)
     {
@@ -301,7 +315,8 @@ public sealed class CheckpointFileTests : IDisposable
         Assert.Equal("pt", metadata["format"]);
         Assert.Equal(tensors.Keys, loaded.Keys);
         foreach (var (k, t) in tensors) AssertTreeEqual(t, loaded[k], k);
-        Assert.Equal(0, (File.ReadAllBytes(path).Length - tensors.Values.Sum(t => t.numel() * t.element_size()) - 8) % 8);
+        Assert.Equal(0,
+            (File.ReadAllBytes(path).Length - tensors.Values.Sum(t => t.numel() * t.element_size()) - 8) % 8);
     }
 
     [Theory]
@@ -323,7 +338,8 @@ public sealed class CheckpointFileTests : IDisposable
         Assert.Contains(message, e.Message);
 
         File.WriteAllBytes(path, [.. BitConverter.GetBytes(1UL << 40), .. json]); // header longer than the file
-        Assert.Contains("larger than the file", Assert.Throws<CheckpointFormatException>(() => SafeTensorsFile.Load(path)).Message);
+        Assert.Contains("larger than the file",
+            Assert.Throws<CheckpointFormatException>(() => SafeTensorsFile.Load(path)).Message);
     }
 
     static OrderedDictionary<string, object?> RichTree()
@@ -364,10 +380,12 @@ public sealed class CheckpointFileTests : IDisposable
                 [5] = "int key",
                 [(object?[])[1L, "tuple key"]] = null,
             },
-            ["list"] = new List<object?> { 1, 2.5, -0.0, "x", null, true, false, new byte[] { 0, 128, 255 }, Array.Empty<byte>(),
-                                           (object?[])[1, "a"], Array.Empty<object?>(), (object?[])[1, 2, 3, 4, 5], new List<object?>() },
-            ["ints"] = new List<object?> { 0, 255, 256, 65535, 65536, -1, int.MinValue, int.MaxValue + 1L, long.MaxValue, long.MinValue,
-                                           BigInteger.Pow(2, 70), -BigInteger.Pow(2, 70), ulong.MaxValue, (byte)7, (short)-2 },
+            ["list"] = new List<object?> { 1, 2.5, -0.0, "x", null, true, false, new byte[] { 0, 128, 255 },
+                                           Array.Empty<byte>(), (object?[])[1, "a"], Array.Empty<object?>(),
+                                           (object?[])[1, 2, 3, 4, 5], new List<object?>() },
+            ["ints"] = new List<object?> { 0, 255, 256, 65535, 65536, -1, int.MinValue, int.MaxValue + 1L,
+                                           long.MaxValue, long.MinValue, BigInteger.Pow(2, 70), -BigInteger.Pow(2, 70),
+                                           ulong.MaxValue, (byte)7, (short)-2 },
             ["floats"] = new List<object?> { 0.1, 1e-310, double.MaxValue, double.NaN, double.PositiveInfinity, 1.5f },
             ["text"] = "héllo ✓ \u0000 \n end",
             ["set"] = new HashSet<object?> { 1L, 2L, "three" },
@@ -391,10 +409,14 @@ public sealed class CheckpointFileTests : IDisposable
         {
             case "none": Assert.Null(actual); break;
             case "bool": Assert.Equal(expected.GetProperty("v").GetBoolean(), Assert.IsType<bool>(actual)); break;
-            case "int": Assert.Equal(BigInteger.Parse(expected.GetProperty("v").GetString()!), AsBig(actual, at)); break;
+            case "int":
+                Assert.Equal(BigInteger.Parse(expected.GetProperty("v").GetString()!), AsBig(actual, at)); break;
             case "float": AssertDouble(expected.GetProperty("v"), Assert.IsType<double>(actual), at); break;
             case "str": Assert.Equal(expected.GetProperty("v").GetString(), Assert.IsType<string>(actual)); break;
-            case "bytes": Assert.Equal(Convert.FromHexString(expected.GetProperty("hex").GetString()!), Assert.IsType<byte[]>(actual)); break;
+            case "bytes":
+                Assert.Equal(Convert.FromHexString(expected.GetProperty("hex").GetString()!),
+                    Assert.IsType<byte[]>(actual));
+                break;
             case "list": AssertItems(items, Assert.IsType<List<object?>>(actual), at); break;
             case "tuple": AssertItems(items, Assert.IsType<object?[]>(actual), at); break;
             case "set":
@@ -404,7 +426,8 @@ public sealed class CheckpointFileTests : IDisposable
             case "dict":
                 bool stringKeys = items.All(p => p[0].GetProperty("t").GetString() == "str");
                 var dict = Assert.IsAssignableFrom<IDictionary>(actual);
-                Assert.IsType(stringKeys ? typeof(OrderedDictionary<string, object?>) : typeof(OrderedDictionary<object, object?>), actual);
+                Assert.IsType(stringKeys ? typeof(OrderedDictionary<string, object?>)
+                    : typeof(OrderedDictionary<object, object?>), actual);
                 var entries = Entries(dict);
                 Assert.Equal(items.Count, entries.Count);
                 for (int k = 0; k < items.Count; k++)
@@ -452,9 +475,11 @@ public sealed class CheckpointFileTests : IDisposable
     static void AssertDouble(JsonElement expected, double actual, string at)
     {
         double want = expected.ValueKind == JsonValueKind.String
-            ? expected.GetString() switch { "nan" => double.NaN, "inf" => double.PositiveInfinity, _ => double.NegativeInfinity }
+            ? expected.GetString() switch { "nan" => double.NaN, "inf" => double.PositiveInfinity,
+                _ => double.NegativeInfinity }
             : expected.GetDouble();
-        Assert.True(want.Equals(actual) && (want != 0 || double.IsNegative(want) == double.IsNegative(actual)), $"{at}: expected {want}, got {actual}");
+        Assert.True(want.Equals(actual) && (want != 0 || double.IsNegative(want) == double.IsNegative(actual)),
+            $"{at}: expected {want}, got {actual}");
     }
 
     static BigInteger AsBig(object? v, string at) => v switch
@@ -473,7 +498,8 @@ public sealed class CheckpointFileTests : IDisposable
         _ => s.ToString(),
     };
 
-    /// <summary>Deep equality of a saved tree and its reloaded copy: ints compare by value, tensors bit for bit.</summary>
+    /// <summary>Deep equality of a saved tree and its reloaded copy: ints compare by value,
+    /// tensors bit for bit.</summary>
     static void AssertTreeEqual(object? expected, object? actual, string at)
     {
         switch (expected)
@@ -481,9 +507,11 @@ public sealed class CheckpointFileTests : IDisposable
             case null: Assert.Null(actual); break;
             case float or double:
                 double e = Convert.ToDouble(expected), a = Assert.IsType<double>(actual);
-                Assert.True(BitConverter.DoubleToInt64Bits(e) == BitConverter.DoubleToInt64Bits(a), $"{at}: {e} != {a}");
+                Assert.True(BitConverter.DoubleToInt64Bits(e) == BitConverter.DoubleToInt64Bits(a),
+                    $"{at}: {e} != {a}");
                 break;
-            case sbyte or byte or short or ushort or int or uint or long or ulong or BigInteger: Assert.Equal(AsBig(expected, at), AsBig(actual, at)); break;
+            case sbyte or byte or short or ushort or int or uint or long or ulong or BigInteger:
+                Assert.Equal(AsBig(expected, at), AsBig(actual, at)); break;
             case string or bool or ScalarType: Assert.Equal(expected, actual); break;
             case byte[] bytes: Assert.Equal(bytes, Assert.IsType<byte[]>(actual)); break;
             case Tensor t:

@@ -100,7 +100,8 @@ public class ModelCatalogTests
         new Random(seed).NextBytes(bytes);
         var server = new FileServer();
         server.Files["/m.pth"] = bytes;
-        return (bytes, server, new CatalogModel("m", "ResNet18FPN", 0, server.Address + "/m.pth", sha256 ?? Sha256(bytes)));
+        return (bytes, server,
+            new CatalogModel("m", "ResNet18FPN", 0, server.Address + "/m.pth", sha256 ?? Sha256(bytes)));
     }
 
     [Fact]
@@ -125,26 +126,32 @@ public class ModelCatalogTests
         using var server = new FileServer();
         server.Files["/19.04/retinanet_rn18fpn.zip"] = zip.ToArray();
         var cache = Path.Combine(dir, "cache");
-        using var environment = new Environment((ModelCatalog.MirrorVariable, server.Address), (ModelCatalog.CacheVariable, cache));
+        using var environment = new Environment((ModelCatalog.MirrorVariable, server.Address),
+            (ModelCatalog.CacheVariable, cache));
 
         string byName = Path.Combine(dir, "by-name.json"), byFile = Path.Combine(dir, "by-file.json");
         var stderr = new StringWriter();
-        Assert.Equal(0, CommandLine.Run(["infer", "odtk:resnet18fpn", "--images", images, "--output", byName], TextWriter.Null, stderr));
+        Assert.Equal(0, CommandLine.Run(["infer", "odtk:resnet18fpn", "--images", images, "--output", byName],
+            TextWriter.Null, stderr));
         Assert.Contains($"Downloading {server.Address}/19.04/retinanet_rn18fpn.zip", stderr.ToString());
         var cached = Path.Combine(cache, "models", "resnet18fpn.pth");
         Assert.Equal(File.ReadAllBytes(checkpoint), File.ReadAllBytes(cached));
         Assert.False(File.Exists(Path.Combine(cache, "models", "resnet18fpn.zip")), "the zip is removed once unpacked");
 
         // again: from the cache, no request
-        Assert.Equal(0, CommandLine.Run(["infer", "odtk:ResNet18FPN", "--images", images, "--output", byName], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["infer", "odtk:ResNet18FPN", "--images", images, "--output", byName],
+            TextWriter.Null, TextWriter.Null));
         Assert.Single(server.Requests);
-        Assert.Equal(0, CommandLine.Run(["infer", checkpoint, "--images", images, "--output", byFile], TextWriter.Null, TextWriter.Null));
-        static string Annotations(string path) => JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("annotations").GetRawText();
+        Assert.Equal(0, CommandLine.Run(["infer", checkpoint, "--images", images, "--output", byFile],
+            TextWriter.Null, TextWriter.Null));
+        static string Annotations(string path) =>
+            JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("annotations").GetRawText();
         Assert.Equal(Annotations(byFile), Annotations(byName));
 
         // a damaged cache file is fetched again
         File.WriteAllBytes(cached, [1, 2, 3]);
-        Assert.Equal(0, CommandLine.Run(["infer", "odtk:resnet18fpn", "--images", images, "--output", byName], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["infer", "odtk:resnet18fpn", "--images", images, "--output", byName],
+            TextWriter.Null, TextWriter.Null));
         Assert.Equal(2, server.Requests.Count);
         Assert.Equal(File.ReadAllBytes(checkpoint), File.ReadAllBytes(cached));
     }

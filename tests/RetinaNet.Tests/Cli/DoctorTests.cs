@@ -8,7 +8,8 @@ public class DoctorTests
 {
     static bool OnPath(string program)
     {
-        using var p = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"command -v {program}"]) { RedirectStandardOutput = true })!;
+        using var p = Process.Start(
+            new ProcessStartInfo("/bin/sh", ["-c", $"command -v {program}"]) { RedirectStandardOutput = true })!;
         p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         return p.ExitCode == 0;

@@ -33,9 +33,11 @@ public class InferAndDrawTests
     {
         var (dir, annotations, images, model) = Setup();
         string odtk = Path.Combine(dir, "odtk.json"), results = Path.Combine(dir, "results.json");
-        var common = new[] { "--images", images, "--resize", "256", "--max-size", "256", "--score-threshold", "0", "--device", "cpu", "--workers", "1", "--batch", "2" };
+        var common = new[] { "--images", images, "--resize", "256", "--max-size", "256", "--score-threshold", "0",
+            "--device", "cpu", "--workers", "1", "--batch", "2" };
         Assert.Equal(CommandLine.Ok, Run(["infer", model, "--annotations", annotations, "--output", odtk, .. common]));
-        Assert.Equal(CommandLine.Ok, Run(["infer", model, "--annotations", annotations, "--output", results, "--output-format", "coco-results", .. common]));
+        Assert.Equal(CommandLine.Ok, Run(["infer", model, "--annotations", annotations, "--output", results,
+            "--output-format", "coco-results", .. common]));
 
         using var doc = JsonDocument.Parse(File.ReadAllBytes(odtk));
         var root = doc.RootElement;
@@ -51,7 +53,8 @@ public class InferAndDrawTests
             Assert.InRange(d.GetProperty("category_id").GetInt64(), 1, 3); // COCO ids, not class indices 0..2
             var b = d.GetProperty("bbox").EnumerateArray().Select(x => x.GetDouble()).ToArray();
             // resized x2 for inference, mapped back: inside the 128x128 original
-            Assert.True(b[0] >= 0 && b[1] >= 0 && b[2] > 0 && b[3] > 0 && b[0] + b[2] <= 128.0001 && b[1] + b[3] <= 128.0001, string.Join(",", b));
+            Assert.True(b[0] >= 0 && b[1] >= 0 && b[2] > 0 && b[3] > 0 && b[0] + b[2] <= 128.0001
+                && b[1] + b[3] <= 128.0001, string.Join(",", b));
             Assert.InRange(d.GetProperty("score").GetDouble(), 0, 1);
         }
         using var list = JsonDocument.Parse(File.ReadAllBytes(results));
@@ -66,12 +69,15 @@ public class InferAndDrawTests
         Directory.CreateDirectory(Path.Combine(images, "sub"));
         File.Copy(Directory.GetFiles(images)[0], Path.Combine(images, "sub", "EXTRA.PNG"));
         var output = Path.Combine(dir, "d.json");
-        Assert.Equal(CommandLine.Ok, Run("infer", model, "--images", images, "--output", output, "--resize", "128", "--max-size", "128", "--device", "cpu", "--score-threshold", "0"));
+        Assert.Equal(CommandLine.Ok, Run("infer", model, "--images", images, "--output", output, "--resize", "128",
+            "--max-size", "128", "--device", "cpu", "--score-threshold", "0"));
         using var doc = JsonDocument.Parse(File.ReadAllBytes(output));
-        var names = doc.RootElement.GetProperty("images").EnumerateArray().Select(i => i.GetProperty("file_name").GetString()).ToList();
+        var names = doc.RootElement.GetProperty("images").EnumerateArray()
+            .Select(i => i.GetProperty("file_name").GetString()).ToList();
         Assert.Equal(4, names.Count);
         Assert.Contains(Path.Combine("sub", "EXTRA.PNG"), names);
-        Assert.Equal(4, doc.RootElement.GetProperty("annotations").EnumerateArray().Select(d => d.GetProperty("image_id").GetInt64()).Distinct().Count());
+        Assert.Equal(4, doc.RootElement.GetProperty("annotations").EnumerateArray()
+            .Select(d => d.GetProperty("image_id").GetInt64()).Distinct().Count());
     }
 
     [Fact]
@@ -80,7 +86,8 @@ public class InferAndDrawTests
         var (dir, _, _, model) = Setup();
         var empty = Directory.CreateDirectory(Path.Combine(dir, "empty")).FullName;
         var err = new StringWriter();
-        Assert.Equal(CommandLine.Failed, CommandLine.Run(["infer", model, "--images", empty, "--device", "cpu", "--output", Path.Combine(dir, "x.json")], TextWriter.Null, err));
+        Assert.Equal(CommandLine.Failed, CommandLine.Run(["infer", model, "--images", empty, "--device", "cpu",
+            "--output", Path.Combine(dir, "x.json")], TextWriter.Null, err));
         Assert.Contains(empty, err.ToString());
         Assert.Contains("no images", err.ToString());
     }
@@ -96,10 +103,14 @@ public class InferAndDrawTests
             """{"images": [{"id": 5, "file_name": "a.png", "width": 64, "height": 64}], "categories": [{"id": 7, "name": "thing"}], "annotations": [{"id": 1, "image_id": 5, "category_id": 7, "bbox": [45, 48, 15, 14], "area": 210, "iscrowd": 0}]}""");
         File.WriteAllText(Path.Combine(dir, "dt.json"),
             """[{"image_id": 5, "category_id": 7, "bbox": [10, 30, 30, 14], "score": 0.9}, {"image_id": 5, "category_id": 7, "bbox": [2, 50, 8, 8], "score": 0.1}]""");
-        Assert.Equal(CommandLine.Ok, Run("draw", "--images", Path.Combine(dir, "img"), "--detections", Path.Combine(dir, "dt.json"),
-            "--annotations", Path.Combine(dir, "gt.json"), "--out", Path.Combine(dir, "out"), "--min-score", "0.5"));
+        Assert.Equal(CommandLine.Ok, Run("draw", "--images", Path.Combine(dir, "img"),
+            "--detections", Path.Combine(dir, "dt.json"), "--annotations", Path.Combine(dir, "gt.json"),
+            "--out", Path.Combine(dir, "out"), "--min-score", "0.5"));
         var picture = ImageDecoder.Decode(Path.Combine(dir, "out", "a.png"));
-        (byte, byte, byte) At(int x, int y) { int i = 3 * (y * 64 + x); return (picture.Pixels[i], picture.Pixels[i + 1], picture.Pixels[i + 2]); }
+        (byte, byte, byte) At(int x, int y)
+        {
+            int i = 3 * (y * 64 + x); return (picture.Pixels[i], picture.Pixels[i + 1], picture.Pixels[i + 2]);
+        }
         Assert.Equal(DetectionPictures.ColorOf(0), At(10, 37));        // left edge of the detection
         Assert.Equal(((byte)128, (byte)128, (byte)128), At(25, 38));   // its inside untouched
         Assert.Equal(DetectionPictures.GroundTruthColor, At(45, 55));  // ground truth's left edge, in green

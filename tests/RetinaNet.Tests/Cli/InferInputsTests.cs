@@ -54,11 +54,13 @@ public class InferInputsTests
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
         var names = doc.RootElement.GetProperty("images").EnumerateArray()
-            .ToDictionary(i => i.GetProperty("id").GetInt64(), i => Path.GetFileName(i.GetProperty("file_name").GetString()!));
+            .ToDictionary(i => i.GetProperty("id").GetInt64(),
+                i => Path.GetFileName(i.GetProperty("file_name").GetString()!));
         var result = names.Values.ToDictionary(n => n, _ => new List<(long, double, double[])>());
         foreach (var d in doc.RootElement.GetProperty("annotations").EnumerateArray())
             result[names[d.GetProperty("image_id").GetInt64()]].Add((d.GetProperty("category_id").GetInt64(),
-                d.GetProperty("score").GetDouble(), d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray()));
+                d.GetProperty("score").GetDouble(),
+                d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray()));
         return result;
     }
 

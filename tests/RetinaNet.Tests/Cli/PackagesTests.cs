@@ -31,48 +31,58 @@ public class PackagesTests
         try
         {
             string artifacts = Path.Combine(dir, "artifacts"), build = Path.Combine(dir, "build");
-            Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet.Cli"), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q"]);
+            Run("dotnet", ["pack", Path.Combine(root, "src", "RetinaNet.Cli"), "-c", "Release", "-o", artifacts,
+                "--artifacts-path", build, "-nologo", "-v", "q"]);
             foreach (var library in new[] { "RetinaNet.OnnxRuntime", "RetinaNet" })
-                Run("dotnet", ["pack", Path.Combine(root, "src", library), "-c", "Release", "-o", artifacts, "--artifacts-path", build, "-nologo", "-v", "q",
-                    $"-p:PackageVersion={libraryVersion}"]);
+                Run("dotnet", ["pack", Path.Combine(root, "src", library), "-c", "Release", "-o", artifacts,
+                    "--artifacts-path", build, "-nologo", "-v", "q", $"-p:PackageVersion={libraryVersion}"]);
 
-            foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version), ("RetinaNet.Core", libraryVersion),
-                ("RetinaNet.OnnxRuntime", libraryVersion) })
+            foreach (var (id, packageVersion) in new[] { ("retinanet", version), ("retinanet.linux-x64", version),
+                ("RetinaNet.Core", libraryVersion), ("RetinaNet.OnnxRuntime", libraryVersion) })
             {
                 var package = Path.Combine(artifacts, $"{id}.{packageVersion}.nupkg");
-                Assert.True(File.Exists(package), $"{package} was not packed: {string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
+                Assert.True(File.Exists(package), $"{package} was not packed: " +
+                    $"{string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
                 using var zip = ZipFile.OpenRead(package);
                 var spec = XDocument.Load(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
-                string Field(string name) => spec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value ?? "";
+                string Field(string name) =>
+                    spec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value ?? "";
                 Assert.Equal(packageVersion, Field("version"));
                 Assert.Equal("MIT", Field("license"));
                 Assert.Equal("README.md", Field("readme"));
                 if (id != "retinanet") Assert.Contains(zip.Entries, e => e.FullName == "LICENSE");
-                var dependencies = spec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).ToList();
-                if (id == "RetinaNet.OnnxRuntime") Assert.DoesNotContain(dependencies, d => d.StartsWith("TorchSharp") || d.StartsWith("libtorch"));
+                var dependencies = spec.Descendants().Where(e => e.Name.LocalName == "dependency")
+                    .Select(e => e.Attribute("id")!.Value).ToList();
+                if (id == "RetinaNet.OnnxRuntime")
+                    Assert.DoesNotContain(dependencies, d => d.StartsWith("TorchSharp") || d.StartsWith("libtorch"));
                 if (id == "RetinaNet.Core") Assert.Contains("RetinaNet.OnnxRuntime", dependencies);
             }
 
             // the tool, installed as the README says, with no NuGet cache and an empty weights cache
-            string tools = Path.Combine(dir, "tools"), empty = Path.Combine(dir, "empty-nuget"), torchHome = Path.Combine(dir, "torch-home");
+            string tools = Path.Combine(dir, "tools"), empty = Path.Combine(dir, "empty-nuget"),
+                torchHome = Path.Combine(dir, "torch-home");
             Directory.CreateDirectory(empty);
-            Run("dotnet", ["tool", "install", "retinanet", "--tool-path", tools, "--add-source", artifacts, "--version", version]);
+            Run("dotnet", ["tool", "install", "retinanet", "--tool-path", tools, "--add-source", artifacts,
+                "--version", version]);
             var retinanet = Path.Combine(tools, "retinanet");
             Assert.StartsWith($"retinanet {version} (", Run(retinanet, ["--version"]));
             var isolated = new Dictionary<string, string> { ["NUGET_PACKAGES"] = empty, ["TORCH_HOME"] = torchHome };
             var demo = Path.Combine(dir, "demo");
             var demoOutput = Run(retinanet, ["demo", "--iters", "5", "--output", demo], isolated);
             Assert.Contains("Converting the ImageNet ResNet18", demoOutput); // from the copy in the tool package
-            Assert.True(File.Exists(Path.Combine(demo, "model.pth")) && File.Exists(Path.Combine(demo, "detections.png")), demoOutput);
+            Assert.True(File.Exists(Path.Combine(demo, "model.pth"))
+                && File.Exists(Path.Combine(demo, "detections.png")), demoOutput);
 
             // an app of a user's own, outside this repository, on the library package
             var (model, image) = ModelAndImage(dir);
             var printed = BuildAndRun(Path.Combine(dir, "app"), artifacts, "RetinaNet.Core", libraryVersion,
                 File.ReadAllText(Path.Combine(root, "samples", "DetectObjects", "Program.cs")), model, image);
-            // an app that only deploys: the ONNX Runtime package alone (no libtorch in its output) on the model's export
+            // an app that only deploys: the ONNX Runtime package alone (no libtorch in its output)
+            // on the model's export
             var onnx = Path.Combine(dir, "m.onnx");
             Run(retinanet, ["export", model, onnx, "--size", "128", "128", "--full-precision"]);
-            var deployed = BuildAndRun(Path.Combine(dir, "deploy"), artifacts, "RetinaNet.OnnxRuntime", libraryVersion, """
+            var deployed = BuildAndRun(Path.Combine(dir, "deploy"), artifacts,
+                "RetinaNet.OnnxRuntime", libraryVersion, """
                 using RetinaNet.OnnxRuntime;
                 using var detector = OrtDetector.Load(args[0]);
                 foreach (var d in detector.Detect(args[1]))
@@ -105,13 +115,15 @@ public class PackagesTests
         return detections.Select(d =>
         {
             var box = d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-            return $"{image}: {Category(doc, d)} {d.GetProperty("score").GetDouble():F3} at x={box[0]:F1} y={box[1]:F1} w={box[2]:F1} h={box[3]:F1}";
+            return $"{image}: {Category(doc, d)} {d.GetProperty("score").GetDouble():F3} " +
+                $"at x={box[0]:F1} y={box[1]:F1} w={box[2]:F1} h={box[3]:F1}";
         }).ToArray();
     }
 
     /// <summary>Builds a console app of a user's own, outside this repository, on a package from
     /// <paramref name="artifacts"/>, and runs it on a model and an image; its output lines.</summary>
-    static string[] BuildAndRun(string app, string artifacts, string package, string version, string program, string model, string image)
+    static string[] BuildAndRun(string app, string artifacts, string package, string version, string program,
+        string model, string image)
     {
         Directory.CreateDirectory(app);
         File.WriteAllText(Path.Combine(app, "Program.cs"), program);
@@ -136,13 +148,15 @@ public class PackagesTests
             </configuration>
             """);
         Run("dotnet", ["build", app, "-c", "Release", "-o", Path.Combine(app, "out"), "-nologo", "-v", "q"]);
-        return Run("dotnet", [Path.Combine(app, "out", "App.dll"), model, image]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return Run("dotnet", [Path.Combine(app, "out", "App.dll"), model, image])
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     static string Category(JsonDocument doc, JsonElement detection)
     {
         long id = detection.GetProperty("category_id").GetInt64();
-        return doc.RootElement.GetProperty("categories").EnumerateArray().Single(c => c.GetProperty("id").GetInt64() == id).GetProperty("name").GetString()!;
+        return doc.RootElement.GetProperty("categories").EnumerateArray()
+            .Single(c => c.GetProperty("id").GetInt64() == id).GetProperty("name").GetString()!;
     }
 
     /// <summary>A model with named categories and a low threshold, and a noise image it finds objects in.</summary>
@@ -171,7 +185,8 @@ public class PackagesTests
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', args)} exited with {process.ExitCode}:\n{stdout}{stderr.Result}");
+        Assert.True(process.ExitCode == 0,
+            $"{file} {string.Join(' ', args)} exited with {process.ExitCode}:\n{stdout}{stderr.Result}");
         return stdout;
     }
 }

@@ -191,7 +191,8 @@ public class SettingsPrecedenceTests
     public void TheDemosDefaultOutputIsGitIgnored()
     {
         string output = CommandRegistry.Find("demo")!.Spec(0).Find("--output")!.Default![0];
-        var ignored = File.ReadAllLines(Path.Combine(Paths.RepositoryRoot(), ".gitignore")).Select(l => l.Trim()).ToList();
+        var ignored = File.ReadAllLines(Path.Combine(Paths.RepositoryRoot(), ".gitignore")).Select(l => l.Trim())
+            .ToList();
         Assert.True(ignored.Any(l => l == $"/{output}/" || l == $"{output}/"), $".gitignore lacks {output}/");
     }
 }

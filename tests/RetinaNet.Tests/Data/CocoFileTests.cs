@@ -8,12 +8,14 @@ namespace RetinaNet.Tests.Data;
 public class CocoFileTests
 {
     // Raw strings cannot start with a quote on one line, hence the escapes.
-    const string Images = "\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\", \"width\": 640, \"height\": 480}, {\"id\": 7, \"file_name\": \"b.jpg\"}]";
+    const string Images = "\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\", \"width\": 640, \"height\": 480}, " +
+        "{\"id\": 7, \"file_name\": \"b.jpg\"}]";
     const string Categories = "\"categories\": [{\"id\": 3, \"name\": \"cat\"}, {\"id\": 1, \"name\": \"person\"}]";
 
     static CocoFile Parse(string json) => CocoFile.Parse(Encoding.UTF8.GetBytes(json), "ann.json");
 
-    /// <summary>The error is a BadInputException whose one-line message names the file and contains every fragment.</summary>
+    /// <summary>The error is a BadInputException whose one-line message names the file and contains
+    /// every fragment.</summary>
     static void Bad(string json, params string[] fragments)
     {
         var e = Assert.Throws<BadInputException>(() => Parse(json));
@@ -32,8 +34,10 @@ public class CocoFileTests
     {
         var coco = Parse($$"""{{{Images}}, {{Categories}}, "annotations": [{"id": 10, "image_id": 7, "category_id": 3, "bbox": [1.5, 2, 30, 40], "iscrowd": 1}, {"id": 11, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20], "area": 150}]}""");
         Assert.Equal([new CocoImageInfo(1, "a.jpg", 640, 480), new CocoImageInfo(7, "b.jpg", null, null)], coco.Images);
-        Assert.Equal(new CocoAnnotation(10, 7, 3, 1.5, 2, 30, 40, 1200, true), coco.Annotations[0]); // area from the box: 30 * 40
-        Assert.Equal(new CocoAnnotation(11, 1, 1, 0, 0, 10, 20, 150, false), coco.Annotations[1]); // the file's area wins
+        // area from the box: 30 * 40
+        Assert.Equal(new CocoAnnotation(10, 7, 3, 1.5, 2, 30, 40, 1200, true), coco.Annotations[0]);
+        // the file's area wins
+        Assert.Equal(new CocoAnnotation(11, 1, 1, 0, 0, 10, 20, 150, false), coco.Annotations[1]);
         Assert.Equal(["cat", "person"], coco.Categories.Select(c => c.Name));
     }
 
@@ -63,18 +67,21 @@ public class CocoFileTests
     [Fact]
     public void AcceptsByteOrderMark()
     {
-        var bytes = Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes($$"""{{{Images}}, {{Categories}}}""")).ToArray();
+        var bytes = Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes($$"""{{{Images}}, {{Categories}}}"""))
+            .ToArray();
         Assert.Equal(2, CocoFile.Parse(bytes, "ann.json").Images.Count);
     }
 
     [Fact]
-    public void MalformedJson() => Bad("{\"images\": [\n{\"id\": 1,,}]}", "not valid JSON", "line 2", "fix or re-export");
+    public void MalformedJson() =>
+        Bad("{\"images\": [\n{\"id\": 1,,}]}", "not valid JSON", "line 2", "fix or re-export");
 
     [Fact]
     public void NotAnObject() => Bad("[1, 2]", "expected a COCO object");
 
     [Fact]
-    public void MissingImages() => Bad($$"""{{{Categories}}}""", "no \"images\" list", "needs \"images\" and \"categories\"");
+    public void MissingImages() =>
+        Bad($$"""{{{Categories}}}""", "no \"images\" list", "needs \"images\" and \"categories\"");
 
     [Fact]
     public void MissingCategories() => Bad($$"""{{{Images}}}""", "no \"categories\" list");
@@ -102,16 +109,19 @@ public class CocoFileTests
     [Fact]
     public void WrongTypes()
     {
-        Bad("""{"images": [{"id": "1", "file_name": "a"}], "categories": []}""", "images[0].id must be an integer, found \"1\"");
+        Bad("""{"images": [{"id": "1", "file_name": "a"}], "categories": []}""",
+            "images[0].id must be an integer, found \"1\"");
         Bad("""{"images": [{"id": 1, "file_name": 5}], "categories": []}""", "images[0].file_name must be a string");
-        Bad("""{"images": [{"id": 1, "file_name": "a", "width": -3}], "categories": []}""", "images[0].width must be a positive number of pixels");
+        Bad("""{"images": [{"id": 1, "file_name": "a", "width": -3}], "categories": []}""",
+            "images[0].width must be a positive number of pixels");
         Bad("""{"images": {"id": 1}, "categories": []}""", "\"images\" must be a list");
         Bad("""{"images": [{"id": 1, "file_name": ""}], "categories": []}""", "image id 1 has an empty \"file_name\"");
     }
 
     [Fact]
     public void DuplicatedImageIds() =>
-        Bad("""{"images": [{"id": 4, "file_name": "a"}, {"id": 4, "file_name": "b"}], "categories": []}""", "image id 4 appears twice", "(second: b)", "must be unique");
+        Bad("""{"images": [{"id": 4, "file_name": "a"}, {"id": 4, "file_name": "b"}], "categories": []}""",
+            "image id 4 appears twice", "(second: b)", "must be unique");
 
     [Fact]
     public void DuplicatedCategoryIds() =>
@@ -132,7 +142,8 @@ public class CocoFileTests
     {
         var dir = Paths.TempDir();
         var missing = Path.Combine(dir, "nope.json");
-        AssertOneLine(Assert.Throws<BadInputException>(() => CocoFile.Load(missing)), missing, "annotation file not found");
+        AssertOneLine(Assert.Throws<BadInputException>(() => CocoFile.Load(missing)), missing,
+            "annotation file not found");
         AssertOneLine(Assert.Throws<BadInputException>(() => CocoFile.Load(dir)), dir, "is a directory");
         var bad = Path.Combine(dir, "bad.json");
         File.WriteAllText(bad, "{\"images\": [");
@@ -144,7 +155,8 @@ public class CocoFileTests
     {
         var coco = new CocoFile("x.json",
             [new CocoImageInfo(3, "sub/a.jpg", 640, 480), new CocoImageInfo(9, "b.png", null, null)],
-            [new CocoAnnotation(1, 3, 5, 0.25, 1.5, 10.125, 20, 202.5, false), new CocoAnnotation(2, 9, 90, 7, 8, 9, 10, 33, true)],
+            [new CocoAnnotation(1, 3, 5, 0.25, 1.5, 10.125, 20, 202.5, false),
+                new CocoAnnotation(2, 9, 90, 7, 8, 9, 10, 33, true)],
             [new CocoCategory(90, "toothbrush", "indoor"), new CocoCategory(5, "airplane")]);
         var path = Path.Combine(Paths.TempDir(), "out.json");
         coco.Save(path);

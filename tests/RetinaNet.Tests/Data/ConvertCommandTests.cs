@@ -27,7 +27,8 @@ public class ConvertCommandTests
         Assert.StartsWith($"wrote {output}: 2 images (1 without objects), 1 objects, 1 categories", stdout);
         var coco = CocoFile.Load(output);
         var a = coco.Annotations.Single();
-        Assertions.Close(4, a.X, 1e-9); Assertions.Close(9, a.Y, 1e-9); Assertions.Close(2, a.W, 1e-9); Assertions.Close(2, a.H, 1e-9);
+        Assertions.Close(4, a.X, 1e-9); Assertions.Close(9, a.Y, 1e-9);
+        Assertions.Close(2, a.W, 1e-9); Assertions.Close(2, a.H, 1e-9);
     }
 
     [Fact]
@@ -35,7 +36,9 @@ public class ConvertCommandTests
     {
         var dir = Paths.TempDir();
         TestImages.Write(dir, "a.jpg", TestImages.Jpeg(10, 10));
-        TestImages.WriteText(dir, "a.xml", "<annotation><filename>a.jpg</filename><object><name>cat</name><difficult>1</difficult><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>4</xmax><ymax>5</ymax></bndbox></object></annotation>");
+        TestImages.WriteText(dir, "a.xml", "<annotation><filename>a.jpg</filename><object><name>cat</name>" +
+            "<difficult>1</difficult><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>4</xmax><ymax>5</ymax></bndbox>" +
+            "</object></annotation>");
         var output = Path.Combine(dir, "ann.json");
         var (code, stdout, stderr) = Run("convert", "--from", "voc", dir, "--output", output);
         Assert.True(code == 0, stderr);
@@ -48,7 +51,8 @@ public class ConvertCommandTests
     {
         var dir = Paths.TempDir();
         Assert.Equal(2, Run("convert", "--from", "coco", dir, "--output", Path.Combine(dir, "a.json")).Code);
-        Assert.Equal(2, Run("convert", "--from", "voc", Path.Combine(dir, "missing"), "--output", Path.Combine(dir, "a.json")).Code);
+        Assert.Equal(2, Run("convert", "--from", "voc", Path.Combine(dir, "missing"),
+            "--output", Path.Combine(dir, "a.json")).Code);
         Assert.Equal(2, Run("convert", "--from", "voc", dir, "--output", Path.Combine(dir, "a.txt")).Code);
         Assert.Equal(2, Run("convert", "--from", "voc", dir).Code);
     }

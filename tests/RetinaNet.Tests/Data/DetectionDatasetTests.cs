@@ -19,13 +19,15 @@ public class DetectionDatasetTests
         return dir;
     }
 
-    static readonly CocoCategory[] Categories = [new(7, "dog"), new(2, "cat")]; // class 0 = id 2 (cat), class 1 = id 7 (dog)
+    // class 0 = id 2 (cat), class 1 = id 7 (dog)
+    static readonly CocoCategory[] Categories = [new(7, "dog"), new(2, "cat")];
 
     [Fact]
     public void ConvertsBoxesClipsAndKeepsNegatives()
     {
         var coco = new CocoFile("ann.json",
-            [new CocoImageInfo(10, "a.jpg", 100, 50), new CocoImageInfo(20, "b.jpg", null, null), new CocoImageInfo(30, "c.jpg", 64, 64)],
+            [new CocoImageInfo(10, "a.jpg", 100, 50), new CocoImageInfo(20, "b.jpg", null, null),
+                new CocoImageInfo(30, "c.jpg", 64, 64)],
             [
                 new CocoAnnotation(1, 10, 7, 10, 5, 20, 30, 600, false),   // inside: 10,5,30,35
                 new CocoAnnotation(2, 10, 2, 90, 40, 30, 20, 600, false),  // sticks out: 90,40,120,60 -> 90,40,100,50
@@ -53,7 +55,8 @@ public class DetectionDatasetTests
 
         Assert.Equal(2, ds.DroppedBoxes);
         var lines = warnings.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("warning: ann.json: dropped 2 of 6 boxes with zero or negative size after clipping to their image", Assert.Single(lines));
+        Assert.Equal("warning: ann.json: dropped 2 of 6 boxes with zero or negative size after clipping to their image",
+            Assert.Single(lines));
     }
 
     [Fact]
@@ -72,9 +75,11 @@ public class DetectionDatasetTests
     public void MissingImageFileFailsNamingItAndTheAnnotations()
     {
         var dir = Folder("a.jpg");
-        var coco = new CocoFile("ann.json", [new CocoImageInfo(1, "a.jpg", null, null), new CocoImageInfo(42, "gone.jpg", null, null)], [], Categories);
+        var coco = new CocoFile("ann.json",
+            [new CocoImageInfo(1, "a.jpg", null, null), new CocoImageInfo(42, "gone.jpg", null, null)], [], Categories);
         var e = Assert.Throws<BadInputException>(() => DetectionDataset.FromCoco(coco, dir, TextWriter.Null));
-        CocoFileTests.AssertOneLine(e, Path.Combine(dir, "gone.jpg"), "image file not found (listed in ann.json as id 42)");
+        CocoFileTests.AssertOneLine(e, Path.Combine(dir, "gone.jpg"),
+            "image file not found (listed in ann.json as id 42)");
     }
 
     [Fact]
@@ -83,7 +88,8 @@ public class DetectionDatasetTests
         var dir = Folder("a.jpg", "c.jpg");
         File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), []);
         var coco = new CocoFile("ann.json",
-            [new(1, "a.jpg", null, null), new(2, "gone.jpg", null, null), new(3, "empty.jpg", null, null), new(4, "c.jpg", null, null)],
+            [new(1, "a.jpg", null, null), new(2, "gone.jpg", null, null), new(3, "empty.jpg", null, null),
+                new(4, "c.jpg", null, null)],
             [new CocoAnnotation(1, 4, 2, 0, 0, 5, 5, 25, false)], Categories);
         var warnings = new StringWriter();
         var ds = DetectionDataset.FromCoco(coco, dir, warnings, skipBadImages: true);

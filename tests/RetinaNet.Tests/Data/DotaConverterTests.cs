@@ -12,10 +12,12 @@ public class DotaConverterTests
     [Fact]
     public void RectangleCornersComeBackAsTheRectangle()
     {
-        foreach (var r in new RotatedRectangle[] { new(10, 20, 40, 10, 0.3), new(5, 5, 8, 30, -0.7), new(0, 0, 12, 6, 0) })
+        foreach (var r in new RotatedRectangle[] { new(10, 20, 40, 10, 0.3), new(5, 5, 8, 30, -0.7),
+            new(0, 0, 12, 6, 0) })
         {
             var back = RotatedRectangle.MinimumAreaOf(r.Corners());
-            foreach (var (e, a) in new[] { (r.X, back.X), (r.Y, back.Y), (r.W, back.W), (r.H, back.H), (r.Theta, back.Theta) })
+            foreach (var (e, a) in new[] { (r.X, back.X), (r.Y, back.Y), (r.W, back.W), (r.H, back.H),
+                (r.Theta, back.Theta) })
                 Assertions.Close(e, a, 1e-9, $"{r} came back as {back}");
         }
     }
@@ -26,7 +28,8 @@ public class DotaConverterTests
         // parallelogram (0,0) (4,0) (5,2) (1,2): along x the extent is 5 x 2 = 10; along its slanted side (1, 2)/√5
         // it is 9/√5 x 8/√5 = 14.4. So the rectangle is x 0..5, y 0..2, unturned.
         var r = RotatedRectangle.MinimumAreaOf([0, 0, 4, 0, 5, 2, 1, 2]);
-        foreach (var (e, a) in new[] { (0.0, r.X), (0.0, r.Y), (5.0, r.W), (2.0, r.H), (0.0, Math.Abs(r.Theta)) }) Assertions.Close(e, a, 1e-9, $"{r}");
+        foreach (var (e, a) in new[] { (0.0, r.X), (0.0, r.Y), (5.0, r.W), (2.0, r.H), (0.0, Math.Abs(r.Theta)) })
+            Assertions.Close(e, a, 1e-9, $"{r}");
         // a rectangle turned by more than π/4 is given with width and height swapped and theta back in [-π/4, π/4]
         var steep = RotatedRectangle.FromCentre(50, 50, 40, 10, 1.2);
         Assertions.Close(1.2 - Math.PI / 2, steep.Theta, 1e-12);
@@ -42,8 +45,10 @@ public class DotaConverterTests
         TestImages.Write(root, "images/P0002.png", TestImages.Png(64, 64)); // no label file: a negative
         // a plane as an unturned rectangle (10,20)-(50,40), a ship turned: corners of (100, 30, 40, 10, 0.3)
         var ship = new RotatedRectangle(100, 30, 40, 10, 0.3).Corners();
-        string shipLine = string.Join(' ', ship.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
-        TestImages.WriteText(root, "labelTxt/P0001.txt", $"imagesource:GoogleEarth\ngsd:0.146\n10 20 50 20 50 40 10 40 plane 0\n{shipLine} ship 1\n");
+        string shipLine = string.Join(' ',
+            ship.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        TestImages.WriteText(root, "labelTxt/P0001.txt",
+            $"imagesource:GoogleEarth\ngsd:0.146\n10 20 50 20 50 40 10 40 plane 0\n{shipLine} ship 1\n");
         var output = Path.Combine(root, "dota.json");
 
         var stdout = new StringWriter();
@@ -57,10 +62,12 @@ public class DotaConverterTests
         Assert.Equal([new CocoCategory(1, "plane"), new CocoCategory(2, "ship")], coco.Categories);
         var plane = coco.Annotations[0];
         Assert.Equal((1L, 1L), (plane.ImageId, plane.CategoryId));
-        foreach (var (e, a) in new[] { (10.0, plane.X), (20.0, plane.Y), (40.0, plane.W), (20.0, plane.H), (0.0, Math.Abs(plane.Theta!.Value)), (800.0, plane.Area) })
+        foreach (var (e, a) in new[] { (10.0, plane.X), (20.0, plane.Y), (40.0, plane.W), (20.0, plane.H),
+            (0.0, Math.Abs(plane.Theta!.Value)), (800.0, plane.Area) })
             Assertions.Close(e, a, 1e-9, "plane");
         var s = coco.Annotations[1];
-        foreach (var (e, a) in new[] { (100.0, s.X), (30.0, s.Y), (40.0, s.W), (10.0, s.H), (0.3, s.Theta!.Value) }) Assertions.Close(e, a, 1e-9, "ship");
+        foreach (var (e, a) in new[] { (100.0, s.X), (30.0, s.Y), (40.0, s.W), (10.0, s.H), (0.3, s.Theta!.Value) })
+            Assertions.Close(e, a, 1e-9, "ship");
         var polygon = Assert.Single(s.Segmentation!.Polygons!);
         for (int i = 0; i < 8; i++) Assertions.Close(ship[i], polygon[i], 1e-9, $"ship corner value {i}");
     }

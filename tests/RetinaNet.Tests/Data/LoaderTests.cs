@@ -18,12 +18,14 @@ public class LoaderTests
         return new PreparedImage(index, index, new ImageWithBoxes(pixels, [], []), 1, 1);
     }
 
-    static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding) => HostBatch.Collate(images, padding, 1, pin: false);
+    static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding) =>
+        HostBatch.Collate(images, padding, 1, pin: false);
 
     static Func<BatchPlan?> Plan(int batches, int size)
     {
         int next = 0;
-        return () => next >= batches ? null : new BatchPlan(Enumerable.Range(next * size, size).ToArray(), new bool[size], next++);
+        return () => next >= batches ? null
+            : new BatchPlan(Enumerable.Range(next * size, size).ToArray(), new bool[size], next++);
     }
 
     static List<(int[] Indices, byte[] Draws, object? State)> Drain(PrefetchingLoader loader)
@@ -39,7 +41,8 @@ public class LoaderTests
     {
         List<(int[] Indices, byte[] Draws, object? State)> Run(int workers)
         {
-            using var loader = new PrefetchingLoader((i, r) => Fake(i, r, 5), Collate, Plan(12, 4), workers, prefetch: 3, seed: 7);
+            using var loader = new PrefetchingLoader((i, r) => Fake(i, r, 5), Collate, Plan(12, 4), workers,
+                prefetch: 3, seed: 7);
             return Drain(loader);
         }
         var one = Run(1);
@@ -62,7 +65,8 @@ public class LoaderTests
         int skipped = 0;
         var plan = Plan(6, 3);
         for (int k = 0; k < 4; k++) { plan(); skipped++; }
-        using var resumed = new PrefetchingLoader((i, r) => Fake(i, r), Collate, plan, 2, 2, seed: 3, firstBatchNumber: skipped);
+        using var resumed = new PrefetchingLoader((i, r) => Fake(i, r), Collate, plan, 2, 2, seed: 3,
+            firstBatchNumber: skipped);
         var rest = Drain(resumed);
         Assert.Equal(all.Skip(4).Select(b => b.Draws), rest.Select(b => b.Draws));
     }
@@ -70,7 +74,8 @@ public class LoaderTests
     [Fact]
     public void AWorkersErrorReachesTheCallerWithTheFileName()
     {
-        using var loader = new PrefetchingLoader((i, r) => i == 9 ? throw new BadInputException("/data/broken.jpg", "truncated or corrupt JPEG data") : Fake(i, r, 2),
+        using var loader = new PrefetchingLoader((i, r) =>
+            i == 9 ? throw new BadInputException("/data/broken.jpg", "truncated or corrupt JPEG data") : Fake(i, r, 2),
             Collate, Plan(10, 4), 3, 2, seed: 0);
         using (loader.Next()) { }
         using (loader.Next()) { }
@@ -81,7 +86,8 @@ public class LoaderTests
     [Fact]
     public void SkippedImagesShrinkTheBatchInsteadOfFailing()
     {
-        using var loader = new PrefetchingLoader((i, r) => i % 2 == 0 ? null : Fake(i, r), Collate, Plan(2, 4), 2, 1, seed: 0);
+        using var loader = new PrefetchingLoader((i, r) => i % 2 == 0 ? null : Fake(i, r), Collate, Plan(2, 4), 2, 1,
+            seed: 0);
         var batches = Drain(loader);
         Assert.Equal(new[] { 1, 3 }, batches[0].Indices);
         Assert.Equal(new[] { 5, 7 }, batches[1].Indices);
@@ -113,6 +119,7 @@ public class LoaderTests
         var loader = new PrefetchingLoader((i, r) => Fake(i, r, 20), Collate, Plan(100, 4), 2, 4, seed: 0);
         using (loader.Next()) { }
         var t = Task.Run(loader.Dispose);
-        Assert.Same(t, await Task.WhenAny(t, Task.Delay(TimeSpan.FromSeconds(20)))); // else Dispose hung with work in flight
+        // else Dispose hung with work in flight
+        Assert.Same(t, await Task.WhenAny(t, Task.Delay(TimeSpan.FromSeconds(20))));
     }
 }

@@ -10,7 +10,8 @@ public class ShardedSamplerTests
     {
         // splitmix64.c (Vigna) seeded with 1234567: its first five outputs, as published with the reference code.
         var rng = new SplitMix64(1234567);
-        ulong[] expected = [6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821];
+        ulong[] expected = [6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431,
+            16408922859458223821];
         Assert.Equal(expected, Enumerable.Range(0, 5).Select(_ => rng.Next()));
     }
 
@@ -43,8 +44,10 @@ public class ShardedSamplerTests
     public void UnshuffledShardsFollowTorchDistributedSampler()
     {
         // n = 5, W = 2: padded order 0 1 2 3 4 0; rank 0 takes positions 0 2 4, rank 1 takes 1 3 5 (5 is padding).
-        Assert.Equal([new(0, false), new(2, false), new(4, false)], new ShardedSampler(5, 0, 2, shuffle: false).Shard(0));
-        Assert.Equal([new(1, false), new(3, false), new ShardEntry(0, true)], new ShardedSampler(5, 1, 2, shuffle: false).Shard(0));
+        Assert.Equal([new(0, false), new(2, false), new(4, false)],
+            new ShardedSampler(5, 0, 2, shuffle: false).Shard(0));
+        Assert.Equal([new(1, false), new(3, false), new ShardEntry(0, true)],
+            new ShardedSampler(5, 1, 2, shuffle: false).Shard(0));
         // n = 2, W = 4: padding wraps more than once: 0 1 0 1.
         Assert.Equal([new ShardEntry(1, true)], new ShardedSampler(2, 3, 4, shuffle: false).Shard(0));
     }
@@ -57,7 +60,8 @@ public class ShardedSamplerTests
             for (int world = 1; world <= 4; world++)
                 for (long epoch = 0; epoch < 3; epoch++)
                 {
-                    var shards = Enumerable.Range(0, world).Select(r => new ShardedSampler(n, r, world, shuffle, seed: 11).Shard(epoch)).ToArray();
+                    var shards = Enumerable.Range(0, world)
+                        .Select(r => new ShardedSampler(n, r, world, shuffle, seed: 11).Shard(epoch)).ToArray();
                     int size = (n + world - 1) / world;
                     Assert.All(shards, s => Assert.Equal(size, s.Count));
                     var real = shards.SelectMany(s => s.Where(e => !e.IsPadding).Select(e => e.Index)).Order();

@@ -2,7 +2,8 @@ using System.Buffers.Binary;
 
 namespace RetinaNet.Tests.Data;
 
-/// <summary>Image files reduced to their headers (what <c>ImageHeader</c> reads), built byte by byte from the format specs.</summary>
+/// <summary>Image files reduced to their headers (what <c>ImageHeader</c> reads), built byte by byte from
+/// the format specs.</summary>
 static class TestImages
 {
     static byte[] BE16(int v) { var b = new byte[2]; BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)v); return b; }
@@ -25,7 +26,8 @@ static class TestImages
                .. BE16(0x0112), .. BE16(3), .. BE32(1), .. BE16(o), 0, 0, .. BE32(0)]
             : [];
         byte[] dqt = [0xFF, 0xDB, .. BE16(2 + 65), 0, .. new byte[64]];
-        byte[] sof = [0xFF, 0xC0, .. BE16(17), 8, .. BE16(height), .. BE16(width), 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
+        byte[] sof = [0xFF, 0xC0, .. BE16(17), 8, .. BE16(height), .. BE16(width), 3, 1, 0x22, 0, 2, 0x11, 1, 3,
+            0x11, 1];
         return [0xFF, 0xD8, .. jfif, .. exif, .. dqt, .. sof, 0xFF, 0xD9];
     }
 
@@ -36,7 +38,8 @@ static class TestImages
 
     /// <summary>BITMAPFILEHEADER + the old 12-byte BITMAPCOREHEADER (16-bit sizes).</summary>
     public static byte[] BmpCore(int width, int height) =>
-        [(byte)'B', (byte)'M', .. LE32(26), .. LE32(0), .. LE32(26), .. LE32(12), .. LE16(width), .. LE16(height), .. LE16(1), .. LE16(24)];
+        [(byte)'B', (byte)'M', .. LE32(26), .. LE32(0), .. LE32(26), .. LE32(12), .. LE16(width), .. LE16(height),
+            .. LE16(1), .. LE16(24)];
 
     public static string Write(string dir, string relative, byte[] bytes)
     {
@@ -46,5 +49,6 @@ static class TestImages
         return path;
     }
 
-    public static string WriteText(string dir, string relative, string text) => Write(dir, relative, System.Text.Encoding.UTF8.GetBytes(text));
+    public static string WriteText(string dir, string relative, string text) =>
+        Write(dir, relative, System.Text.Encoding.UTF8.GetBytes(text));
 }

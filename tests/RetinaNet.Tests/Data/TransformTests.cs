@@ -15,7 +15,8 @@ public class TransformTests
     {
         var pixels = zeros(3, h, w, ScalarType.Byte);
         foreach (var b in boxes) pixels[.., b.Y1..b.Y2, b.X1..b.X2] = tensor((byte)255);
-        return new ImageWithBoxes(pixels, boxes.SelectMany(b => new float[] { b.X1, b.Y1, b.X2, b.Y2 }).ToArray(), boxes.Select((_, i) => i).ToArray());
+        return new ImageWithBoxes(pixels, boxes.SelectMany(b => new float[] { b.X1, b.Y1, b.X2, b.Y2 }).ToArray(),
+            boxes.Select((_, i) => i).ToArray());
     }
 
     /// <summary>Bounding box (continuous corners) of the pixels brighter than half in channel 0.</summary>
@@ -69,7 +70,8 @@ public class TransformTests
         Assert.Equal((expectW, expectH), (image.Width, image.Height));
         double ratio = (double)expectW / w;
         Assert.Equal(ratio, image.Scale, 9);
-        Assert.Equal(new float[] { (float)(10 * ratio), (float)(10 * ratio), (float)(30 * ratio), (float)(30 * ratio) }, image.Boxes);
+        Assert.Equal(new float[] { (float)(10 * ratio), (float)(10 * ratio), (float)(30 * ratio), (float)(30 * ratio) },
+            image.Boxes);
         AssertBoxOnPixels(image, 1.0);
     }
 
@@ -119,7 +121,8 @@ public class TransformTests
     [Fact]
     public void TrainingChainKeepsAlignmentUnderEverything()
     {
-        var chain = Augmentation.ForTraining(new AugmentationOptions(64, 96, 200, Rotate: true, Crop: true, Brightness: 0.1, Contrast: 0.1, Saturation: 0.1, Hue: 0.05));
+        var chain = Augmentation.ForTraining(new AugmentationOptions(64, 96, 200, Rotate: true, Crop: true,
+            Brightness: 0.1, Contrast: 0.1, Saturation: 0.1, Hue: 0.05));
         for (int seed = 0; seed < 20; seed++)
         {
             using var image = Painted(80, 60, (20, 15, 50, 45));
@@ -153,7 +156,8 @@ public class TransformTests
         var q = p.Select(c => c.Select(v => Math.Clamp(v * 1.2, 0, 1)).ToArray()).ToArray();
         double mean = q.Average(Grey);
         q = q.Select(c => c.Select(v => Math.Clamp(0.7 * v + 0.3 * mean, 0, 1)).ToArray()).ToArray();
-        q = q.Select(c => { double g = Grey(c); return c.Select(v => Math.Clamp(1.5 * v - 0.5 * g, 0, 1)).ToArray(); }).ToArray();
+        q = q.Select(c => { double g = Grey(c); return c.Select(v => Math.Clamp(1.5 * v - 0.5 * g, 0, 1)).ToArray(); })
+            .ToArray();
         var actual = images.data<float>().ToArray();
         for (int i = 0; i < 4; i++)
             for (int ch = 0; ch < 3; ch++)
@@ -169,7 +173,8 @@ public class TransformTests
         using var batch = HostBatch.Collate([a, new PreparedImage(1, 12, b, 60, 260)], [false, true], 128, pin: false);
         Assert.Equal(new long[] { 2, 3, 384, 256 }, batch.Pixels.shape); // max h 260 -> 384, max w 130 -> 256
         Assert.Equal(new long[] { 2, 2, 5 }, batch.Targets.shape);
-        Assert.Equal(new float[] { 1, 2, 2, 2, 0, -1, -1, -1, -1, -1, 5, 6, 2, 2, 1, 10, 10, 10, 10, -2 }, batch.Targets.data<float>().ToArray()); // (x, y, w, h, class)
+        Assert.Equal(new float[] { 1, 2, 2, 2, 0, -1, -1, -1, -1, -1, 5, 6, 2, 2, 1, 10, 10, 10, 10, -2 },
+            batch.Targets.data<float>().ToArray()); // (x, y, w, h, class)
         Assert.Equal(new long[] { 100, 130, 260, 60 }, batch.Sizes.data<long>().ToArray());
         Assert.Equal(0, batch.Pixels[0, 0, 100.., ..].sum().item<long>()); // padding is zero
         Assert.Equal(new[] { false, true }, batch.Padding);

@@ -11,7 +11,8 @@ public class YoloConverterTests
     static string Ultralytics()
     {
         var root = Paths.TempDir();
-        TestImages.WriteText(root, "data.yaml", "path: .\ntrain: images/train\nnames:\n  0: cat   # first\n  1: dog\nnc: 2\n");
+        TestImages.WriteText(root, "data.yaml",
+            "path: .\ntrain: images/train\nnames:\n  0: cat   # first\n  1: dog\nnc: 2\n");
         TestImages.Write(root, "images/train/a.jpg", TestImages.Jpeg(640, 480));
         TestImages.WriteText(root, "labels/train/a.txt", "1 0.5 0.5 0.25 0.5\n\n0 0.1 0.2 0.1 0.2\n");
         TestImages.Write(root, "images/train/b.png", TestImages.Png(100, 50)); // no label file: a negative
@@ -22,7 +23,8 @@ public class YoloConverterTests
     static void Box(CocoAnnotation a, long imageId, long category, double x, double y, double w, double h)
     {
         Assert.Equal((imageId, category), (a.ImageId, a.CategoryId));
-        foreach (var (expected, actual) in new[] { (x, a.X), (y, a.Y), (w, a.W), (h, a.H) }) Assertions.Close(expected, actual, 1e-9);
+        foreach (var (expected, actual) in new[] { (x, a.X), (y, a.Y), (w, a.W), (h, a.H) })
+            Assertions.Close(expected, actual, 1e-9);
     }
 
     [Fact]
@@ -32,7 +34,8 @@ public class YoloConverterTests
         var result = YoloConverter.Convert(root, root, "out.json");
         var coco = result.Coco;
         Assert.Equal([new CocoCategory(1, "cat"), new CocoCategory(2, "dog")], coco.Categories);
-        Assert.Equal([new CocoImageInfo(1, "images/train/a.jpg", 640, 480), new CocoImageInfo(2, "images/train/b.png", 100, 50)], coco.Images);
+        Assert.Equal([new CocoImageInfo(1, "images/train/a.jpg", 640, 480),
+            new CocoImageInfo(2, "images/train/b.png", 100, 50)], coco.Images);
         Assert.Equal(2, coco.Annotations.Count);
         // dog: w = 0.25 * 640 = 160, h = 0.5 * 480 = 240, x = 320 - 80 = 240, y = 240 - 120 = 120.
         Box(coco.Annotations[0], 1, 2, 240, 120, 160, 240);
@@ -72,7 +75,8 @@ public class YoloConverterTests
     {
         var root = Ultralytics();
         var label = TestImages.WriteText(root, "labels/train/c.txt", "0 0.5 0.5 0.1 0.1\n");
-        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloConverter.Convert(root, root, "o.json")), label, "label file without an image");
+        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloConverter.Convert(root, root, "o.json")),
+            label, "label file without an image");
     }
 
     [Fact]
@@ -80,7 +84,8 @@ public class YoloConverterTests
     {
         var dir = Paths.TempDir();
         TestImages.Write(dir, "x.png", TestImages.Png(4, 4));
-        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloConverter.Convert(dir, dir, "o.json")), dir, "no class names");
+        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloConverter.Convert(dir, dir, "o.json")),
+            dir, "no class names");
     }
 
     [Theory]
@@ -124,6 +129,7 @@ public class YoloConverterTests
     public void ClassesTxtWithAHoleIsAnError()
     {
         var path = TestImages.WriteText(Paths.TempDir(), "classes.txt", "a\n\nb\n");
-        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloClassNames.Load(path)), path, "line 2 is empty");
+        CocoFileTests.AssertOneLine(Assert.Throws<BadInputException>(() => YoloClassNames.Load(path)), path,
+            "line 2 is empty");
     }
 }

@@ -26,8 +26,9 @@ public class MultiProcessCliTests
     static readonly string[] Small = ["--resize", "128", "--max-size", "128", "--device", "cpu", "--workers", "1"];
     static readonly string[] Tiny = ["--jitter", "128", "128", .. Small];
 
-    /// <summary>A 128×128 image that is its own mirror image, with boxes symmetric about the vertical centre line, so a
-    /// horizontal flip (random in training) changes nothing and the runs compared below see identical inputs.</summary>
+    /// <summary>A 128×128 image that is its own mirror image, with boxes symmetric about the vertical centre line,
+    /// so a horizontal flip (random in training) changes nothing and the runs compared below see identical inputs.
+    /// </summary>
     static RgbImage MirrorImage(int seed, IEnumerable<(int X1, int Y1, int X2, int Y2, byte Shade)> boxes)
     {
         const int size = 128;
@@ -36,7 +37,8 @@ public class MultiProcessCliTests
         for (int y = 0; y < size; y++)
             for (int x = 0; x < size / 2; x++)
                 for (int c = 0; c < 3; c++)
-                    pixels[3 * (y * size + x) + c] = pixels[3 * (y * size + size - 1 - x) + c] = (byte)random.Next(40, 120);
+                    pixels[3 * (y * size + x) + c] = pixels[3 * (y * size + size - 1 - x) + c] =
+                        (byte)random.Next(40, 120);
         foreach (var (x1, y1, x2, y2, shade) in boxes)
             for (int y = y1; y < y2; y++)
                 for (int x = x1; x < x2; x++)
@@ -44,10 +46,12 @@ public class MultiProcessCliTests
         return new RgbImage(size, size, pixels);
     }
 
-    static string WriteCoco(string path, params (long Id, string File, (int X1, int Y1, int X2, int Y2, int Class)[] Boxes)[] images)
+    static string WriteCoco(string path,
+        params (long Id, string File, (int X1, int Y1, int X2, int Y2, int Class)[] Boxes)[] images)
     {
         var annotations = images.SelectMany(i => i.Boxes.Select(b => (i.Id, b))).Select((x, k) =>
-            new CocoAnnotation(k + 1, x.Id, x.b.Class, x.b.X1, x.b.Y1, x.b.X2 - x.b.X1, x.b.Y2 - x.b.Y1, (x.b.X2 - x.b.X1) * (x.b.Y2 - x.b.Y1), false)).ToList();
+            new CocoAnnotation(k + 1, x.Id, x.b.Class, x.b.X1, x.b.Y1, x.b.X2 - x.b.X1, x.b.Y2 - x.b.Y1,
+                (x.b.X2 - x.b.X1) * (x.b.Y2 - x.b.Y1), false)).ToList();
         new CocoFile(path, images.Select(i => new CocoImageInfo(i.Id, i.File, 128, 128)).ToList(), annotations,
             [new CocoCategory(1, "a", "x"), new CocoCategory(2, "b", "x"), new CocoCategory(3, "c", "x")]).Save(path);
         return path;
@@ -57,9 +61,12 @@ public class MultiProcessCliTests
     public void TwoRanksTrainAsTheMeanOfEachImageAlone()
     {
         var dir = Paths.TempDir();
-        (int, int, int, int, int)[] boxesA = [(24, 30, 104, 90, 1)], boxesB = [(44, 10, 84, 50, 2), (34, 70, 94, 118, 3)];
-        ImageEncoder.SavePng(MirrorImage(1, boxesA.Select(b => (b.Item1, b.Item2, b.Item3, b.Item4, (byte)200))), Path.Combine(dir, "a.png"));
-        ImageEncoder.SavePng(MirrorImage(2, boxesB.Select(b => (b.Item1, b.Item2, b.Item3, b.Item4, (byte)230))), Path.Combine(dir, "b.png"));
+        (int, int, int, int, int)[] boxesA = [(24, 30, 104, 90, 1)],
+            boxesB = [(44, 10, 84, 50, 2), (34, 70, 94, 118, 3)];
+        ImageEncoder.SavePng(MirrorImage(1, boxesA.Select(b => (b.Item1, b.Item2, b.Item3, b.Item4, (byte)200))),
+            Path.Combine(dir, "a.png"));
+        ImageEncoder.SavePng(MirrorImage(2, boxesB.Select(b => (b.Item1, b.Item2, b.Item3, b.Item4, (byte)230))),
+            Path.Combine(dir, "b.png"));
         var a = WriteCoco(Path.Combine(dir, "a.json"), (1, "a.png", boxesA));
         var b = WriteCoco(Path.Combine(dir, "b.json"), (2, "b.png", boxesB));
         var ab = WriteCoco(Path.Combine(dir, "ab.json"), (1, "a.png", boxesA), (2, "b.png", boxesB));
@@ -73,15 +80,19 @@ public class MultiProcessCliTests
             Checkpoint.Save(start, m);
         }
         foreach (var name in new[] { "both.pth", "a.pth", "b.pth" }) File.Copy(start, Path.Combine(dir, name));
-        string[] common = ["--images", dir, "--iters", "1", "--lr", "0.01", "--warmup", "0", "--checkpoint-interval", "1000",
-            "--augment-brightness", "0", "--augment-contrast", "0", "--augment-saturation", "0", "--augment-hue", "0", .. Tiny];
+        string[] common = ["--images", dir, "--iters", "1", "--lr", "0.01", "--warmup", "0",
+            "--checkpoint-interval", "1000", "--augment-brightness", "0", "--augment-contrast", "0",
+            "--augment-saturation", "0", "--augment-hue", "0", .. Tiny];
 
-        var both = RankProcesses.Run(["train", Path.Combine(dir, "both.pth"), "--annotations", ab, "--batch", "2", .. common], TwoGpus, Limit);
+        var both = RankProcesses.Run(
+            ["train", Path.Combine(dir, "both.pth"), "--annotations", ab, "--batch", "2", .. common], TwoGpus, Limit);
         Assert.True(both.ExitCode == 0, both.Stderr);
         Assert.Contains("Starting 2 processes", both.Stdout);
         Assert.Single(both.Stdout.Split('\n'), l => l.StartsWith("Training ResNet18FPN")); // rank 0 alone speaks
-        Assert.Equal(CommandLine.Ok, CommandLine.Run(["train", Path.Combine(dir, "a.pth"), "--annotations", a, "--batch", "1", .. common], TextWriter.Null, TextWriter.Null));
-        Assert.Equal(CommandLine.Ok, CommandLine.Run(["train", Path.Combine(dir, "b.pth"), "--annotations", b, "--batch", "1", .. common], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(CommandLine.Ok, CommandLine.Run(["train", Path.Combine(dir, "a.pth"), "--annotations", a,
+            "--batch", "1", .. common], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(CommandLine.Ok, CommandLine.Run(["train", Path.Combine(dir, "b.pth"), "--annotations", b,
+            "--batch", "1", .. common], TextWriter.Null, TextWriter.Null));
 
         // one SGD step is linear in the gradient: averaging the ranks' gradients must give the mean of the two
         // single-image runs' weights (each rank computed exactly one of those runs' losses)
@@ -94,20 +105,23 @@ public class MultiProcessCliTests
             error = Math.Max(error, (w2[key] - wa[key].Plus(wb[key]) / Of(2)).abs().max().item<float>());
         }
         Assert.True(spread > 1e-4, $"the two images moved the weights alike ({spread:E2}): the test would not tell");
-        Assert.True(error < 0.01 * spread, $"two-rank weights differ from the mean of the single-image runs by {error:E2} (the runs differ by {spread:E2})");
+        Assert.True(error < 0.01 * spread, $"two-rank weights differ from the mean of the single-image runs " +
+            $"by {error:E2} (the runs differ by {spread:E2})");
     }
 
     static Dictionary<string, Tensor> Weights(string dir, string file)
     {
         var model = Checkpoint.Load(Path.Combine(dir, file)).Model;
-        return StateDict.Of(model).Where(kv => kv.Value.is_floating_point()).ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        return StateDict.Of(model).Where(kv => kv.Value.is_floating_point())
+            .ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
     }
 
     [Fact]
     public void TwoRanksUnderALauncherInferWhatOneProcessInfers()
     {
         var dir = Paths.TempDir();
-        var (annotations, images) = ShapesOnDisk.Write(dir, 5, 128, seed: 4, "gt.json"); // 5 images: rank 1's shard pads with a repeat
+        // 5 images: rank 1's shard pads with a repeat
+        var (annotations, images) = ShapesOnDisk.Write(dir, 5, 128, seed: 4, "gt.json");
         var model = Path.Combine(dir, "m.pth");
         manual_seed(5);
         using (var m = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }))
@@ -115,9 +129,11 @@ public class MultiProcessCliTests
             m.Initialize(5);
             Checkpoint.Save(model, m);
         }
-        string[] common = ["infer", model, "--annotations", annotations, "--images", images, "--score-threshold", "0", "--detections", "10", .. Small];
+        string[] common = ["infer", model, "--annotations", annotations, "--images", images, "--score-threshold", "0",
+            "--detections", "10", .. Small];
         string single = Path.Combine(dir, "single.json"), shared = Path.Combine(dir, "two.json");
-        Assert.Equal(CommandLine.Ok, CommandLine.Run([.. common, "--output", single, "--batch", "1"], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(CommandLine.Ok,
+            CommandLine.Run([.. common, "--output", single, "--batch", "1"], TextWriter.Null, TextWriter.Null));
         var ranks = RankProcesses.RunAsRanks(2, [.. common, "--output", shared, "--batch", "2"], Limit);
         Assert.All(ranks, r => Assert.True(r.ExitCode == 0, r.Stderr));
         Assert.Contains("Running inference on 5 images", ranks[0].Stdout);
@@ -137,8 +153,10 @@ public class MultiProcessCliTests
     static List<(long Image, long Category, double[] Numbers)> Detections(string path)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        return doc.RootElement.GetProperty("annotations").EnumerateArray().Select(d => (d.GetProperty("image_id").GetInt64(), d.GetProperty("category_id").GetInt64(),
-            (double[])[.. d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()), d.GetProperty("score").GetDouble()])).ToList();
+        return doc.RootElement.GetProperty("annotations").EnumerateArray()
+            .Select(d => (d.GetProperty("image_id").GetInt64(), d.GetProperty("category_id").GetInt64(),
+                (double[])[.. d.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()),
+                    d.GetProperty("score").GetDouble()])).ToList();
     }
 
     [DllImport("libc.so.6", EntryPoint = "kill")]
@@ -151,20 +169,27 @@ public class MultiProcessCliTests
         var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 7);
         var model = Path.Combine(dir, "m.pth");
         var master = MasterEndpoint.FreeLocalPort();
-        string[] args = ["train", model, "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN", "--classes", "3",
+        string[] args = ["train", model, "--annotations", annotations, "--images", images,
+            "--backbone", "ResNet18FPN", "--classes", "3",
             "--backbone-weights", "none", "--batch", "2", "--iters", "1000", "--log-interval", "1", .. Tiny];
         var ranks = Enumerable.Range(0, 2).Select(r => RankProcesses.Start(args, new Dictionary<string, string>
         {
-            ["RANK"] = $"{r}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{r}", ["MASTER_ADDR"] = master.Host, ["MASTER_PORT"] = $"{master.Port}",
+            ["RANK"] = $"{r}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{r}", ["MASTER_ADDR"] = master.Host,
+            ["MASTER_PORT"] = $"{master.Port}",
         })).ToArray();
-        // whatever happens below, nothing outlives the limit (a read of rank 0's output would otherwise wait for its end)
-        using var guard = new Timer(_ => { foreach (var p in ranks) try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }, null, Limit, Timeout.InfiniteTimeSpan);
+        // whatever happens below, nothing outlives the limit (a read of rank 0's output would
+        // otherwise wait for its end)
+        using var guard = new Timer(_ =>
+        {
+            foreach (var p in ranks) try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        }, null, Limit, Timeout.InfiniteTimeSpan);
         try
         {
             var stderr = ranks.Select(p => p.StandardError.ReadToEndAsync()).ToArray();
             var rank0 = new StringBuilder();
             string? line;
-            while ((line = ranks[0].StandardOutput.ReadLine()) is not null && !Regex.IsMatch(line, @"^\[\s*([2-9]|\d\d+)/1000\]")) rank0.AppendLine(line);
+            while ((line = ranks[0].StandardOutput.ReadLine()) is not null
+                && !Regex.IsMatch(line, @"^\[\s*([2-9]|\d\d+)/1000\]")) rank0.AppendLine(line);
             Assert.NotNull(line); // rank 0 trains and logs
             Signal(ranks[0].Id, 2); // SIGINT: what Ctrl-C in the terminal delivers
             rank0.Append(ranks[0].StandardOutput.ReadToEnd());
@@ -198,10 +223,12 @@ public class MultiProcessCliTests
     {
         var dir = Paths.TempDir();
         var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 6);
-        var result = RankProcesses.Run(["train", Path.Combine(dir, "m.pth"), "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN",
-            "--classes", "3", "--backbone-weights", "none", "--batch", "2", "--iters", "1000", "--dist-timeout", $"{timeoutSeconds}", .. Tiny],
+        var result = RankProcesses.Run(["train", Path.Combine(dir, "m.pth"), "--annotations", annotations,
+            "--images", images, "--backbone", "ResNet18FPN", "--classes", "3", "--backbone-weights", "none",
+            "--batch", "2", "--iters", "1000", "--dist-timeout", $"{timeoutSeconds}", .. Tiny],
             new Dictionary<string, string>(TwoGpus) { [TcpCollectivesProvider.FaultVariable] = fault }, Limit);
-        Assert.True(result.ExitCode == 1 && result.Stderr.Contains(expected), $"exit code {result.ExitCode}, expected '{expected}' in:\n{result.Stderr}");
+        Assert.True(result.ExitCode == 1 && result.Stderr.Contains(expected),
+            $"exit code {result.ExitCode}, expected '{expected}' in:\n{result.Stderr}");
         Assert.Contains("retinanet train: error: the job failed: rank", result.Stderr); // the launcher's last word
         Assert.DoesNotContain("[1000/1000]", result.Stdout);
     }

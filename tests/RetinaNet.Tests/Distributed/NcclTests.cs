@@ -11,8 +11,10 @@ public sealed class NcclFactAttribute : FactAttribute
 {
     public NcclFactAttribute(bool needsGpu = false)
     {
-        if (!NcclLibrary.Present) Skip = $"skipped: {NcclLibrary.Name} is not installed on this machine (the GPU machine has it)";
-        else if (needsGpu && !cuda.is_available()) Skip = "skipped: no CUDA GPU on this machine (runs on the GPU machine)";
+        if (!NcclLibrary.Present)
+            Skip = $"skipped: {NcclLibrary.Name} is not installed on this machine (the GPU machine has it)";
+        else if (needsGpu && !cuda.is_available())
+            Skip = "skipped: no CUDA GPU on this machine (runs on the GPU machine)";
     }
 }
 
@@ -25,7 +27,8 @@ public class NcclTests
         Assert.NotNull(missing);
         Assert.True(missing.Count == 0, $"{NcclLibrary.Name} lacks {string.Join(", ", missing)}");
         Assert.Null(NcclLibrary.MissingReason);
-        Assert.True(NcclLibrary.Version >= NcclLibrary.MinimumVersion, $"NCCL {NcclLibrary.Version} is older than 2.10");
+        Assert.True(NcclLibrary.Version >= NcclLibrary.MinimumVersion,
+            $"NCCL {NcclLibrary.Version} is older than 2.10");
     }
 
     [NcclFact(needsGpu: true)]
@@ -33,7 +36,8 @@ public class NcclTests
     {
         var device = new Device(DeviceType.CUDA, 0);
         var me = new RankAssignment(0, 1, 0, 1, MasterEndpoint.FreeLocalPort(), "test");
-        using var group = ProcessGroup.Start(me, new NcclProvider(), device, new WatchdogOptions(TimeSpan.FromSeconds(30), null));
+        using var group = ProcessGroup.Start(me, new NcclProvider(), device,
+            new WatchdogOptions(TimeSpan.FromSeconds(30), null));
         using var t = tensor(new float[] { 1, 2, 3 }).to(device);
         group.AllReduce(t, ReduceOp.Sum);
         using var b = tensor(new float[] { 4, 5 }).to(device).to(ScalarType.BFloat16);
@@ -59,7 +63,8 @@ public class NcclTests
         var dir = Paths.TempDir();
         var (annotations, images) = ShapesOnDisk.Write(dir, 1, 128, seed: 1);
         var stderr = new StringWriter();
-        int code = CommandLine.Run(["train", Path.Combine(dir, "m.pth"), "--annotations", annotations, "--images", images, "--device", "cpu", option, value], TextWriter.Null, stderr);
+        int code = CommandLine.Run(["train", Path.Combine(dir, "m.pth"), "--annotations", annotations,
+            "--images", images, "--device", "cpu", option, value], TextWriter.Null, stderr);
         Assert.Equal(CommandLine.BadUsage, code);
         Assert.Contains(expected, stderr.ToString());
     }

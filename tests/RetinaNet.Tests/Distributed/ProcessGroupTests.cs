@@ -9,24 +9,28 @@ namespace RetinaNet.Tests.Distributed;
 /// collectives' CPU test double (expected values computed by hand).</summary>
 public class ProcessGroupTests
 {
-    static RankAssignment Rank(int rank, int world, MasterEndpoint master) => new(rank, world, rank, world, master, "RANK/WORLD_SIZE");
+    static RankAssignment Rank(int rank, int world, MasterEndpoint master) =>
+        new(rank, world, rank, world, master, "RANK/WORLD_SIZE");
 
     /// <summary>Starts ranks 0..world-1 (those in <paramref name="only"/>, if given) concurrently.</summary>
-    static Task<ProcessGroup>[] Start(int world, double timeoutSeconds, int[]? only = null, Func<int, RankAssignment>? assign = null)
+    static Task<ProcessGroup>[] Start(int world, double timeoutSeconds, int[]? only = null,
+        Func<int, RankAssignment>? assign = null)
     {
         var master = MasterEndpoint.FreeLocalPort();
         var options = new WatchdogOptions(TimeSpan.FromSeconds(timeoutSeconds), HardExit: null);
         return (only ?? Enumerable.Range(0, world).ToArray()).Select(r =>
-            Task.Factory.StartNew(() => ProcessGroup.Start(assign?.Invoke(r) ?? Rank(r, world, master), new TcpCollectivesProvider(), CPU, options),
-                TaskCreationOptions.LongRunning)).ToArray();
+            Task.Factory.StartNew(() => ProcessGroup.Start(assign?.Invoke(r) ?? Rank(r, world, master),
+                new TcpCollectivesProvider(), CPU, options), TaskCreationOptions.LongRunning)).ToArray();
     }
 
-    static ProcessGroup[] Started(Task<ProcessGroup>[] ranks) => Task.WhenAll(ranks).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+    static ProcessGroup[] Started(Task<ProcessGroup>[] ranks) =>
+        Task.WhenAll(ranks).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
 
     static Task[] OnEach(ProcessGroup[] groups, Action<ProcessGroup> body) =>
         groups.Select(g => Task.Factory.StartNew(() => body(g), TaskCreationOptions.LongRunning)).ToArray();
 
-    static void Wait(params Task[] tasks) => Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+    static void Wait(params Task[] tasks) =>
+        Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
 
     [Fact]
     public void CollectivesGiveTheSameHandComputedResultsOnEveryRank()
@@ -45,14 +49,16 @@ public class ProcessGroupTests
             using var from2 = tensor(new long[] { r });
             g.Broadcast(from2, 2);
             using var gathered = g.AllGather(tensor(new double[] { r, r * r }));
-            using var strided = tensor(new float[] { r, 2 * r, 3 * r, 4 * r }).view(2, 2).t(); // not contiguous: reduced in place all the same
+            // not contiguous: reduced in place all the same
+            using var strided = tensor(new float[] { r, 2 * r, 3 * r, 4 * r }).view(2, 2).t();
             g.AllReduce(strided, ReduceOp.Sum);
             Assert.Equal([3L, 2L], gathered.shape);
             results[r] = [.. sum.data<float>(), .. mean.data<float>(), .. from0.data<float>(), from2.item<long>(),
                 .. gathered.to(ScalarType.Float32).data<float>(), .. strided.contiguous().data<float>()];
             g.Finish();
         }));
-        float[] expected = [6, 60, 2, 20, 0, 0, 2, 0, 0, 1, 1, 2, 4, 3, 9, 6, 12]; // strided: [[0+1+2, 3·(0+1+2)], [2·3, 4·3]]
+        // strided: [[0+1+2, 3·(0+1+2)], [2·3, 4·3]]
+        float[] expected = [6, 60, 2, 20, 0, 0, 2, 0, 0, 1, 1, 2, 4, 3, 9, 6, 12];
         foreach (var r in results) Assert.Equal(expected, r);
         foreach (var g in groups) g.Dispose();
     }
@@ -72,7 +78,8 @@ public class ProcessGroupTests
     {
         var master = MasterEndpoint.FreeLocalPort();
         var ranks = Start(2, 10, assign: r => Rank(r, r == 0 ? 2 : 3, master));
-        Assert.Contains("rank 1", Assert.Throws<DistributedSetupException>(() => ranks[0].GetAwaiter().GetResult()).Message);
+        Assert.Contains("rank 1",
+            Assert.Throws<DistributedSetupException>(() => ranks[0].GetAwaiter().GetResult()).Message);
         var refused = Assert.Throws<DistributedSetupException>(() => ranks[1].GetAwaiter().GetResult()).Message;
         Assert.Contains("rank 0 refused rank 1", refused);
         Assert.Contains("has world size 3, rank 0 has 2", refused);
@@ -83,7 +90,8 @@ public class ProcessGroupTests
     {
         var master = MasterEndpoint.FreeLocalPort();
         var ranks = Start(3, 10, assign: r => Rank(Math.Min(r, 1), 3, master));
-        Assert.Contains("rank 1 joined twice", Assert.Throws<DistributedSetupException>(() => ranks[0].GetAwaiter().GetResult()).Message);
+        Assert.Contains("rank 1 joined twice",
+            Assert.Throws<DistributedSetupException>(() => ranks[0].GetAwaiter().GetResult()).Message);
     }
 
     [Fact]
@@ -91,11 +99,13 @@ public class ProcessGroupTests
     {
         var groups = Started(Start(3, 30));
         var clock = Stopwatch.StartNew();
-        var waiting = OnEach(groups[..2], g => g.AllReduce(ones(4), ReduceOp.Sum)); // waits for rank 2, which fails instead
+        // waits for rank 2, which fails instead
+        var waiting = OnEach(groups[..2], g => g.AllReduce(ones(4), ReduceOp.Sum));
         groups[2].ReportFailure("disk full");
         foreach (var t in waiting)
         {
-            var e = Assert.Throws<DistributedFailureException>(() => t.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
+            var e = Assert.Throws<DistributedFailureException>(() =>
+                t.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
             Assert.Equal(2, e.FailedRank);
             Assert.Equal("rank 2 failed: disk full", e.Message);
         }
@@ -109,7 +119,8 @@ public class ProcessGroupTests
         var groups = Started(Start(2, 1.5));
         Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
         var clock = Stopwatch.StartNew();
-        var e = Assert.Throws<DistributedFailureException>(() => groups[0].AllReduce(ones(4), ReduceOp.Sum)); // rank 1 never comes
+        // rank 1 never comes
+        var e = Assert.Throws<DistributedFailureException>(() => groups[0].AllReduce(ones(4), ReduceOp.Sum));
         Assert.Equal(1, e.FailedRank);
         Assert.Contains("kept the other ranks waiting at collective #2 for 2 s", e.Message);
         Assert.InRange(clock.Elapsed.TotalSeconds, 1.4, 10);
@@ -145,7 +156,8 @@ public class ProcessGroupTests
         var stuck = OnEach(groups, g => g.Broadcast(ones(4), root: 1 - g.Rank));
         foreach (var t in stuck)
         {
-            var e = Assert.Throws<DistributedFailureException>(() => t.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
+            var e = Assert.Throws<DistributedFailureException>(() =>
+                t.WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
             Assert.Null(e.FailedRank);
             Assert.Contains("all wait in collective #1", e.Message);
         }
@@ -158,7 +170,8 @@ public class ProcessGroupTests
         var groups = Started(Start(2, 30));
         var waiting = OnEach(groups[1..], g => g.AllReduce(ones(4), ReduceOp.Sum));
         groups[0].Stop("Ctrl-C at iteration 7");
-        var e = Assert.Throws<DistributedStoppedException>(() => waiting[0].WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
+        var e = Assert.Throws<DistributedStoppedException>(() =>
+            waiting[0].WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult());
         Assert.Equal("stopped by rank 0: Ctrl-C at iteration 7", e.Message);
         foreach (var g in groups) g.Dispose();
     }

@@ -24,7 +24,8 @@ public sealed class TcpCollectivesProvider(string? fault = null) : ICollectivesP
 
     public string Name => "tcp-test-double";
 
-    public string? Unsupported(Device device) => device.type == DeviceType.CPU ? null : "the TCP test double of the collectives works on CPU tensors only";
+    public string? Unsupported(Device device) =>
+        device.type == DeviceType.CPU ? null : "the TCP test double of the collectives works on CPU tensors only";
 
     public byte[] CreateUniqueId()
     {
@@ -70,7 +71,8 @@ public sealed class TcpCollectivesProvider(string? fault = null) : ICollectivesP
     }
 }
 
-sealed class TcpCollectives(int rank, int world, NetworkStream?[] streams, TcpCollectivesProvider.Fault? fault) : ICollectives
+sealed class TcpCollectives(int rank, int world, NetworkStream?[] streams, TcpCollectivesProvider.Fault? fault)
+    : ICollectives
 {
     int allReduces;
 
@@ -136,7 +138,8 @@ sealed class TcpCollectives(int rank, int world, NetworkStream?[] streams, TcpCo
 
     public string? AsyncError() => null;
 
-    /// <summary>Closing the sockets ends any wait in a call: it throws, as NCCL calls fail after ncclCommAbort.</summary>
+    /// <summary>Closing the sockets ends any wait in a call: it throws, as NCCL calls fail
+    /// after ncclCommAbort.</summary>
     public void Abort()
     {
         foreach (var s in streams) s?.Dispose();

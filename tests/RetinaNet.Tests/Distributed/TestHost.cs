@@ -17,7 +17,8 @@ public static class TestHost
         if (args is ["facts", _, ..]) return GpuFacts.Run(args[1..], anyFact: true);
         if (args is not ["retinanet", .. var rest])
         {
-            Console.Error.WriteLine("usage: dotnet exec RetinaNet.Tests.dll retinanet COMMAND [options] | gpu-facts [NAME_FILTER...] | facts NAME_FILTER...");
+            Console.Error.WriteLine("usage: dotnet exec RetinaNet.Tests.dll retinanet COMMAND [options] " +
+                "| gpu-facts [NAME_FILTER...] | facts NAME_FILTER...");
             return 2;
         }
         var services = new CliServices(
@@ -37,13 +38,16 @@ static class GpuFacts
     public static int Run(string[] filters, bool anyFact = false)
     {
         int passed = 0, failed = 0;
-        var methods = typeof(GpuFacts).Assembly.GetTypes().SelectMany(t => t.GetMethods().Select(m => (Type: t, Method: m)))
+        var methods = typeof(GpuFacts).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods().Select(m => (Type: t, Method: m)))
             .Where(x => anyFact ? x.Method.GetCustomAttributes(typeof(Xunit.FactAttribute), true).Length > 0
-                : x.Method.GetCustomAttributes(typeof(GpuFactAttribute), false).Length > 0 || x.Method.GetCustomAttributes(typeof(GpuTheoryAttribute), false).Length > 0)
+                : x.Method.GetCustomAttributes(typeof(GpuFactAttribute), false).Length > 0
+                    || x.Method.GetCustomAttributes(typeof(GpuTheoryAttribute), false).Length > 0)
             .Where(x => filters.Length == 0 || filters.Any(f => $"{x.Type.Name}.{x.Method.Name}".Contains(f)));
         foreach (var (type, method) in methods)
         {
-            var cases = method.GetCustomAttributes(typeof(Xunit.InlineDataAttribute), false).Cast<Xunit.InlineDataAttribute>()
+            var cases = method.GetCustomAttributes(typeof(Xunit.InlineDataAttribute), false)
+                .Cast<Xunit.InlineDataAttribute>()
                 .SelectMany(d => d.GetData(method)).DefaultIfEmpty([]).ToList();
             foreach (var arguments in cases)
             {
@@ -59,7 +63,8 @@ static class GpuFacts
                 catch (System.Reflection.TargetInvocationException e)
                 {
                     failed++;
-                    Console.WriteLine($"FAIL {name}: {e.InnerException?.GetType().Name}: {e.InnerException?.Message.Split('\n')[0]}");
+                    Console.WriteLine(
+                        $"FAIL {name}: {e.InnerException?.GetType().Name}: {e.InnerException?.Message.Split('\n')[0]}");
                 }
             }
         }

@@ -9,13 +9,17 @@ namespace RetinaNet.Tests.Evaluation;
 public class DetectionsFileTests
 {
     static readonly string Dir = Paths.TempDir();
-    static string Write(string name, string json) { var p = Path.Combine(Dir, name); File.WriteAllText(p, json); return p; }
+    static string Write(string name, string json)
+    {
+        var p = Path.Combine(Dir, name); File.WriteAllText(p, json); return p;
+    }
 
     [Fact]
     public void ReadsOdtkAndPlainCocoResults()
     {
         var odtk = Write("odtk.json", """{"annotations": [{"image_id": 7, "score": 0.25, "category_id": 3, "bbox": [1.5, 2, 30.25, 40]}], "images": [], "categories": [[]]}""");
-        var plain = Write("plain.json", """[{"image_id": 7, "category_id": 3, "bbox": [1.5, 2, 30.25, 40], "score": 0.25}]""");
+        var plain = Write("plain.json",
+            """[{"image_id": 7, "category_id": 3, "bbox": [1.5, 2, 30.25, 40], "score": 0.25}]""");
         var expected = new CocoDetection(7, 3, 1.5f, 2, 30.25f, 40, 0.25f);
         Assert.Equal([expected], DetectionsFile.Read(odtk));
         Assert.Equal([expected], DetectionsFile.Read(plain));
@@ -70,7 +74,8 @@ public class DetectionsFileTests
     [InlineData("category_id")]
     public void MissingFieldNamesTheFileEntryAndField(string field)
     {
-        var fields = new Dictionary<string, string> { ["image_id"] = "1", ["category_id"] = "1", ["bbox"] = "[0, 0, 1, 1]", ["score"] = "0.5" };
+        var fields = new Dictionary<string, string> { ["image_id"] = "1", ["category_id"] = "1",
+            ["bbox"] = "[0, 0, 1, 1]", ["score"] = "0.5" };
         fields.Remove(field);
         string entry = "{" + string.Join(", ", fields.Select(f => $"\"{f.Key}\": {f.Value}")) + "}";
         var path = Write($"missing_{field}.json", $$"""{"annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, {{entry}}]}""");
@@ -83,25 +88,33 @@ public class DetectionsFileTests
     public void WrongTypesAreNamed()
     {
         var path = Write("badbox.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}]""");
-        Assert.Contains("detections[0].bbox must be 4 numbers", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        Assert.Contains("detections[0].bbox must be 4 numbers",
+            Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
         path = Write("badscore.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}]""");
-        Assert.Contains("detections[0].score must be a finite number", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        Assert.Contains("detections[0].score must be a finite number",
+            Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
         path = Write("hugescore.json", """[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1e400}]""");
         var huge = Assert.Throws<BadInputException>(() => DetectionsFile.Read(path));
         Assert.Contains("detections[0].score must be a finite number", huge.Message);
         path = Write("badroot.json", """{"detections": []}""");
-        Assert.StartsWith(path + ": expected a COCO results list", Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
+        Assert.StartsWith(path + ": expected a COCO results list",
+            Assert.Throws<BadInputException>(() => DetectionsFile.Read(path)).Message);
     }
 
     [Fact]
     public void UnknownImageOrCategoryIsOneClearError()
     {
         var gt = Of([Box(1, 1, 1, 0, 0, 10, 10)], images: [1], categories: [1]);
-        var e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate([Det(1, 1, 0, 0, 1, 1, 1), Det(5, 1, 0, 0, 1, 1, 1), Det(6, 1, 0, 0, 1, 1, 1)], gt, "dt.json"));
+        var e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate(
+            [Det(1, 1, 0, 0, 1, 1, 1), Det(5, 1, 0, 0, 1, 1, 1), Det(6, 1, 0, 0, 1, 1, 1)], gt, "dt.json"));
         Assert.Equal("dt.json", e.Path);
-        Assert.Contains("2 detection(s) refer to images not in the ground truth hand.json (first: detection 1, image_id 5)", e.Message);
+        Assert.Contains(
+            "2 detection(s) refer to images not in the ground truth hand.json (first: detection 1, image_id 5)",
+            e.Message);
         e = Assert.Throws<BadInputException>(() => DetectionsFile.Validate([Det(1, 9, 0, 0, 1, 1, 1)], gt, "dt.json"));
-        Assert.Contains("1 detection(s) refer to categories not in the ground truth hand.json (first: detection 0, category_id 9)", e.Message);
+        Assert.Contains(
+            "1 detection(s) refer to categories not in the ground truth hand.json (first: detection 0, category_id 9)",
+            e.Message);
         DetectionsFile.Validate([], gt, "dt.json"); // an empty list is valid
     }
 
@@ -131,7 +144,8 @@ public class DetectionsFileTests
         Assert.Equal(-0.5, saved.Theta);
         Assert.Equal("0Q1", saved.Segmentation!.CompressedCounts);
         Assert.Equal((9, 9), (saved.Segmentation.Height, saved.Segmentation.Width));
-        var bad = Write("bad-segm.json", """[{"image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4], "score": 0.1, "segmentation": [[1, "x"]]}]""");
+        var bad = Write("bad-segm.json",
+            """[{"image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 4], "score": 0.1, "segmentation": [[1, "x"]]}]""");
         Assert.Contains("detections[0].segmentation has a polygon with a value that is not a finite number",
             Assert.Throws<BadInputException>(() => DetectionsFile.Read(bad)).Message);
     }

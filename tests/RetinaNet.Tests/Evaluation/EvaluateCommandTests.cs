@@ -35,19 +35,21 @@ public class EvaluateCommandTests
     {
         var fixture = EvalFixture.Load("rotated_basic", "cocoeval-segm");
         var metrics = Path.Combine(Path.GetDirectoryName(fixture.DetectionsPath)!, "metrics.json");
-        var (code, _, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath,
-            "--iou-type", "segm", "--metrics-json", metrics);
+        var (code, _, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath,
+            "--detections", fixture.DetectionsPath, "--iou-type", "segm", "--metrics-json", metrics);
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
         var stats = doc.RootElement.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
         for (int i = 0; i < 12; i++) Assertions.Close(fixture.Stats[i], stats[i], 1e-9, $"stats[{i}]");
 
         // the same files as boxes give other numbers (the polygons turn; the boxes are their unrotated x, y, w, h)
-        var (boxCode, boxOut, _) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath);
+        var (boxCode, boxOut, _) = Run("evaluate", "--annotations", fixture.GroundTruthPath,
+            "--detections", fixture.DetectionsPath);
         Assert.Equal(0, boxCode);
         Assert.DoesNotContain($"= {fixture.Stats[0]:0.000}", boxOut.Split('\n')[0]);
 
-        var (badCode, _, badErr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath, "--iou-type", "mask");
+        var (badCode, _, badErr) = Run("evaluate", "--annotations", fixture.GroundTruthPath,
+            "--detections", fixture.DetectionsPath, "--iou-type", "mask");
         Assert.Equal(2, badCode);
         Assert.Contains("--iou-type: expected bbox or segm, got mask", badErr);
     }
@@ -74,7 +76,8 @@ public class EvaluateCommandTests
     {
         var fixture = EvalFixture.Load("basic");
         var metrics = Path.Combine(Path.GetDirectoryName(fixture.DetectionsPath)!, "metrics.json");
-        var (code, stdout, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", fixture.DetectionsPath, "--metrics-json", metrics);
+        var (code, stdout, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath,
+            "--detections", fixture.DetectionsPath, "--metrics-json", metrics);
 
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n');
@@ -109,7 +112,8 @@ public class EvaluateCommandTests
         File.WriteAllText(unknown, """[{"image_id": 424242, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]""");
         var (code, _, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath, "--detections", unknown);
         Assert.Equal(CommandLine.Failed, code);
-        Assert.StartsWith($"retinanet evaluate: error: {unknown}: 1 detection(s) refer to images not in the ground truth", stderr);
+        Assert.StartsWith(
+            $"retinanet evaluate: error: {unknown}: 1 detection(s) refer to images not in the ground truth", stderr);
         Assert.Single(stderr.TrimEnd('\n').Split('\n'));
 
         (code, _, stderr) = Run("evaluate", "--annotations", fixture.GroundTruthPath);

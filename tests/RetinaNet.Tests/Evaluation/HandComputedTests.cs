@@ -68,8 +68,9 @@ public class HandComputedTests
     public void PrecisionIsInterpolatedFromTheRightAtThe101RecallPoints()
     {
         // Two medium objects; detections tp (0.9), fp (0.8), tp (0.7). Recall [.5, .5, 1], precision [1, .5, 2/3],
-        // made monotone from the right: [1, 2/3, 2/3]. Recall points 0.00..0.50 (51 of them) find index 0 (precision 1),
-        // 0.51..1.00 (50) find index 2 (2/3): AP = (51 + 50 * 2/3) / 101 = 253/303 at every IoU threshold.
+        // made monotone from the right: [1, 2/3, 2/3]. Recall points 0.00..0.50 (51 of them) find index 0
+        // (precision 1), 0.51..1.00 (50) find index 2 (2/3): AP = (51 + 50 * 2/3) / 101 = 253/303
+        // at every IoU threshold.
         // AR1 = 1/2 (only the 0.9 detection), AR10 = AR100 = 1.
         var gt = Of([Box(1, 1, 1, 0, 0, 50, 50), Box(2, 1, 1, 100, 100, 50, 50)]);
         var result = CocoEvaluator.Evaluate(gt,

@@ -32,10 +32,12 @@ public class MaskRleTests
         Assert.Equal(2.0 / 4, MaskRle.Iou(a, b, crowd: true), 15);
         Assert.Equal(0, MaskRle.Iou(a, new MaskRle(1, 10, [7, 3]), crowd: false));
         Assert.Equal(1, MaskRle.Iou(b, b, crowd: false));
-        Assert.Equal(-1, MaskRle.Iou(a, new MaskRle(2, 5, [2, 4, 4]), crowd: false)); // sizes differ, as pycocotools says
+        // sizes differ, as pycocotools says
+        Assert.Equal(-1, MaskRle.Iou(a, new MaskRle(2, 5, [2, 4, 4]), crowd: false));
         Assert.Equal([2u, 6, 2], MaskRle.Union([a, b]).Counts);
         // a mask starting with set pixels keeps its empty first run: pixels 0, 1 and 4, 5
-        Assert.Equal([0u, 2, 2, 2, 4], MaskRle.Union([new MaskRle(1, 10, [0, 2, 8]), new MaskRle(1, 10, [4, 2, 4])]).Counts);
+        Assert.Equal([0u, 2, 2, 2, 4],
+            MaskRle.Union([new MaskRle(1, 10, [0, 2, 8]), new MaskRle(1, 10, [4, 2, 4])]).Counts);
     }
 
     [Fact]

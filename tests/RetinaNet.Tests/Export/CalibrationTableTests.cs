@@ -7,7 +7,8 @@ namespace RetinaNet.Tests.Export;
 public class CalibrationTableTests
 {
     // The head of a table TensorRT 8.6.1 wrote for a YOLOv8 ONNX model (ultralytics/ultralytics#14121), CRLF line ends.
-    const string TensorRtTable = "TRT-8601-EntropyCalibration2\r\nimages: 3b66eddc\r\n168: 3dc6cf6e\r\n169: 3c010a14\r\n";
+    const string TensorRtTable =
+        "TRT-8601-EntropyCalibration2\r\nimages: 3b66eddc\r\n168: 3dc6cf6e\r\n169: 3c010a14\r\n";
 
     [Fact]
     public void ParsesATableAsTensorRtWritesIt()
@@ -83,7 +84,8 @@ public class CalibrationTableTests
     [Fact]
     public void RangesBecomeScalesOfAmaxOver127()
     {
-        var table = CalibrationTable.FromRanges(CalibrationMethod.Percentile, [KeyValuePair.Create("a", 12.7), KeyValuePair.Create("zero", 0.0)]);
+        var table = CalibrationTable.FromRanges(CalibrationMethod.Percentile,
+            [KeyValuePair.Create("a", 12.7), KeyValuePair.Create("zero", 0.0)]);
         Assert.Equal("PercentileCalibration", table.Algorithm);
         Assert.Equal(0.1f, table.Scales["a"]);
         Assert.True(table.Scales["zero"] > 0);

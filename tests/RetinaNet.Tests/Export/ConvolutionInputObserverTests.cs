@@ -20,7 +20,8 @@ public class ConvolutionInputObserverTests
         model.eval();
         var images = randn(2, 3, 128, 256);
         Dictionary<string, double> ranges;
-        using (var observer = new ConvolutionInputObserver(model, () => new MaxCollector(), Int8Policy.FloatConvolutions(model)))
+        using (var observer = new ConvolutionInputObserver(model, () => new MaxCollector(),
+            Int8Policy.FloatConvolutions(model)))
         {
             using (no_grad()) using (model.forward(images)) { }
             ranges = observer.Ranges().ToDictionary();
@@ -40,7 +41,8 @@ public class ConvolutionInputObserverTests
         Assert.Equal(MaxAbs(levels), ranges["cls_head.0"]); // the heads run on all five levels
         Assert.Equal(MaxAbs(levels), ranges["box_head.0"]);
         // every Conv2d but the two output layers, nothing else
-        var convs = model.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d).Select(m => m.name).ToList();
+        var convs = model.named_modules().Where(m => m.module is TorchSharp.Modules.Conv2d).Select(m => m.name)
+            .ToList();
         Assert.Equal(convs.Except(["cls_head.8", "box_head.8"]).Order(), ranges.Keys.Order());
         Assert.Equal(28 + 8, ranges.Count);
     }
@@ -51,7 +53,8 @@ public class ConvolutionInputObserverTests
         using var scope = NewDisposeScope();
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
         var collectors = new List<MaxCollector>();
-        using (new ConvolutionInputObserver(model, () => { var m = new MaxCollector(); collectors.Add(m); return m; }, new HashSet<string>())) { }
+        using (new ConvolutionInputObserver(model, () => { var m = new MaxCollector(); collectors.Add(m); return m; },
+            new HashSet<string>())) { }
         using (no_grad()) using (model.forward(zeros(1, 3, 128, 128))) { }
         Assert.All(collectors, c => Assert.Throws<InvalidOperationException>(() => c.Amax()));
     }
@@ -71,9 +74,11 @@ public class ConvolutionInputObserverTests
         }
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
         var log = new StringWriter();
-        var table = Calibration.Run(model, new CalibrationData(dir, Batch: 1, Batches: 5, Height: 256, Width: 256, CPU), new CalibrationSettings(CalibrationMethod.MinMax), log);
+        var table = Calibration.Run(model, new CalibrationData(dir, Batch: 1, Batches: 5, Height: 256, Width: 256, CPU),
+            new CalibrationSettings(CalibrationMethod.MinMax), log);
         Assert.Equal("MinMaxCalibration", table.Algorithm);
-        Assertions.Close((1 - 0.406) / 0.225, table.Amax("backbones.ResNet18FPN.features.conv1"), 1e-5, "conv1 input range");
+        Assertions.Close((1 - 0.406) / 0.225, table.Amax("backbones.ResNet18FPN.features.conv1"), 1e-5,
+            "conv1 input range");
         Assert.Equal(36, table.Scales.Count);
         Assert.Contains("on 2 images", log.ToString()); // 5 batches of 1 asked, the folder has 2
     }

@@ -9,8 +9,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Export;
 
-/// <summary>The full exported graph (normalisation and padding mask, network, decode, NMS) run by ONNX Runtime gives the
-/// detections of our TorchSharp path (DetectionRunner: DeviceBatch, forward, Postprocess, BatchedNms) on the same
+/// <summary>The full exported graph (normalisation and padding mask, network, decode, NMS) run by ONNX Runtime gives
+/// the detections of our TorchSharp path (DetectionRunner: DeviceBatch, forward, Postprocess, BatchedNms) on the same
 /// host batch: images smaller than the canvas, so the padding mask matters.</summary>
 public class DetectionParityTests
 {
@@ -31,11 +31,13 @@ public class DetectionParityTests
     [InlineData("ResNet18FPN", 128, 256, 1000, 100, 0.05)] // not square: height and width must not swap
     [InlineData("ResNet50FPN", 128, 128, 1000, 100, 0.05)]
     [InlineData("ResNet18FPN", 128, 256, 3, 20, 0.0)] // 15 candidates for 20 detections: the padded tail
-    public void Fp32DetectionsEqualTorchSharp(string backbone, int height, int width, int topN, int detections, double threshold)
+    public void Fp32DetectionsEqualTorchSharp(string backbone, int height, int width, int topN, int detections,
+        double threshold)
     {
         using var scope = NewDisposeScope();
         using var model = ExportFixtures.Model(backbone);
-        model.UseInferenceSettings(new InferenceConfig { TopN = topN, Detections = detections, ScoreThreshold = threshold });
+        model.UseInferenceSettings(
+            new InferenceConfig { TopN = topN, Detections = detections, ScoreThreshold = threshold });
         using var host = Batch(height, width);
         using var runner = new DetectionRunner(model, CPU, null);
         var expected = runner.Detect(host);
@@ -58,7 +60,8 @@ public class DetectionParityTests
             for (int j = 0; j < e.Count; j++)
             {
                 Assertions.Close(e.Scores[j], a.Scores[j], 1e-4, $"image {i} detection {j} score");
-                for (int k = 0; k < 4; k++) Assertions.Close(e.Boxes[4 * j + k], a.Boxes[4 * j + k], 1e-3, $"image {i} detection {j} box[{k}]");
+                for (int k = 0; k < 4; k++)
+                    Assertions.Close(e.Boxes[4 * j + k], a.Boxes[4 * j + k], 1e-3, $"image {i} detection {j} box[{k}]");
             }
         }
     }

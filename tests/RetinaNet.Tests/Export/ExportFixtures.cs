@@ -21,7 +21,8 @@ static class ExportFixtures
             foreach (var (key, t) in StateDict.Of(model))
             {
                 if (StateDict.IsBatchCounter(key)) continue;
-                // body convs He-normal (batch norm calibrates them); FPN and head convs (no norm) keep the variance in check
+                // body convs He-normal (batch norm calibrates them); FPN and head convs (no norm)
+                // keep the variance in check
                 double fanIn = t.dim() == 4 ? t.shape[1] * t.shape[2] * t.shape[3] : 1;
                 if (t.dim() == 4) t.normal_(0, Math.Sqrt((key.Contains(".features.") ? 2.0 : 1.0) / fanIn), generator);
                 else t.normal_(0, 0.05, generator);

@@ -42,10 +42,12 @@ public class GraphConventionTests
     [Fact]
     public void TensorRtMissingPartsAreNamedExactly()
     {
-        string[] cpuOnly = ["CPUExecutionProvider"], gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"];
+        string[] cpuOnly = ["CPUExecutionProvider"],
+            gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"];
         Assert.Contains("-p:OnnxRuntime=gpu", TensorRtAvailability.Missing(cpuOnly, _ => true));
         var noLibrary = TensorRtAvailability.Missing(gpu, name => name != "libnvinfer.so.10");
-        Assert.Equal("libnvinfer.so.10 (TensorRT 10) could not be loaded: install TensorRT 10 and put its lib directory on LD_LIBRARY_PATH", noLibrary);
+        Assert.Equal("libnvinfer.so.10 (TensorRT 10) could not be loaded: " +
+            "install TensorRT 10 and put its lib directory on LD_LIBRARY_PATH", noLibrary);
         Assert.Null(TensorRtAvailability.Missing(gpu, _ => true));
         // this build uses the CPU package: the real check stops at the provider
         Assert.Contains("no TensorRT execution provider", TensorRtAvailability.Missing());
@@ -55,7 +57,8 @@ public class GraphConventionTests
     public void TensorRtOptionsCarryPrecisionCachesAndTheBatchProfile()
     {
         var cache = Path.Combine(Paths.TempDir(), "cache");
-        var settings = OrtSessions.TensorRtSettings(new OrtExecution { Gpu = true, Fp16 = true, Int8 = true, CacheDirectory = cache, BatchProfile = (1, 4, 8) },
+        var settings = OrtSessions.TensorRtSettings(
+            new OrtExecution { Gpu = true, Fp16 = true, Int8 = true, CacheDirectory = cache, BatchProfile = (1, 4, 8) },
             new Dictionary<string, long[]> { ["images"] = [-1, 3, 128, 256], ["image_sizes"] = [-1, 2] });
         Assert.Equal("1", settings["trt_fp16_enable"]);
         Assert.Equal("1", settings["trt_int8_enable"]);
@@ -99,9 +102,11 @@ public class GraphConventionTests
         proto.Graph.Node.Add(node);
         var path = Path.Combine(Paths.TempDir(), "m.plan");
         OnnxExporter.Save(proto, path);
-        var gpu = Assert.Throws<TensorRtUnavailableException>(() => OnnxDetector.Open(path, new OrtExecution { Gpu = true }, TextWriter.Null));
+        var gpu = Assert.Throws<TensorRtUnavailableException>(() =>
+            OnnxDetector.Open(path, new OrtExecution { Gpu = true }, TextWriter.Null));
         Assert.Contains("holds a TensorRT engine: this build's ONNX Runtime", gpu.Message);
-        var cpu = Assert.Throws<TensorRtUnavailableException>(() => OnnxDetector.Open(path, new OrtExecution(), TextWriter.Null));
+        var cpu = Assert.Throws<TensorRtUnavailableException>(() =>
+            OnnxDetector.Open(path, new OrtExecution(), TextWriter.Null));
         Assert.Contains("--device cuda", cpu.Message);
     }
 }

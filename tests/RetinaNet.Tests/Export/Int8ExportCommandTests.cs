@@ -33,10 +33,13 @@ public class Int8ExportCommandTests
     {
         var dir = Paths.TempDir();
         var (model, images) = Shared.Value;
-        string table = Path.Combine(dir, "int8.cache"), first = Path.Combine(dir, "a.onnx"), second = Path.Combine(dir, "b.onnx");
+        string table = Path.Combine(dir, "int8.cache"), first = Path.Combine(dir, "a.onnx"),
+            second = Path.Combine(dir, "b.onnx");
         string[] targetOption = target is null ? [] : ["--int8-target", target];
-        var (code, output, error) = Run(["export", model, first, "--size", "128", "--int8", "--calibration-images", images, "--calibration-table", table,
-            "--calibration-method", "percentile", "--calibration-percentile", "99.9", "--batch", "2", "--calibration-batches", "2", "--device", "cpu", .. targetOption]);
+        var (code, output, error) = Run(["export", model, first, "--size", "128", "--int8",
+            "--calibration-images", images, "--calibration-table", table,
+            "--calibration-method", "percentile", "--calibration-percentile", "99.9", "--batch", "2",
+            "--calibration-batches", "2", "--device", "cpu", .. targetOption]);
         Assert.True(code == CommandLine.Ok, error);
         Assert.Contains(calibrating, output);
         Assert.Contains("int8 QDQ (PercentileCalibration)", output);
@@ -49,22 +52,28 @@ public class Int8ExportCommandTests
         {
             var floatGraph = OnnxExporter.Build(m, new ExportOptions(128, 128) { FullPrecision = true });
             var floats = Int8Policy.FloatConvolutions(m);
-            var convolutions = floatGraph.Graph.Node.Where(n => n.OpType == "Conv" && !floats.Contains(OnnxNames.ModulePathOf(n.Name))).ToList();
-            Assert.Equal(target == "tensorrt" ? convolutions.Select(c => OnnxNames.ModulePathOf(c.Name)).Distinct().Order()
-                : convolutions.SelectMany(c => new[] { c.Input[0], c.Output[0] }).Select(Producer).Distinct().Order(), written.Scales.Keys.Order());
+            var convolutions = floatGraph.Graph.Node.Where(n =>
+                n.OpType == "Conv" && !floats.Contains(OnnxNames.ModulePathOf(n.Name))).ToList();
+            Assert.Equal(
+                target == "tensorrt" ? convolutions.Select(c => OnnxNames.ModulePathOf(c.Name)).Distinct().Order()
+                : convolutions.SelectMany(c => new[] { c.Input[0], c.Output[0] }).Select(Producer).Distinct().Order(),
+                written.Scales.Keys.Order());
             string Producer(string tensor) =>
-                floatGraph.Graph.Node.Where(n => n.Input.Contains(tensor)).ToList() is [{ OpType: "Relu" } relu] && !convolutions.Any(c => c.Input[0] == tensor) ? relu.Output[0] : tensor;
+                floatGraph.Graph.Node.Where(n => n.Input.Contains(tensor)).ToList() is [{ OpType: "Relu" } relu]
+                && !convolutions.Any(c => c.Input[0] == tensor) ? relu.Output[0] : tensor;
         }
         Assert.Contains(exported.Graph.Node, n => n.OpType == "QuantizeLinear");
         Assert.Equal("int8", exported.MetadataProps.Single(p => p.Key == OnnxExporter.PrecisionKey).Value);
         Assert.Equal(target ?? "onnxruntime", exported.MetadataProps.Single(p => p.Key == Int8Export.TargetKey).Value);
         // weights as int8, but for the two float output layers
-        Assert.Equal(["box_head.8.weight", "cls_head.8.weight"], exported.Graph.Initializer.Where(i => i.Name.EndsWith(".weight", StringComparison.Ordinal)).Select(i => i.Name).Order());
+        Assert.Equal(["box_head.8.weight", "cls_head.8.weight"], exported.Graph.Initializer
+            .Where(i => i.Name.EndsWith(".weight", StringComparison.Ordinal)).Select(i => i.Name).Order());
         Assert.All(exported.Graph.Initializer.Where(i => i.Name.EndsWith(".weight.int8", StringComparison.Ordinal)),
             i => Assert.Equal(Onnx.TensorProto.Types.DataType.Int8, (Onnx.TensorProto.Types.DataType)i.DataType));
 
         // the table exists now: it is read, and the images are not needed
-        (code, output, error) = Run(["export", model, second, "--size", "128", "--int8", "--calibration-table", table, .. targetOption]);
+        (code, output, error) = Run(
+            ["export", model, second, "--size", "128", "--int8", "--calibration-table", table, .. targetOption]);
         Assert.True(code == CommandLine.Ok, error);
         Assert.Contains($"Using calibration table {table}", output);
         Assert.DoesNotContain("Calibrating", output);
@@ -72,13 +81,16 @@ public class Int8ExportCommandTests
     }
 
     [Theory]
-    [InlineData("--calibration-method: calibration method 'kl' is not one of minmax, entropy, percentile", "--calibration-method", "kl")]
-    [InlineData("--calibration-percentile: expected a percentage in (0, 100], got 120", "--calibration-percentile", "120")]
+    [InlineData("--calibration-method: calibration method 'kl' is not one of minmax, entropy, percentile",
+        "--calibration-method", "kl")]
+    [InlineData("--calibration-percentile: expected a percentage in (0, 100], got 120",
+        "--calibration-percentile", "120")]
     [InlineData("--calibration-table", "--calibration-table", "/nonexistent/dir/int8.cache")]
     public void BadInt8OptionsGiveOneLineAndExitCode2(string message, params string[] options)
     {
         var (model, images) = Shared.Value;
-        var (code, _, error) = Run(["export", model, Path.Combine(Paths.TempDir(), "m.onnx"), "--int8", "--calibration-images", images, .. options]);
+        var (code, _, error) = Run(["export", model, Path.Combine(Paths.TempDir(), "m.onnx"), "--int8",
+            "--calibration-images", images, .. options]);
         Assert.Equal(CommandLine.BadUsage, code);
         Assert.Contains(message, error);
         Assert.Single(error.TrimEnd().Split('\n'));
@@ -90,7 +102,8 @@ public class Int8ExportCommandTests
         var dir = Paths.TempDir();
         var table = Path.Combine(dir, "other.cache");
         File.WriteAllText(table, "TRT-8601-EntropyCalibration2\nimages: 3b66eddc\n");
-        var (code, _, error) = Run("export", Shared.Value.Model, Path.Combine(dir, "m.onnx"), "--size", "128", "--int8", "--calibration-table", table);
+        var (code, _, error) = Run("export", Shared.Value.Model, Path.Combine(dir, "m.onnx"), "--size", "128", "--int8",
+            "--calibration-table", table);
         Assert.NotEqual(CommandLine.Ok, code);
         Assert.Contains("no range for", error);
         Assert.Single(error.TrimEnd().Split('\n'));

@@ -23,13 +23,15 @@ public class OnnxContractTests
     }
 
     static object[] Shape(JsonElement shape) =>
-        [.. shape.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.String ? (object)d.GetString()! : d.GetInt64())];
+        [.. shape.EnumerateArray()
+            .Select(d => d.ValueKind == JsonValueKind.String ? (object)d.GetString()! : d.GetInt64())];
 
     [PythonOnnxFact]
     public void MetadataDescribesTheGraphThatIsThere()
     {
         var categories = new List<Category> { new(1, "person"), new(3, "car"), new(7, "traffic light") };
-        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3, Categories = categories });
+        using var model = new RetinaNetModel(
+            new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3, Categories = categories });
         foreach (bool raw in new[] { false, true })
         {
             var path = Path.Combine(Paths.TempDir(), raw ? "raw.onnx" : "full.onnx");
@@ -38,14 +40,16 @@ public class OnnxContractTests
             var meta = read.GetProperty("metadata");
 
             var written = JsonDocument.Parse(meta.GetProperty("retinanet.categories").GetString()!).RootElement
-                .EnumerateArray().Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString()!));
+                .EnumerateArray()
+                .Select(c => new Category(c.GetProperty("id").GetInt64(), c.GetProperty("name").GetString()!));
             Assert.Equal(categories, written);
             Assert.Equal("3", meta.GetProperty("retinanet.classes").GetString());
 
             // every input the contract names is a graph input of that type and shape, and the other way round
             var input = JsonDocument.Parse(meta.GetProperty("retinanet.input").GetString()!).RootElement;
             var graphInputs = read.GetProperty("inputs").EnumerateArray().ToList();
-            Assert.Equal(raw ? ["input_1"] : ["images", "image_sizes"], graphInputs.Select(i => i.GetProperty("name").GetString()));
+            Assert.Equal(raw ? ["input_1"] : ["images", "image_sizes"],
+                graphInputs.Select(i => i.GetProperty("name").GetString()));
             foreach (var g in graphInputs)
             {
                 var described = input.GetProperty(g.GetProperty("name").GetString()!);
@@ -60,8 +64,10 @@ public class OnnxContractTests
             if (raw)
             {
                 Assert.Equal(10, graphOutputs.Count); // score_1..5, box_1..5
-                Assert.Equal(new object[] { "batch", 9L * 3, 16L, 32L }, Shape(graphOutputs.Single(o => o.GetProperty("name").GetString() == "score_1").GetProperty("shape")));
-                Assert.Contains("anchor * 3 + class", outputs.GetProperty("score_1..score_5").GetProperty("meaning").GetString());
+                Assert.Equal(new object[] { "batch", 9L * 3, 16L, 32L }, Shape(
+                    graphOutputs.Single(o => o.GetProperty("name").GetString() == "score_1").GetProperty("shape")));
+                Assert.Contains("anchor * 3 + class",
+                    outputs.GetProperty("score_1..score_5").GetProperty("meaning").GetString());
             }
             else
                 foreach (var g in graphOutputs)

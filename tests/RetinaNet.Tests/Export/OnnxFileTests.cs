@@ -4,8 +4,8 @@ using Xunit;
 
 namespace RetinaNet.Tests.Export;
 
-/// <summary>Exported files as others read them: the ONNX reference checker (full check: strict shape and type inference)
-/// accepts them, and reading one back gives IR version 8 and opset 17.</summary>
+/// <summary>Exported files as others read them: the ONNX reference checker (full check: strict shape and type
+/// inference) accepts them, and reading one back gives IR version 8 and opset 17.</summary>
 public class OnnxFileTests
 {
     internal const string Python = "/usr/bin/python3";
@@ -16,7 +16,8 @@ public class OnnxFileTests
     {
         try
         {
-            using var process = Process.Start(new ProcessStartInfo(exe, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var process = Process.Start(
+                new ProcessStartInfo(exe, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
             var output = process.StandardOutput.ReadToEndAsync();
             var error = process.StandardError.ReadToEnd();
             process.WaitForExit();
@@ -49,7 +50,8 @@ public class OnnxFileTests
         }
         Export("full-fp32.onnx", "ResNet18FPN", new ExportOptions(128, 256) { FullPrecision = true });
         Export("full-fp16.onnx", "ResNet18FPN", new ExportOptions(128, 128));
-        Export("raw-fp32.onnx", "MobileNetV2FPN", new ExportOptions(128, 128) { RawHeads = true, FullPrecision = true });
+        Export("raw-fp32.onnx", "MobileNetV2FPN",
+            new ExportOptions(128, 128) { RawHeads = true, FullPrecision = true });
         Export("full-opset13.onnx", "ResNet18FPN", new ExportOptions(128, 128) { Opset = 13 });
 
         var (code, output) = Run(Python, $"\"{CheckScript()}\" {string.Join(" ", files.Select(f => $"\"{f}\""))}");

@@ -22,7 +22,8 @@ public class QdqPassTests
 {
     static readonly string[] FloatHeads = ["cls_head.8", "box_head.8"];
 
-    /// <summary>A made-up table: every quantized conv gets scale 0.01 + (its index) / 1000, so each is recognisable.</summary>
+    /// <summary>A made-up table: every quantized conv gets scale 0.01 + (its index) / 1000, so each
+    /// is recognisable.</summary>
     static CalibrationTable Table(ModelProto proto) => new("EntropyCalibration2",
         proto.Graph.Node.Where(n => n.OpType == "Conv").Select(n => OnnxNames.ModulePathOf(n.Name)).Distinct()
             .Where(p => !FloatHeads.Contains(p)).Select((p, i) => KeyValuePair.Create(p, 0.01f + i / 1000f)));
@@ -78,7 +79,8 @@ public class QdqPassTests
             var scale = initializer[q.Input[1]];
             Assert.Empty(scale.Dims);
             // convolutions reading the same tensor share the pair; with this made-up table they disagree: widest wins
-            float widest = originalConvs.Values.Where(c => c.Input[0] == before.Input[0] && table.Scales.ContainsKey(OnnxNames.ModulePathOf(c.Name)))
+            float widest = originalConvs.Values.Where(c =>
+                c.Input[0] == before.Input[0] && table.Scales.ContainsKey(OnnxNames.ModulePathOf(c.Name)))
                 .Max(c => table.Scales[OnnxNames.ModulePathOf(c.Name)]);
             Assert.Equal(widest, Floats(scale).Single());
             var zero = initializer[q.Input[2]];
@@ -92,24 +94,28 @@ public class QdqPassTests
         // the float weights of quantized convolutions are gone: the file holds their int8 copies
         Assert.DoesNotContain(graph.Initializer, i => i.Name == "backbones.ResNet18FPN.features.conv1.weight");
         Assert.Contains(graph.Initializer, i => i.Name == "cls_head.8.weight");
-        Assert.Equal(20 + 8 + 8 * 5, quantized); // ResNet18 body (stem, 16 block convs, 3 downsamples), FPN, 4 + 4 head convs x 5 levels
+        // ResNet18 body (stem, 16 block convs, 3 downsamples), FPN, 4 + 4 head convs x 5 levels
+        Assert.Equal(20 + 8 + 8 * 5, quantized);
 
         // post-processing untouched: no Q/DQ reads anything but a conv input or weight source
         var qdqInputs = graph.Node.Where(n => n.OpType == "QuantizeLinear").Select(n => n.Input[0]).ToList();
         Assert.Equal(qdqInputs.Count, qdqInputs.Distinct().Count()); // one pair per tensor
         var nonConvReaders = graph.Node.Where(n => n.OpType is not ("Conv" or "QuantizeLinear" or "DequantizeLinear"))
             .SelectMany(n => n.Input).ToHashSet();
-        Assert.DoesNotContain(graph.Node.Where(n => n.OpType == "DequantizeLinear").Select(n => n.Output[0]), nonConvReaders.Contains);
+        Assert.DoesNotContain(graph.Node.Where(n => n.OpType == "DequantizeLinear").Select(n => n.Output[0]),
+            nonConvReaders.Contains);
         // the block input read by both conv1 and the downsample conv of layer2.0 has one pair
-        var layer2 = graph.Node.Where(n => n.Name is "backbones.ResNet18FPN.features.layer2.0.conv1" or "backbones.ResNet18FPN.features.layer2.0.downsample.0").ToList();
+        var layer2 = graph.Node.Where(n => n.Name is "backbones.ResNet18FPN.features.layer2.0.conv1"
+            or "backbones.ResNet18FPN.features.layer2.0.downsample.0").ToList();
         Assert.Equal(2, layer2.Count);
         Assert.Equal(layer2[0].Input[0], layer2[1].Input[0]);
     }
 
     /// <summary>The Conv's weight: an int8 initializer read through DequantizeLinear on axis 0, one scale per output
-    /// channel = max |W[o]| / 127 of the float (BN-folded) weight, and values within half a step of W / scale.</summary>
-    static void CheckInt8Weight(NodeProto conv, string path, ModelProto original, Dictionary<string, NodeProto> producer,
-        Dictionary<string, TensorProto> initializer)
+    /// channel = max |W[o]| / 127 of the float (BN-folded) weight, and values within half a step of W / scale.
+    /// </summary>
+    static void CheckInt8Weight(NodeProto conv, string path, ModelProto original,
+        Dictionary<string, NodeProto> producer, Dictionary<string, TensorProto> initializer)
     {
         var dq = producer[conv.Input[1]];
         Assert.Equal("DequantizeLinear", dq.OpType);
@@ -214,7 +220,8 @@ public class QdqPassTests
         var expected = OrtTensors.Run(floatSession, inputs);
         var actual = OrtTensors.Run(int8Session, inputs);
         static double Rms(Tensor t) => (t * t).mean().sqrt().item<float>();
-        var all = string.Join("; ", expected.Select(e => $"{e.Key} rms error {Rms(e.Value - actual[e.Key]) / Rms(e.Value):F4}"));
+        var all = string.Join("; ",
+            expected.Select(e => $"{e.Key} rms error {Rms(e.Value - actual[e.Key]) / Rms(e.Value):F4}"));
         foreach (var (name, value) in expected)
         {
             double scale = value.abs().max().item<float>(), error = (value - actual[name]).abs().max().item<float>();
@@ -285,7 +292,8 @@ public class QdqPassTests
         OnnxExporter.Save(Quantized(out _, out _), path);
         var ort = Path.Combine(Paths.TempDir(), "int8-ort.onnx");
         OnnxExporter.Save(OrtLayout(rawHeads: false).Int8, ort);
-        var (ortCode, ortOutput) = OnnxFileTests.Run(OnnxFileTests.Python, $"\"{OnnxFileTests.CheckScript()}\" \"{ort}\"");
+        var (ortCode, ortOutput) = OnnxFileTests.Run(OnnxFileTests.Python,
+            $"\"{OnnxFileTests.CheckScript()}\" \"{ort}\"");
         Assert.True(ortCode == 0, ortOutput);
         Assert.Contains(": ok (IR version 8", ortOutput);
         var (code, output) = OnnxFileTests.Run(OnnxFileTests.Python, $"\"{OnnxFileTests.CheckScript()}\" \"{path}\"");

@@ -9,7 +9,8 @@ namespace RetinaNet.Tests.Export;
 /// hand-computed histograms.</summary>
 public class RangeCollectorTests
 {
-    static readonly JsonElement Fixture = JsonDocument.Parse(File.ReadAllText(Paths.Fixture("calibration", "calibration.json"))).RootElement;
+    static readonly JsonElement Fixture = JsonDocument.Parse(
+        File.ReadAllText(Paths.Fixture("calibration", "calibration.json"))).RootElement;
 
     static float[][] Batches()
     {
@@ -26,7 +27,8 @@ public class RangeCollectorTests
         return [.. result];
     }
 
-    /// <summary>Feeds the fixture batches as 4-D activations [1, 1, 128, n/128], as a convolution input arrives.</summary>
+    /// <summary>Feeds the fixture batches as 4-D activations [1, 1, 128, n/128], as a
+    /// convolution input arrives.</summary>
     static void Feed(Action<Tensor> observe, Device? device = null)
     {
         foreach (var batch in Batches())
@@ -37,7 +39,8 @@ public class RangeCollectorTests
     }
 
     static AbsHistogram FixtureHistogram(JsonElement e) => new(
-        e.GetProperty("counts").EnumerateArray().Select(c => c.GetDouble()).ToArray(), e.GetProperty("bin_width").GetDouble());
+        e.GetProperty("counts").EnumerateArray().Select(c => c.GetDouble()).ToArray(),
+        e.GetProperty("bin_width").GetDouble());
 
     [Fact]
     public void MinMaxIsTheLargestMagnitudeOverAllBatches()
@@ -97,7 +100,8 @@ public class RangeCollectorTests
             Feed(collector.Observe);
             double amax = collector.Amax();
             // exact: the smallest |x| with at least p% of the values at or below it; amax is the top of its bin
-            Assert.True(amax >= exact && amax - exact <= binWidth, $"{percentile}%: amax {amax}, numpy {exact}, bin {binWidth}");
+            Assert.True(amax >= exact && amax - exact <= binWidth,
+                $"{percentile}%: amax {amax}, numpy {exact}, bin {binWidth}");
         }
     }
 
@@ -119,7 +123,8 @@ public class RangeCollectorTests
         foreach (var c in Fixture.GetProperty("entropy_cases").EnumerateArray())
         {
             double expected = c.GetProperty("amax").GetDouble();
-            Assertions.Close(expected, EntropyThreshold.Amax(FixtureHistogram(c)), 1e-12 * expected, c.GetProperty("name").GetString()!);
+            Assertions.Close(expected, EntropyThreshold.Amax(FixtureHistogram(c)), 1e-12 * expected,
+                c.GetProperty("name").GetString()!);
         }
     }
 
@@ -129,7 +134,8 @@ public class RangeCollectorTests
         // 2 levels, candidates from 2 bins; counts 0, 8, 8, 1 → bin 0 takes bin 1's count: 8, 8, 8, 1 (25 values).
         // i = 2: P = (8, 17)/25, Q = (8, 8)/16 → KL = .32 ln(.32/.5) + .68 ln(.68/.5) = 0.0663
         // i = 3: P = (8, 8, 9)/25, levels {0, 1}, {2}: Q = (8, 8, 8)/24 → KL = .64 ln(.96) + .36 ln(1.08) = 0.0016
-        // i = 4: P = (8, 8, 8, 1)/25, levels {0, 1}, {2, 3}: Q = (8, 8, 4.5, 4.5)/25 → KL = .32 ln(8/4.5) + .04 ln(1/4.5) = 0.124
+        // i = 4: P = (8, 8, 8, 1)/25, levels {0, 1}, {2, 3}: Q = (8, 8, 4.5, 4.5)/25
+        //   → KL = .32 ln(8/4.5) + .04 ln(1/4.5) = 0.124
         // → i = 3, amax = 3.5 bins of 0.25
         Assert.Equal(0.875, EntropyThreshold.Amax(new AbsHistogram([0, 8, 8, 1], 0.25), levels: 2, startBin: 2));
         // an empty bin inside the kept range whose level has no other count makes Q zero where P is not: i = 3 of

@@ -61,7 +61,8 @@ public class RawHeadsDecodeTests
         var inference = config.Inference;
         var settings = JsonSerializer.Serialize(new
         {
-            threshold = inference.ScoreThreshold, top_n = inference.TopN, nms = inference.NmsThreshold, detections = inference.Detections,
+            threshold = inference.ScoreThreshold, top_n = inference.TopN, nms = inference.NmsThreshold,
+            detections = inference.Detections,
         });
         File.WriteAllText(Path.Combine(dir, "meta.json"), $$"""
             {"shapes": {{JsonSerializer.Serialize(shapes)}}, "anchors": {{OnnxExporter.AnchorsMetadata(config)}}, "settings": {{settings}}}
@@ -88,7 +89,8 @@ public class RawHeadsDecodeTests
             Assertions.Close(scores[i], theirs[i].GetProperty("score").GetDouble(), 1e-6, $"score {i}");
             Assert.Equal(classes[i], theirs[i].GetProperty("class").GetInt64());
             var box = theirs[i].GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-            for (int j = 0; j < width; j++) Assertions.Close(boxes[i * width + j], box[j], 2e-3, $"detection {i} value {j}");
+            for (int j = 0; j < width; j++)
+                Assertions.Close(boxes[i * width + j], box[j], 2e-3, $"detection {i} value {j}");
         }
     }
 

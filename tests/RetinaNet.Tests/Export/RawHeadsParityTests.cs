@@ -16,7 +16,8 @@ public class RawHeadsParityTests
     {
         using var scope = NewDisposeScope();
         using var model = ExportFixtures.Model(backbone);
-        var proto = OnnxExporter.Build(model, new ExportOptions(height, width) { RawHeads = true, FullPrecision = true });
+        var proto = OnnxExporter.Build(model,
+            new ExportOptions(height, width) { RawHeads = true, FullPrecision = true });
         using var session = ExportFixtures.Session(proto);
         var input = FormulaWeights.Input(2, 3, height, width); // batch 2 through the symbolic batch dimension
         using var expected = model.forward(input);
@@ -24,8 +25,10 @@ public class RawHeadsParityTests
         Assert.Equal(5, expected.ClassLogits.Length);
         for (int level = 0; level < 5; level++)
         {
-            Assertions.RelClose(expected.ClassLogits[level].sigmoid(), outputs[OnnxNames.RawScores(level)], 1e-4, $"{backbone} score_{level + 1}");
-            Assertions.RelClose(expected.BoxDeltas[level], outputs[OnnxNames.RawBoxes(level)], 1e-4, $"{backbone} box_{level + 1}");
+            Assertions.RelClose(expected.ClassLogits[level].sigmoid(), outputs[OnnxNames.RawScores(level)], 1e-4,
+                $"{backbone} score_{level + 1}");
+            Assertions.RelClose(expected.BoxDeltas[level], outputs[OnnxNames.RawBoxes(level)], 1e-4,
+                $"{backbone} box_{level + 1}");
         }
     }
 }

@@ -25,12 +25,13 @@ public class CategoriesTests
         Assert.True(expected.Count >= 2);
         string model = Path.Combine(dir, "m.pth"), onnx = Path.Combine(dir, "m.onnx");
         Assert.Equal(0, CommandLine.Run(["train", model, "--annotations", annotations, "--images", images, "--backbone",
-            "ResNet18FPN", "--backbone-weights", "none", "--iters", "1", "--batch", "2", "--resize", "128", "--max-size", "128",
-            "--device", "cpu"], TextWriter.Null, TextWriter.Null));
+            "ResNet18FPN", "--backbone-weights", "none", "--iters", "1", "--batch", "2", "--resize", "128",
+            "--max-size", "128", "--device", "cpu"], TextWriter.Null, TextWriter.Null));
 
         using (var loaded = Checkpoint.Load(model).Model) Assert.Equal(expected, loaded.Config.Categories);
 
-        Assert.Equal(0, CommandLine.Run(["export", model, onnx, "--size", "128", "128", "--full-precision", "--score-threshold", "0"],
+        Assert.Equal(0, CommandLine.Run(
+            ["export", model, onnx, "--size", "128", "128", "--full-precision", "--score-threshold", "0"],
             TextWriter.Null, TextWriter.Null));
         using (var session = new InferenceSession(onnx))
         {
@@ -69,6 +70,7 @@ public class CategoriesTests
         using var loaded = Checkpoint.Load(path).Model;
         Assert.Equal(categories, loaded.Config.Categories);
         using var detector = Detector.Load(path, new DetectorOptions { Device = "cpu" });
-        Assert.Equal([.. categories, new Category(2, "class 2")], detector.Categories); // a class beyond them: its index
+        // a class beyond them: its index
+        Assert.Equal([.. categories, new Category(2, "class 2")], detector.Categories);
     }
 }

@@ -23,9 +23,11 @@ public class CoordinateRoundTripTests
         // (x, y, w, h) in original pixels, and classes
         var coco = new (float X, float Y, float W, float H, int C)[] { (30, 40, 64, 48, 1), (100, 20, 36, 90, 0) };
         var boxes = coco.SelectMany(b => new[] { b.X, b.Y, b.X + b.W, b.Y + b.H }).ToArray();
-        var image = new ImageWithBoxes(zeros(3, height, width, ScalarType.Byte), boxes, coco.Select(b => b.C).ToArray());
+        var image = new ImageWithBoxes(zeros(3, height, width, ScalarType.Byte), boxes,
+            coco.Select(b => b.C).ToArray());
         Augmentation.ForInference(resize, maxSize).Apply(image, new Random(0));
-        using var host = HostBatch.Collate([new PreparedImage(0, 7, image, width, height)], [false], Fpn.Stride, pin: false);
+        using var host = HostBatch.Collate([new PreparedImage(0, 7, image, width, height)], [false], Fpn.Stride,
+            pin: false);
         image.Dispose();
 
         long H = host.Pixels.shape[2], W = host.Pixels.shape[3];
@@ -47,7 +49,8 @@ public class CoordinateRoundTripTests
             long n = a * h * w;
             // (a, y, x) anchor order -> head map [1, a*K, h, w] (channel a*K + k), as the loss reads it
             cls.Add(logits.narrow(0, offset, n).view(a, h, w, k).permute(0, 3, 1, 2).reshape(1, a * k, h, w));
-            reg.Add(assigned.BoxDeltas[0].narrow(0, offset, n).view(a, h, w, 4).permute(0, 3, 1, 2).reshape(1, a * 4, h, w));
+            reg.Add(assigned.BoxDeltas[0].narrow(0, offset, n).view(a, h, w, 4).permute(0, 3, 1, 2)
+                .reshape(1, a * 4, h, w));
             offset += n;
         }
         using var heads = new HeadOutputs([.. cls], [.. reg]);

@@ -49,7 +49,8 @@ public class DetectorTests
         random.NextBytes(pixels);
         for (int r = 0; r < 6; r++)
         {
-            int x = random.Next(width - 20), y = random.Next(height - 20), w = random.Next(10, 60), h = random.Next(10, 60);
+            int x = random.Next(width - 20), y = random.Next(height - 20), w = random.Next(10, 60),
+                h = random.Next(10, 60);
             var colour = new[] { (byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256) };
             for (int j = y; j < Math.Min(height, y + h); j++)
                 for (int i = x; i < Math.Min(width, x + w); i++)
@@ -83,8 +84,8 @@ public class DetectorTests
     {
         var (model, _, images) = Shared.Value;
         var output = Path.Combine(Paths.TempDir(), "detections.json");
-        Assert.Equal(0, CommandLine.Run(["infer", model, "--images", Path.GetDirectoryName(images[0])!, "--output", output,
-            "--device", "cpu", "--batch", "2"], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["infer", model, "--images", Path.GetDirectoryName(images[0])!,
+            "--output", output, "--device", "cpu", "--batch", "2"], TextWriter.Null, TextWriter.Null));
         using var json = JsonDocument.Parse(File.ReadAllText(output));
         var names = json.RootElement.GetProperty("images").EnumerateArray()
             .ToDictionary(i => i.GetProperty("id").GetInt64(), i => i.GetProperty("file_name").GetString()!);
@@ -162,7 +163,8 @@ public class DetectorTests
         }
     }
 
-    /// <summary>On a GPU (bf16 weights, channels-last, the model thread): the CPU's detections, to bf16's precision.</summary>
+    /// <summary>On a GPU (bf16 weights, channels-last, the model thread): the CPU's detections, to
+    /// bf16's precision.</summary>
     [GpuFact]
     public async Task OnAGpuTheDetectionsAreTheCpusToBf16Precision()
     {
@@ -170,7 +172,8 @@ public class DetectorTests
         using var cpu = Detector.Load(model, Cpu with { ScoreThreshold = 0.2 });
         foreach (var full in new[] { true, false })
         {
-            using var gpu = Detector.Load(model, new DetectorOptions { Device = "cuda", ScoreThreshold = 0.2, FullPrecision = full });
+            using var gpu = Detector.Load(model,
+                new DetectorOptions { Device = "cuda", ScoreThreshold = 0.2, FullPrecision = full });
             foreach (var image in images)
             {
                 var a = cpu.Detect(image);
@@ -195,7 +198,8 @@ public class DetectorTests
         Assert.Contains("post-processing is part of an exported model", fixedGraph.Message);
         Assert.Throws<ArgumentException>(() => Detector.Load(model, Cpu with { Device = "tpu" }));
         using var detector = Detector.Load(model, Cpu);
-        var corrupt = Assert.Throws<BadInputException>(() => detector.Detect(new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 }));
+        var corrupt = Assert.Throws<BadInputException>(() =>
+            detector.Detect(new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 }));
         Assert.Contains("image", corrupt.Message);
         detector.Dispose();
         Assert.Throws<ObjectDisposedException>(() => detector.Detect(Shared.Value.Images[0]));
@@ -207,8 +211,8 @@ public class DetectorTests
         var (model, _, images) = Shared.Value;
         var root = Paths.RepositoryRoot();
         var output = Path.Combine(Paths.TempDir(), "sample");
-        var (code, text) = Run("dotnet", ["build", Path.Combine(root, "samples", "DetectObjects"), "-c", "Release", "-o", output,
-            "-nologo", "-v", "q"]);
+        var (code, text) = Run("dotnet", ["build", Path.Combine(root, "samples", "DetectObjects"), "-c", "Release",
+            "-o", output, "-nologo", "-v", "q"]);
         Assert.True(code == 0, text);
         (code, text) = Run("dotnet", [Path.Combine(output, "DetectObjects.dll"), model, images[0]]);
         Assert.True(code == 0, text);

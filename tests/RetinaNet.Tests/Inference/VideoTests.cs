@@ -30,19 +30,22 @@ public class VideoTests
         var dir = Paths.TempDir();
         var (annotations, images) = ShapesOnDisk.Write(dir, 6, 96, seed: 11, "train.json");
         string model = Path.Combine(dir, "m.pth");
-        Assert.Equal(0, CommandLine.Run(["train", model, "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN",
-            "--backbone-weights", "none", "--iters", "1", "--batch", "2", "--resize", "96", "--max-size", "96", "--device", "cpu"],
-            TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["train", model, "--annotations", annotations, "--images", images,
+            "--backbone", "ResNet18FPN", "--backbone-weights", "none", "--iters", "1", "--batch", "2",
+            "--resize", "96", "--max-size", "96", "--device", "cpu"], TextWriter.Null, TextWriter.Null));
         var files = Directory.GetFiles(images, "*.png").Order(StringComparer.Ordinal).ToArray();
         var frames = Path.Combine(dir, "frames");
         Directory.CreateDirectory(frames);
         for (int i = 0; i < files.Length; i++) File.Copy(files[i], Path.Combine(frames, $"f{i:000}.png"));
-        string clip = Path.Combine(dir, "clip.mkv"), jsonl = Path.Combine(dir, "d.jsonl"), saved = Path.Combine(dir, "out.mkv");
-        Ffmpeg("-framerate", "4", "-i", Path.Combine(frames, "f%03d.png"), "-c:v", "png", clip); // lossless: the same pixels
+        string clip = Path.Combine(dir, "clip.mkv"), jsonl = Path.Combine(dir, "d.jsonl"),
+            saved = Path.Combine(dir, "out.mkv");
+        // lossless: the same pixels
+        Ffmpeg("-framerate", "4", "-i", Path.Combine(frames, "f%03d.png"), "-c:v", "png", clip);
 
         var stderr = new StringWriter();
         int code = CommandLine.Run(["infer", model, "--video", clip, "--output", jsonl, "--save-video", saved,
-            "--score-threshold", "0.01", "--batch", "1", "--device", "cpu"], TextWriter.Null, stderr); // batch 1: one model call a frame, as below
+            "--score-threshold", "0.01", "--batch", "1", "--device", "cpu"],
+            TextWriter.Null, stderr); // batch 1: one model call a frame, as below
         Assert.True(code == 0, stderr.ToString());
         Assert.Contains($"6 frames of {clip}", stderr.ToString());
 
@@ -75,7 +78,8 @@ public class VideoTests
         var output = Ffmpeg("-i", saved, "-f", "rawvideo", "-pix_fmt", "rgb24", "-");
         Assert.Equal(6 * 96 * 96 * 3, input.Length);
         Assert.Equal(input.Length, output.Length);
-        Assert.False(input.AsSpan(0, 96 * 96 * 3).SequenceEqual(output.AsSpan(0, 96 * 96 * 3)), "frame 0 came back without boxes");
+        Assert.False(input.AsSpan(0, 96 * 96 * 3).SequenceEqual(output.AsSpan(0, 96 * 96 * 3)),
+            "frame 0 came back without boxes");
     }
 
     [Fact]
@@ -85,13 +89,16 @@ public class VideoTests
         var model = Path.Combine(dir, "m.pth");
         File.WriteAllBytes(model, [1, 2, 3]);
         var stderr = new StringWriter();
-        Assert.Equal(2, CommandLine.Run(["infer", model, "--video", "v.mp4", "--images", dir], TextWriter.Null, stderr));
+        Assert.Equal(2,
+            CommandLine.Run(["infer", model, "--video", "v.mp4", "--images", dir], TextWriter.Null, stderr));
         Assert.Contains("--images does not go with --video", stderr.ToString());
         stderr = new StringWriter();
-        Assert.Equal(2, CommandLine.Run(["infer", model, "--save-video", "o.mp4", "--images", dir], TextWriter.Null, stderr));
+        Assert.Equal(2,
+            CommandLine.Run(["infer", model, "--save-video", "o.mp4", "--images", dir], TextWriter.Null, stderr));
         Assert.Contains("--save-video needs --video", stderr.ToString());
         stderr = new StringWriter();
-        Assert.Equal(2, CommandLine.Run(["infer", model, "--video", "v.mp4", "--save-video", Path.Combine(dir, "o.avi")], TextWriter.Null, stderr));
+        Assert.Equal(2, CommandLine.Run(
+            ["infer", model, "--video", "v.mp4", "--save-video", Path.Combine(dir, "o.avi")], TextWriter.Null, stderr));
         Assert.Contains("--save-video", stderr.ToString());
     }
 }

@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
 
-/// <summary>Our bodies against torchvision's outputs for the same weights (fixtures by tests/fixtures/make_backbone_fixtures.py).</summary>
+/// <summary>Our bodies against torchvision's outputs for the same weights (fixtures by
+/// tests/fixtures/make_backbone_fixtures.py).</summary>
 public class BackboneParityTests
 {
     public static TheoryData<string, string> Cases => new()
@@ -65,7 +66,8 @@ public class BackboneParityTests
             var o = meta.GetProperty("outputs").GetProperty(names[i]);
             var expectedShape = o.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
             var bytes = File.ReadAllBytes(Paths.Fixture("backbones", o.GetProperty("file").GetString()!));
-            var expected = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray(), expectedShape);
+            var expected = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray(),
+                expectedShape);
             Assertions.RelClose(expected, outputs[i], 1e-5, $"{fixture} {names[i]}");
         }
     }

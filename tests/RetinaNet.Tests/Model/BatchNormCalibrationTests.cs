@@ -17,7 +17,8 @@ public class BatchNormCalibrationTests
         model.CalibrateBatchNorm(images);
         var state = StateDict.Of(model);
         // independent reference: conv1 by hand (7x7, stride 2, padding 3), then per-channel mean and variance
-        var prefix = state.Keys.First(k => k.EndsWith("conv1.weight") && !k.Contains("layer")).Replace("conv1.weight", "");
+        var prefix = state.Keys.First(k => k.EndsWith("conv1.weight") && !k.Contains("layer"))
+            .Replace("conv1.weight", "");
         using var conv = nn.functional.conv2d(images, state[prefix + "conv1.weight"], strides: [2, 2], padding: [3, 3]);
         var mean = conv.mean([0, 2, 3]); var variance = conv.var([0, 2, 3], unbiased: false);
         Assert.True(allclose(state[prefix + "bn1.running_mean"], mean, rtol: 1e-4, atol: 1e-5));

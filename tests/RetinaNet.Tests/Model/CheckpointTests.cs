@@ -51,7 +51,8 @@ public class CheckpointTests
         };
         using var model = new RetinaNetModel(config);
         model.Initialize(5);
-        Checkpoint.Save(path, model, name.EndsWith(".pth") ? new TrainingState(42, new Dictionary<string, object?> { ["lr"] = 0.01 }) : null);
+        Checkpoint.Save(path, model,
+            name.EndsWith(".pth") ? new TrainingState(42, new Dictionary<string, object?> { ["lr"] = 0.01 }) : null);
         Assert.Equal([path], Directory.GetFiles(dir)); // no temporary file left
         var loaded = Checkpoint.Load(path);
         using var copy = loaded.Model;
@@ -100,7 +101,8 @@ public class CheckpointTests
     public void SafeTensorsWrittenBeforeTheMetadataWasTheCheckpointsFieldsStillLoad()
     {
         var path = Path.Combine(Paths.TempDir(), "old.safetensors");
-        using (var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 })) Checkpoint.Save(path, model);
+        using (var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 }))
+            Checkpoint.Save(path, model);
         var weights = SafeTensorsFile.Load(path, out var metadata);
         // the metadata as our releases before this one wrote it (a C# record's property names)
         metadata["retinanet"] = """
@@ -110,8 +112,8 @@ public class CheckpointTests
             """;
         SafeTensorsFile.Save(path, weights, metadata);
         using var old = Checkpoint.Load(path).Model;
-        Assert.Equal(new InferenceConfig { ScoreThreshold = 0.3, TopN = 500, NmsThreshold = 0.6, Detections = 50, Resize = 640, MaxSize = 800 },
-            old.Config.Inference);
+        Assert.Equal(new InferenceConfig { ScoreThreshold = 0.3, TopN = 500, NmsThreshold = 0.6, Detections = 50,
+            Resize = 640, MaxSize = 800 }, old.Config.Inference);
         Assert.Equal([new Category(7, "cell"), new Category(9, "dust")], old.Config.Categories);
         Assert.Equal([4, 5.0396842, 6.3496042], old.Config.Anchors.Scales);
     }
@@ -125,7 +127,8 @@ public class CheckpointTests
         Checkpoint.Save(path, model, new TrainingState(1));
         var before = File.ReadAllBytes(path);
         // An optimizer state the writer cannot serialise makes the save fail half-way through.
-        Assert.ThrowsAny<Exception>(() => Checkpoint.Save(path, model, new TrainingState(2, new Dictionary<string, object?> { ["bad"] = new object() })));
+        Assert.ThrowsAny<Exception>(() => Checkpoint.Save(path, model,
+            new TrainingState(2, new Dictionary<string, object?> { ["bad"] = new object() })));
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal([path], Directory.GetFiles(dir));
         using var reloaded = Checkpoint.Load(path).Model;
@@ -149,7 +152,8 @@ public class CheckpointTests
     public void BackboneWeightsOfTheWrongNetworkAreRefused()
     {
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet50FPN"], Classes = 2 });
-        var e = Assert.Throws<InvalidDataException>(() => BackboneWeights.Load(model, Paths.ImageNetResNet18(pth: true)));
+        var e = Assert.Throws<InvalidDataException>(() =>
+            BackboneWeights.Load(model, Paths.ImageNetResNet18(pth: true)));
         Assert.Contains("resnet50", e.Message);
     }
 }

@@ -14,7 +14,8 @@ public class GpuTests
     public void ForwardAndBackwardRunOnCuda()
     {
         using var scope = NewDisposeScope();
-        var (model, loss) = TrainingLoss.Once(CUDA, 256, 256, tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]));
+        var (model, loss) = TrainingLoss.Once(CUDA, 256, 256,
+            tensor(new float[] { 10, 10, 50, 60, 1, 100, 100, 40, 40, 2 }, [2, 1, 5]));
         using var _ = model;
         loss.backward();
         Assert.True(float.IsFinite(loss.item<float>()));
@@ -36,22 +37,26 @@ public class GpuTests
     }
 
     [GpuFact]
-    public void NvJpegResolvesEverySymbol() => Assert.True(RetinaNet.Native.NvJpeg.Available, RetinaNet.Native.NvJpeg.MissingReason);
+    public void NvJpegResolvesEverySymbol() =>
+        Assert.True(RetinaNet.Native.NvJpeg.Available, RetinaNet.Native.NvJpeg.MissingReason);
 
     [GpuFact]
-    public void CudaGraphEntryPointsResolve() => Assert.True(RetinaNet.Native.CudaGraphs.Available, RetinaNet.Native.CudaGraphs.MissingReason);
+    public void CudaGraphEntryPointsResolve() =>
+        Assert.True(RetinaNet.Native.CudaGraphs.Available, RetinaNet.Native.CudaGraphs.MissingReason);
 
     [GpuFact]
     public void ReplayedCudaGraphGivesTheEagerDetections()
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(3);
-        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 4, Inference = new InferenceConfig { ScoreThreshold = 0 } });
+        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 4,
+            Inference = new InferenceConfig { ScoreThreshold = 0 } });
         model.Initialize(3);
         model.to(CUDA).eval();
         var g = new Generator(5);
         var images = Enumerable.Range(0, 2).Select(i => new RetinaNet.Data.Loading.PreparedImage(i, i,
-            new RetinaNet.Data.Transforms.ImageWithBoxes(randint(0, 256, [3, 256, 384], generator: g).to(ScalarType.Byte), [], []), 384, 256)).ToList();
+            new RetinaNet.Data.Transforms.ImageWithBoxes(
+                randint(0, 256, [3, 256, 384], generator: g).to(ScalarType.Byte), [], []), 384, 256)).ToList();
         using var host = RetinaNet.Data.Loading.HostBatch.Collate(images, [false, false], Fpn.Stride, pin: true);
         using var graphed = new RetinaNet.Inference.DetectionRunner(model, CUDA, null, cudaGraphs: true);
         using var eager = new RetinaNet.Inference.DetectionRunner(model, CUDA, null);
@@ -61,7 +66,9 @@ public class GpuTests
         for (int i = 0; i < a.Count; i++)
         {
             Assert.Equal(b[i].Classes, a[i].Classes);
-            for (int j = 0; j < a[i].Count; j++) Assert.True(Math.Abs(a[i].Scores[j] - b[i].Scores[j]) < 1e-5 && Math.Abs(a[i].Boxes[j] - b[i].Boxes[j]) < 1e-3, $"image {i} detection {j}");
+            for (int j = 0; j < a[i].Count; j++)
+                Assert.True(Math.Abs(a[i].Scores[j] - b[i].Scores[j]) < 1e-5
+                    && Math.Abs(a[i].Boxes[j] - b[i].Boxes[j]) < 1e-3, $"image {i} detection {j}");
         }
     }
 

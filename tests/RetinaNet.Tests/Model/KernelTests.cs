@@ -10,11 +10,13 @@ using static TorchSharp.torch;
 namespace RetinaNet.Tests.Model;
 
 /// <summary>Our NVRTC-compiled CUDA kernels against independent references: greedy NMS and sorting written out in
-/// plain C#, the focal loss by hand in double precision and its gradient by autograd through the elementwise loss.</summary>
+/// plain C#, the focal loss by hand in double precision and its gradient by autograd through the
+/// elementwise loss.</summary>
 public class KernelTests
 {
     [GpuFact]
-    public void KernelsCompileAndResolveEveryEntryPoint() => Assert.True(CudaKernels.Available, CudaKernels.MissingReason);
+    public void KernelsCompileAndResolveEveryEntryPoint() =>
+        Assert.True(CudaKernels.Available, CudaKernels.MissingReason);
 
     [Fact]
     public void KernelsSayWhyTheyAreUnavailableWithoutCuda()
@@ -42,7 +44,8 @@ public class KernelTests
         var counts = result.Count.cpu().data<long>().ToArray();
         for (int b = 0; b < 3; b++)
         {
-            var expected = RetinaNet.Tests.Boxes.NmsTests.BruteForce(scores[b].data<float>().ToArray(), boxes[b].contiguous().data<float>().ToArray(), classes[b].data<long>().ToArray(),
+            var expected = RetinaNet.Tests.Boxes.NmsTests.BruteForce(scores[b].data<float>().ToArray(),
+                boxes[b].contiguous().data<float>().ToArray(), classes[b].data<long>().ToArray(),
                 valid[b].data<bool>().ToArray(), 0.5f, limit);
             Assert.True(expected.Count > 10, "the case must keep boxes");
             Assert.Equal(expected.Count, (int)counts[b]);
@@ -90,7 +93,8 @@ public class KernelTests
         var gotIndices = indices.cpu().data<long>().ToArray();
         for (int r = 0; r < 3; r++)
         {
-            var expected = Enumerable.Range(0, n).OrderByDescending(i => host[r * n + i]).ThenBy(i => i).Take(k).ToArray();
+            var expected = Enumerable.Range(0, n).OrderByDescending(i => host[r * n + i]).ThenBy(i => i).Take(k)
+                .ToArray();
             Assert.Equal(expected.Select(i => (long)i), gotIndices.Skip(r * k).Take(k));
             Assert.Equal(expected.Select(i => host[r * n + i]), gotValues.Skip(r * k).Take(k));
         }
@@ -188,7 +192,8 @@ public class KernelTests
             using (no_grad())
             {
                 foreach (var (name, buffer) in norm.named_buffers())
-                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2); else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
+                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
+                    else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
             }
         model.to(CUDA).eval();
         var images = randn(2, 3, 128, 256).cuda();
@@ -202,7 +207,8 @@ public class KernelTests
         for (int i = 0; i < fused.Length; i++)
         {
             var error = ((fused[i] - reference[i]).abs().max() / reference[i].abs().max()).item<float>();
-            Assert.True(error < 5e-3, $"level {i}: relative error {error}"); // TF32 convolutions: one rounding apart feeds on
+            // TF32 convolutions: one rounding apart feeds on
+            Assert.True(error < 5e-3, $"level {i}: relative error {error}");
         }
     }
 
@@ -214,7 +220,10 @@ public class KernelTests
     {
         using var scope = NewDisposeScope();
         var g = new Generator(19);
-        Tensor Make() { var t = randn(2, 16, 6, 10, generator: g).to(dtype).cuda(); return (nhwc ? Layouts.NhwcCopy(t) : t); }
+        Tensor Make()
+        {
+            var t = randn(2, 16, 6, 10, generator: g).to(dtype).cuda(); return (nhwc ? Layouts.NhwcCopy(t) : t);
+        }
         var x = Make().requires_grad_(); var residual = Make().requires_grad_();
         var scale = (rand(16, generator: g) * Of(2) - Of(0.5)).cuda(); var shift = randn(16, generator: g).cuda();
         var upstream = Make();
@@ -222,7 +231,8 @@ public class KernelTests
         (y.to(ScalarType.Float32) * upstream.to(ScalarType.Float32)).sum().backward();
 
         // reference: the same function as libtorch ops in float32, differentiated by autograd
-        var xr = x.detach().to(ScalarType.Float32).requires_grad_(); var rr = residual.detach().to(ScalarType.Float32).requires_grad_();
+        var xr = x.detach().to(ScalarType.Float32).requires_grad_();
+        var rr = residual.detach().to(ScalarType.Float32).requires_grad_();
         var yr = (xr * scale.view(1, -1, 1, 1)).Plus(shift.view(1, -1, 1, 1)).Plus(rr);
         if (relu) yr = yr.relu();
         (yr * upstream.to(ScalarType.Float32)).sum().backward();

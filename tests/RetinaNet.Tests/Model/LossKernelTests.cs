@@ -20,7 +20,8 @@ public class LossKernelTests
         using var scope = NewDisposeScope();
         var g = new Generator(21);
         var config = new AnchorConfig();
-        var anchors = cat([Anchors.ForLevel(8, 30, 40, config), Anchors.ForLevel(16, 15, 20, config), AnchorAndCoderTests.MakeBoxes(500, g, 300)], 0);
+        var anchors = cat([Anchors.ForLevel(8, 30, 40, config), Anchors.ForLevel(16, 15, 20, config),
+            AnchorAndCoderTests.MakeBoxes(500, g, 300)], 0);
         const int batch = 3, m = 12;
         var boxes = AnchorAndCoderTests.MakeBoxes(batch * m, g, 280).view(batch, m, 4).round();
         var xywh = cat([boxes[.., .., ..2], (boxes[.., .., 2..] - boxes[.., .., ..2]).Plus(Of(1))], -1);
@@ -65,9 +66,11 @@ public class LossKernelTests
                 }
                 long expected = best >= 0.5 ? (long)t[(b * m + match) * 5 + 4] + 1 : best < 0.4 ? 0 : -1;
                 if (expected == 0 && cover >= TargetAssigner.CrowdIoA) { expected = -1; crowdIgnored++; }
-                Assert.True(expected == labels[b * n + i], $"image {b}, anchor {i}: expected label {expected}, got {labels[b * n + i]}");
+                Assert.True(expected == labels[b * n + i],
+                    $"image {b}, anchor {i}: expected label {expected}, got {labels[b * n + i]}");
             }
-        Assert.True(crowdIgnored > 0 && labels.Count(l => l > 0) > 10 && labels.Count(l => l == 7) > 0, "the case must hold crowd-ignored anchors and tie-broken foreground");
+        Assert.True(crowdIgnored > 0 && labels.Count(l => l > 0) > 10 && labels.Count(l => l == 7) > 0,
+            "the case must hold crowd-ignored anchors and tie-broken foreground");
     }
 
     [GpuTheory]
@@ -106,7 +109,8 @@ public class LossKernelTests
         for (int i = 0; i < levels.Length; i++)
         {
             var error = (onGpu[i].grad!.cpu().to(ScalarType.Float32) - refLevels[i].grad!).abs().max().item<float>();
-            Assert.True(error < tolerance * 10, $"level {i}: largest gradient error {error}"); // gradients are ±1 or d/β ≤ 1
+            // gradients are ±1 or d/β ≤ 1
+            Assert.True(error < tolerance * 10, $"level {i}: largest gradient error {error}");
         }
     }
 
@@ -134,7 +138,8 @@ public class LossKernelTests
         var targets = rotated
             ? tensor(new float[] { 2, 3, 20, 14, 0.3f, 1, 10, 0, 16, 30, -0.5f, 4,
                                    -1, -1, -1, -1, 0, -1,
-                                   0, 0, 31, 31, 0.1f, 2, 4, 4, 12, 10, 0, 0, 16, 16, 14, 14, 0.2f, -2 }, [2, 3, 6]).cuda()
+                                   0, 0, 31, 31, 0.1f, 2, 4, 4, 12, 10, 0, 0, 16, 16, 14, 14, 0.2f, -2 },
+                                   [2, 3, 6]).cuda()
             : tensor(new float[] { 2, 3, 20, 14, 1, 10, 0, 16, 30, 4, -1, -1, -1, -1, -1,
                                    0, 0, 31, 31, 2, 4, 4, 12, 10, 0, 16, 16, 14, 14, -2 }, [2, 3, 5]).cuda();
         (float Cls, float Box, Tensor[] Grads) Run(bool kernels)
@@ -159,8 +164,8 @@ public class LossKernelTests
     }
 }
 
-/// <summary>Per-level head outputs [B, A·K, H, W] as the losses read them: anchors (a, y, x) level after level, K values
-/// each (classes or box deltas). The reference side of the loss-kernel tests.</summary>
+/// <summary>Per-level head outputs [B, A·K, H, W] as the losses read them: anchors (a, y, x) level after level, K
+/// values each (classes or box deltas). The reference side of the loss-kernel tests.</summary>
 static class HeadLevelElements
 {
     /// <summary>Every element in double: its image's anchor index among the labels' [B·N], its k, its value.</summary>
@@ -176,12 +181,14 @@ static class HeadLevelElements
                     for (int c = 0; c < k; c++)
                         for (long y = 0; y < h; y++)
                             for (long x = 0; x < w; x++)
-                                yield return (b * n + offset + (a * h + y) * w + x, c, v[(((b * anchors + a) * k + c) * h + y) * w + x]);
+                                yield return (b * n + offset + (a * h + y) * w + x, c,
+                                    v[(((b * anchors + a) * k + c) * h + y) * w + x]);
             offset += anchors * h * w;
         }
     }
 
     /// <summary>The levels as one [B, N, K] tensor (views, so autograd reaches the levels).</summary>
     public static Tensor PerAnchor(Tensor[] levels, int anchors, int k) =>
-        cat(levels.Select(l => l.view(l.shape[0], anchors, k, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2).reshape(l.shape[0], -1, k)).ToArray(), 1);
+        cat(levels.Select(l => l.view(l.shape[0], anchors, k, l.shape[2], l.shape[3]).permute(0, 1, 3, 4, 2)
+            .reshape(l.shape[0], -1, k)).ToArray(), 1);
 }

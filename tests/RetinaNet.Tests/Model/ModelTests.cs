@@ -56,7 +56,9 @@ public class ModelTests
             var b = Build(2, 7);
             var c = Build(1, 8);
             if (backbone == "ResNet18FPN")
-            {   // torch.nn.init's definitions: Kaiming normal, fan-out 64*7*7; Xavier-uniform bound sqrt(6/(fan in+out))
+            {
+                // torch.nn.init's definitions: Kaiming normal, fan-out 64*7*7;
+                // Xavier-uniform bound sqrt(6/(fan in+out))
                 var stem = a.Single(kv => kv.Key.EndsWith("conv1.weight") && kv.Value.Length == 64 * 3 * 7 * 7).Value;
                 Assertions.Close(Math.Sqrt(2.0 / (64 * 49)), Std(stem), 0.03 * Math.Sqrt(2.0 / (64 * 49)), "stem std");
                 var p6 = a["backbones.ResNet18FPN.pyramid6.weight"];
@@ -82,7 +84,8 @@ public class ModelTests
     public void TwoBackbonesConcatenateTheirLevels()
     {
         using var scope = NewDisposeScope();
-        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN", "MobileNetV2FPN"], Classes = 2 });
+        using var model = new RetinaNetModel(
+            new DetectorConfig { Backbones = ["ResNet18FPN", "MobileNetV2FPN"], Classes = 2 });
         using var heads = model.forward(rand(1, 3, 128, 128));
         Assert.Equal(10, heads.ClassLogits.Length);
     }
@@ -101,7 +104,8 @@ public class ModelTests
         // as a Trainer does: libtorch's oneDNN gets the heads' input gradients wrong (CpuNumericsTests)
         using var exact = RetinaNet.Native.CpuNumerics.ExactGradients();
         using var scope = NewDisposeScope();
-        var targets = tensor(new float[] { 10, 20, 60, 40, 1, 100, 30, 50, 80, 2, 0, 0, 30, 30, 0, -1, -1, -1, -1, -1 }, [2, 2, 5]);
+        var targets = tensor(new float[] { 10, 20, 60, 40, 1, 100, 30, 50, 80, 2, 0, 0, 30, 30, 0, -1, -1, -1, -1, -1 },
+            [2, 2, 5]);
         var (model, loss) = TrainingLoss.Once(CPU, 128, 256, targets);
         using var _ = model;
         loss.backward();
@@ -114,7 +118,8 @@ public class ModelTests
     }
 }
 
-/// <summary>One training forward pass of a fresh ResNet18FPN (3 classes) on random images: model and total loss.</summary>
+/// <summary>One training forward pass of a fresh ResNet18FPN (3 classes) on random images: model
+/// and total loss.</summary>
 static class TrainingLoss
 {
     public static (RetinaNetModel Model, Tensor Loss) Once(Device device, int height, int width, Tensor targets,
@@ -139,10 +144,12 @@ public class ModelDeviceTests
     public void ModelMovesBetweenDtypesAndKeepsItsWeights()
     {
         // Module.to walks every submodule; TorchSharp's ModuleDict broke it, so the backbones use their own container.
-        using var model = new RetinaNetModel(new RetinaNet.Model.DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
+        using var model = new RetinaNetModel(
+            new RetinaNet.Model.DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 });
         var before = RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].clone();
         model.to(TorchSharp.torch.ScalarType.Float64).to(TorchSharp.torch.CPU);
-        Assert.Equal(TorchSharp.torch.ScalarType.Float64, RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].dtype);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float64,
+            RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].dtype);
         model.to(TorchSharp.torch.ScalarType.Float32);
         Assert.True(RetinaNet.Model.StateDict.Of(model)["cls_head.8.weight"].equal(before).all().item<bool>());
         Assert.Contains("backbones.ResNet18FPN.features.conv1.weight", RetinaNet.Model.StateDict.Of(model).Keys);

@@ -14,7 +14,8 @@ public class CpuNumericsTests
     [Fact]
     public void EntryPointsResolve()
     {
-        Assert.True(CpuNumerics.Available, $"libtorch lacks {CpuNumerics.SetMkldnnSymbol}, {CpuNumerics.SetNnpackSymbol} or {CpuNumerics.JunkFillFlag}");
+        Assert.True(CpuNumerics.Available, $"libtorch lacks {CpuNumerics.SetMkldnnSymbol}, " +
+            $"{CpuNumerics.SetNnpackSymbol} or {CpuNumerics.JunkFillFlag}");
         Assert.True(CpuNumerics.Ensure());
         Assert.True(CpuNumerics.OneDnnEnabled);
         using (CpuNumerics.ExactGradients())
@@ -26,7 +27,8 @@ public class CpuNumericsTests
     }
 
     /// <summary>With the training setting the gradients of the channel counts our models have (3, 24, 27, 36; and a
-    /// blocked 32) equal float64 to float32 rounding, also after the junk fill filled fresh memory with NaN patterns.</summary>
+    /// blocked 32) equal float64 to float32 rounding, also after the junk fill filled fresh memory
+    /// with NaN patterns.</summary>
     [Theory]
     [InlineData(3)]
     [InlineData(24)]
@@ -36,7 +38,8 @@ public class CpuNumericsTests
     public void TrainingGradientsEqualFloat64(int channels)
     {
         var (x, w, upstream) = Problem(channels);
-        var (gx64, gw64) = Gradients(x.to(ScalarType.Float64), w.to(ScalarType.Float64), upstream.to(ScalarType.Float64));
+        var (gx64, gw64) = Gradients(x.to(ScalarType.Float64), w.to(ScalarType.Float64),
+            upstream.to(ScalarType.Float64));
         using var exact = CpuNumerics.ExactGradients();
         for (int i = 0; i < 3; i++)
         {
@@ -44,7 +47,8 @@ public class CpuNumericsTests
             Tensor gx, gw;
             try { (gx, gw) = Gradients(x, w, upstream); }
             finally { CpuNumerics.JunkFill(false); }
-            double dx = (gx.to(ScalarType.Float64) - gx64).abs().max().item<double>(), dw = (gw.to(ScalarType.Float64) - gw64).abs().max().item<double>();
+            double dx = (gx.to(ScalarType.Float64) - gx64).abs().max().item<double>(),
+                dw = (gw.to(ScalarType.Float64) - gw64).abs().max().item<double>();
             Assert.True(dx < 1e-4 && dw < 1e-3, $"repeat {i}: input gradient off by {dx}, weight gradient by {dw}");
         }
     }

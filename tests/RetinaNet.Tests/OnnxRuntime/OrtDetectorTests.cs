@@ -19,7 +19,8 @@ public class OrtDetectorTests
     public void ShrinkingFourPixelsToTwoWeighsThemAsPilDoes()
     {
         // scale 2: output 0 is centred at 1.0 with triangle weights 0.75, 0.75, 0.25 over inputs 0..2 (normalised by
-        // 1.75), output 1 at 3.0 with 0.25, 0.75, 0.75 over inputs 1..3: (0·3 + 70·3 + 140)/7 = 50, (70 + 140·3 + 210·3)/7 = 160
+        // 1.75), output 1 at 3.0 with 0.25, 0.75, 0.75 over inputs 1..3: (0·3 + 70·3 + 140)/7 = 50,
+        // (70 + 140·3 + 210·3)/7 = 160
         var row = new RgbImage(4, 1, [0, 0, 0, 70, 70, 70, 140, 140, 140, 210, 210, 210]);
         var half = AntialiasedResize.Bilinear(row, 2, 1);
         Assert.Equal(new byte[] { 50, 50, 50, 160, 160, 160 }, half.Pixels);
@@ -45,7 +46,8 @@ public class OrtDetectorTests
         using var torchResized = ResizeShorterSide.Bilinear(chw, toHeight, toWidth);
         using var hwc = torchResized.permute(1, 2, 0).contiguous();
         var theirs = hwc.data<byte>().ToArray();
-        Assert.Equal(theirs, ours); // every byte: the same weights, rounding and pass order as libtorch's AVX2 uint8 path
+        // every byte: the same weights, rounding and pass order as libtorch's AVX2 uint8 path
+        Assert.Equal(theirs, ours);
     }
 
     [Fact]
@@ -59,7 +61,8 @@ public class OrtDetectorTests
             m.UseInferenceSettings(new InferenceConfig { Resize = 160, MaxSize = 256 });
             Checkpoint.Save(model, m);
         }
-        Assert.Equal(0, CommandLine.Run(["export", model, onnx, "--size", "256", "256", "--full-precision"], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["export", model, onnx, "--size", "256", "256", "--full-precision"],
+            TextWriter.Null, TextWriter.Null));
         using var ours = OrtDetector.Load(onnx);
         using var library = Detector.Load(onnx, new DetectorOptions { Device = "cpu" });
         Assert.Equal((256, 256), ours.InputSize);
@@ -77,7 +80,8 @@ public class OrtDetectorTests
             Assert.Equal(expected, ours.Detect([image])[0]);
         }
         // several images in one call, each as alone
-        var images = new[] { (120, 90), (64, 200) }.Select(s => new RgbImage(s.Item1, s.Item2, RandomBytes(s.Item1 * s.Item2 * 3))).ToList();
+        var images = new[] { (120, 90), (64, 200) }
+            .Select(s => new RgbImage(s.Item1, s.Item2, RandomBytes(s.Item1 * s.Item2 * 3))).ToList();
         var batch = ours.Detect(images);
         for (int i = 0; i < images.Count; i++) Assert.Equal(ours.Detect([images[i]])[0], batch[i]);
     }
@@ -102,12 +106,14 @@ public class OrtDetectorTests
 
         string model = Path.Combine(dir, "m.pth"), raw = Path.Combine(dir, "raw.onnx");
         using (var m = ExportFixtures.Model("ResNet18FPN")) Checkpoint.Save(model, m);
-        Assert.Equal(0, CommandLine.Run(["export", model, raw, "--size", "128", "128", "--raw-heads"], TextWriter.Null, TextWriter.Null));
+        Assert.Equal(0, CommandLine.Run(["export", model, raw, "--size", "128", "128", "--raw-heads"],
+            TextWriter.Null, TextWriter.Null));
         var rawHeads = Assert.Throws<InvalidDataException>(() => OrtDetector.Load(raw));
         Assert.Contains("re-export it without --raw-heads", rawHeads.Message);
     }
 
     [Fact]
     public void TheAssemblyNeedsNoLibtorch() =>
-        Assert.DoesNotContain(typeof(OrtDetector).Assembly.GetReferencedAssemblies(), a => a.Name!.StartsWith("TorchSharp"));
+        Assert.DoesNotContain(typeof(OrtDetector).Assembly.GetReferencedAssemblies(),
+            a => a.Name!.StartsWith("TorchSharp"));
 }

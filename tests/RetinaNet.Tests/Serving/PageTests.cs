@@ -16,8 +16,8 @@ namespace RetinaNet.Tests.Serving;
 public sealed class PageTests
 {
     // the page's palette (Page/index.html), by category id modulo 8
-    static readonly SKColor[] Palette = [.. new uint[] { 0xe6194b, 0x3cb44b, 0x4363d8, 0xf58231, 0x911eb4, 0x42d4f4, 0xf032e6,
-        0xbfef45 }.Select(rgb => new SKColor((byte)(rgb >> 16), (byte)(rgb >> 8), (byte)rgb))];
+    static readonly SKColor[] Palette = [.. new uint[] { 0xe6194b, 0x3cb44b, 0x4363d8, 0xf58231, 0x911eb4, 0x42d4f4,
+        0xf032e6, 0xbfef45 }.Select(rgb => new SKColor((byte)(rgb >> 16), (byte)(rgb >> 8), (byte)rgb))];
 
     [ChromiumFact]
     public async Task ThePageDrawsTheDetectionsOfADroppedImage()
@@ -51,8 +51,9 @@ public sealed class PageTests
         var path = Path.Combine(dir, name);
         var start = new ProcessStartInfo(ChromiumFactAttribute.Executable!)
         {
-            ArgumentList = { "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=900,700",
-                "--virtual-time-budget=15000", $"--user-data-dir={Path.Combine(dir, "profile-" + name)}", $"--screenshot={path}", url },
+            ArgumentList = { "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--window-size=900,700", "--virtual-time-budget=15000",
+                $"--user-data-dir={Path.Combine(dir, "profile-" + name)}", $"--screenshot={path}", url },
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
         using var chromium = Process.Start(start)!;
@@ -71,7 +72,9 @@ public sealed class PageTests
             for (int x = 0; x < bitmap.Width; x++)
             {
                 var p = bitmap.GetPixel(x, y);
-                if (Palette.Any(c => Math.Abs(c.Red - p.Red) + Math.Abs(c.Green - p.Green) + Math.Abs(c.Blue - p.Blue) < 24)) count++;
+                if (Palette.Any(c =>
+                    Math.Abs(c.Red - p.Red) + Math.Abs(c.Green - p.Green) + Math.Abs(c.Blue - p.Blue) < 24))
+                    count++;
             }
         return count;
     }

@@ -40,7 +40,8 @@ public sealed class ServerTests
         return File.ReadAllBytes(path);
     }
 
-    internal static async Task<(DetectionServer Server, HttpClient Client)> Start(Detector detector, ServeOptions? options = null)
+    internal static async Task<(DetectionServer Server, HttpClient Client)> Start(Detector detector,
+        ServeOptions? options = null)
     {
         var server = await DetectionServer.StartAsync(detector, (options ?? new ServeOptions()) with { Port = 0 });
         var client = new HttpClient { BaseAddress = new Uri(server.Urls[0]), Timeout = TimeSpan.FromSeconds(60) };
@@ -65,7 +66,8 @@ public sealed class ServerTests
             d.GetProperty("name").GetString()!, d.GetProperty("score").GetSingle(),
             d.GetProperty("box").EnumerateArray().Select(v => v.GetSingle()).ToArray())).ToList();
 
-    static void SameDetections(IEnumerable<Detection> expected, List<(long Category, string Name, float Score, float[] Box)> got)
+    static void SameDetections(IEnumerable<Detection> expected,
+        List<(long Category, string Name, float Score, float[] Box)> got)
     {
         var want = expected.ToList();
         Assert.Equal(want.Count, got.Count);
@@ -76,7 +78,9 @@ public sealed class ServerTests
             // another batch composition may change the last bits on the CPU
             Assert.True(Math.Abs(want[i].Score - got[i].Score) < 1e-4, $"score {got[i].Score} vs {want[i].Score}");
             float[] box = [want[i].X, want[i].Y, want[i].Width, want[i].Height];
-            for (int k = 0; k < 4; k++) Assert.True(Math.Abs(box[k] - got[i].Box[k]) < 1e-2, $"box {string.Join(',', got[i].Box)} vs {string.Join(',', box)}");
+            for (int k = 0; k < 4; k++)
+                Assert.True(Math.Abs(box[k] - got[i].Box[k]) < 1e-2,
+                    $"box {string.Join(',', got[i].Box)} vs {string.Join(',', box)}");
         }
     }
 
@@ -104,13 +108,15 @@ public sealed class ServerTests
         var reference = images.Select(i => detector.Detect(i).OrderByDescending(d => d.Score).ToList()).ToArray();
         Assert.All(reference, r => Assert.NotEmpty(r));
 
-        using var one = JsonDocument.Parse(await (await client.PostAsync("/v1/detect", Image(images[1]))).Content.ReadAsStringAsync());
+        using var one = JsonDocument.Parse(
+            await (await client.PostAsync("/v1/detect", Image(images[1]))).Content.ReadAsStringAsync());
         Assert.Equal(80, one.RootElement.GetProperty("width").GetInt32());
         SameDetections(reference[1], Parse(one.RootElement));
 
         // filters: by hand on the reference list
         double threshold = reference[0][reference[0].Count / 2].Score;
-        var filtered = await client.PostAsync($"/v1/detect?score_threshold={threshold:R}&max_detections=3", Image(images[0]));
+        var filtered = await client.PostAsync($"/v1/detect?score_threshold={threshold:R}&max_detections=3",
+            Image(images[0]));
         using var f = JsonDocument.Parse(await filtered.Content.ReadAsStringAsync());
         SameDetections(reference[0].Where(d => d.Score >= threshold).Take(3), Parse(f.RootElement));
 
@@ -133,17 +139,21 @@ public sealed class ServerTests
     public async Task ConcurrentRequestsShareModelCallsAndMetricsCountThem()
     {
         using var detector = Load();
-        var (server, client) = await Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(200) });
+        var (server, client) = await Start(detector,
+            new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(200) });
         await using var _ = server;
         var image = Png(4);
-        var answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.PostAsync("/v1/detect", Image(image))));
+        var answers = await Task.WhenAll(
+            Enumerable.Range(0, 16).Select(_ => client.PostAsync("/v1/detect", Image(image))));
         Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
 
         var metrics = await client.GetStringAsync("/metrics");
-        double Value(string series) => double.Parse(metrics.Split('\n').Single(l => l.StartsWith(series + " ")).Split(' ')[1],
+        double Value(string series) =>
+            double.Parse(metrics.Split('\n').Single(l => l.StartsWith(series + " ")).Split(' ')[1],
             System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(16, Value("retinanet_batch_size_sum"));
-        Assert.True(Value("retinanet_batch_size_count") <= 8, $"16 concurrent requests took {Value("retinanet_batch_size_count")} model calls");
+        Assert.True(Value("retinanet_batch_size_count") <= 8,
+            $"16 concurrent requests took {Value("retinanet_batch_size_count")} model calls");
         Assert.Equal(16, Value("retinanet_requests_total{endpoint=\"/v1/detect\",code=\"200\"}"));
         Assert.Contains("retinanet_queue_length 0", metrics);
         Assert.Contains("retinanet_request_duration_seconds_bucket{endpoint=\"/v1/detect\",le=\"+Inf\"} 16", metrics);
@@ -177,7 +187,8 @@ public sealed class ServerTests
     public async Task AThousandMalformedRequestsAreEachAnswered4xxAndTheServerStaysHealthy()
     {
         using var detector = Load();
-        var (server, client) = await Start(detector, new ServeOptions { MaxBodyBytes = 256 << 10, MaxPixels = 1_000_000 });
+        var (server, client) = await Start(detector,
+            new ServeOptions { MaxBodyBytes = 256 << 10, MaxPixels = 1_000_000 });
         await using var _ = server;
         var good = Png(5);
         var random = new Random(5);
@@ -186,16 +197,20 @@ public sealed class ServerTests
         {
             ("empty", () => Image([]), "", HttpStatusCode.UnsupportedMediaType),
             ("text type", () => new StringContent("hello"), "", HttpStatusCode.UnsupportedMediaType),
-            ("huge dimensions", () => Image(BmpHeader(30000, 30000), "image/bmp"), "", HttpStatusCode.RequestEntityTooLarge),
-            ("body over the limit", () => Image([.. good, .. new byte[300 << 10]]), "", HttpStatusCode.RequestEntityTooLarge),
+            ("huge dimensions", () => Image(BmpHeader(30000, 30000), "image/bmp"), "",
+                HttpStatusCode.RequestEntityTooLarge),
+            ("body over the limit", () => Image([.. good, .. new byte[300 << 10]]), "",
+                HttpStatusCode.RequestEntityTooLarge),
             ("bad threshold", () => Image(good), "?score_threshold=2", HttpStatusCode.BadRequest),
             ("bad max", () => Image(good), "?max_detections=-1", HttpStatusCode.BadRequest),
-            ("form without file", () => new MultipartFormDataContent { { new StringContent("x"), "field" } }, "", HttpStatusCode.BadRequest),
+            ("form without file", () => new MultipartFormDataContent { { new StringContent("x"), "field" } }, "",
+                HttpStatusCode.BadRequest),
         };
         foreach (var (name, body, query, status) in cases)
         {
             var answer = await client.PostAsync("/v1/detect" + query, body());
-            Assert.True(answer.StatusCode == status, $"{name}: {answer.StatusCode}, expected {status}: {await answer.Content.ReadAsStringAsync()}");
+            Assert.True(answer.StatusCode == status,
+                $"{name}: {answer.StatusCode}, expected {status}: {await answer.Content.ReadAsStringAsync()}");
             var text = await answer.Content.ReadAsStringAsync();
             Assert.True(text.StartsWith("{\"error\":\""), $"{name}: answered '{text}'");
         }
@@ -212,7 +227,8 @@ public sealed class ServerTests
             var answer = await client.PostAsync("/v1/detect", Image(body));
             int code = (int)answer.StatusCode;
             // a flip that leaves the image decodable is a valid request
-            Assert.True(code is >= 400 and < 500 || (i % 4 == 1 && code == 200), $"case {i} (kind {i % 4}): {code} {await answer.Content.ReadAsStringAsync()}");
+            Assert.True(code is >= 400 and < 500 || (i % 4 == 1 && code == 200),
+                $"case {i} (kind {i % 4}): {code} {await answer.Content.ReadAsStringAsync()}");
         }
         Assert.Equal("ok\n", await client.GetStringAsync("/healthz"));
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/detect", Image(good))).StatusCode);
@@ -236,18 +252,22 @@ public sealed class ServerTests
     public async Task OverloadIsAnswered503WithRetryAfterNeverAHang()
     {
         using var detector = Load(batch: 1);
-        var (server, client) = await Start(detector, new ServeOptions { MaxBatch = 1, QueueCapacity = 2, MaxDelay = TimeSpan.Zero });
+        var (server, client) = await Start(detector,
+            new ServeOptions { MaxBatch = 1, QueueCapacity = 2, MaxDelay = TimeSpan.Zero });
         await using var _ = server;
         var image = Png(6, 64);
         var clock = Stopwatch.StartNew();
-        var answers = await Task.WhenAll(Enumerable.Range(0, 48).Select(_ => client.PostAsync("/v1/detect", Image(image))));
+        var answers = await Task.WhenAll(
+            Enumerable.Range(0, 48).Select(_ => client.PostAsync("/v1/detect", Image(image))));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"48 requests took {clock.Elapsed}");
         var busy = answers.Where(a => a.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
         Assert.NotEmpty(busy);
         Assert.All(busy, a => Assert.Equal("1", a.Headers.GetValues("Retry-After").Single()));
-        Assert.All(answers, a => Assert.True(a.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{a.StatusCode}"));
+        Assert.All(answers, a =>
+            Assert.True(a.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{a.StatusCode}"));
         Assert.Contains(answers, a => a.StatusCode == HttpStatusCode.OK);
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/detect", Image(image))).StatusCode); // and it recovers
+        // and it recovers
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/detect", Image(image))).StatusCode);
     }
 
     /// <summary>Stopping while a request waits for its batch: that request still gets its detections, and the server
@@ -256,7 +276,8 @@ public sealed class ServerTests
     public async Task StopFinishesTheRequestsInFlight()
     {
         using var detector = Load();
-        var (server, client) = await Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(800) });
+        var (server, client) = await Start(detector,
+            new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(800) });
         var inFlight = client.PostAsync("/v1/detect", Image(Png(8)));
         await Task.Delay(200); // queued, waiting for others to share its batch
         var stopping = server.StopAsync();
@@ -279,9 +300,11 @@ public sealed class ServerLoadTests
     [Fact]
     public async Task ManyRequestsFromEightClientsWithoutErrorsOrMemoryGrowth()
     {
-        int requests = int.TryParse(Environment.GetEnvironmentVariable("RETINANET_LOAD_REQUESTS"), out var n) ? n : 2000;
+        int requests = int.TryParse(Environment.GetEnvironmentVariable("RETINANET_LOAD_REQUESTS"), out var n)
+            ? n : 2000;
         using var detector = ServerTests.Load();
-        var (server, client) = await ServerTests.Start(detector, new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(2) });
+        var (server, client) = await ServerTests.Start(detector,
+            new ServeOptions { MaxBatch = 8, MaxDelay = TimeSpan.FromMilliseconds(2) });
         await using var _ = server;
         var image = ServerTests.Png(7, 48);
         async Task<int> Clients(int total)
@@ -304,8 +327,10 @@ public sealed class ServerLoadTests
         Assert.Equal(0, await Clients(requests));
         long end = WorkingSet();
         File.AppendAllText(Path.Combine(Path.GetTempPath(), "retinanet-serve-load.txt"),
-            $"{DateTime.UtcNow:u} {requests} requests in {clock.Elapsed.TotalSeconds:F1} s, working set {start >> 20} -> {end >> 20} MB\n");
-        Assert.True(end - start < 100L << 20, $"working set grew from {start >> 20} MB to {end >> 20} MB over {requests} requests ({clock.Elapsed})");
+            $"{DateTime.UtcNow:u} {requests} requests in {clock.Elapsed.TotalSeconds:F1} s, " +
+            $"working set {start >> 20} -> {end >> 20} MB\n");
+        Assert.True(end - start < 100L << 20,
+            $"working set grew from {start >> 20} MB to {end >> 20} MB over {requests} requests ({clock.Elapsed})");
     }
 
     static long WorkingSet()

@@ -27,17 +27,20 @@ public class CheckpointKillTests
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
             foreach (var arg in new[] { "exec", cli, "train", model, "--annotations", annotations, "--images", images,
-                         "--backbone", "ResNet18FPN", "--classes", "3", "--backbone-weights", "none", "--batch", "1", "--jitter", "128", "128",
-                         "--max-size", "128", "--iters", "100000", "--checkpoint-interval", "1", "--device", "cpu", "--workers", "1" })
+                         "--backbone", "ResNet18FPN", "--classes", "3", "--backbone-weights", "none", "--batch", "1",
+                         "--jitter", "128", "128", "--max-size", "128", "--iters", "100000",
+                         "--checkpoint-interval", "1", "--device", "cpu", "--workers", "1" })
                 start.ArgumentList.Add(arg);
             using var process = Process.Start(start)!;
             process.StandardOutput.ReadToEndAsync();
             process.StandardError.ReadToEndAsync();
-            // wait until this process has (re)written the checkpoint, then kill at a random moment of the next interval,
-            // which lands inside a write some of the time (a write of this model takes a good part of a second here)
+            // wait until this process has (re)written the checkpoint, then kill at a random moment of the next
+            // interval, which lands inside a write some of the time (a write of this model takes a good part
+            // of a second here)
             var previous = File.Exists(model) ? File.GetLastWriteTimeUtc(model) : DateTime.MinValue;
             var watch = Stopwatch.StartNew();
-            while ((!File.Exists(model) || File.GetLastWriteTimeUtc(model) == previous) && watch.Elapsed < TimeSpan.FromSeconds(120) && !process.HasExited)
+            while ((!File.Exists(model) || File.GetLastWriteTimeUtc(model) == previous)
+                && watch.Elapsed < TimeSpan.FromSeconds(120) && !process.HasExited)
                 Thread.Sleep(20);
             Assert.False(process.HasExited, "training exited early");
             Assert.True(File.GetLastWriteTimeUtc(model) != previous, "no checkpoint written within 120 s");

@@ -16,7 +16,9 @@ namespace RetinaNet.Tests.Training;
 public class DemoTests
 {
     static double Stat(string output, string iou) =>
-        double.Parse(Regex.Match(output, $@"Average Precision  \(AP\) @\[ IoU={Regex.Escape(iou)} +\| area=   all \| maxDets=100 \] = (-?[0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        double.Parse(Regex.Match(output,
+            $@"Average Precision  \(AP\) @\[ IoU={Regex.Escape(iou)} +\| area=   all \| maxDets=100 \] = (-?[0-9.]+)")
+            .Groups[1].Value, CultureInfo.InvariantCulture);
 
     [Fact]
     public void DemoTrainsEvaluatesAndDrawsWithAFloorWellAboveAnUntrainedModel()
@@ -24,7 +26,8 @@ public class DemoTests
         var demo = TrainedDemo.Result;
         var (dir, stdout) = (demo.Dir, demo.Output);
         Assert.True(demo.ExitCode == CommandLine.Ok, stdout);
-        foreach (var f in new[] { "model.pth", "detections.json", "detections.png", "data/annotations.json", "data/val.json" })
+        foreach (var f in new[] { "model.pth", "detections.json", "detections.png", "data/annotations.json",
+            "data/val.json" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"demo did not write {f}");
         double ap50 = Stat(stdout, "0.50"), ap = Stat(stdout, "0.50:0.95");
 
@@ -32,7 +35,8 @@ public class DemoTests
         var val = CocoFile.Load(Path.Combine(dir, "data", "val.json"));
         using var untrained = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
         untrained.Initialize(0);
-        var detections = InferenceJob.Detect(untrained, DetectionDataset.FromCoco(val, Path.Combine(dir, "data", "images"), TextWriter.Null),
+        var detections = InferenceJob.Detect(untrained,
+            DetectionDataset.FromCoco(val, Path.Combine(dir, "data", "images"), TextWriter.Null),
             new InferenceOptions(CPU, 4, 128, 128), TextWriter.Null);
         double untrainedAp50 = CocoEvaluator.Evaluate(val, detections).Stats[1];
 

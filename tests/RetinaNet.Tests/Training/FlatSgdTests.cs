@@ -56,7 +56,8 @@ public class FlatSgdTests
         var reference = SmallModel(2).to(device);
         CopyWeights(model, reference);
         using var refSgd = torch.optim.SGD(reference.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-2);
-        using var sgd = new FlatSgd(model.named_parameters(), momentum: 0.9, weightDecay: 1e-2, channelsLast: channelsLast);
+        using var sgd = new FlatSgd(model.named_parameters(), momentum: 0.9, weightDecay: 1e-2,
+            channelsLast: channelsLast);
 
         // the parameters now live in the flat buffer (4-d ones NHWC-strided when asked)
         Assert.Equal(model.parameters().Sum(p => p.numel()), sgd.FlatParams.numel());
@@ -119,17 +120,20 @@ public class FlatSgdTests
 
         Loss(model, 0, CPU).backward();
         Loss(model, 1, CPU).backward(); // accumulates
-        var concatenated = cat(sgd.ParameterNames.Select(n => model.named_parameters().First(p => p.name == n).parameter.grad!.flatten()).ToArray());
+        var concatenated = cat(sgd.ParameterNames.Select(n =>
+            model.named_parameters().First(p => p.name == n).parameter.grad!.flatten()).ToArray());
         Assert.True(concatenated.abs().sum().item<float>() > 0);
         Assert.True(Same(concatenated, sgd.FlatGrad), "param.grad views differ from FlatGrad");
 
         // writing through the flat buffer changes the parameters (they are views)
         sgd.FlatParams.zero_();
-        Assert.Equal(0f, model.named_parameters().First(p => p.name == "fc.weight").parameter.abs().sum().item<float>());
+        Assert.Equal(0f,
+            model.named_parameters().First(p => p.name == "fc.weight").parameter.abs().sum().item<float>());
         sgd.Step(0.1);
         Assert.True(Same(conv, frozenBefore));
         sgd.ZeroGrad();
-        Assert.Equal(0f, model.named_parameters().First(p => p.name == "fc.bias").parameter.grad!.abs().sum().item<float>());
+        Assert.Equal(0f,
+            model.named_parameters().First(p => p.name == "fc.bias").parameter.grad!.abs().sum().item<float>());
     }
 
     [Fact]

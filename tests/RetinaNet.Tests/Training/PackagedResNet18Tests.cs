@@ -16,7 +16,8 @@ namespace RetinaNet.Tests.Training;
 public class PackagedResNet18Tests
 {
     static string Package => PackagedResNet18.FindPackage()
-        ?? throw new InvalidOperationException($"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} is missing: the build's restore downloads it (PackageDownload)");
+        ?? throw new InvalidOperationException($"NuGet's {PackagedResNet18.Package} {PackagedResNet18.Version} " +
+            "is missing: the build's restore downloads it (PackageDownload)");
 
     [Fact]
     public void ConvertedWeightsFillTheResNet18BodyExactly()
@@ -35,18 +36,22 @@ public class PackagedResNet18Tests
     public void FoldedStemMatchesTheOnnxGraphOnCntkInput()
     {
         var package = Package;
-        var onnx = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(package, "DnnImageModels/ResNet18Onnx/ResNet18.onnx")));
+        var onnx = ModelProto.Parser.ParseFrom(
+            File.ReadAllBytes(Path.Combine(package, "DnnImageModels/ResNet18Onnx/ResNet18.onnx")));
         var relu = onnx.Graph.Node.First(n => n.OpType == "Relu").Output[0];
         onnx.Graph.Output.Add(new ValueInfoProto { Name = relu }); // expose the stem's output
-        var prep = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(package, "DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx")));
-        var channelMean = RetinaNet.Export.OnnxTensors.ToTensor(prep.Graph.Initializer.Single()).mean([0, 2, 3]); // B, G, R
+        var prep = ModelProto.Parser.ParseFrom(
+            File.ReadAllBytes(Path.Combine(package, "DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx")));
+        // B, G, R
+        var channelMean = RetinaNet.Export.OnnxTensors.ToTensor(prep.Graph.Initializer.Single()).mean([0, 2, 3]);
 
         var generator = new TorchSharp.torch.Generator(7);
         var rgb = rand([1, 3, 224, 224], generator: generator) * Of(255);
         var cntkInput = (rgb.flip(1) - channelMean.view(1, 3, 1, 1)).contiguous();
         using var session = new InferenceSession(onnx.ToByteArray());
         var input = new DenseTensor<float>(cntkInput.data<float>().ToArray(), [1, 3, 224, 224]);
-        using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(onnx.Graph.Input[0].Name, input) }, new[] { relu });
+        using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(onnx.Graph.Input[0].Name, input) },
+            new[] { relu });
         var expected = tensor(results.Single().AsTensor<float>().ToArray(), [1, 64, 112, 112]);
 
         var w = PackagedResNet18.Convert(package);

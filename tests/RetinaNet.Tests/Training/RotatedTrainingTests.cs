@@ -41,8 +41,8 @@ public class RotatedTrainingTests
         var (annotations, images) = RotatedShapes(dir);
         string model = Path.Combine(dir, "r.pth"), output = Path.Combine(dir, "d.json");
         string[] train = ["train", model, "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN",
-            "--backbone-weights", "none", "--iters", "2", "--batch", "2", "--resize", "128", "--max-size", "128", "--jitter", "128", "128",
-            "--device", "cpu", "--score-threshold", "0", "--rotated-bbox"];
+            "--backbone-weights", "none", "--iters", "2", "--batch", "2", "--resize", "128", "--max-size", "128",
+            "--jitter", "128", "128", "--device", "cpu", "--score-threshold", "0", "--rotated-bbox"];
         var trained = Run(train);
         Assert.True(trained.Code == 0, trained.Err);
 
@@ -61,8 +61,8 @@ public class RotatedTrainingTests
         Assert.Contains("pass --rotated-bbox", mismatch.Err);
         Assert.Single(mismatch.Err.TrimEnd().Split('\n'));
 
-        var inferred = Run("infer", model, "--images", images, "--annotations", annotations, "--output", output, "--device", "cpu",
-            "--rotated-bbox");
+        var inferred = Run("infer", model, "--images", images, "--annotations", annotations, "--output", output,
+            "--device", "cpu", "--rotated-bbox");
         Assert.True(inferred.Code == 0, inferred.Err);
         using (var doc = JsonDocument.Parse(File.ReadAllText(output)))
         {
@@ -103,13 +103,15 @@ public class RotatedTrainingTests
         var (annotations, images) = RotatedShapes(dir);
         string model = Path.Combine(dir, "r.pth"), output = Path.Combine(dir, "d.json");
         var trained = Run("train", model, "--annotations", annotations, "--images", images, "--backbone", "ResNet18FPN",
-            "--backbone-weights", "none", "--iters", "3", "--batch", "2", "--resize", "128", "--max-size", "128", "--jitter", "128", "128",
-            "--device", "cuda", "--score-threshold", "0", "--rotated-bbox");
+            "--backbone-weights", "none", "--iters", "3", "--batch", "2", "--resize", "128", "--max-size", "128",
+            "--jitter", "128", "128", "--device", "cuda", "--score-threshold", "0", "--rotated-bbox");
         Assert.True(trained.Code == 0, trained.Err);
-        var inferred = Run("infer", model, "--images", images, "--output", output, "--device", "cuda", "--rotated-bbox");
+        var inferred = Run("infer", model, "--images", images, "--output", output, "--device", "cuda",
+            "--rotated-bbox");
         Assert.True(inferred.Code == 0, inferred.Err);
         using var doc = JsonDocument.Parse(File.ReadAllText(output));
-        Assert.All(doc.RootElement.GetProperty("annotations").EnumerateArray(), d => Assert.Equal(5, d.GetProperty("bbox").GetArrayLength()));
+        Assert.All(doc.RootElement.GetProperty("annotations").EnumerateArray(),
+            d => Assert.Equal(5, d.GetProperty("bbox").GetArrayLength()));
         Assert.NotEmpty(doc.RootElement.GetProperty("annotations").EnumerateArray());
     }
 }

@@ -18,9 +18,11 @@ public class GlobalTorchRng;
 [Collection("global torch RNG")]
 public class TrainingJobTests
 {
-    static (string Annotations, string Images) TinyDataset(string dir, int count = 6) => ShapesOnDisk.Write(dir, count, 128, seed: 5);
+    static (string Annotations, string Images) TinyDataset(string dir, int count = 6) =>
+        ShapesOnDisk.Write(dir, count, 128, seed: 5);
 
-    static TrainingJobOptions Options(string model, (string Annotations, string Images) data, long iterations, Action<long>? after = null) => new()
+    static TrainingJobOptions Options(string model, (string Annotations, string Images) data, long iterations,
+        Action<long>? after = null) => new()
     {
         ModelPath = model, Annotations = data.Annotations, Images = data.Images, Device = CPU, BackboneWeights = "none",
         Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
@@ -30,14 +32,16 @@ public class TrainingJobTests
             Schedule = new LearningRateSchedule(0.01, 2, [5]),
             CheckpointInterval = TimeSpan.FromHours(1), LogInterval = TimeSpan.FromHours(1),
         },
-        Augment = new AugmentationOptions(96, 160, 160, Rotate: true, Brightness: 0.1, Contrast: 0.1, Saturation: 0.1, Hue: 0.02),
+        Augment = new AugmentationOptions(96, 160, 160, Rotate: true,
+            Brightness: 0.1, Contrast: 0.1, Saturation: 0.1, Hue: 0.02),
         Workers = 2, AfterIteration = after,
     };
 
     static Dictionary<string, float[]> Weights(string path)
     {
         using var model = Checkpoint.Load(path).Model;
-        return StateDict.Of(model).ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+        return StateDict.Of(model)
+            .ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
     }
 
     [Fact]
@@ -52,7 +56,8 @@ public class TrainingJobTests
         manual_seed(0);
         using (var stop = new CancellationTokenSource())
         {
-            long reached = TrainingJob.Run(Options(resumed, data, 6, i => { if (i == 3) stop.Cancel(); }), TextWriter.Null, TextWriter.Null, stop.Token);
+            long reached = TrainingJob.Run(Options(resumed, data, 6, i => { if (i == 3) stop.Cancel(); }),
+                TextWriter.Null, TextWriter.Null, stop.Token);
             Assert.Equal(3, reached); // stopped as Ctrl-C stops: a checkpoint at iteration 3
         }
         Assert.Equal(3, Checkpoint.Load(resumed).State!.Iteration);
@@ -62,7 +67,8 @@ public class TrainingJobTests
         var a = Weights(straight);
         var b = Weights(resumed);
         Assert.Equal(a.Keys, b.Keys);
-        foreach (var key in a.Keys) Assert.True(a[key].SequenceEqual(b[key]), $"{key} differs between the straight and the resumed run");
+        foreach (var key in a.Keys)
+            Assert.True(a[key].SequenceEqual(b[key]), $"{key} differs between the straight and the resumed run");
         Assert.Equal(6, Checkpoint.Load(resumed).State!.Iteration);
         // and training changed the weights at all
         using var fresh = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
@@ -88,7 +94,10 @@ public class TrainingJobTests
             {
                 Workers = workers,
                 Settings = Options(path, data, 8).Settings with { LogInterval = TimeSpan.Zero },
-                OnMetrics = (_, m) => { if (m.TryGetValue(MetricsPoster.FocalLoss, out var f)) losses.Add((f, m[MetricsPoster.BoxLoss])); },
+                OnMetrics = (_, m) =>
+                {
+                    if (m.TryGetValue(MetricsPoster.FocalLoss, out var f)) losses.Add((f, m[MetricsPoster.BoxLoss]));
+                },
             };
             RetinaNet.Native.CpuNumerics.JunkFill(true);
             try { TrainingJob.Run(options, TextWriter.Null, TextWriter.Null, CancellationToken.None); }
@@ -98,10 +107,12 @@ public class TrainingJobTests
         var (lossesA, weightsA) = Train("a.pth");
         var (lossesB, weightsB) = Train("b.pth");
         Assert.Equal(8, lossesA.Count);
-        Assert.All(lossesA, l => Assert.True(double.IsFinite(l.Focal) && double.IsFinite(l.Box), $"loss {l} is not finite"));
+        Assert.All(lossesA,
+            l => Assert.True(double.IsFinite(l.Focal) && double.IsFinite(l.Box), $"loss {l} is not finite"));
         Assert.Equal(lossesA, lossesB); // exact doubles
         Assert.Equal(weightsA.Keys, weightsB.Keys);
-        foreach (var key in weightsA.Keys) Assert.True(weightsA[key].SequenceEqual(weightsB[key]), $"{key} differs between two identical runs");
+        foreach (var key in weightsA.Keys)
+            Assert.True(weightsA[key].SequenceEqual(weightsB[key]), $"{key} differs between two identical runs");
     }
 
     [Theory]
@@ -154,7 +165,8 @@ public class TrainingJobTests
         TrainingJob.Run(Options(model, data, 2), log, TextWriter.Null, CancellationToken.None);
         Assert.Contains("already trained for 2 iterations", log.ToString());
         var again = new StringWriter();
-        TrainingJob.Run(Options(model, data, 1) with { Override = true }, again, TextWriter.Null, CancellationToken.None);
+        TrainingJob.Run(Options(model, data, 1) with { Override = true }, again, TextWriter.Null,
+            CancellationToken.None);
         Assert.Equal(1, Checkpoint.Load(model).State!.Iteration);
     }
 
@@ -169,14 +181,17 @@ public class TrainingJobTests
             m.Initialize(1);
             Checkpoint.Save(source, m);
         }
-        var options = Options(Path.Combine(dir, "tuned.pth"), ("unused.json", dir), 1) with { FineTune = source, Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 } };
+        var options = Options(Path.Combine(dir, "tuned.pth"), ("unused.json", dir), 1)
+            with { FineTune = source, Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 } };
         var (tuned, resume) = TrainingJob.Prepare(options, TextWriter.Null);
         using var _ = tuned;
         Assert.Null(resume);
         Assert.Equal(3, tuned.Config.Classes);
         var before = Weights(source);
-        var after = StateDict.Of(tuned).ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
-        Assert.Equal(9 * 3 * 256 * 9, after["cls_head.8.weight"].Length);   // 9 anchors x 3 classes outputs, 3x3 over 256 channels
+        var after = StateDict.Of(tuned)
+            .ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+        // 9 anchors x 3 classes outputs, 3x3 over 256 channels
+        Assert.Equal(9 * 3 * 256 * 9, after["cls_head.8.weight"].Length);
         Assert.Equal(9 * 5 * 256 * 9, before["cls_head.8.weight"].Length);
         foreach (var key in before.Keys.Where(k => !k.StartsWith("cls_head.8.")))
             Assert.True(before[key].SequenceEqual(after[key]), $"{key} did not carry over");
@@ -193,12 +208,18 @@ public class TrainingFailureTests
         var (annotations, images) = ShapesOnDisk.Write(dir, 4, 128, seed: 3);
         var options = new TrainingJobOptions
         {
-            ModelPath = Path.Combine(dir, "m.pth"), Annotations = annotations, Images = images, Device = CPU, BackboneWeights = "none",
+            ModelPath = Path.Combine(dir, "m.pth"), Annotations = annotations, Images = images, Device = CPU,
+            BackboneWeights = "none",
             Config = new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
-            Settings = new TrainingSettings { Iterations = 6, Batch = 2, Schedule = new LearningRateSchedule(1e6, 0, []), LogInterval = TimeSpan.FromHours(1), CheckpointInterval = TimeSpan.FromHours(1) },
+            Settings = new TrainingSettings
+            {
+                Iterations = 6, Batch = 2, Schedule = new LearningRateSchedule(1e6, 0, []),
+                LogInterval = TimeSpan.FromHours(1), CheckpointInterval = TimeSpan.FromHours(1)
+            },
             Augment = new AugmentationOptions(128, 128, 128), Workers = 1,
         };
-        var e = Assert.Throws<TrainingDivergedException>(() => TrainingJob.Run(options, TextWriter.Null, TextWriter.Null, CancellationToken.None));
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            TrainingJob.Run(options, TextWriter.Null, TextWriter.Null, CancellationToken.None));
         Assert.Matches(@"NaN or infinite at iteration [1-6]\b", e.Message);
         Assert.Contains("--lr", e.Message);
         Assert.False(File.Exists(options.ModelPath)); // no checkpoint of damaged weights

@@ -31,7 +31,8 @@ public class TrainingLogTests
     [InlineData(1.7976931348623157e308, "1.8e+308")]
     [InlineData(double.PositiveInfinity, "inf")]
     [InlineData(double.NaN, "nan")]
-    public void General_2_matches_python(double x, string expected) => Assert.Equal(expected, PythonFormat.General(x, 2));
+    public void General_2_matches_python(double x, string expected) =>
+        Assert.Equal(expected, PythonFormat.General(x, 2));
 
     [Theory]
     [InlineData(0.0625, "0.062", "0.1", "0")]
@@ -52,16 +53,19 @@ public class TrainingLogTests
 
     [Fact]
     public void Log_line_matches_odtk()
-        => Assert.Equal("[   70/90000] focal loss: 0.723, box loss: 0.406, 0.312s/16-batch (fw: 0.062s, bw: 0.250s), 51.2 im/s, lr: 0.0013",
+        => Assert.Equal("[   70/90000] focal loss: 0.723, box loss: 0.406, 0.312s/16-batch " +
+            "(fw: 0.062s, bw: 0.250s), 51.2 im/s, lr: 0.0013",
             TrainingLogLine.Format(70, 90000, 0.72345, 0.40625, 0.3125, 16, 0.0625, 0.25, 0.00125));
 
     [Fact]
     public void Progress_bar_shows_percent_iteration_and_eta()
     {
         // 350 of 1000 in 35 s: 0.1 s each, 650 left = 65 s; 35% of 20 cells = 7
-        Assert.Equal("[#######.............]  35% 350/1000 ETA 0:01:05", ProgressBar.Format(350, 1000, TimeSpan.FromSeconds(35), width: 20));
+        Assert.Equal("[#######.............]  35% 350/1000 ETA 0:01:05",
+            ProgressBar.Format(350, 1000, TimeSpan.FromSeconds(35), width: 20));
         Assert.Equal("[..........]   0% 0/10 ETA ?:??:??", ProgressBar.Format(0, 10, TimeSpan.Zero, width: 10));
-        Assert.Equal("[##########] 100% 10/10 ETA 0:00:00", ProgressBar.Format(10, 10, TimeSpan.FromSeconds(3), width: 10));
+        Assert.Equal("[##########] 100% 10/10 ETA 0:00:00",
+            ProgressBar.Format(10, 10, TimeSpan.FromSeconds(3), width: 10));
         Assert.Equal("27:46:40", ProgressBar.Clock(TimeSpan.FromSeconds(100000)));
         Assert.Equal("0:00:59", ProgressBar.Clock(TimeSpan.FromSeconds(59.99)));
     }
@@ -133,6 +137,7 @@ public class TrainingLogTests
         log.Progress(4, 4, TimeSpan.FromSeconds(4)); // the last iteration always draws
         log.Finish();
         string bar4 = ProgressBar.Format(4, 4, TimeSpan.FromSeconds(4));
-        Assert.Equal("\r" + bar1 + "\r" + new string(' ', bar1.Length) + "\r" + "a log line\n" + "\r" + bar4 + "\n", w.ToString());
+        Assert.Equal("\r" + bar1 + "\r" + new string(' ', bar1.Length) + "\r" + "a log line\n" + "\r" + bar4 + "\n",
+            w.ToString());
     }
 }

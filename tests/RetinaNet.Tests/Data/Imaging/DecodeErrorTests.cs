@@ -43,7 +43,8 @@ public class DecodeErrorTests
     {
         var path = Path.Combine(Paths.TempDir(), "notes.jpg");
         File.WriteAllText(path, "hello, not an image\n");
-        Assert.Contains("not a JPEG/PNG/BMP image (starts with bytes 68 65 6C 6C 6F 2C 20 6E)", DecodeFails(path).Message);
+        Assert.Contains("not a JPEG/PNG/BMP image (starts with bytes 68 65 6C 6C 6F 2C 20 6E)",
+            DecodeFails(path).Message);
         Assert.Throws<BadInputException>(() => ImageDecoder.ReadSize(path));
     }
 

@@ -19,7 +19,8 @@ public class DrawingTests
     {
         var img = Blank();
         Drawing.DrawBox(img, 20, 30, 60, 70, Green, thickness: 2);
-        foreach (var (x, y) in new[] { (20, 30), (21, 31), (59, 30), (40, 30), (40, 31), (40, 69), (40, 68), (20, 50), (59, 50), (58, 50), (59, 69) })
+        foreach (var (x, y) in new[] { (20, 30), (21, 31), (59, 30), (40, 30), (40, 31), (40, 69), (40, 68), (20, 50),
+            (59, 50), (58, 50), (59, 69) })
             Assert.Equal(Green, At(img, x, y));
         foreach (var (x, y) in new[] { (40, 50), (22, 32), (57, 67), (40, 32), (19, 50), (60, 50), (40, 29), (40, 70) })
             Assert.Equal(Black, At(img, x, y));
@@ -44,7 +45,8 @@ public class DrawingTests
         Drawing.DrawFilledRect(img, 1, 2, 4, 4, (9, 8, 7));
         for (int y = 0; y < 5; y++)
             for (int x = 0; x < 6; x++)
-                Assert.Equal(x is >= 1 and < 4 && y is >= 2 and < 4 ? ((byte)9, (byte)8, (byte)7) : Black, At(img, x, y));
+                Assert.Equal(x is >= 1 and < 4 && y is >= 2 and < 4 ? ((byte)9, (byte)8, (byte)7) : Black,
+                    At(img, x, y));
     }
 
     [Fact]

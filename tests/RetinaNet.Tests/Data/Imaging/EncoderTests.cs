@@ -42,5 +42,6 @@ public class EncoderTests
 
     [Fact]
     public void QualityOutOfRange() =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.SaveJpeg(Gradient(2, 2), Path.Combine(Paths.TempDir(), "q.jpg"), 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            ImageEncoder.SaveJpeg(Gradient(2, 2), Path.Combine(Paths.TempDir(), "q.jpg"), 0));
 }

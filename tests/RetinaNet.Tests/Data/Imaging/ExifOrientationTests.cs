@@ -5,7 +5,8 @@ using static RetinaNet.Tests.Data.Imaging.TestImages;
 namespace RetinaNet.Tests.Data.Imaging;
 
 /// <summary>exif_N.jpg stores the same upright picture (48x32 white, red 16x16 block top-left, blue block bottom-right)
-/// turned so that EXIF orientation N turns it back; the fixture script checks this with Pillow's exif_transpose.</summary>
+/// turned so that EXIF orientation N turns it back; the fixture script checks this with Pillow's
+/// exif_transpose.</summary>
 public class ExifOrientationTests
 {
     [Theory]
@@ -20,7 +21,8 @@ public class ExifOrientationTests
         for (int cy = 0; cy < 2; cy++)
             for (int cx = 0; cx < 3; cx++)
             {
-                (byte, byte, byte) expected = (cx, cy) switch { (0, 0) => (255, 0, 0), (2, 1) => (0, 0, 255), _ => (255, 255, 255) };
+                (byte, byte, byte) expected = (cx, cy) switch { (0, 0) => (255, 0, 0), (2, 1) => (0, 0, 255),
+                    _ => (255, 255, 255) };
                 Near(expected, image, 16 * cx + 8, 16 * cy + 8, 8);
             }
         Assert.Equal((48, 32), ImageDecoder.ReadSize(path));

@@ -27,7 +27,8 @@ public class JpegDecodeTests
         var image = ImageDecoder.Decode(ImageFixture("grey.jpg"));
         Assert.Equal((32, 16), (image.Width, image.Height));
         for (int i = 0; i < image.Pixels.Length; i += 3)
-            Assert.True(image.Pixels[i] == image.Pixels[i + 1] && image.Pixels[i] == image.Pixels[i + 2], $"byte {i}: not grey");
+            Assert.True(image.Pixels[i] == image.Pixels[i + 1] && image.Pixels[i] == image.Pixels[i + 2],
+                $"byte {i}: not grey");
         Near((40, 40, 40), image, 8, 8, Tolerance);
         Near((200, 200, 200), image, 24, 8, Tolerance);
     }

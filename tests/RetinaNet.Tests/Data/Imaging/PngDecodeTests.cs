@@ -79,7 +79,8 @@ public class PngDecodeTests
     public void PaletteWithTransparencyKeepsThePaletteColour()
     {
         byte[] palette = [10, 20, 30, 40, 50, 60];
-        var image = ImageDecoder.Decode(Png(2, 1, colorType: 3, bitDepth: 8, [[0, 1]], plte: palette, trns: [0, 255]), "palette-trns.png");
+        var image = ImageDecoder.Decode(Png(2, 1, colorType: 3, bitDepth: 8, [[0, 1]], plte: palette, trns: [0, 255]),
+            "palette-trns.png");
         Assert.Equal(palette, image.Pixels);
     }
 
@@ -97,7 +98,8 @@ public class PngDecodeTests
         var expected = Gradient(9, 4);
         var dir = Paths.TempDir();
         var png = Path.Combine(dir, "g.png");
-        File.WriteAllBytes(png, Png(9, 4, 2, 8, Enumerable.Range(0, 4).Select(y => expected.Pixels.AsSpan(y * 27, 27).ToArray()).ToArray()));
+        File.WriteAllBytes(png, Png(9, 4, 2, 8,
+            Enumerable.Range(0, 4).Select(y => expected.Pixels.AsSpan(y * 27, 27).ToArray()).ToArray()));
         var bmp = Path.Combine(dir, "g.bmp");
         File.WriteAllBytes(bmp, Bmp(expected));
         foreach (var path in new[] { png, bmp })

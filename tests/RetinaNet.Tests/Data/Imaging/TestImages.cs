@@ -6,11 +6,14 @@ using Xunit;
 
 namespace RetinaNet.Tests.Data.Imaging;
 
-/// <summary>Byte-exact PNG and BMP writers, independent of the decoder under test, so expected pixels are known exactly.</summary>
+/// <summary>Byte-exact PNG and BMP writers, independent of the decoder under test, so expected pixels
+/// are known exactly.</summary>
 static class TestImages
 {
-    /// <summary>A PNG with one IDAT; <paramref name="rows"/> are the raw scanlines without filter bytes (filter 0 is added).</summary>
-    public static byte[] Png(int width, int height, byte colorType, byte bitDepth, byte[][] rows, byte[]? plte = null, byte[]? trns = null)
+    /// <summary>A PNG with one IDAT; <paramref name="rows"/> are the raw scanlines without filter bytes
+    /// (filter 0 is added).</summary>
+    public static byte[] Png(int width, int height, byte colorType, byte bitDepth, byte[][] rows,
+        byte[]? plte = null, byte[]? trns = null)
     {
         var png = new MemoryStream();
         png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -72,7 +75,8 @@ static class TestImages
             for (int x = 0; x < image.Width; x++)
             {
                 int src = 3 * (y * image.Width + x), dst = 54 + (image.Height - 1 - y) * stride + 3 * x;
-                (bmp[dst], bmp[dst + 1], bmp[dst + 2]) = (image.Pixels[src + 2], image.Pixels[src + 1], image.Pixels[src]);
+                (bmp[dst], bmp[dst + 1], bmp[dst + 2]) =
+                    (image.Pixels[src + 2], image.Pixels[src + 1], image.Pixels[src]);
             }
         return bmp;
     }
@@ -83,7 +87,8 @@ static class TestImages
         var px = new byte[width * height * 3];
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
-                (px[3 * (y * width + x)], px[3 * (y * width + x) + 1], px[3 * (y * width + x) + 2]) = ((byte)(10 * x), (byte)(7 * y), (byte)(x * y));
+                (px[3 * (y * width + x)], px[3 * (y * width + x) + 1], px[3 * (y * width + x) + 2]) =
+                    ((byte)(10 * x), (byte)(7 * y), (byte)(x * y));
         return new RgbImage(width, height, px);
     }
 
@@ -93,11 +98,13 @@ static class TestImages
         return (image.Pixels[i], image.Pixels[i + 1], image.Pixels[i + 2]);
     }
 
-    /// <summary>Asserts the pixel is within <paramref name="tolerance"/> of the expected colour in every channel.</summary>
+    /// <summary>Asserts the pixel is within <paramref name="tolerance"/> of the expected colour
+    /// in every channel.</summary>
     public static void Near((byte R, byte G, byte B) expected, RgbImage image, int x, int y, int tolerance)
     {
         var got = At(image, x, y);
-        Assert.True(Math.Abs(got.R - expected.R) <= tolerance && Math.Abs(got.G - expected.G) <= tolerance && Math.Abs(got.B - expected.B) <= tolerance,
+        Assert.True(Math.Abs(got.R - expected.R) <= tolerance && Math.Abs(got.G - expected.G) <= tolerance
+            && Math.Abs(got.B - expected.B) <= tolerance,
             $"pixel ({x}, {y}): expected {expected} within {tolerance}, got {got}");
     }
 
