@@ -10,7 +10,8 @@ ITERS=${1:-1500}
 { nvidia-smi --query-gpu=name --format=csv,noheader; echo "cores $(nproc)"; lscpu | grep 'Model name'; date -u; } | tee "$O/machine.txt"
 $R train $W/bccd.pth --backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS \
   --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr 0.005 \
-  --annotations $D/bccd/annotations/train.json --images $D/bccd/images > "$O/train.log" 2>&1
+  --annotations $D/bccd/annotations/train.json --images $D/bccd/images --backbone-weights none > "$O/train.log" 2>&1 \
+  || { tail -2 "$O/train.log"; exit 1; }
 tail -1 "$O/train.log"
 CAL="--size 512 640 --int8 --calibration-images $D/bccd/images --calibration-batches 16 --batch 8"
 $R export $W/bccd.pth $W/fp32.onnx --size 512 640 --full-precision 2>&1 | tail -1
