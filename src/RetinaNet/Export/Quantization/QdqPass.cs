@@ -45,7 +45,8 @@ public static class QdqPass
         Int8Target target = Int8Target.TensorRt)
     {
         CheckOpset(model);
-        var rewriter = new Rewriter(model.Graph);
+        var graph = new GraphView(model.Graph);
+        var rewriter = new Rewriter(model.Graph, graph);
         var missing = new SortedSet<string>(StringComparer.Ordinal);
         float? Scale(string name, bool nonNegative)
         {
@@ -57,20 +58,21 @@ public static class QdqPass
         if (target == Int8Target.TensorRt)
             foreach (var conv in convolutions)
             {
-                if (Scale(OnnxNames.ModulePathOf(conv.Name), false) is float scale)
-                    rewriter.ReadQuantized(conv, 0, scale, nonNegative: false);
+                if (Scale(OnnxNames.ModulePathOf(conv.Name), false) is float scale) rewriter.ReadQuantized(conv, scale);
                 rewriter.QuantizeWeight(conv);
             }
         else
         {
-            var graph = new GraphView(model.Graph);
+            // each Conv's input as it was, before its readers are pointed at the DQ outputs
+            var inputs = convolutions.Select(c => c.Input[0]).ToList();
             foreach (var tensor in TensorsToCalibrate(model, floatConvolutions))
             {
                 bool nonNegative = graph.IsNonNegative(tensor);
                 if (Scale(tensor, nonNegative) is float scale) rewriter.QuantizeEverywhere(tensor, scale, nonNegative);
             }
             if (missing.Count == 0)
-                foreach (var conv in convolutions) rewriter.QuantizeWeightAndBias(conv);
+                for (int i = 0; i < convolutions.Count; i++)
+                    rewriter.QuantizeWeightAndBias(convolutions[i], inputs[i]);
         }
         if (missing.Count > 0)
             throw new InvalidDataException($"the calibration table has no range for {missing.Count} " +
@@ -128,6 +130,9 @@ public static class QdqPass
 
         public IReadOnlyList<NodeProto> Readers(string tensor) => readers.GetValueOrDefault(tensor) ?? [];
 
+        /// <summary>The node writing <paramref name="tensor"/>; null for a graph input or an initializer.</summary>
+        public NodeProto? Producer(string tensor) => producers.GetValueOrDefault(tensor);
+
         /// <summary>A Relu's output, or a max pooling of one.</summary>
         public bool IsNonNegative(string tensor) => producers.GetValueOrDefault(tensor) is { } p
             && (p.OpType == "Relu" || p.OpType == "MaxPool" && IsNonNegative(p.Input[0]));
@@ -144,34 +149,33 @@ public static class QdqPass
         readonly Dictionary<string, float> activationScales = new(StringComparer.Ordinal);
         readonly Dictionary<string, float[]> weightScales = new(StringComparer.Ordinal);
         readonly Dictionary<string, int> biasCopies = new(StringComparer.Ordinal);
-        // inserted nodes, placed after the node producing their input (null: before the first node)
+        // inserted nodes, placed after the node producing their input (or before the first node)
         readonly Dictionary<NodeProto, List<NodeProto>> after = new(ReferenceEqualityComparer.Instance);
         readonly List<NodeProto> atStart = [];
-        readonly Dictionary<string, NodeProto> producers = new(StringComparer.Ordinal);
+        readonly GraphView view;
 
-        public Rewriter(GraphProto graph)
+        public Rewriter(GraphProto graph, GraphView view)
         {
             this.graph = graph;
+            this.view = view;
             initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
             names = [.. graph.Initializer.Select(i => i.Name), .. graph.Input.Select(i => i.Name),
                 .. graph.Node.SelectMany(n => n.Output), .. graph.Node.Select(n => n.Name)];
-            foreach (var node in graph.Node)
-                foreach (var output in node.Output) producers[output] = node;
         }
 
-        /// <summary>One reader's input <paramref name="index"/> through the tensor's Q/DQ pair (made on first use).
-        /// Readers of one tensor were calibrated on the same values, so their scales agree; a foreign table that
-        /// disagrees gets the wider one.</summary>
-        public void ReadQuantized(NodeProto reader, int index, float scale, bool nonNegative)
+        /// <summary>The Conv's input through the tensor's symmetric int8 Q/DQ pair (made on first use). Readers of
+        /// one tensor were calibrated on the same values, so their scales agree; a foreign table that disagrees gets
+        /// the wider one.</summary>
+        public void ReadQuantized(NodeProto conv, float scale)
         {
-            string input = reader.Input[index];
+            string input = conv.Input[0];
             if (dequantized.TryGetValue(input, out var existing))
             {
                 if (scale > activationScales[input]) SetScalar(input + ".scale", activationScales[input] = scale);
-                reader.Input[index] = existing;
+                conv.Input[0] = existing;
                 return;
             }
-            reader.Input[index] = Pair(input, scale, nonNegative, DataType.Int8);
+            conv.Input[0] = Pair(input, scale, DataType.Int8, zeroPoint: 0);
         }
 
         /// <summary>Every reader of <paramref name="tensor"/> reads it through its Q/DQ pair: ONNX Runtime sees a Q
@@ -179,20 +183,19 @@ public static class QdqPass
         public void QuantizeEverywhere(string tensor, float scale, bool nonNegative)
         {
             // the new Q node is not in graph.Node yet, so it keeps reading the tensor itself
-            var output = Pair(tensor, scale, nonNegative, DataType.Uint8);
+            var output = Pair(tensor, scale, DataType.Uint8, zeroPoint: (byte)(nonNegative ? 0 : 128));
             foreach (var node in graph.Node)
                 for (int i = 0; i < node.Input.Count; i++)
                     if (node.Input[i] == tensor) node.Input[i] = output;
         }
 
-        /// <summary>A Q/DQ pair with zero point 0 (int8) or 128 (uint8) for a tensor that can be negative, the type's
-        /// minimum for a non-negative one.</summary>
-        string Pair(string input, float scale, bool nonNegative, DataType type)
+        /// <summary>A per-tensor Q/DQ pair of <paramref name="type"/> (int8 or uint8) whose zero point has the bits
+        /// <paramref name="zeroPoint"/>.</summary>
+        string Pair(string input, float scale, DataType type, byte zeroPoint)
         {
             activationScales[input] = scale;
             var scaleName = AddInitializer(input + ".scale", Scalar(scale));
-            var zero = new TensorProto { DataType = (int)type, RawData = ByteString.CopyFrom(
-                type == DataType.Uint8 ? (byte)(nonNegative ? 0 : 128) : (byte)(nonNegative ? 0x80 : 0)) };
+            var zero = new TensorProto { DataType = (int)type, RawData = ByteString.CopyFrom(zeroPoint) };
             var zeroName = AddInitializer(input + ".zero_point", zero);
             string quantized = Claim(input + "/QuantizeLinear"), output = Claim(input + "/DequantizeLinear");
             Insert(input, Node("QuantizeLinear", quantized, [input, scaleName, zeroName], null));
@@ -225,13 +228,15 @@ public static class QdqPass
 
         /// <summary><see cref="QuantizeWeight"/>, and the bias as int32 with scale input scale × weight scale per
         /// channel (ONNX Runtime fuses a Conv only when all its inputs are dequantized). Readers of one bias at
-        /// different input scales (the heads at each pyramid level) get one int32 bias each.</summary>
-        public void QuantizeWeightAndBias(NodeProto conv)
+        /// different input scales (the heads at each pyramid level) get one int32 bias each. <paramref name="input"/>
+        /// is the Conv's input tensor, whose scale the bias takes.</summary>
+        public void QuantizeWeightAndBias(NodeProto conv, string input)
         {
+            string weight = conv.Input[1];
             QuantizeWeight(conv);
             if (conv.Input.Count < 3) return;
-            string bias = conv.Input[2], weight = conv.Input[1][..^"/DequantizeLinear".Length];
-            float inputScale = activationScales[conv.Input[0][..^"/DequantizeLinear".Length]];
+            string bias = conv.Input[2];
+            float inputScale = activationScales[input];
             string key = $"{bias}@{inputScale:R}";
             if (dequantized.TryGetValue(key, out var existing))
             {
@@ -240,8 +245,8 @@ public static class QdqPass
             }
             using var scope = NewDisposeScope();
             var b = FloatInitializer(bias, "bias");
-            using var input = ((double)inputScale).ToScalar();
-            var scales = tensor(weightScales[weight]).mul(input);
+            using var inputStep = ((double)inputScale).ToScalar();
+            var scales = tensor(weightScales[weight]).mul(inputStep);
             var values = (b / scales).round().clamp(Of(int.MinValue), Of(int.MaxValue)).to(ScalarType.Int32);
             var zeros = new TensorProto { DataType = (int)DataType.Int32, RawData = ByteString.CopyFrom(
                 new byte[4 * scales.shape[0]]) };
@@ -277,7 +282,7 @@ public static class QdqPass
 
         void Insert(string input, NodeProto node)
         {
-            if (!producers.TryGetValue(input, out var producer)) atStart.Add(node);
+            if (view.Producer(input) is not { } producer) atStart.Add(node);
             else
             {
                 if (!after.TryGetValue(producer, out var list)) after[producer] = list = [];
