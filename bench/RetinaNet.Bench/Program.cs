@@ -14,6 +14,7 @@ using static RetinaNet.Native.Scalars;
 //       [--precision bf16|fp16|fp32] [--iters 20]
 //   RetinaNet.Bench loader --images DIR [--batch 16] [--count 1024] [--workers 1,16] [--pin false]
 //       [--gpu-decode false] [--torch-threads N]
+//   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--mode infer|loader|preloaded]   (EndToEndBench.cs)
 //   RetinaNet.Bench nvjpeg-check --images DIR   (nvJPEG vs the CPU decoder, pixel differences and times)
 //   RetinaNet.Bench nccl-check [--gpus N] [--mb 140]   (one rank per GPU: collectives checked, all-reduce timed;
 //       see NcclCheck.cs)
@@ -35,6 +36,7 @@ switch (args.FirstOrDefault())
     case "infer" or "train" when args.Length < 2 || args[1].StartsWith("--"):
         RetinaNet.Bench.InferenceBench.Run(args[0], Opt); break;
     case "loader": RetinaNet.Bench.LoaderBench.Run(Opt); break;
+    case "e2e": RetinaNet.Bench.EndToEndBench.Run(Opt); break;
     case "nvjpeg-check": RetinaNet.Bench.LoaderBench.CheckNvJpeg(Opt); break;
     case "nccl-check": return RetinaNet.Bench.NcclCheck.Run(args, Opt);
     case "decode": RetinaNet.Bench.DecodeBench.Run(Opt("dir", "."), int.Parse(Opt("rounds", "3"))); break;

@@ -89,6 +89,26 @@ public static class InferenceJob
             Canvas = canvas,
         };
 
+    /// <summary>The loader of one in-order pass over this rank's shard, sized and resized for
+    /// <paramref name="runner"/>.</summary>
+    public static PrefetchingLoader OnePassLoader(IDetector runner, DetectionDataset dataset, InferenceOptions o,
+        TextWriter warnings, ProcessGroup? group = null)
+    {
+        var sampler = new ShardedSampler(dataset.Count, group?.Rank ?? 0, group?.WorldSize ?? 1, shuffle: false);
+        var loaderOptions = LoaderOptionsFor(o.Device, o.Workers, runner.InputSize) with
+        {
+            Prefetch = o.Prefetch, SkipBadImages = o.SkipBadImages, DecodeDevice = o.GpuDecode ? o.Device : null,
+            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0
+                ? o.Device.index : null,
+        };
+        var transform = Augmentation.ForInference(o.Resize, o.MaxSize, runner.InputSize);
+        // a fixed input size pads every batch alike; otherwise batches group images of one shape
+        var plan = runner.InputSize is not null ? DetectionLoader.OnePass(sampler, o.Batch)
+            : DetectionLoader.OnePassByShape(sampler, o.Batch,
+                i => DetectionLoader.PaddedShape(dataset[i], o.Resize, o.MaxSize, loaderOptions.Stride));
+        return DetectionLoader.Create(dataset, transform, plan, loaderOptions, warnings);
+    }
+
     /// <param name="progress">(images done, images, seconds); in a multi-process job rank 0 counts for all.</param>
     public static List<CocoDetection> Detect(RetinaNetModel model, DetectionDataset dataset, InferenceOptions o,
         TextWriter warnings,
@@ -104,16 +124,7 @@ public static class InferenceJob
         TextWriter warnings,
         Action<int, int, double>? progress = null, ProcessGroup? group = null)
     {
-        var sampler = new ShardedSampler(dataset.Count, group?.Rank ?? 0, group?.WorldSize ?? 1, shuffle: false);
-        var loaderOptions = LoaderOptionsFor(o.Device, o.Workers, runner.InputSize) with
-        {
-            Prefetch = o.Prefetch, SkipBadImages = o.SkipBadImages, DecodeDevice = o.GpuDecode ? o.Device : null,
-            WorkerCudaDevice = group is not null && o.Device.type == TorchSharp.DeviceType.CUDA && o.Device.index >= 0
-                ? o.Device.index : null,
-        };
-        var transform = Augmentation.ForInference(o.Resize, o.MaxSize, runner.InputSize);
-        using var loader = DetectionLoader.Create(dataset, transform, DetectionLoader.OnePass(sampler, o.Batch),
-            loaderOptions, warnings);
+        using var loader = OnePassLoader(runner, dataset, o, warnings, group);
         var results = new List<CocoDetection>();
         int done = 0;
         var clock = Stopwatch.StartNew();
@@ -132,9 +143,10 @@ public static class InferenceJob
             if (group?.IsMaster ?? true) progress?.Invoke(Math.Min(done * (group?.WorldSize ?? 1), dataset.Count),
                 dataset.Count, clock.Elapsed.TotalSeconds);
         }
-        if (group is null) return results;
         var order = new Dictionary<long, int>();
         for (int i = 0; i < dataset.Count; i++) order.TryAdd(dataset[i].ImageId, i);
+        // batches ran grouped by shape: the results go back to dataset order
+        if (group is null) return [.. results.OrderBy(r => order[r.ImageId])];
         return DetectionGather.ToRank0(group, results, id => order[id]);
     }
 }

@@ -72,6 +72,43 @@ public static class DetectionLoader
             : null;
     }
 
+    /// <summary>One pass as <see cref="OnePass"/>, the shard's images batched by the padded shape of their resized
+    /// image (<paramref name="shape"/>; null: unknown), so that a landscape image is rarely padded to a portrait
+    /// one's height (mixed orientations padded together cost the model the pixels of both): full batches of one
+    /// shape first, then what is left of every shape, in shape order. Batches leave dataset order; the caller puts
+    /// results back in it.</summary>
+    public static Func<BatchPlan?> OnePassByShape(ShardedSampler sampler, int batchSize,
+        Func<int, (int Height, int Width)?> shape)
+    {
+        // stable ordering: images of one shape keep their order
+        var groups = sampler.OnePass(batchSize).SelectMany(b => b)
+            .GroupBy(e => shape(e.Index) ?? (int.MaxValue, int.MaxValue)).OrderBy(g => g.Key)
+            .Select(g => g.Chunk(batchSize).ToList()).ToList();
+        var full = groups.SelectMany(g => g.Where(b => b.Length == batchSize));
+        var rest = groups.SelectMany(g => g.Where(b => b.Length < batchSize)).SelectMany(b => b).Chunk(batchSize);
+        var batches = full.Concat(rest).ToList().GetEnumerator();
+        return () => batches.MoveNext()
+            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(),
+            batches.Current.Select(e => e.IsPadding).ToArray(), null)
+            : null;
+    }
+
+    /// <summary>The (height, width) an image is padded to after resizing to <paramref name="size"/> (at most
+    /// <paramref name="maxSize"/>): from the sample's size when its annotations give one, else from the file's header;
+    /// null when the header cannot be read (decoding reports the file).</summary>
+    public static (int Height, int Width)? PaddedShape(Sample sample, int size, int maxSize, int stride)
+    {
+        int width, height;
+        if (sample is { Width: int w, Height: int h }) (width, height) = (w, h);
+        else
+            try { (width, height) = Converters.ImageHeader.Read(sample.Path); }
+            catch (Exception e) when (e is BadInputException or InvalidDataException or IOException) { return null; }
+        if (width <= 0 || height <= 0) return null;
+        double ratio = OnnxRuntime.ImageScale.Ratio(width, height, size, maxSize);
+        int Padded(int side) => (OnnxRuntime.ImageScale.Scaled(side, ratio) + stride - 1) / stride * stride;
+        return (Padded(height), Padded(width));
+    }
+
     static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad,
         TorchSharp.torch.Device? gpu, TextWriter warnings)
     {

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using RetinaNet.Data;
+using RetinaNet.Data.Loading;
+using RetinaNet.Inference;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Bench;
+
+/// <summary><c>retinanet infer</c>'s loop over a folder, its time split into waiting for the loader, the detector's
+/// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
+///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
+///       [--graphs false] [--mode infer|loader|preloaded]
+/// loader: the loader alone; preloaded: the first 16 batches kept in memory and run 3 times (the model on the
+/// folder's real shapes and thresholds, no loading).</summary>
+static class EndToEndBench
+{
+    public static void Run(Func<string, string, string> opt)
+    {
+        var whole = Stopwatch.StartNew();
+        var device = cuda.is_available() ? CUDA : CPU;
+        int batch = int.Parse(opt("batch", "8")), workers = int.Parse(opt("workers", "0")),
+            prefetch = int.Parse(opt("prefetch", "3"));
+        bool gpuDecode = opt("gpu-decode", "false") == "true", graphs = opt("graphs", "false") == "true";
+        string mode = opt("mode", "infer");
+        var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch);
+        using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
+        var dataset = ImageInputs.Resolve(opt("images", "."));
+        var o = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
+            run.MixedPrecision, workers, prefetch, GpuDecode: gpuDecode, CudaGraphs: graphs);
+        double open = whole.Elapsed.TotalSeconds;
+        using var loader = InferenceJob.OnePassLoader(detector, dataset, o, Console.Error);
+        var clock = Stopwatch.StartNew();
+        double wait = 0, detect = 0, map = 0, first = 0;
+        int images = 0, batches = 0;
+        long pixels = 0, detections = 0;
+        var kept = new List<HostBatch>();
+        var results = new List<Data.Coco.CocoDetection>();
+        while (true)
+        {
+            var t0 = clock.Elapsed.TotalMilliseconds;
+            var host = loader.Next();
+            var t1 = clock.Elapsed.TotalMilliseconds;
+            wait += t1 - t0;
+            if (host is null) break;
+            pixels += host.Pixels.numel() / 3;
+            images += host.Count;
+            batches++;
+            if (mode == "preloaded")
+            {
+                if (kept.Count < 16) kept.Add(host); else host.Dispose();
+                continue;
+            }
+            using (host)
+            {
+                if (mode == "loader") continue;
+                var found = detector.Detect(host);
+                var t2 = clock.Elapsed.TotalMilliseconds;
+                detect += t2 - t1;
+                foreach (var image in found)
+                    for (int j = 0; j < image.Count; j++) results.Add(CocoDetections.Of(image, j, image.Classes[j]));
+                detections += found.Sum(f => f.Count);
+                map += clock.Elapsed.TotalMilliseconds - t2;
+                if (batches == 1) first = clock.Elapsed.TotalMilliseconds;
+            }
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        string extra = "";
+        if (mode == "preloaded")
+        {
+            foreach (var h in kept) detector.Detect(h); // shapes seen once
+            var timed = Stopwatch.StartNew();
+            int n = 0;
+            for (int round = 0; round < 3; round++)
+                foreach (var h in kept) { detections += detector.Detect(h).Sum(f => f.Count); n += h.Count; }
+            extra = $", \"preloaded_images_per_s\": {n / timed.Elapsed.TotalSeconds:F1}";
+            foreach (var h in kept) h.Dispose();
+        }
+        Console.WriteLine($"{{\"bench\": \"e2e\", \"mode\": \"{mode}\", \"cores\": "
+            + $"{Environment.ProcessorCount}, \"batch\": {batch}, \"workers\": {workers}, \"prefetch\": {prefetch}, "
+            + $"\"gpu_decode\": {gpuDecode.ToString().ToLowerInvariant()}, \"images\": {images}, "
+            + $"\"loop_s\": {seconds:F2}, \"images_per_s\": {images / seconds:F1}, "
+            + $"\"after_first_batch_images_per_s\": {(images - batch) / (seconds - first / 1000):F1}, "
+            + $"\"open_s\": {open:F2}, \"first_batch_ms\": {first:F1}, "
+            + $"\"wait_ms_per_batch\": {wait / batches:F2}, \"detect_ms_per_batch\": {detect / batches:F2}, "
+            + $"\"map_ms_per_batch\": {map / batches:F2}, \"mean_batch_mpixels\": {pixels / (double)batches / 1e6:F2}, "
+            + $"\"detections\": {detections}, \"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}}}");
+    }
+}
