@@ -45,7 +45,9 @@ public sealed record CommandSpec(string Name, string Help, IReadOnlyList<(string
     }
 }
 
-/// <summary>Parsed values of one command, with typed accessors that name the option in their errors.</summary>
+/// <summary>Parsed values of one command. Commands read them through their declared options
+/// (<see cref="Get{T}"/>); the accessors by name below are what those read with, and name the option in their
+/// errors.</summary>
 public sealed class ParsedArgs
 {
     readonly Dictionary<string, List<string>> values = new();
@@ -55,9 +57,26 @@ public sealed class ParsedArgs
 
     public string Command => spec.Name;
     public Dictionary<string, string> Positionals { get; } = new();
-    public IReadOnlyCollection<string> Given => values.Keys;
 
     internal void Set(string name, List<string> v) => values[name] = v;
+
+    /// <summary>The option's value: given, else the command's default for it.</summary>
+    public T Get<T>(Option<T> option) => option.Read(Declared(option));
+
+    /// <summary>Given on the command line (not filled in from the option's default).</summary>
+    public bool Has(Option option) => Declared(option).values.ContainsKey(option.Name);
+
+    /// <summary>The value only when given on the command line: null lets a stored value (a checkpoint's) win over
+    /// the default.</summary>
+    public T? Given<T>(Option<T> option) where T : struct => Has(option) ? Get(option) : null;
+
+    /// <summary>Which of <paramref name="options"/> came first on the command line, if any.</summary>
+    public Option? FirstGiven(params Option[] options)
+        => values.Keys.Select(name => options.FirstOrDefault(o => o.Name == name)).FirstOrDefault(o => o is not null);
+
+    // reading an option the command does not declare is a bug of the command, not of its user
+    ParsedArgs Declared(Option option) => spec.Find(option.Name) is not null ? this
+        : throw new InvalidOperationException($"{option.Name} is not an option of '{spec.Name}'");
 
     /// <summary>Given on the command line (not filled in from the option's default).</summary>
     public bool Has(string name) => values.ContainsKey(name);

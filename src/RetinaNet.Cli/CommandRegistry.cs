@@ -11,11 +11,11 @@ public static class CommandRegistry
 {
     public static readonly IReadOnlyList<CliCommand> All =
     [
-        new("train", "train a network", CommandSpecs.Train, TrainCommand.Run, NeedsGpuCount: true),
+        new("train", "train a network", TrainCommand.Spec, TrainCommand.Run, NeedsGpuCount: true),
         new("infer", "run inference (and COCO evaluation with --annotations)",
-            CommandSpecs.Infer, InferCommand.Run, NeedsGpuCount: true),
+            InferCommand.Spec, InferCommand.Run, NeedsGpuCount: true),
         new("export", "export a model to ONNX / a TensorRT engine",
-            _ => CommandSpecs.Export(), (a, c) => ExportCommand.Run(a, c.Stdout)),
+            _ => ExportCommand.Spec(), (a, c) => ExportCommand.Run(a, c.Stdout)),
         new("evaluate", "(ours) COCO bbox or segm evaluation of a detections file (pycocotools' numbers)",
             _ => EvaluateCommand.Spec(), (a, c) => EvaluateCommand.Run(a, c.Stdout)),
         new("draw", "(ours) draw detections (and ground truth) onto the images",
@@ -25,9 +25,9 @@ public static class CommandRegistry
         new("convert", "(ours) import Pascal VOC, YOLO or DOTA annotations as COCO JSON",
             _ => ConvertCommand.Spec(), (a, c) => ConvertCommand.Run(a, c.Stdout)),
         new("serve", "(ours) serve a model over HTTP (detection API, page, metrics)",
-            _ => CommandSpecs.Serve(), ServeCommand.Run),
+            _ => ServeCommand.Spec(), ServeCommand.Run),
         new("summary", "(ours) print a model's structure and run it once on a synthetic image",
-            _ => CommandSpecs.Summary(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
+            _ => SummaryCommand.Spec(), (a, c) => SummaryCommand.Run(a, c.Stdout)),
         new("models", "(ours) the published COCO checkpoints, usable as odtk:NAME wherever a model file goes",
             _ => ModelsCommand.Spec(), (a, c) => ModelsCommand.Run(c.Stdout)),
         new("doctor", "(ours) what this machine has for the toolkit, and how to get what is missing",

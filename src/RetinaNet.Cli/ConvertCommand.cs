@@ -2,33 +2,40 @@ using RetinaNet.Data.Converters;
 
 namespace RetinaNet.Cli;
 
+/// <summary>convert's command line, read once.</summary>
+sealed record ConvertArguments(string Source, string From, string Output, string? ImagesRoot);
+
 /// <summary>(ours) <c>retinanet convert</c>: Pascal VOC, YOLO or DOTA annotations into the COCO JSON that train and
 /// infer read (DOTA's oriented objects as rotated boxes).</summary>
 static class ConvertCommand
 {
+    static readonly Option<string> From = Option.Required("--from", "annotation format of SOURCE", "voc|yolo|dota");
+    static readonly Option<string> Output = Option.Required("--output", "COCO JSON file to write", "path");
+    static readonly Option<string?> ImagesRoot = Option.OptionalString("--images-root",
+        "folder the COCO file_names are relative to: pass it as --images to train (default: SOURCE)", "dir");
+
     public static CommandSpec Spec()
         => new("convert",
         "(ours) Import Pascal VOC (XML), YOLO (txt) or DOTA (oriented, txt) annotations into a COCO JSON file.",
         [("source", "folder with the annotations and images (searched recursively)")],
-        [
-            new("--from", Arity.One, "annotation format of SOURCE", "voc|yolo|dota", Required: true),
-            new("--output", Arity.One, "COCO JSON file to write", "path", Required: true),
-            new("--images-root", Arity.One,
-                "folder the COCO file_names are relative to: pass it as --images to train (default: SOURCE)", "dir"),
-        ]);
+        [From, Output, ImagesRoot]);
 
-    public static int Run(ParsedArgs a, TextWriter stdout)
+    static ConvertArguments Bind(ParsedArgs a)
+        => new(a.Positionals["source"], a.Get(From), a.Get(Output), a.Get(ImagesRoot));
+
+    public static int Run(ParsedArgs parsed, TextWriter stdout)
     {
-        string source = a.Positionals["source"];
+        var a = Bind(parsed);
+        string source = a.Source;
         Validation.ExistingDirectory("SOURCE", source);
-        string format = a.String("--from")!;
-        if (format is not ("voc" or "yolo" or "dota")) throw new UsageException("--from: expected voc, yolo or dota, "
-            + $"got '{format}'");
-        string output = a.String("--output")!;
-        Validation.Extension("--output", output, ".json");
-        Validation.WritableParent("--output", output);
-        string imagesRoot = a.String("--images-root") ?? source;
-        Validation.ExistingDirectory("--images-root", imagesRoot);
+        string format = a.From;
+        if (format is not ("voc" or "yolo" or "dota")) throw new UsageException($"{From.Name}: expected voc, yolo or "
+            + $"dota, got '{format}'");
+        string output = a.Output;
+        Validation.Extension(Output.Name, output, ".json");
+        Validation.WritableParent(Output.Name, output);
+        string imagesRoot = a.ImagesRoot ?? source;
+        Validation.ExistingDirectory(ImagesRoot.Name, imagesRoot);
 
         var result = format switch
         {
@@ -44,7 +51,7 @@ static class ConvertCommand
             ? " as rotated boxes (bbox [x, y, w, h, theta] and corners; evaluate detections with --iou-type segm)" : "";
         stdout.WriteLine($"wrote {output}: {coco.Images.Count} images ({result.ImagesWithoutObjects} without objects), "
             + $"{coco.Annotations.Count} objects{rotated}{difficult}, {coco.Categories.Count} categories; train with "
-            + $"--images {imagesRoot}");
+            + $"{SharedOptions.Images.Name} {imagesRoot}");
         return CommandLine.Ok;
     }
 }

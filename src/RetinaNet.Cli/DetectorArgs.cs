@@ -1,17 +1,15 @@
+using RetinaNet.Model;
+
 namespace RetinaNet.Cli;
 
 /// <summary>The public <see cref="Detector"/>'s options from the command line (serve, video): device, precision and
 /// the post-processing and input size given, else the model's own.</summary>
 static class DetectorArgs
 {
-    public static DetectorOptions From(ParsedArgs a, int batch)
+    public static DetectorOptions From(string? device, bool fullPrecision, InferenceOverrides given, int batch) => new()
     {
-        var given = Validation.Overrides(a);
-        return new()
-        {
-            Device = a.String("--device"), FullPrecision = a.Flag("--full-precision"), Batch = batch,
-            ScoreThreshold = given.ScoreThreshold, TopN = given.TopN, NmsThreshold = given.NmsThreshold,
-            MaxDetections = given.Detections, Resize = given.Resize, MaxSize = given.MaxSize,
-        };
-    }
+        Device = device, FullPrecision = fullPrecision, Batch = batch,
+        ScoreThreshold = given.ScoreThreshold, TopN = given.TopN, NmsThreshold = given.NmsThreshold,
+        MaxDetections = given.Detections, Resize = given.Resize, MaxSize = given.MaxSize,
+    };
 }

@@ -10,7 +10,7 @@ static class DeviceChoice
     public static Device Resolve(string? requested)
     {
         if (requested?.ToLowerInvariant() is not (null or "cpu" or "cuda"))
-            throw new UsageException($"--device: expected cpu or cuda, got '{requested}'");
+            throw new UsageException($"{SharedOptions.Device.Name}: expected cpu or cuda, got '{requested}'");
         try { return Inference.DeviceNames.Parse(requested); }
         catch (ArgumentException e) { throw new UsageException("--" + e.Message); }
     }

@@ -2,37 +2,44 @@ using RetinaNet.Data;
 using RetinaNet.Data.Coco;
 using RetinaNet.Data.Imaging;
 using RetinaNet.Evaluation;
+using static RetinaNet.Cli.SharedOptions;
 using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
+
+/// <summary>draw's command line, read once.</summary>
+sealed record DrawArguments(string Images, string Detections, string? Annotations, string Out, double MinScore);
 
 /// <summary><c>retinanet draw</c> (ours): pictures of detections (and ground truth) for every image that has
 /// any.</summary>
 static class DrawCommand
 {
+    static readonly Option<string> Detections = Option.Required("--detections",
+        "detections: ODTK's infer output, or a COCO results list (then --annotations names the files)", "path");
+    static readonly Option<string?> Annotations = Option.OptionalString("--annotations",
+        "COCO annotations: file names, category names and ground truth to draw", "path");
+    static readonly Option<string> Out = Option.Required("--out", "output folder", "dir");
+    static readonly Option<double> MinScore = Option.Double("--min-score", "draw detections scoring at least this",
+        "score", 0.3);
+
     public static CommandSpec Spec()
         => new("draw", "(ours) Draw detections (and ground truth in green) onto the images, as PNG files.",
         [],
-        [
-            new("--images", Arity.One, "path to images", "path", ["."]),
-            new("--detections", Arity.One,
-                "detections: ODTK's infer output, or a COCO results list (then --annotations names the files)", "path",
-                Required: true),
-            new("--annotations", Arity.One, "COCO annotations: file names, category names and ground truth to draw",
-                "path"),
-            new("--out", Arity.One, "output folder", "dir", Required: true),
-            new("--min-score", Arity.One, "draw detections scoring at least this", "score", ["0.3"]),
-        ]);
+        [Images, Detections, Annotations, Out, MinScore]);
 
-    public static int Run(ParsedArgs a, TextWriter stdout)
+    static DrawArguments Bind(ParsedArgs a)
+        => new(a.Get(Images), a.Get(Detections), a.Get(Annotations), a.Get(Out), a.Get(MinScore));
+
+    public static int Run(ParsedArgs parsed, TextWriter stdout)
     {
-        string images = a.String("--images")!, detectionsPath = a.String("--detections")!, outDir = a.String("--out")!;
-        ExistingDirectory("--images", images);
-        ExistingFile("--detections", detectionsPath, ".json");
-        string? annotations = a.String("--annotations");
-        if (annotations is not null) ExistingFile("--annotations", annotations, ".json");
-        WritableDirectory("--out", outDir);
-        double minScore = a.Double("--min-score");
+        var a = Bind(parsed);
+        string images = a.Images, detectionsPath = a.Detections, outDir = a.Out;
+        ExistingDirectory(Images.Name, images);
+        ExistingFile(Detections.Name, detectionsPath, ".json");
+        string? annotations = a.Annotations;
+        if (annotations is not null) ExistingFile(Annotations.Name, annotations, ".json");
+        WritableDirectory(Out.Name, outDir);
+        double minScore = a.MinScore;
         var detections = DetectionsFile.Read(detectionsPath);
         var groundTruth = annotations is null ? null : CocoFile.Load(annotations);
         CocoFile listing = groundTruth ?? ImageListOf(detectionsPath);
@@ -50,7 +57,7 @@ static class DrawCommand
         if (bytes.SkipWhile(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t' or 0xEF or 0xBB
             or 0xBF).FirstOrDefault() != (byte)'{')
             throw new BadInputException(detectionsPath,
-                "a COCO results list names no image files; pass --annotations with the images' COCO file");
+                $"a COCO results list names no image files; pass {Annotations.Name} with the images' COCO file");
         var full = CocoFile.Parse(bytes, detectionsPath);
         return new CocoFile(full.Path, full.Images, [], full.Categories);
     }

@@ -6,41 +6,50 @@ using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
+/// <summary>evaluate's command line, read once.</summary>
+sealed record EvaluateArguments(string Annotations, string Detections, string IouType, string? MetricsJson,
+    string? PrCurves);
+
 /// <summary><c>retinanet evaluate</c> (ours): COCO bbox evaluation of a detections file, printed as pycocotools prints
 /// it.</summary>
 static class EvaluateCommand
 {
-    public static CommandSpec Spec()
-        => new("evaluate", "(ours) COCO evaluation (pycocotools' COCOeval) of a detections file.",
-        [],
-        [
-            new("--annotations", Arity.One, "path to COCO style annotations (the ground truth)", "path",
-                Required: true),
-            new("--detections", Arity.One, "detections: ODTK's infer output or a COCO results list", "path",
-                Required: true),
-            new("--iou-type", Arity.One,
-                "(ours) bbox, or segm: regions (polygons, RLE) compared as masks, how rotated boxes are evaluated",
-                "bbox|segm", Default: ["bbox"]),
-            new("--metrics-json", Arity.One, "(ours) also write the metrics to this JSON file", "path"),
-            new("--pr-curves", Arity.One, "(ours) plot precision against recall per category (IoU 0.5) to this PNG",
-                "path"),
-        ]);
+    static readonly Option<string> Annotations = Option.Required("--annotations",
+        "path to COCO style annotations (the ground truth)", "path");
+    static readonly Option<string> Detections = Option.Required("--detections",
+        "detections: ODTK's infer output or a COCO results list", "path");
+    static readonly Option<string> IouTypeOption = Option.String("--iou-type",
+        "(ours) bbox, or segm: regions (polygons, RLE) compared as masks, how rotated boxes are evaluated",
+        "bbox|segm", "bbox");
+    static readonly Option<string?> MetricsJson = Option.OptionalString("--metrics-json",
+        "(ours) also write the metrics to this JSON file", "path");
+    static readonly Option<string?> PrCurves = Option.OptionalString("--pr-curves",
+        "(ours) plot precision against recall per category (IoU 0.5) to this PNG", "path");
 
-    public static int Run(ParsedArgs a, TextWriter stdout)
+    public static CommandSpec Spec() => new("evaluate",
+        "(ours) COCO evaluation (pycocotools' COCOeval) of a detections file.",
+        [],
+        [Annotations, Detections, IouTypeOption, MetricsJson, PrCurves]);
+
+    static EvaluateArguments Bind(ParsedArgs a)
+        => new(a.Get(Annotations), a.Get(Detections), a.Get(IouTypeOption), a.Get(MetricsJson), a.Get(PrCurves));
+
+    public static int Run(ParsedArgs parsed, TextWriter stdout)
     {
-        string annotations = a.String("--annotations")!, detectionsPath = a.String("--detections")!;
-        ExistingFile("--annotations", annotations, ".json");
-        ExistingFile("--detections", detectionsPath, ".json");
-        var iouType = a.String("--iou-type") switch
+        var a = Bind(parsed);
+        string annotations = a.Annotations, detectionsPath = a.Detections;
+        ExistingFile(Annotations.Name, annotations, ".json");
+        ExistingFile(Detections.Name, detectionsPath, ".json");
+        var iouType = a.IouType switch
         {
             "bbox" => IouType.Bbox,
             "segm" => IouType.Segm,
-            var other => throw new UsageException($"--iou-type: expected bbox or segm, got {other}"),
+            var other => throw new UsageException($"{IouTypeOption.Name}: expected bbox or segm, got {other}"),
         };
-        string? metrics = a.String("--metrics-json");
-        if (metrics is not null) WritableParent("--metrics-json", metrics);
-        if (a.String("--pr-curves") is string curves) { Extension("--pr-curves", curves, ".png");
-            WritableParent("--pr-curves", curves); }
+        string? metrics = a.MetricsJson;
+        if (metrics is not null) WritableParent(MetricsJson.Name, metrics);
+        if (a.PrCurves is string curves) { Extension(PrCurves.Name, curves, ".png");
+            WritableParent(PrCurves.Name, curves); }
 
         var groundTruth = CocoFile.Load(annotations);
         var detections = DetectionsFile.Read(detectionsPath);
@@ -50,7 +59,7 @@ static class EvaluateCommand
         stdout.WriteLine();
         stdout.Write(result.PerCategoryTable());
         if (metrics is not null) WriteMetrics(metrics, result);
-        if (a.String("--pr-curves") is string plot)
+        if (a.PrCurves is string plot)
         {
             Data.Imaging.ImageEncoder.SavePng(PrCurvePlot.Render(result), plot);
             stdout.WriteLine($"Wrote {plot}");

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using RetinaNet.Core;
+using static RetinaNet.Cli.SharedOptions;
 using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
@@ -13,30 +14,33 @@ static class InferVideo
 {
     public const string DefaultOutput = "detections.jsonl";
 
-    public static int Run(ParsedArgs a, CommandContext context, string model)
+    public static int Run(InferArguments a, string source, CommandContext context, string model)
     {
-        foreach (var option in new[] { "--images", "--annotations", "--with-dali", "--cuda-graphs", "--gpus" })
-            if (a.Has(option)) throw new UsageException($"{option} does not go with --video");
-        Unsupported(a, "video draws axis-aligned boxes only; for a rotated model, give the frames as --images",
-            "--rotated-bbox");
-        string source = a.String("--video")!;
-        var outputs = a.Has("--output") ? a.Strings("--output").ToArray() : [DefaultOutput];
+        foreach (var (option, given) in new (Option, bool)[]
+        {
+            (Images, a.GivenImages is not null), (InferCommand.Annotations, a.Annotations is not null),
+            (WithDali, a.WithDali), (InferCommand.CudaGraphs, a.CudaGraphs), (Gpus, a.Launch.Gpus is not null),
+        })
+            if (given) throw new UsageException($"{option.Name} does not go with {InferCommand.Video.Name}");
+        Unsupported($"video draws axis-aligned boxes only; for a rotated model, give the frames as {Images.Name}",
+            (RotatedBbox, a.RotatedBbox));
+        var outputs = a.GivenOutput?.ToArray() ?? [DefaultOutput];
         foreach (var output in outputs.Where(o => o != "-"))
         {
-            Extension("--output", output, ".jsonl", ".json");
-            WritableParent("--output", output);
+            Extension(InferCommand.Output.Name, output, ".jsonl", ".json");
+            WritableParent(InferCommand.Output.Name, output);
         }
-        if (a.String("--save-video") is string save)
+        if (a.SaveVideo is string save)
         {
-            Extension("--save-video", save, ".mp4", ".mkv", ".mov");
-            WritableParent("--save-video", save);
+            Extension(InferCommand.SaveVideo.Name, save, ".mp4", ".mkv", ".mov");
+            WritableParent(InferCommand.SaveVideo.Name, save);
         }
-        int batch = Positive(a, "--batch");
-        Positive(a, "--resize"); Positive(a, "--max-size");
-        InferenceSettings(a);
+        int batch = Positive(Batch, a.Batch);
+        Positive(Resize, a.Resize); Positive(MaxSize, a.MaxSize);
+        InferenceSettings(a.Given);
         if (VideoDetection.Missing() is string missing) throw new UsageException(missing);
 
-        using var detector = Detector.Load(model, DetectorArgs.From(a, batch));
+        using var detector = Detector.Load(model, DetectorArgs.From(a.Launch.Device, a.FullPrecision, a.Given, batch));
         var lines = new StringBuilder();
         bool toStdout = outputs.Contains("-");
         long frames = VideoDetection.RunAsync(detector, source, frame =>
@@ -44,11 +48,11 @@ static class InferVideo
             string line = Line(frame);
             if (outputs.Any(o => o != "-")) lines.AppendLine(line);
             if (toStdout) context.Stdout.WriteLine(line);
-        }, a.String("--save-video"), minScore: a.GivenDouble("--score-threshold") ?? 0.3,
+        }, a.SaveVideo, minScore: a.Given.ScoreThreshold ?? 0.3,
             batch: batch).GetAwaiter().GetResult();
         foreach (var output in outputs.Where(o => o != "-"))
             AtomicFile.Write(output, stream => stream.Write(Encoding.UTF8.GetBytes(lines.ToString())));
-        var wrote = outputs.Where(o => o != "-").Concat(a.String("--save-video") is string v ? [v] : []).ToArray();
+        var wrote = outputs.Where(o => o != "-").Concat(a.SaveVideo is string v ? [v] : []).ToArray();
         context.Stderr.WriteLine($"{frames} frames of {source}"
             + (wrote.Length > 0 ? $"; wrote {string.Join(", ", wrote)}" : ""));
         return CommandLine.Ok;

@@ -13,6 +13,10 @@ namespace RetinaNet.Cli
     {
         public const int Ok = 0, Failed = 1, BadUsage = 2, NotYetSupported = 3;
 
+        /// <summary>The one global option, given before the command (as in ODTK): where rank 0 listens.</summary>
+        public static readonly Option<string> Master = Option.String("--master",
+            "address and port of the master worker", "address:port", "127.0.0.1:29500");
+
         /// <summary>In-process run (tests): never starts rank processes.</summary>
         public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
             => Run(args, stdout, stderr, CliServices.InProcess);
@@ -27,11 +31,11 @@ namespace RetinaNet.Cli
                 // Global options come before the command, as in ODTK (argparse).
                 while (rest.Count > 0 && rest[0].StartsWith("--") && rest[0] is not ("--help" or "--version"))
                 {
-                    if (rest[0] == "--master" && rest.Count > 1) { master = rest[1]; rest.RemoveRange(0, 2); }
-                    else if (rest[0].StartsWith("--master=")) { master = rest[0]["--master=".Length..];
+                    if (rest[0] == Master.Name && rest.Count > 1) { master = rest[1]; rest.RemoveRange(0, 2); }
+                    else if (rest[0].StartsWith(Master.Name + "=")) { master = rest[0][(Master.Name.Length + 1)..];
                         rest.RemoveAt(0); }
-                    else throw new UsageException($"unknown global option {rest[0]} (global options: --master "
-                        + "address:port)");
+                    else throw new UsageException($"unknown global option {rest[0]} (global options: {Master.Name} "
+                        + $"{Master.Spec.Meta})");
                 }
                 if (rest.Count == 0 || rest[0] is "--help" or "-h" or "help")
                 {
@@ -57,7 +61,7 @@ namespace RetinaNet.Cli
                 }
                 var parsed = ArgParser.Parse(spec, commandArgs);
                 MasterEndpoint? masterEndpoint;
-                try { masterEndpoint = master is null ? null : MasterEndpoint.Parse(master, "--master"); }
+                try { masterEndpoint = master is null ? null : MasterEndpoint.Parse(master, Master.Name); }
                 catch (DistributedSetupException e) { throw new UsageException(e.Message); }
                 return cli.Run(parsed, new CommandContext(gpus, stdout, stderr, masterEndpoint, services, args));
             }

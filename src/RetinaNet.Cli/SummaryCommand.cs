@@ -6,28 +6,49 @@ using RetinaNet.Inference;
 using RetinaNet.Model;
 using TorchSharp;
 using static TorchSharp.torch;
+using static RetinaNet.Cli.SharedOptions;
 using static RetinaNet.Cli.Validation;
 
 namespace RetinaNet.Cli;
 
+/// <summary>summary's command line, read once.</summary>
+sealed record SummaryArguments(string? Model, IReadOnlyList<string> Backbone, int Classes, int[] Size, string? Device,
+    InferenceOverrides Given);
+
 /// <summary><c>retinanet summary</c>: a model's structure and one timed run on a synthetic image.</summary>
 static class SummaryCommand
 {
-    public static int Run(ParsedArgs a, TextWriter stdout)
+    static readonly Option<string?> Model = Option.OptionalString("--model",
+        "a checkpoint to describe instead of a fresh model", "path");
+    static readonly Option<int> Classes = Option.Int("--classes", "number of classes", "num", 80);
+    static readonly Option<int[]> Size = Option.Ints("--size", Arity.Two,
+        "synthetic input height and width (multiples of 128)", "height width", 512, 640);
+
+    public static CommandSpec Spec() => new("summary",
+        "(ours) Build a detector, print its structure and run it once on a synthetic image.",
+        [],
+        [Model, Backbone.WithDefault(["ResNet18FPN"]), Classes, Size, .. Postprocessing(), SharedOptions.Device]);
+
+    static SummaryArguments Bind(ParsedArgs a)
+        => new(a.Get(Model), a.Get(Backbone), a.Get(Classes), a.Get(Size), a.Get(SharedOptions.Device),
+            PostprocessingGiven(a));
+
+    public static int Run(ParsedArgs parsed, TextWriter stdout)
     {
-        var device = DeviceChoice.Resolve(a.String("--device"));
-        var size = a.Ints("--size");
-        foreach (var s in size) MultipleOf("--size", s, Fpn.Stride);
+        var a = Bind(parsed);
+        var device = DeviceChoice.Resolve(a.Device);
+        var size = a.Size;
+        foreach (var s in size) MultipleOf(Size.Name, s, Fpn.Stride);
         RetinaNetModel model;
-        if (a.String("--model") is string path)
+        if (a.Model is string path)
         {
-            ExistingFile("--model", path, ModelFiles.CheckpointExtensions);
+            ExistingFile(Model.Name, path, ModelFiles.CheckpointExtensions);
             model = Checkpoint.Load(path).Model;
         }
         else
         {
-            model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a),
-                Classes = Positive(a, "--classes"), Inference = InferenceSettings(a) });
+            model = new RetinaNetModel(new DetectorConfig { Backbones = Backbones(a.Backbone),
+                Classes = Positive(Classes, a.Classes), Inference = InferenceSettings(a.Given) });
             model.Initialize(0);
         }
         using var _ = model;

@@ -1,4 +1,5 @@
 using RetinaNet.Model;
+using static RetinaNet.Cli.SharedOptions;
 
 namespace RetinaNet.Cli;
 
@@ -80,60 +81,43 @@ static class Validation
         }
     }
 
-    public static int Positive(ParsedArgs a, string name)
-    {
-        int v = a.Int(name);
-        return v > 0 ? v : throw new UsageException($"{name} must be positive, got {v}");
-    }
+    public static int Positive(Option option, int v)
+        => v > 0 ? v : throw new UsageException($"{option.Name} must be positive, got {v}");
 
-    public static int NonNegative(ParsedArgs a, string name)
-    {
-        int v = a.Int(name);
-        return v >= 0 ? v : throw new UsageException($"{name} must not be negative, got {v}");
-    }
+    public static int NonNegative(Option option, int v)
+        => v >= 0 ? v : throw new UsageException($"{option.Name} must not be negative, got {v}");
 
-    public static double PositiveDouble(ParsedArgs a, string name)
-    {
-        double v = a.Double(name);
-        return v > 0 ? v : throw new UsageException($"{name} must be positive, got {v}");
-    }
+    public static double PositiveDouble(Option option, double v)
+        => v > 0 ? v : throw new UsageException($"{option.Name} must be positive, got {v}");
 
-    public static double NonNegativeDouble(ParsedArgs a, string name)
-    {
-        double v = a.Double(name);
-        return v >= 0 ? v : throw new UsageException($"{name} must not be negative, got {v}");
-    }
+    public static double NonNegativeDouble(Option option, double v)
+        => v >= 0 ? v : throw new UsageException($"{option.Name} must not be negative, got {v}");
 
-    public static IReadOnlyList<string> Backbones(ParsedArgs a)
+    public static IReadOnlyList<string> Backbones(IReadOnlyList<string> names)
     {
-        var names = a.Strings("--backbone");
         foreach (var n in names)
             if (!Model.Backbones.IsKnown(n))
-                throw new UsageException($"--backbone: unknown backbone '{n}'; choose from "
+                throw new UsageException($"{Backbone.Name}: unknown backbone '{n}'; choose from "
                     + $"{string.Join(", ", Model.Backbones.Names)}");
-        if (names.Distinct().Count() != names.Count) throw new UsageException("--backbone: each backbone may be listed "
-            + "once");
+        if (names.Distinct().Count() != names.Count) throw new UsageException($"{Backbone.Name}: each backbone may be "
+            + "listed once");
         return names;
     }
 
     /// <summary>Post-processing and input size options into the model's inference settings, over the
     /// defaults.</summary>
-    public static InferenceConfig InferenceSettings(ParsedArgs a) => InferenceSettings(a, new InferenceConfig());
+    public static InferenceConfig InferenceSettings(InferenceOverrides given)
+        => InferenceSettings(given, new InferenceConfig());
 
     /// <summary>The settings a run uses: an option given on the command line wins, else <paramref name="stored"/> (a
     /// checkpoint's, which are the defaults where it has none).</summary>
-    public static InferenceConfig InferenceSettings(ParsedArgs a, InferenceConfig stored)
+    public static InferenceConfig InferenceSettings(InferenceOverrides given, InferenceConfig stored)
     {
-        var config = Overrides(a).Apply(stored);
+        var config = given.Apply(stored);
         try { config.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         return config;
     }
-
-    /// <summary>The post-processing and input size options given (null where not given).</summary>
-    public static InferenceOverrides Overrides(ParsedArgs a)
-        => new(a.GivenDouble("--score-threshold"), a.GivenInt("--top-n"),
-        a.GivenDouble("--nms"), a.GivenInt("--detections"), a.GivenInt("--resize"), a.GivenInt("--max-size"));
 
     public static void MultipleOf(string name, int value, int multiple)
     {
@@ -142,18 +126,19 @@ static class Validation
     }
 
     /// <summary>--with-dali (ODTK's name for its GPU data path): nvJPEG decode + augmentation on the GPU.</summary>
-    public static void GpuDecode(ParsedArgs a, TorchSharp.torch.Device device)
+    public static void GpuDecode(bool withDali, TorchSharp.torch.Device device)
     {
-        if (!a.Flag("--with-dali")) return;
+        if (!withDali) return;
         if (device.type != TorchSharp.DeviceType.CUDA)
-            throw new UsageException("--with-dali decodes on the GPU: it needs a CUDA device (drop it to decode on the "
-                + "CPU)");
-        if (!Native.NvJpeg.Available) throw new UsageException($"--with-dali: {Native.NvJpeg.MissingReason}");
+            throw new UsageException($"{WithDali.Name} decodes on the GPU: it needs a CUDA device (drop it to decode "
+                + "on the CPU)");
+        if (!Native.NvJpeg.Available) throw new UsageException($"{WithDali.Name}: {Native.NvJpeg.MissingReason}");
     }
 
-    /// <summary>Refuses any of <paramref name="flags"/> that is given, saying <paramref name="why"/>.</summary>
-    public static void Unsupported(ParsedArgs a, string why, params string[] flags)
+    /// <summary>Refuses the first of <paramref name="options"/> that is given, saying <paramref name="why"/>.</summary>
+    public static void Unsupported(string why, params (Option Option, bool Given)[] options)
     {
-        foreach (var f in flags.Where(a.Flag)) throw new NotYetSupportedException($"{f}: {why}");
+        foreach (var (option, _) in options.Where(o => o.Given))
+            throw new NotYetSupportedException($"{option.Name}: {why}");
     }
 }

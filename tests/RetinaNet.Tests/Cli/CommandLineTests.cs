@@ -38,8 +38,7 @@ public class CommandLineTests
     [MemberData(nameof(OdtkOptions))]
     public void EveryOdtkOptionIsAccepted(string command, string option)
     {
-        var spec = command switch { "train" => CommandSpecs.Train(2), "infer" => CommandSpecs.Infer(2),
-            _ => CommandSpecs.Export() };
+        var spec = CommandRegistry.Find(command)!.Spec(2);
         Assert.NotNull(spec.Find(option));
         Assert.Contains(option, spec.Usage());
     }
@@ -47,7 +46,7 @@ public class CommandLineTests
     [Fact]
     public void OdtkDefaultsAreKept()
     {
-        var a = ArgParser.Parse(CommandSpecs.Train(2), ["m.pth", "--annotations", "a.json"]);
+        var a = ArgParser.Parse(CommandRegistry.Find("train")!.Spec(2), ["m.pth", "--annotations", "a.json"]);
         Assert.Equal(["ResNet50FPN"], a.Strings("--backbone"));
         Assert.Equal(800, a.Int("--resize")); Assert.Equal(1333, a.Int("--max-size"));
         Assert.Null(a.OptionalInt("--classes")); // ours: the file's category count (SettingsPrecedenceTests)
@@ -59,7 +58,7 @@ public class CommandLineTests
         Assert.Equal(8000, a.Int("--val-iters")); Assert.Equal(0.0001, a.Double("--regularization-l2"));
         Assert.Equal([0.4, 0.5], a.Doubles("--anchor-ious"));
         Assert.Equal(0.002, a.Double("--augment-brightness")); Assert.Equal(0.0002, a.Double("--augment-hue"));
-        var e = ArgParser.Parse(CommandSpecs.Export(), ["m.pth", "m.onnx"]);
+        var e = ArgParser.Parse(CommandRegistry.Find("export")!.Spec(2), ["m.pth", "m.onnx"]);
         Assert.Equal([1280], e.Ints("--size")); Assert.Equal(2, e.Int("--batch"));
         Assert.Equal([1, 8, 16], e.Ints("--dynamic-batch-opts"));
     }
@@ -67,8 +66,8 @@ public class CommandLineTests
     [Fact]
     public void MultiValueOptionsStopAtTheNextOption()
     {
-        var a = ArgParser.Parse(CommandSpecs.Train(2), ["m.pth", "--backbone", "ResNet18FPN", "MobileNetV2FPN",
-            "--milestones", "--annotations=a.json", "--anchor-ratios", "0.5", "1"]);
+        var a = ArgParser.Parse(CommandRegistry.Find("train")!.Spec(2), ["m.pth", "--backbone", "ResNet18FPN",
+            "MobileNetV2FPN", "--milestones", "--annotations=a.json", "--anchor-ratios", "0.5", "1"]);
         Assert.Equal(["ResNet18FPN", "MobileNetV2FPN"], a.Strings("--backbone"));
         Assert.Empty(a.Ints("--milestones"));
         Assert.Equal("a.json", a.String("--annotations"));
