@@ -39,13 +39,13 @@ public sealed class ProcessGroup : IDisposable
         ProcessGroup group;
         if (me.IsMaster)
         {
-            var (peers, id) = Rendezvous.Host(me, provider, options.Timeout);
+            var (peers, id) = Rendezvous.Host(me, provider, options.Join);
             group = new ProcessGroup(me, device, provider.Name, new MasterWatchdog(peers, counters, options), counters);
             group.Connect(provider, id);
         }
         else
         {
-            var (link, backend, id) = Rendezvous.Join(me, options.Timeout);
+            var (link, backend, id) = Rendezvous.Join(me, options.Join);
             if (backend != provider.Name)
             {
                 link.Dispose();

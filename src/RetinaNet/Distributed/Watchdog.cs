@@ -26,6 +26,8 @@ public sealed record WatchdogOptions(TimeSpan Timeout, Action<int, string>? Hard
         } = TimeSpan.FromTicks(Math.Clamp(Timeout.Ticks / 5, TimeSpan.FromMilliseconds(50).Ticks,
         TimeSpan.FromSeconds(1).Ticks));
     public TimeSpan Grace { get; init; } = Timeout < TimeSpan.FromSeconds(10) ? Timeout : TimeSpan.FromSeconds(10);
+    /// <summary>How long rank 0 waits for the others to join (and they for it): the timeout unless set.</summary>
+    public TimeSpan Join { get; init; } = Timeout;
 }
 
 /// <summary>The control channel at work during a job, so that no rank ever waits silently on a dead or stuck one.

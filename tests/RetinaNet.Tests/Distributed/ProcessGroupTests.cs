@@ -12,12 +12,17 @@ public class ProcessGroupTests
     static RankAssignment Rank(int rank, int world, MasterEndpoint master) =>
         new(rank, world, rank, world, master, "RANK/WORLD_SIZE");
 
-    /// <summary>Starts ranks 0..world-1 (those in <paramref name="only"/>, if given) concurrently.</summary>
+    /// <summary>Starts ranks 0..world-1 (those in <paramref name="only"/>, if given) concurrently. A test of the
+    /// watchdog's short timeout gives the join a long one (<paramref name="joinSeconds"/>): on a loaded 2-core
+    /// machine, starting the rank threads alone once took longer than 1.5 s.</summary>
     static Task<ProcessGroup>[] Start(int world, double timeoutSeconds, int[]? only = null,
-        Func<int, RankAssignment>? assign = null)
+        Func<int, RankAssignment>? assign = null, double? joinSeconds = null)
     {
         var master = MasterEndpoint.FreeLocalPort();
-        var options = new WatchdogOptions(TimeSpan.FromSeconds(timeoutSeconds), HardExit: null);
+        var options = new WatchdogOptions(TimeSpan.FromSeconds(timeoutSeconds), HardExit: null)
+        {
+            Join = TimeSpan.FromSeconds(joinSeconds ?? timeoutSeconds),
+        };
         return (only ?? Enumerable.Range(0, world).ToArray()).Select(r =>
             Task.Factory.StartNew(() => ProcessGroup.Start(assign?.Invoke(r) ?? Rank(r, world, master),
                 new TcpCollectivesProvider(), CPU, options), TaskCreationOptions.LongRunning)).ToArray();
@@ -116,7 +121,7 @@ public class ProcessGroupTests
     [Fact]
     public void ARankThatKeepsTheOthersWaitingIsNamedAfterTheTimeout()
     {
-        var groups = Started(Start(2, 1.5));
+        var groups = Started(Start(2, 1.5, joinSeconds: 60));
         Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
         var clock = Stopwatch.StartNew();
         // rank 1 never comes
@@ -135,7 +140,7 @@ public class ProcessGroupTests
     [Fact]
     public void WorkBetweenCollectivesIsNotAStuckCollective()
     {
-        var groups = Started(Start(2, 1.5));
+        var groups = Started(Start(2, 1.5, joinSeconds: 60));
         Wait(OnEach(groups, g => g.AllReduce(ones(4), ReduceOp.Sum)));
         Thread.Sleep(4000); // both work, outside any collective, for more than 2 timeouts
         Assert.All(groups, g => Assert.Null(g.EndedBy()));
@@ -151,7 +156,7 @@ public class ProcessGroupTests
     [Fact]
     public void RanksStuckInOneCollectiveAreReportedWithoutBlamingOne()
     {
-        var groups = Started(Start(2, 1.5));
+        var groups = Started(Start(2, 1.5, joinSeconds: 60));
         // each waits for the other to send first: both are in collective #1 and neither moves
         var stuck = OnEach(groups, g => g.Broadcast(ones(4), root: 1 - g.Rank));
         foreach (var t in stuck)
