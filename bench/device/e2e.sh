@@ -28,10 +28,12 @@ peer --batch 8 --workers 8
 e2e --batch 8 --mode preloaded
 for w in ${WORKERS:-4 6 8 12}; do e2e --batch 8 --workers $w; done
 for w in 4 8; do e2e --batch 8 --workers $w --mode loader; done
+e2e --batch 8 --workers 12 --graphs true
+e2e --batch 8 --workers 6 --graphs true
+e2e --batch 8 --mode preloaded --graphs true
 DOTNET_gcServer=1 e2e --batch 8 --workers 12
-DOTNET_gcServer=1 e2e --batch 8 --workers 6
-DOTNET_GCgen0size=0x10000000 e2e --batch 8 --workers 12
 whole --batch 8
+whole --batch 8 --cuda-graphs
 peer --batch 8 --workers 8
 e2e --batch 1 --mode preloaded --graphs true
 e2e --batch 1
