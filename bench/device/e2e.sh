@@ -15,14 +15,23 @@ $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes 80 --backbone-
   --warmup 0 --annotations $D/annotations/instances_train2017_first128.json --images $D/train2017 > "$O/train.log" 2>&1 \
   || { tail -5 "$O/train.log"; exit 1; }
 e2e() { timeout 300 $R e2e --model /tmp/r50.pth --images $F "$@" 2>>"$O/e2e.err" | tee -a "$O/e2e.jsonl"; }
-peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
+peer() {
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
+  timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"
+  kill $poll; wait $poll 2>/dev/null; echo "peer $* peak_mib $(sort -n "$O/mem.txt" | tail -1)"
+}
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
 export LD_LIBRARY_PATH="$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")'):${LD_LIBRARY_PATH:-}"
+# peak GPU memory in use while it runs (nvidia-smi every 50 ms), as perf.sh measures it
 whole() {
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
   local start=$(date +%s%N)
   /tmp/retinanet-app/RetinaNet.Bench infer /tmp/r50.pth --images $F --output /tmp/dets.json "$@" > "$O/infer.log" 2>&1
-  echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" | tee -a "$O/whole.txt"
+  local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  kill $poll; wait $poll 2>/dev/null
+  echo "infer $* whole_ms $ms peak_mib $(sort -n "$O/mem.txt" | tail -1): $(grep 'im/s' "$O/infer.log")" \
+    | tee -a "$O/whole.txt"
 }
 peer --batch 8 --workers 8
 e2e --batch 8 --mode preloaded
