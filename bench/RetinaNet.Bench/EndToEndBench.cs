@@ -10,8 +10,8 @@ namespace RetinaNet.Bench;
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
 ///       [--graphs false] [--mode infer|loader|preloaded]
-/// loader: the loader alone; preloaded: the first 16 batches kept in memory and run 3 times (the model on the
-/// folder's real shapes and thresholds, no loading).</summary>
+/// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
+/// the folder's real shapes and thresholds, no loading).</summary>
 static class EndToEndBench
 {
     public static void Run(Func<string, string, string> opt)
@@ -34,6 +34,7 @@ static class EndToEndBench
         int images = 0, batches = 0;
         long pixels = 0, detections = 0;
         var kept = new List<HostBatch>();
+        int every = Math.Max(1, (dataset.Count + batch - 1) / batch / 16);
         var results = new List<Data.Coco.CocoDetection>();
         while (true)
         {
@@ -47,7 +48,8 @@ static class EndToEndBench
             batches++;
             if (mode == "preloaded")
             {
-                if (kept.Count < 16) kept.Add(host); else host.Dispose();
+                // 16 batches spread over the pass: its batches come ordered by shape, smallest first
+                if (kept.Count < 16 && (batches - 1) % every == 0) kept.Add(host); else host.Dispose();
                 continue;
             }
             using (host)
