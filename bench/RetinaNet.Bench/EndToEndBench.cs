@@ -34,6 +34,7 @@ static class EndToEndBench
         int images = 0, batches = 0;
         long pixels = 0, detections = 0;
         var kept = new List<HostBatch>();
+        var byShape = new Dictionary<string, List<double>>(); // the detector's call per batch, by padded shape
         int every = Math.Max(1, (dataset.Count + batch - 1) / batch / 16);
         var results = new List<Data.Coco.CocoDetection>();
         while (true)
@@ -58,6 +59,9 @@ static class EndToEndBench
                 var found = detector.Detect(host);
                 var t2 = clock.Elapsed.TotalMilliseconds;
                 detect += t2 - t1;
+                var shape = $"{host.Pixels.shape[2]}x{host.Pixels.shape[3]}";
+                if (!byShape.TryGetValue(shape, out var times)) byShape[shape] = times = [];
+                times.Add(t2 - t1);
                 foreach (var image in found)
                     for (int j = 0; j < image.Count; j++) results.Add(CocoDetections.Of(image, j, image.Classes[j]));
                 detections += found.Sum(f => f.Count);
@@ -77,6 +81,11 @@ static class EndToEndBench
             extra = $", \"preloaded_images_per_s\": {n / timed.Elapsed.TotalSeconds:F1}";
             foreach (var h in kept) h.Dispose();
         }
+        // per shape: batches, the first call, the mean of the others (is a new shape's first batch what costs?)
+        foreach (var (shape, times) in byShape)
+            Console.WriteLine($"{{\"bench\": \"e2e-shape\", \"batch\": {batch}, \"shape\": \"{shape}\", "
+                + $"\"batches\": {times.Count}, \"first_ms\": {times[0]:F1}, "
+                + $"\"rest_mean_ms\": {(times.Count > 1 ? times.Skip(1).Average() : 0):F1}}}");
         Console.WriteLine($"{{\"bench\": \"e2e\", \"mode\": \"{mode}\", \"cores\": "
             + $"{Environment.ProcessorCount}, \"batch\": {batch}, \"workers\": {workers}, \"prefetch\": {prefetch}, "
             + $"\"gpu_decode\": {gpuDecode.ToString().ToLowerInvariant()}, \"images\": {images}, "
