@@ -27,7 +27,9 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var decision = slots.Next(key, out var evict);
         if (decision == GraphSlots<string>.Decision.Eager) return null;
         if (evict is not null && graphs.Remove(evict, out var old)) { old.Graph.Dispose(); old.Input.Dispose(); }
-        if (decision == GraphSlots<string>.Decision.Capture) graphs[key] = Capture(images);
+        if (decision == GraphSlots<string>.Decision.Capture)
+            try { graphs[key] = Capture(images); }
+            catch { slots.Forget(key); throw; }
         var entry = graphs[key];
         entry.Input.copy_(images);
         entry.Graph.Replay();

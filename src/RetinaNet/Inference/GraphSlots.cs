@@ -36,4 +36,7 @@ public sealed class GraphSlots<TKey>(int capacity) where TKey : notnull
         hasMiss = false;
         return Decision.Capture;
     }
+
+    /// <summary>The capture <see cref="Next"/> asked for failed: the shape holds no slot.</summary>
+    public void Forget(TKey key) => lastUse.Remove(key);
 }

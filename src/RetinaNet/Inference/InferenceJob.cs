@@ -89,8 +89,9 @@ public static class InferenceJob
             Canvas = canvas,
         };
 
-    /// <summary>The loader of one in-order pass over this rank's shard, sized and resized for
-    /// <paramref name="runner"/>.</summary>
+    /// <summary>The loader of one pass over this rank's shard, sized and resized for <paramref name="runner"/>, its
+    /// batches grouped by shape unless the runner takes one fixed input size (results come out of dataset
+    /// order).</summary>
     public static PrefetchingLoader OnePassLoader(IDetector runner, DetectionDataset dataset, InferenceOptions o,
         TextWriter warnings, ProcessGroup? group = null)
     {

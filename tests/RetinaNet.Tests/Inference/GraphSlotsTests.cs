@@ -30,4 +30,13 @@ public class GraphSlotsTests
     public void AReplayBetweenTwoMissesBreaksTheRun() =>
         // b, then a (replayed), then b: not twice in a row
         Assert.Equal("C E R E C-a", Run(new(1), "a b a b b"));
+
+    [Fact]
+    public void AFailedCaptureLeavesTheSlotFree()
+    {
+        var slots = new GraphSlots<string>(1);
+        Assert.Equal(Capture, slots.Next("a", out _));
+        slots.Forget("a");
+        Assert.Equal("C R", Run(slots, "b b"));
+    }
 }
