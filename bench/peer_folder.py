@@ -61,7 +61,8 @@ with torch.no_grad(), torch.autocast('cuda', dtype=torch.float16, enabled=a.amp)
 dt = time.perf_counter() - t
 print(json.dumps({'peer': 'torchvision folder', 'torch': torch.__version__, 'torchvision': torchvision.__version__,
                   'gpu': torch.cuda.get_device_name(), 'batch': a.batch, 'workers': a.workers, 'amp': a.amp,
-                  'score_thresh': a.score_thresh, 'cudnn_benchmark': a.cudnn_benchmark, 'images': images, 'detections': detections,
+                  'score_thresh': a.score_thresh, 'cudnn_benchmark': a.cudnn_benchmark, 'images': images,
+                  'detections': detections,
                   'loop_s': round(dt, 2), 'images_per_s': round(images / dt, 1),
                   'after_first_batch_images_per_s': round((images - a.batch) / (dt - first), 1),
                   'whole_s': round(time.perf_counter() - T0, 2)}), flush=True)

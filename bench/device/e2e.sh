@@ -12,7 +12,8 @@ F=/tmp/coco1024; mkdir -p $F
 for k in 0 1 2 3 4 5 6 7; do for f in $D/train2017/*.jpg; do cp "$f" "$F/${k}_$(basename "$f")"; done; done
 echo "images $(ls $F | wc -l)"
 $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes 80 --backbone-weights none --batch 8 --iters 1 \
-  --warmup 0 --annotations $D/annotations/instances_train2017_first128.json --images $D/train2017 > "$O/train.log" 2>&1 \
+  --warmup 0 --annotations $D/annotations/instances_train2017_first128.json --images $D/train2017 \
+  > "$O/train.log" 2>&1 \
   || { tail -5 "$O/train.log"; exit 1; }
 e2e() { timeout 300 $R e2e --model /tmp/r50.pth --images $F "$@" 2>>"$O/e2e.err" | tee -a "$O/e2e.jsonl"; }
 peer() {
@@ -22,7 +23,8 @@ peer() {
 }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
-export LD_LIBRARY_PATH="$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")'):${LD_LIBRARY_PATH:-}"
+torch_lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")')
+export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
 # peak GPU memory in use while it runs (nvidia-smi every 50 ms), as perf.sh measures it
 whole() {
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
