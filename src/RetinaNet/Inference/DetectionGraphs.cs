@@ -10,13 +10,13 @@ namespace RetinaNet.Inference;
 /// (<see cref="NmsKernel"/>) where it compiles; otherwise it follows eagerly (exact, a few host waits), or with
 /// <see cref="KernelOptions.SuppressInGraph"/> inside the graph as <see cref="BatchedNms.RunWithoutHostWait"/>,
 /// falling back to the exact NMS when that reports its result inexact (very long suppression chains, or detections
-/// beyond its block). At most <c>maxShapes</c> shapes keep a graph (<see cref="GraphSlots{TKey}"/> chooses
+/// beyond its block). At most <c>maxShapes</c> shapes keep a graph (<see cref="GraphSlots"/> chooses
 /// them); the others run eagerly.</summary>
 public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, InferenceConfig config, int deviceIndex,
     KernelOptions kernels, int maxShapes = 4) : IDisposable
 {
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
-    readonly GraphSlots<string> slots = new(maxShapes);
+    readonly GraphSlots slots = new(maxShapes);
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller and
     /// valid until the next call (which may free this shape's graph); null when this shape runs eagerly.</summary>
@@ -25,9 +25,9 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
         var key = $"{string.Join("x", images.shape)}:{images.dtype}:"
             + $"{string.Join(",", Enumerable.Range(0, (int)images.dim()).Select(i => images.stride(i)))}";
         var decision = slots.Next(key, out var evict);
-        if (decision == GraphSlots<string>.Decision.Eager) return null;
+        if (decision == GraphSlots.Decision.Eager) return null;
         if (evict is not null && graphs.Remove(evict, out var old)) { old.Graph.Dispose(); old.Input.Dispose(); }
-        if (decision == GraphSlots<string>.Decision.Capture)
+        if (decision == GraphSlots.Decision.Capture)
             try { graphs[key] = Capture(images); }
             catch { slots.Forget(key); throw; }
         var entry = graphs[key];

@@ -4,39 +4,36 @@ namespace RetinaNet.Inference;
 /// <c>capacity</c> do). A new shape takes a free slot; with none free, it takes the least recently used one only when
 /// it comes twice in a row: a folder's batches come grouped by shape, so each shape's run gets a graph, while shapes
 /// that alternate (a server's mixed requests) run eagerly instead of being captured again and again.</summary>
-public sealed class GraphSlots<TKey>(int capacity) where TKey : notnull
+public sealed class GraphSlots(int capacity)
 {
-    readonly Dictionary<TKey, long> lastUse = new();
+    readonly Dictionary<string, long> lastUse = new();
     long clock;
-    TKey? lastMiss;
-    bool hasMiss;
+    string? lastMiss; // the shape of the previous call, when it had no graph
 
     public enum Decision { Replay, Capture, Eager }
 
-    /// <summary>What to do for <paramref name="key"/>; with <see cref="Decision.Capture"/>, <paramref name="evict"/>
-    /// is the shape whose graph must go first (default when a slot is free).</summary>
-    public Decision Next(TKey key, out TKey? evict)
+    /// <summary>What to do for <paramref name="shape"/>; with <see cref="Decision.Capture"/>,
+    /// <paramref name="evict"/> is the shape whose graph must go first (null when a slot is free).</summary>
+    public Decision Next(string shape, out string? evict)
     {
-        evict = default;
-        if (lastUse.ContainsKey(key))
+        evict = null;
+        if (lastUse.ContainsKey(shape))
         {
-            lastUse[key] = ++clock;
-            hasMiss = false;
+            (lastUse[shape], lastMiss) = (++clock, null);
             return Decision.Replay;
         }
-        bool repeated = hasMiss && EqualityComparer<TKey>.Default.Equals(lastMiss, key);
-        (lastMiss, hasMiss) = (key, true);
+        bool repeated = lastMiss == shape;
+        lastMiss = shape;
         if (lastUse.Count >= capacity)
         {
             if (!repeated) return Decision.Eager;
             evict = lastUse.MinBy(p => p.Value).Key;
             lastUse.Remove(evict);
         }
-        lastUse[key] = ++clock;
-        hasMiss = false;
+        (lastUse[shape], lastMiss) = (++clock, null);
         return Decision.Capture;
     }
 
     /// <summary>The capture <see cref="Next"/> asked for failed: the shape holds no slot.</summary>
-    public void Forget(TKey key) => lastUse.Remove(key);
+    public void Forget(string shape) => lastUse.Remove(shape);
 }

@@ -1,4 +1,5 @@
 using RetinaNet.Data;
+using RetinaNet.Data.Imaging;
 using RetinaNet.Data.Loading;
 using Xunit;
 
@@ -12,26 +13,29 @@ public class ShapeOrderedBatchesTests
 
     static readonly (int Height, int Width) Landscape = (896, 1152), Portrait = (1152, 896);
 
-    Sample Header(string name, byte[] bytes) => new(0, 0, TestImages.Write(dir, name, bytes), null, null, [], []);
+    Sample Png(string name, int width, int height)
+    {
+        var path = Path.Combine(dir, name);
+        ImageEncoder.SavePng(new RgbImage(width, height, new byte[width * height * 3]), path);
+        return new Sample(0, 0, path, null, null, [], []);
+    }
+
+    static (int, int)? Padded(Sample sample) => DetectionLoader.PaddedShape(sample, 800, 1333, 128);
 
     [Fact]
     public void PaddedShapeIsTheResizedImageRoundedUpToTheStride()
     {
         // 640x480: ratio 800/480, floor(1066.7) x 800, padded to multiples of 128
-        Assert.Equal(Landscape, DetectionLoader.PaddedShape(Header("l.jpg", TestImages.Jpeg(640, 480)), 800, 1333, 128));
-        Assert.Equal(Portrait, DetectionLoader.PaddedShape(Header("p.png", TestImages.Png(480, 640)), 800, 1333, 128));
-        // EXIF orientation 6 turns the stored 640x480 upright: portrait
-        Assert.Equal(Portrait,
-            DetectionLoader.PaddedShape(Header("e.jpg", TestImages.Jpeg(640, 480, orientation: 6)), 800, 1333, 128));
+        Assert.Equal(Landscape, Padded(Png("l.png", 640, 480)));
+        Assert.Equal(Portrait, Padded(Png("p.png", 480, 640)));
         // 2000x500: the long side caps the ratio at 1333/2000: 1333 x 333 -> 1408 x 384
-        Assert.Equal((384, 1408),
-            DetectionLoader.PaddedShape(Header("w.jpg", TestImages.Jpeg(2000, 500)), 800, 1333, 128));
+        Assert.Equal((384, 1408), Padded(Png("w.png", 2000, 500)));
+        // exif_6.jpg stores 32x48 and turns upright to 48x32 (as the decoder gives it): ratio 25, 1200 x 800
+        Assert.Equal((896, 1280), Padded(new Sample(0, 0, Paths.Fixture("images", "exif_6.jpg"), null, null, [], [])));
         // an annotation's size wins over the file, which need not exist
-        Assert.Equal(Portrait, DetectionLoader.PaddedShape(new Sample(0, 0, "/nowhere.jpg", 480, 640, [], []), 800,
-            1333, 128));
-        Assert.Null(DetectionLoader.PaddedShape(new Sample(0, 0, Path.Combine(dir, "missing.jpg"), null, null, [], []),
-            800, 1333, 128));
-        Assert.Null(DetectionLoader.PaddedShape(Header("bad.jpg", "not an image"u8.ToArray()), 800, 1333, 128));
+        Assert.Equal(Portrait, Padded(new Sample(0, 0, "/nowhere.jpg", 480, 640, [], [])));
+        Assert.Null(Padded(new Sample(0, 0, Path.Combine(dir, "missing.jpg"), null, null, [], [])));
+        Assert.Null(Padded(new Sample(0, 0, TestImages.WriteText(dir, "bad.jpg", "not an image"), null, null, [], [])));
     }
 
     static List<int[]> Drain(Func<BatchPlan?> plan)

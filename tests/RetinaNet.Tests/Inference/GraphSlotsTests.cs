@@ -1,13 +1,13 @@
 using RetinaNet.Inference;
 using Xunit;
-using static RetinaNet.Inference.GraphSlots<string>.Decision;
+using static RetinaNet.Inference.GraphSlots.Decision;
 
 namespace RetinaNet.Tests.Inference;
 
 /// <summary>The CUDA-graph slot policy against sequences worked out by hand.</summary>
 public class GraphSlotsTests
 {
-    static string Run(GraphSlots<string> slots, string shapes) => string.Join(" ", shapes.Split(' ').Select(s =>
+    static string Run(GraphSlots slots, string shapes) => string.Join(" ", shapes.Split(' ').Select(s =>
     {
         var d = slots.Next(s, out var evict);
         return d == Capture && evict is not null ? $"C-{evict}" : d.ToString()[..1];
@@ -34,7 +34,7 @@ public class GraphSlotsTests
     [Fact]
     public void AFailedCaptureLeavesTheSlotFree()
     {
-        var slots = new GraphSlots<string>(1);
+        var slots = new GraphSlots(1);
         Assert.Equal(Capture, slots.Next("a", out _));
         slots.Forget("a");
         Assert.Equal("C R", Run(slots, "b b"));

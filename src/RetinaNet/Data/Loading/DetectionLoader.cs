@@ -64,8 +64,11 @@ public static class DetectionLoader
     /// <summary>Plan of one in-order pass (inference, validation); entries repeated to even out shards are
     /// marked.</summary>
     public static Func<BatchPlan?> OnePass(ShardedSampler sampler, int batchSize)
+        => Plans(sampler.OnePass(batchSize));
+
+    static Func<BatchPlan?> Plans(IEnumerable<ShardEntry[]> entries)
     {
-        var batches = sampler.OnePass(batchSize).GetEnumerator();
+        var batches = entries.GetEnumerator();
         return () => batches.MoveNext()
             ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(),
             batches.Current.Select(e => e.IsPadding).ToArray(), null)
@@ -86,27 +89,26 @@ public static class DetectionLoader
             .Select(g => g.Chunk(batchSize).ToList()).ToList();
         var full = groups.SelectMany(g => g.Where(b => b.Length == batchSize));
         var rest = groups.SelectMany(g => g.Where(b => b.Length < batchSize)).SelectMany(b => b).Chunk(batchSize);
-        var batches = full.Concat(rest).ToList().GetEnumerator();
-        return () => batches.MoveNext()
-            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(),
-            batches.Current.Select(e => e.IsPadding).ToArray(), null)
-            : null;
+        return Plans(full.Concat(rest).ToList());
     }
 
     /// <summary>The (height, width) an image is padded to after resizing to <paramref name="size"/> (at most
-    /// <paramref name="maxSize"/>): from the sample's size when its annotations give one, else from the file's header;
-    /// null when the header cannot be read (decoding reports the file).</summary>
+    /// <paramref name="maxSize"/>): from the sample's size when its annotations give one, else the size the decoder
+    /// will give, read from the file's headers; null when they cannot be read (decoding reports the file).</summary>
     public static (int Height, int Width)? PaddedShape(Sample sample, int size, int maxSize, int stride)
     {
         int width, height;
         if (sample is { Width: int w, Height: int h }) (width, height) = (w, h);
         else
-            try { (width, height) = Converters.ImageHeader.Read(sample.Path); }
-            catch (Exception e) when (e is BadInputException or InvalidDataException or IOException) { return null; }
+            try { (width, height) = ImageDecoder.ReadSize(sample.Path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) // BadInputException too
+            {
+                return null;
+            }
         if (width <= 0 || height <= 0) return null;
         double ratio = OnnxRuntime.ImageScale.Ratio(width, height, size, maxSize);
-        int Padded(int side) => (OnnxRuntime.ImageScale.Scaled(side, ratio) + stride - 1) / stride * stride;
-        return (Padded(height), Padded(width));
+        return (HostBatch.RoundUp(OnnxRuntime.ImageScale.Scaled(height, ratio), stride),
+            HostBatch.RoundUp(OnnxRuntime.ImageScale.Scaled(width, ratio), stride));
     }
 
     static PreparedImage? Load(Sample sample, IImageTransform transform, Random random, bool skipBad,

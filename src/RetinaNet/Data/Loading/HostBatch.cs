@@ -96,7 +96,7 @@ public sealed class HostBatch : IDisposable
 
     static Tensor Pinned(Tensor t, bool pin) => pin ? t.pin_memory() : t;
 
-    static int RoundUp(int x, int stride) => (x + stride - 1) / stride * stride;
+    internal static int RoundUp(int x, int stride) => (x + stride - 1) / stride * stride;
 
     public void Dispose() { Pixels.Dispose(); Targets.Dispose(); Sizes.Dispose(); Colors.Dispose(); }
 }
