@@ -3,7 +3,8 @@
 # call. 1,024 real JPEGs: COCO128's train2017 images copied 8 times (.devdata/coco128, git-excluded, carried).
 # ResNet50FPN, 80 classes, weights after one training step from random ones (both sides untrained), default score
 # threshold. Needs .device/ from `NO_ORT=1 bash bench/device/pack_cli_lean.sh bench/RetinaNet.Bench`.
-# Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts)
+# Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts; SHORT=1 runs only the
+# per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -13,29 +14,30 @@ for k in 0 1 2 3 4 5 6 7; do for f in $D/train2017/*.jpg; do cp "$f" "$F/${k}_$(
 echo "images $(ls $F | wc -l)"
 $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes 80 --backbone-weights none --batch 8 --iters 1 \
   --warmup 0 --annotations $D/annotations/instances_train2017_first128.json --images $D/train2017 \
-  > "$O/train.log" 2>&1 \
-  || { tail -5 "$O/train.log"; exit 1; }
+  > "$O/train.log" 2>&1 || { tail -5 "$O/train.log"; exit 1; }
 e2e() { timeout 300 $R e2e --model /tmp/r50.pth --images $F "$@" 2>>"$O/e2e.err" | tee -a "$O/e2e.jsonl"; }
-peer() {
+if [[ -n "${SHORT:-}" ]]; then
+  e2e --batch 8; e2e --batch 8 --mode preloaded; e2e --batch 1 --graphs true | grep '"e2e"'
+  exit
+fi
+# peak GPU memory in use while a command runs (nvidia-smi every 50 ms), as perf.sh measures it
+peak() {
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
-  timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"
-  kill $poll; wait $poll 2>/dev/null; echo "peer $* peak_mib $(sort -n "$O/mem.txt" | tail -1)"
+  "$@"
+  kill $poll; wait $poll 2>/dev/null; echo "peak_mib $(sort -n "$O/mem.txt" | tail -1): $*" | cut -c1-120
 }
+peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
 torch_lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")')
 export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
-# peak GPU memory in use while it runs (nvidia-smi every 50 ms), as perf.sh measures it
 whole() {
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
   local start=$(date +%s%N)
   /tmp/retinanet-app/RetinaNet.Bench infer /tmp/r50.pth --images $F --output /tmp/dets.json "$@" > "$O/infer.log" 2>&1
-  local ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  kill $poll; wait $poll 2>/dev/null
-  echo "infer $* whole_ms $ms peak_mib $(sort -n "$O/mem.txt" | tail -1): $(grep 'im/s' "$O/infer.log")" \
+  echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" \
     | tee -a "$O/whole.txt"
 }
-peer --batch 8 --workers 8
+peak peer --batch 8 --workers 8
 e2e --batch 8 --mode preloaded
 for w in ${WORKERS:-4 6 8 12}; do e2e --batch 8 --workers $w; done
 for w in 4 8; do e2e --batch 8 --workers $w --mode loader; done
@@ -43,12 +45,12 @@ e2e --batch 8 --workers 12 --graphs true
 e2e --batch 8 --workers 6 --graphs true
 e2e --batch 8 --mode preloaded --graphs true
 DOTNET_gcServer=1 e2e --batch 8 --workers 12
-whole --batch 8
-whole --batch 8 --cuda-graphs
-peer --batch 8 --workers 8
+peak whole --batch 8
+peak whole --batch 8 --cuda-graphs
+peak peer --batch 8 --workers 8
 e2e --batch 1 --mode preloaded --graphs true
 e2e --batch 1
 e2e --batch 1 --graphs true
-whole --batch 1 --cuda-graphs
-peer --batch 1 --workers 8
-tail -3 "$O/e2e.err" "$O/peer.err"
+peak whole --batch 1 --cuda-graphs
+peak peer --batch 1 --workers 8
+tail -n 3 "$O/e2e.err" "$O/peer.err"
