@@ -16,16 +16,20 @@ $R train /tmp/r50.pth --override --backbone ResNet50FPN --classes 80 --backbone-
   --warmup 0 --annotations $D/annotations/instances_train2017_first128.json --images $D/train2017 \
   > "$O/train.log" 2>&1 || { tail -5 "$O/train.log"; exit 1; }
 e2e() { timeout 300 $R e2e --model /tmp/r50.pth --images $F "$@" 2>>"$O/e2e.err" | tee -a "$O/e2e.jsonl"; }
-if [[ -n "${SHORT:-}" ]]; then
-  e2e --batch 8; e2e --batch 8 --mode preloaded; e2e --batch 1 --graphs true | grep '"e2e"'
-  exit
-fi
 # peak GPU memory in use while a command runs (nvidia-smi every 50 ms), as perf.sh measures it
 peak() {
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$O/mem.txt" & local poll=$!
   "$@"
   kill $poll; wait $poll 2>/dev/null; echo "peak_mib $(sort -n "$O/mem.txt" | tail -1): $*" | cut -c1-120
 }
+if [[ -n "${SHORT:-}" ]]; then
+  # is a new padded shape's first batch what costs? ours per shape, then PyTorch's own first call per shape
+  peak e2e --batch 8; e2e --batch 8 --mode preloaded
+  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True peak e2e --batch 8
+  e2e --batch 1 --graphs true | grep '"e2e"'
+  python3 bench/shape_cost_peer.py; python3 bench/shape_cost_peer.py --channels-last
+  exit
+fi
 peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
