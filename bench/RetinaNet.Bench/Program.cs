@@ -23,6 +23,7 @@ using static RetinaNet.Native.Scalars;
 //   RetinaNet.Bench decode --dir IMAGE_FOLDER [--rounds 3]   (CPU, single thread; see DecodeBench.cs)
 //   RetinaNet.Bench rotated [--anchors 2000] [--boxes 50] [--nms-boxes 20000] [--detections 100]   (RotatedBench.cs)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+RetinaNet.Native.CudaAllocatorDefaults.Apply(); // as `retinanet` does, before anything touches libtorch
 var options = new Dictionary<string, string>();
 for (int i = 1; i + 1 < args.Length; i += 2) options[args[i].TrimStart('-')] = args[i + 1];
 string Opt(string name, string fallback) => options.GetValueOrDefault(name, fallback);

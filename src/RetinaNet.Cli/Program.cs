@@ -3,6 +3,8 @@ using RetinaNet.Checkpoints;
 using RetinaNet.Cli;
 using RetinaNet.Distributed;
 
+// before anything touches libtorch (its allocator reads the setting once)
+RetinaNet.Native.CudaAllocatorDefaults.Apply();
 return CommandLine.Run(args, Console.Out, Console.Error, CliServices.ForThisProcess());
 
 namespace RetinaNet.Cli

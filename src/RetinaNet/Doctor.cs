@@ -46,9 +46,20 @@ public static class Doctor
             "install NCCL 2 (libnccl.so.2) or use a CUDA libtorch that ships it; one GPU needs none"));
         findings.Add(GpuPart("nvJPEG (--with-dali)", gpu, () => NvJpeg.MissingReason,
             "install CUDA's nvJPEG (libnvjpeg.so); images decode on the CPU meanwhile"));
+        findings.Add(AllocatorSettings());
         findings.AddRange(OnnxRuntime());
         findings.Add(Ffmpeg());
         return findings;
+    }
+
+    /// <summary>The CUDA caching allocator's settings as libtorch will read them (the C environment; `retinanet` sets
+    /// <see cref="CudaAllocatorDefaults.Settings"/> unless the user set them).</summary>
+    static DoctorFinding AllocatorSettings()
+    {
+        string? own = CudaAllocatorDefaults.Read(CudaAllocatorDefaults.Variable),
+            renamed = CudaAllocatorDefaults.Read(CudaAllocatorDefaults.NewVariable);
+        return new("CUDA allocator", true, own is not null ? $"{CudaAllocatorDefaults.Variable}={own}"
+            : renamed is not null ? $"{CudaAllocatorDefaults.NewVariable}={renamed}" : "libtorch's defaults");
     }
 
     static bool SafeCudaAvailable()
