@@ -14,7 +14,7 @@ public sealed record CatalogModel(string Name, string Backbone, double CocoAp, s
 public static class ModelCatalog
 {
     public const string Prefix = "odtk:";
-    public const string MirrorVariable = "RETINANET_MODELS_MIRROR", CacheVariable = "RETINANET_CACHE";
+    public const string MirrorVariable = "RETINANET_MODELS_MIRROR", CacheVariable = UserCache.Variable;
     /// <summary>ODTK's release downloads, which <see cref="MirrorVariable"/> replaces.</summary>
     public const string Releases = "https://github.com/NVIDIA/retinanet-examples/releases/download";
 
@@ -30,11 +30,7 @@ public static class ModelCatalog
         new("resnet152fpn", "ResNet152FPN", 0.393, $"{Releases}/19.04/retinanet_rn152fpn.zip", null),
     ];
 
-    public static string CacheDirectory =>
-        Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } cache ? Path.Combine(cache, "models")
-        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "retinanet",
-            "models");
+    public static string CacheDirectory => Path.Combine(UserCache.Directory, "models");
 
     /// <summary>Whether a model argument names a catalogue model rather than a file.</summary>
     public static bool IsReference(string model) => model.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase);

@@ -23,9 +23,9 @@ public readonly struct KernelArg
 /// (<see cref="Boxes.AssignKernel"/>), the focal and box losses (<see cref="Model.FocalLossKernel"/>,
 /// <see cref="Model.BoxLossKernel"/>) and frozen batch norm + residual + ReLU, forward and backward
 /// (<see cref="Model.AffineReluKernel"/>). Their sources are .cu files next to those classes
-/// (<see cref="CudaSource"/>), compiled at run time by NVRTC for the card's architecture and launched through the CUDA
-/// driver API on libtorch's current stream, so they order with libtorch's kernels and are recorded by CUDA graph
-/// capture like them. Tensors pass as device addresses (they must be contiguous in the layout the kernel expects);
+/// (<see cref="CudaSource"/>), compiled at run time by NVRTC for the card's architecture (once per machine:
+/// <see cref="KernelCache"/>) and launched through the CUDA driver API on libtorch's current stream, so they order
+/// with libtorch's kernels and are recorded by CUDA graph capture like them. Tensors pass as device addresses (they must be contiguous in the layout the kernel expects);
 /// everything else in this project stays on TorchSharp's API. <see cref="KernelOptions"/> says which of them run.
 /// </summary>
 public static unsafe class CudaKernels
@@ -55,7 +55,10 @@ public static unsafe class CudaKernels
         public delegate* unmanaged<IntPtr, nuint*, int> GetCubinSize;
         public delegate* unmanaged<IntPtr, byte*, int> GetCubin;
         public delegate* unmanaged<IntPtr*, int> DestroyProgram;
+        public delegate* unmanaged<int*, int*, int> Version;
         public string NvrtcPath = "";
+        /// <summary>NVRTC's version, part of a cached cubin's key.</summary>
+        public string Compiler = "";
     }
 
     static readonly Lazy<(Api? Api, string? Missing)> resolved = new(Resolve);
@@ -83,11 +86,18 @@ public static unsafe class CudaKernels
     static Api Require() => resolved.Value.Api
         ?? throw new NotSupportedException($"CUDA kernels are unavailable: {MissingReason}");
 
-    /// <summary>A compiled kernel of <paramref name="source"/> (compiled once per process and device).</summary>
+    /// <summary>A compiled kernel of <paramref name="source"/> (compiled once per process and device, and once per
+    /// machine where the <see cref="KernelCache"/> keeps it).</summary>
     public static Kernel Get(string source, string name, int deviceIndex)
     {
         var module = modules.GetOrAdd((source, deviceIndex),
-            key => new Lazy<IntPtr>(() => Compile(key.Source, key.Device))).Value;
+            key => new Lazy<IntPtr>(() => LoadModule(key.Source, key.Device, Cache).Module)).Value;
+        return Function(module, name, deviceIndex);
+    }
+
+    /// <summary>The kernel <paramref name="name"/> of a module <see cref="LoadModule"/> gave.</summary>
+    public static Kernel Function(IntPtr module, string name, int deviceIndex)
+    {
         var function = functions.GetOrAdd((module, name), key =>
         {
             var api = Require();
@@ -139,7 +149,12 @@ public static unsafe class CudaKernels
         Check(api, api.CtxSetCurrent(current), "cuCtxSetCurrent");
     }
 
-    static IntPtr Compile(string source, int deviceIndex)
+    static readonly KernelCache Cache = KernelCache.ForThisUser();
+
+    /// <summary>The module of <paramref name="source"/> compiled for device <paramref name="deviceIndex"/>'s
+    /// architecture: from <paramref name="cache"/> where it holds a cubin the driver loads, else compiled (and
+    /// stored there). A new module each call; <see cref="Get"/> keeps one per source and device.</summary>
+    public static (IntPtr Module, bool FromCache) LoadModule(string source, int deviceIndex, KernelCache cache)
     {
         var api = Require();
         EnsureContext(api, deviceIndex);
@@ -147,13 +162,34 @@ public static unsafe class CudaKernels
         Check(api, api.DeviceGet(&device, deviceIndex), "cuDeviceGet");
         Check(api, api.DeviceGetAttribute(&major, ComputeCapabilityMajor, device), "cuDeviceGetAttribute");
         Check(api, api.DeviceGetAttribute(&minor, ComputeCapabilityMinor, device), "cuDeviceGetAttribute");
+        // no fused multiply-add contraction: the NMS overlap test must round as the tensor ops do
+        string[] options = [$"--gpu-architecture=sm_{major}{minor}", "--std=c++17", "--fmad=false"];
+        var key = KernelCache.Key(source, options, api.Compiler);
+        if (cache.Load(key) is byte[] cached && TryLoadModule(api, cached) is IntPtr fromCache) return (fromCache, true);
+        var cubin = CompileCubin(api, source, options, $"sm_{major}{minor}");
+        cache.Store(key, cubin);
+        return (TryLoadModule(api, cubin, throwOnError: true)!.Value, false);
+    }
+
+    /// <summary>The module of <paramref name="cubin"/>, which lives as long as the process; null where the driver
+    /// refuses it (a cached cubin it cannot load is compiled again).</summary>
+    static IntPtr? TryLoadModule(Api api, byte[] cubin, bool throwOnError = false)
+    {
+        IntPtr module;
+        int status;
+        fixed (byte* c = cubin) status = api.ModuleLoadData(&module, c);
+        if (status == 0) return module;
+        if (throwOnError) Check(api, status, "cuModuleLoadData");
+        return null;
+    }
+
+    static byte[] CompileCubin(Api api, string source, string[] options, string architecture)
+    {
         IntPtr program;
         fixed (byte* src = Utf8(source)) fixed (byte* file = Utf8("retinanet_kernels.cu"))
             CheckNvrtc(api.CreateProgram(&program, src, file, 0, null, null), "nvrtcCreateProgram");
         try
         {
-            // no fused multiply-add contraction: the NMS overlap test must round as the tensor ops do
-            string[] options = [$"--gpu-architecture=sm_{major}{minor}", "--std=c++17", "--fmad=false"];
             var optionBytes = options.Select(Utf8).ToArray();
             var handles = optionBytes.Select(b => GCHandle.Alloc(b, GCHandleType.Pinned)).ToArray();
             try
@@ -168,7 +204,7 @@ public static unsafe class CudaKernels
                     var log = new byte[(int)logSize + 1];
                     fixed (byte* l = log) api.GetProgramLog(program, l);
                     throw new InvalidOperationException($"NVRTC ({api.NvrtcPath}) could not compile our kernels " +
-                        $"for sm_{major}{minor}: {Encoding.UTF8.GetString(log).TrimEnd('\0').Trim()}");
+                        $"for {architecture}: {Encoding.UTF8.GetString(log).TrimEnd('\0').Trim()}");
                 }
             }
             finally
@@ -178,14 +214,8 @@ public static unsafe class CudaKernels
             nuint size;
             CheckNvrtc(api.GetCubinSize(program, &size), "nvrtcGetCUBINSize");
             var cubin = new byte[(int)size];
-            fixed (byte* c = cubin)
-            {
-                CheckNvrtc(api.GetCubin(program, c), "nvrtcGetCUBIN");
-                IntPtr module;
-                Check(api, api.ModuleLoadData(&module, c),
-                    "cuModuleLoadData"); // the module lives as long as the process
-                return module;
-            }
+            fixed (byte* c = cubin) CheckNvrtc(api.GetCubin(program, c), "nvrtcGetCUBIN");
+            return cubin;
         }
         finally
         {
@@ -277,8 +307,12 @@ public static unsafe class CudaKernels
             GetCubinSize = (delegate* unmanaged<IntPtr, nuint*, int>)Get(nvrtc, "nvrtcGetCUBINSize"),
             GetCubin = (delegate* unmanaged<IntPtr, byte*, int>)Get(nvrtc, "nvrtcGetCUBIN"),
             DestroyProgram = (delegate* unmanaged<IntPtr*, int>)Get(nvrtc, "nvrtcDestroyProgram"),
+            Version = (delegate* unmanaged<int*, int*, int>)Get(nvrtc, "nvrtcVersion"),
         };
         if (missing is not null) return (null, missing);
+        int nvrtcMajor, nvrtcMinor;
+        if (api.Version(&nvrtcMajor, &nvrtcMinor) != 0) return (null, $"nvrtcVersion failed ({nvrtcPath})");
+        api.Compiler = $"nvrtc {nvrtcMajor}.{nvrtcMinor}";
         int status = api.Init(0);
         if (status != 0) return (null, $"cuInit failed with CUDA error {status}");
         return (api, null);

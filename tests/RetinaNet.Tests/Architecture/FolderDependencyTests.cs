@@ -13,8 +13,8 @@ public class FolderDependencyTests(ITestOutputHelper output)
     /// <summary>Bottom first; the root namespace (the public <see cref="Detector"/>) is "Api".</summary>
     public static readonly string[][] Layers =
     [
-        ["Native"],       // libtorch, CUDA, NCCL, nvJPEG entry points: nothing of ours
-        ["Core"],         // atomic files, progress lines, Python's number format
+        ["Core"],         // atomic files, our cache folder, progress lines, Python's number format
+        ["Native"],       // libtorch, CUDA, NCCL, nvJPEG entry points; compiled kernels cached on disk
         ["Boxes"],        // anchors, box coding, IoU, NMS, target assignment
         ["Model"],        // backbones, FPN, heads, losses
         ["Checkpoints"],  // ODTK's .pth and safetensors <-> a model
