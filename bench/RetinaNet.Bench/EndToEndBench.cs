@@ -9,7 +9,7 @@ namespace RetinaNet.Bench;
 /// <summary><c>retinanet infer</c>'s loop over a folder, its time split into waiting for the loader, the detector's
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
-///       [--graphs false] [--mode infer|loader|preloaded]
+///       [--graphs false] [--mode infer|loader|preloaded] [--new-shape-pixels N (default: the product's)]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
 /// the folder's real shapes and thresholds, no loading).</summary>
 static class EndToEndBench
@@ -26,12 +26,15 @@ static class EndToEndBench
         using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
         var dataset = ImageInputs.Resolve(opt("images", "."));
         var o = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
-            run.MixedPrecision, workers, prefetch, GpuDecode: gpuDecode, CudaGraphs: graphs);
+            run.MixedPrecision, workers, prefetch, GpuDecode: gpuDecode, CudaGraphs: graphs)
+        {
+            NewShapePixels = opt("new-shape-pixels", "") is { Length: > 0 } p ? long.Parse(p) : null,
+        };
         double open = whole.Elapsed.TotalSeconds;
         using var loader = InferenceJob.OnePassLoader(detector, dataset, o, Console.Error);
         var clock = Stopwatch.StartNew();
         double wait = 0, detect = 0, map = 0, first = 0;
-        int images = 0, batches = 0;
+        int images = 0, batches = 0, padded = 0;
         long pixels = 0, detections = 0;
         var kept = new List<HostBatch>();
         var byShape = new Dictionary<string, List<double>>(); // the detector's call per batch, by padded shape
@@ -45,7 +48,7 @@ static class EndToEndBench
             wait += t1 - t0;
             if (host is null) break;
             pixels += host.Pixels.numel() / 3;
-            images += host.Count;
+            images += host.Padding.Count(p => !p); // entries that only fill a batch are not images
             batches++;
             if (mode == "preloaded")
             {
@@ -55,12 +58,13 @@ static class EndToEndBench
             }
             using (host)
             {
-                if (mode == "loader") continue;
+                var shape = $"{host.Count}x{host.Pixels.shape[2]}x{host.Pixels.shape[3]}";
+                if (!byShape.TryGetValue(shape, out var times)) byShape[shape] = times = [];
+                padded += host.Padding.Count(p => p);
+                if (mode == "loader") { times.Add(0); continue; }
                 var found = detector.Detect(host);
                 var t2 = clock.Elapsed.TotalMilliseconds;
                 detect += t2 - t1;
-                var shape = $"{host.Pixels.shape[2]}x{host.Pixels.shape[3]}";
-                if (!byShape.TryGetValue(shape, out var times)) byShape[shape] = times = [];
                 times.Add(t2 - t1);
                 foreach (var image in found)
                     for (int j = 0; j < image.Count; j++) results.Add(CocoDetections.Of(image, j, image.Classes[j]));
@@ -77,7 +81,7 @@ static class EndToEndBench
             var timed = Stopwatch.StartNew();
             int n = 0;
             for (int round = 0; round < 3; round++)
-                foreach (var h in kept) { detections += detector.Detect(h).Sum(f => f.Count); n += h.Count; }
+                foreach (var h in kept) { detections += detector.Detect(h).Sum(f => f.Count); n += h.Padding.Count(p => !p); }
             extra = $", \"preloaded_images_per_s\": {n / timed.Elapsed.TotalSeconds:F1}";
             foreach (var h in kept) h.Dispose();
         }
@@ -94,6 +98,7 @@ static class EndToEndBench
             + $"\"open_s\": {open:F2}, \"first_batch_ms\": {first:F1}, "
             + $"\"wait_ms_per_batch\": {wait / batches:F2}, \"detect_ms_per_batch\": {detect / batches:F2}, "
             + $"\"map_ms_per_batch\": {map / batches:F2}, \"mean_batch_mpixels\": {pixels / (double)batches / 1e6:F2}, "
-            + $"\"detections\": {detections}, \"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}}}");
+            + $"\"detections\": {detections}, \"shapes\": {byShape.Count}, \"padding_entries\": {padded}, "
+            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}}}");
     }
 }

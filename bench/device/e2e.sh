@@ -4,7 +4,8 @@
 # ResNet50FPN, 80 classes, weights after one training step from random ones (both sides untrained), default score
 # threshold. Needs .device/ from `NO_ORT=1 bash bench/device/pack_cli_lean.sh bench/RetinaNet.Bench`.
 # Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts; SHORT=1 runs only the
-# per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left)
+# per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left; AB=1 the levers
+# of 2026-12-03 against their absence, the whole command and the peer)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -30,6 +31,21 @@ if [[ -n "${SHORT:-}" ]]; then
   python3 bench/shape_cost_peer.py; python3 bench/shape_cost_peer.py --channels-last
   exit
 fi
+if [[ -n "${AB:-}" ]]; then
+  # the levers of 2026-12-03 one at a time, each against its absence in the same call: the kernel cache (first batch,
+  # empty then filled), expandable segments (peak memory), the shape plan (shapes, im/s); then the whole command and
+  # the peer, and training's step with and without expandable segments
+  export RETINANET_KERNEL_CACHE=/tmp/kernels; rm -rf /tmp/kernels
+  e2e --batch 8; e2e --batch 8; RETINANET_KERNEL_CACHE=off e2e --batch 8
+  for i in 1 2; do
+    PYTORCH_CUDA_ALLOC_CONF=expandable_segments:False peak e2e --batch 8 --new-shape-pixels 0
+    peak e2e --batch 8 --new-shape-pixels 0
+    e2e --batch 8
+  done
+  e2e --batch 8 --mode preloaded; e2e --batch 8 --mode preloaded --new-shape-pixels 0
+  for i in 1 2; do e2e --batch 1 --new-shape-pixels 0; e2e --batch 1; done
+  e2e --batch 1 --graphs true --new-shape-pixels 0; e2e --batch 1 --graphs true; e2e --batch 8 --graphs true
+fi
 peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
@@ -41,6 +57,17 @@ whole() {
   echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" \
     | tee -a "$O/whole.txt"
 }
+if [[ -n "${AB:-}" ]]; then
+  peak peer --batch 8 --workers 8; peak whole --batch 8; peak whole --batch 8 --cuda-graphs
+  peak peer --batch 8 --workers 8; peak whole --batch 1 --cuda-graphs; peak whole --batch 1
+  peak peer --batch 1 --workers 8
+  for alloc in expandable_segments:False expandable_segments:True; do
+    PYTORCH_CUDA_ALLOC_CONF=$alloc peak timeout 300 $R train --batch 8 --precision bf16 --nhwc true --iters 30 \
+      2>/dev/null | tail -1 | cut -c1-300; echo "(training, $alloc)"
+  done
+  tail -n 3 "$O/e2e.err" "$O/peer.err"
+  exit
+fi
 peak peer --batch 8 --workers 8
 e2e --batch 8 --mode preloaded
 for w in ${WORKERS:-4 6 8 12}; do e2e --batch 8 --workers $w; done

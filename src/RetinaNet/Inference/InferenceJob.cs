@@ -21,7 +21,13 @@ public sealed record InferenceJobOptions(string ModelPath, string Images, string
 /// <summary>How to run a model over a dataset.</summary>
 public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800, int MaxSize = 1333,
     ScalarType? MixedPrecision = null,
-    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false, bool CudaGraphs = false);
+    int Workers = 0, int Prefetch = 3, bool SkipBadImages = false, bool GpuDecode = false, bool CudaGraphs = false)
+{
+    /// <summary>What a new input shape costs the detector, in padded input pixels, when batches are planned
+    /// (<see cref="ShapeBatches"/>); null: <see cref="InferenceJob.NewShapePixelsOnCuda"/> on a GPU, 0 (no cost) on the
+    /// CPU.</summary>
+    public long? NewShapePixels { get; init; }
+}
 
 /// <summary>Detections for every image of a dataset, in COCO terms (original coordinates, category ids): what
 /// <c>infer</c> writes and what validation scores. One pass in order through the same loader and runner. In a
@@ -30,6 +36,10 @@ public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800
 public static class InferenceJob
 {
     static readonly TimeSpan ProgressLineInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>A new input shape's first batch on a GPU costs about as long as this many more padded pixels of input
+    /// (ResNet50FPN at batch 8 on an H200: bench/RESULTS.md, "new input shapes").</summary>
+    public const long NewShapePixelsOnCuda = 32_000_000;
 
     /// <summary>The output name that means JSON Lines on stdout, one image a line.</summary>
     public const string StandardOutput = "-";
@@ -106,7 +116,8 @@ public static class InferenceJob
         // a fixed input size pads every batch alike; otherwise batches group images of one shape
         var plan = runner.InputSize is not null ? DetectionLoader.OnePass(sampler, o.Batch)
             : DetectionLoader.OnePassByShape(sampler, o.Batch,
-                i => DetectionLoader.PaddedShape(dataset[i], o.Resize, o.MaxSize, loaderOptions.Stride));
+                i => DetectionLoader.PaddedShape(dataset[i], o.Resize, o.MaxSize, loaderOptions.Stride),
+                o.NewShapePixels ?? (o.Device.type == TorchSharp.DeviceType.CUDA ? NewShapePixelsOnCuda : 0));
         return DetectionLoader.Create(dataset, transform, plan, loaderOptions, warnings);
     }
 

@@ -18,8 +18,8 @@ public class LoaderTests
         return new PreparedImage(index, index, new ImageWithBoxes(pixels, [], []), 1, 1);
     }
 
-    static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding) =>
-        HostBatch.Collate(images, padding, 1, pin: false);
+    static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding,
+        (int Height, int Width)? canvas) => HostBatch.Collate(images, padding, 1, pin: false, atLeast: canvas);
 
     static Func<BatchPlan?> Plan(int batches, int size)
     {

@@ -71,3 +71,77 @@ public class ShapeOrderedBatchesTests
         Assert.Null(plan());
     }
 }
+
+/// <summary>Batches planned for a GPU, where a new input shape costs (<see cref="ShapeBatches"/>): the pixels each
+/// choice costs, worked out by hand.</summary>
+public class CostedShapeBatchesTests
+{
+    static readonly (int, int) Square = (100, 100), Wide = (100, 200), Tall = (200, 100); // 10,000 / 20,000 pixels
+
+    static List<BatchPlan> Plan(int batch, long newShapePixels, params (int, int)[] shapes)
+        => ShapeBatches.Plan([.. Enumerable.Range(0, shapes.Length).Select(i => new ShardEntry(i, false))], batch,
+            i => shapes[i], newShapePixels);
+
+    [Fact]
+    public void ARareShapeIsPaddedIntoTheLargerShapeWhereThatSavesTheMostPixels()
+    {
+        // batch 2, a new shape costs 15,000 pixels. Square (image 4) fits in Wide (0-3) and in Tall (5).
+        // Square -> Wide: 15,000 (one shape fewer) + 10,000 (Square's lone batch filled) - 15,000 (Wide's 5th image
+        //   starts a lone batch: a 20,000-pixel fill or a 15,000 new shape) - 10,000 (padding 10,000 to 20,000) = 0
+        // Square -> Tall: 15,000 + 10,000 + 15,000 (Tall's lone batch is whole now) - 10,000 = 30,000: taken
+        var plans = Plan(2, 15_000, Wide, Wide, Wide, Wide, Square, Tall);
+        Assert.Equal(new[] { new[] { 0, 1 }, [2, 3], [4, 5] }, plans.Select(p => p.Indices));
+        Assert.Equal(new (int, int)?[] { Wide, Wide, Tall }, plans.Select(p => p.Canvas));
+        Assert.All(plans, p => Assert.Equal([false, false], p.Padding));
+    }
+
+    [Fact]
+    public void PaddingThatCostsAsMuchAsANewShapeIsNotDone()
+    {
+        // Square (0, 1) -> Wide (2, 3): a shape's cost - 2 x 10,000 padded pixels (no partial batches either way)
+        var plans = Plan(2, 20_000, Square, Square, Wide, Wide);
+        Assert.Equal(new (int, int)?[] { Square, Wide }, plans.Select(p => p.Canvas));
+        plans = Plan(2, 20_001, Square, Square, Wide, Wide);
+        Assert.Equal(new[] { new[] { 0, 1 }, [2, 3] }, plans.Select(p => p.Indices));
+        Assert.Equal(new (int, int)?[] { Wide, Wide }, plans.Select(p => p.Canvas));
+        // one Square (0) -> Wide (1, 2): 15,000 + 10,000 (its filled batch) + 0 - 15,000 (Wide's lone third image
+        // runs as a new batch size) - 10,000 = 0: no saving, no merge
+        plans = Plan(2, 15_000, Square, Wide, Wide);
+        Assert.Equal(new (int, int)?[] { Square, Wide }, plans.Select(p => p.Canvas));
+    }
+
+    [Fact]
+    public void ALastPartialBatchIsFilledWithItsFirstImageWhereThatCostsLessThanANewBatchSize()
+    {
+        // 3 Squares in batches of 2: the lone third is filled (10,000 pixels) when a shape costs 15,000 ...
+        var plans = Plan(2, 15_000, Square, Square, Square);
+        Assert.Equal(new[] { new[] { 0, 1 }, [2, 2] }, plans.Select(p => p.Indices));
+        Assert.Equal([false, true], plans[1].Padding);
+        // ... and runs alone when a shape costs 5,000
+        plans = Plan(2, 5_000, Square, Square, Square);
+        Assert.Equal(new[] { new[] { 0, 1 }, [2] }, plans.Select(p => p.Indices));
+        Assert.Equal(new (int, int)?[] { Square, Square }, plans.Select(p => p.Canvas));
+    }
+
+    [Fact]
+    public void UnknownShapesComeLastWithNoCanvasAndShardPaddingStaysMarked()
+    {
+        var entries = new[] { new ShardEntry(3, false), new ShardEntry(4, false), new ShardEntry(0, true) };
+        var plans = ShapeBatches.Plan(entries, 2, i => i == 4 ? null : Square, 15_000);
+        Assert.Equal(new[] { new[] { 3, 0 }, [4] }, plans.Select(p => p.Indices));
+        Assert.Equal([false, true], plans[0].Padding);
+        Assert.Equal(new (int, int)?[] { Square, null }, plans.Select(p => p.Canvas));
+    }
+
+    [Fact]
+    public void ACanvasIsTheLeastABatchIsPaddedTo()
+    {
+        PreparedImage Image(int height, int width) => new(0, 0,
+            new RetinaNet.Data.Transforms.ImageWithBoxes(TorchSharp.torch.zeros(3, height, width,
+                TorchSharp.torch.ScalarType.Byte), [], []), width, height);
+        using (var batch = HostBatch.Collate([Image(90, 150)], [false], 128, pin: false, atLeast: (256, 128)))
+            Assert.Equal(new long[] { 1, 3, 256, 256 }, batch.Pixels.shape); // the image's width wins
+        using (var batch = HostBatch.Collate([Image(90, 150)], [false], 128, pin: false))
+            Assert.Equal(new long[] { 1, 3, 128, 256 }, batch.Pixels.shape);
+    }
+}

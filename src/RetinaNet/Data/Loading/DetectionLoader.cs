@@ -46,8 +46,8 @@ public static class DetectionLoader
         return new(
             (index, random)
                 => Load(dataset[index], transform, random, options.SkipBadImages, options.DecodeDevice, warnings),
-            (images, padding)
-                => HostBatch.Collate(images, padding, options.Stride, options.Pin, options.Canvas, options.Rotated),
+            (images, padding, canvas) => HostBatch.Collate(images, padding, options.Stride, options.Pin,
+                options.Canvas, options.Rotated, atLeast: canvas),
             plan, options.Workers > 0 ? options.Workers : LoaderOptions.DefaultWorkers, options.Prefetch, options.Seed,
                 firstBatchNumber,
             options.Shard, options.WorkerCudaDevice is int gpu ? () => Native.CudaDevice.SetCurrent(gpu) : null);
@@ -76,20 +76,15 @@ public static class DetectionLoader
     }
 
     /// <summary>One pass as <see cref="OnePass"/>, the shard's images batched by the padded shape of their resized
-    /// image (<paramref name="shape"/>; null: unknown), so that a landscape image is rarely padded to a portrait
-    /// one's height (mixed orientations padded together cost the model the pixels of both): full batches of one
-    /// shape first, then what is left of every shape, in shape order. Batches leave dataset order; the caller puts
-    /// results back in it.</summary>
+    /// image (<paramref name="shape"/>; null: unknown) as <see cref="ShapeBatches"/> plans them (a new input shape
+    /// costing <paramref name="newShapePixels"/>). Batches leave dataset order; the caller puts results back in
+    /// it.</summary>
     public static Func<BatchPlan?> OnePassByShape(ShardedSampler sampler, int batchSize,
-        Func<int, (int Height, int Width)?> shape)
+        Func<int, (int Height, int Width)?> shape, long newShapePixels = 0)
     {
-        // stable ordering: images of one shape keep their order
-        var groups = sampler.OnePass(batchSize).SelectMany(b => b)
-            .GroupBy(e => shape(e.Index) ?? (int.MaxValue, int.MaxValue)).OrderBy(g => g.Key)
-            .Select(g => g.Chunk(batchSize).ToList()).ToList();
-        var full = groups.SelectMany(g => g.Where(b => b.Length == batchSize));
-        var rest = groups.SelectMany(g => g.Where(b => b.Length < batchSize)).SelectMany(b => b).Chunk(batchSize);
-        return Plans(full.Concat(rest).ToList());
+        var batches = ShapeBatches.Plan([.. sampler.OnePass(batchSize).SelectMany(b => b)], batchSize, shape,
+            newShapePixels).GetEnumerator();
+        return () => batches.MoveNext() ? batches.Current : null;
     }
 
     /// <summary>The (height, width) an image is padded to after resizing to <paramref name="size"/> (at most

@@ -37,13 +37,16 @@ public sealed class HostBatch : IDisposable
 
     /// <param name="canvas">Fixed padded size (exported models); null: the largest image rounded up to
     /// <paramref name="stride"/>.</param>
+    /// <param name="atLeast">Pad to at least this size (a shape the pass already ran), more where an image needs
+    /// it.</param>
     public static HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding, int stride,
         bool pin,
-        (int Height, int Width)? canvas = null, bool rotated = false)
+        (int Height, int Width)? canvas = null, bool rotated = false, (int Height, int Width)? atLeast = null)
     {
         int n = images.Count;
         int h = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Height), stride);
         int w = RoundUp(images.Count == 0 ? stride : images.Max(i => i.Image.Width), stride);
+        if (atLeast is var (ah, aw)) (h, w) = (Math.Max(h, RoundUp(ah, stride)), Math.Max(w, RoundUp(aw, stride)));
         if (canvas is var (ch, cw))
         {
             if (images.Any(i => i.Image.Height > ch || i.Image.Width > cw))

@@ -3,9 +3,9 @@ using System.Runtime.ExceptionServices;
 
 namespace RetinaNet.Data.Loading;
 
-/// <summary>What to load next: dataset indices, which of them only pad the batch, and the sampler state after
-/// it.</summary>
-public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeState);
+/// <summary>What to load next: dataset indices, which of them only pad the batch, the sampler state after it, and
+/// the smallest (height, width) to pad it to (null: its largest image decides).</summary>
+public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeState, (int Height, int Width)? Canvas = null);
 
 /// <summary>Loads batches ahead of the consumer on worker threads. The consumer thread alone asks
 /// <c>plan</c> for batches (so the sampler needs no locking) and keeps at most <c>prefetch</c> batches in flight:
@@ -21,7 +21,8 @@ public sealed class PrefetchingLoader : IDisposable
     /// <summary>Loads one dataset index with the given randomness; returns null for an image to skip (already
     /// reported).</summary>
     public delegate PreparedImage? LoadImage(int index, Random random);
-    public delegate HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding);
+    public delegate HostBatch Collate(IReadOnlyList<PreparedImage> images, IReadOnlyList<bool> padding,
+        (int Height, int Width)? canvas);
 
     readonly LoadImage load;
     readonly Collate collate;
@@ -120,7 +121,7 @@ public sealed class PrefetchingLoader : IDisposable
         {
             var kept = Enumerable.Range(0, slot.Images.Length).Where(i => slot.Images[i] is not null).ToArray();
             var batch = collate(kept.Select(i => slot.Images[i]!).ToArray(),
-                kept.Select(i => slot.Plan.Padding[i]).ToArray());
+                kept.Select(i => slot.Plan.Padding[i]).ToArray(), slot.Plan.Canvas);
             slot.DisposeImages();
             slot.Done.TrySetResult(batch);
         }
