@@ -1,9 +1,10 @@
 namespace RetinaNet.Inference;
 
-/// <summary>Which input shapes keep a CUDA graph (each graph holds its activations' memory, so only
-/// <c>capacity</c> do). A new shape takes a free slot; with none free, it takes the least recently used one only when
-/// it comes twice in a row: a folder's batches come grouped by shape, so each shape's run gets a graph, while shapes
-/// that alternate (a server's mixed requests) run eagerly instead of being captured again and again.</summary>
+/// <summary>Which input shapes keep a CUDA graph (each holds its static input, its outputs and its instantiated
+/// graph; their activations share one pool, <see cref="DetectionGraphs"/>), so only <c>capacity</c> do. A new shape
+/// takes a free slot; with none free, it takes the least recently used one only when it comes twice in a row: a
+/// folder's batches come grouped by shape, so each shape's run gets a graph, while shapes that alternate (a server's
+/// mixed requests) run eagerly instead of being captured again and again.</summary>
 public sealed class GraphSlots(int capacity)
 {
     readonly Dictionary<string, long> lastUse = new();

@@ -20,6 +20,8 @@ public static unsafe class CudaGraphs
     public const string CaptureBeginSymbol = "_ZN2at4cuda9CUDAGraph13capture_beginESt4pairIyyE21cudaStreamCaptureMode";
     public const string CaptureEndSymbol = "_ZN2at4cuda9CUDAGraph11capture_endEv";
     public const string ReplaySymbol = "_ZN2at4cuda9CUDAGraph6replayEv";
+    // MempoolId_t graph_pool_handle(): a new memory pool id that several captures can share
+    public const string PoolHandleSymbol = "_ZN2at4cuda17graph_pool_handleEv";
     // c10::cuda streams: CUDAStream is 16 bytes (Device{int8 type, int8 index}, int64 id), trivially copyable, so it
     // travels in two integer registers both as argument and as return value (SysV x86-64).
     public static readonly string[] StreamFromPoolSymbols = ["_ZN3c104cuda17getStreamFromPoolEba",
@@ -38,6 +40,10 @@ public static unsafe class CudaGraphs
     [StructLayout(LayoutKind.Sequential)]
     public struct CudaStream { public long Device, Id; }
 
+    /// <summary>A memory pool of captured graphs (libtorch's <c>MempoolId_t</c>, a pair of 64-bit ids).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public readonly record struct MemoryPool(ulong First, ulong Second);
+
     internal sealed class Entry
     {
         public delegate* unmanaged<IntPtr, byte, void> Construct;
@@ -45,6 +51,7 @@ public static unsafe class CudaGraphs
         public delegate* unmanaged<IntPtr, ulong, ulong, int, void> CaptureBegin;
         public delegate* unmanaged<IntPtr, void> CaptureEnd;
         public delegate* unmanaged<IntPtr, void> Replay;
+        public delegate* unmanaged<MemoryPool> PoolHandle;
         public delegate* unmanaged<byte, sbyte, CudaStream> StreamFromPool;
         public delegate* unmanaged<sbyte, CudaStream> GetCurrentStream;
         public delegate* unmanaged<CudaStream, void> SetCurrentStream;
@@ -87,11 +94,18 @@ public static unsafe class CudaGraphs
         public void Dispose() { if (!done) { done = true; action(); } }
     }
 
+    /// <summary>A new memory pool for graphs to share (<see cref="Capture"/>).</summary>
+    public static MemoryPool NewPool() => Require().PoolHandle();
+
     /// <summary>Captures <paramref name="body"/> into a graph: warms it up on a side stream (cuDNN/cuBLAS pick their
     /// kernels and workspaces there), then records it. The tensors <paramref name="body"/> returns are the graph's
     /// outputs, rewritten by every <see cref="CapturedGraph.Replay"/>. The body must not wait on the host (no
-    /// <c>.item()</c>, no copies from pageable memory) and must see the same shapes on every replay.</summary>
-    public static CapturedGraph Capture(int deviceIndex, Func<Tensor[]> body, int warmup = 2)
+    /// <c>.item()</c>, no copies from pageable memory) and must see the same shapes on every replay.
+    /// <para>Graphs captured into one <paramref name="pool"/> (<see cref="NewPool"/>) share their memory: a replay
+    /// may overwrite the outputs of the others, so each replay's outputs must be used before another graph of the
+    /// pool replays. Without a pool the graph gets its own.</para></summary>
+    public static CapturedGraph Capture(int deviceIndex, Func<Tensor[]> body, int warmup = 2,
+        MemoryPool? pool = null)
     {
         var e = Require();
         var graph = Marshal.AllocHGlobal(ObjectBytes);
@@ -109,7 +123,8 @@ public static unsafe class CudaGraphs
                 cuda.synchronize(device);
                 e.Construct(graph, 0);
                 constructed = true;
-                e.CaptureBegin(graph, 0, 0, CaptureModeThreadLocal);
+                var (first, second) = pool ?? default;
+                e.CaptureBegin(graph, first, second, CaptureModeThreadLocal);
                 try
                 {
                     outputs = body();
@@ -172,6 +187,7 @@ public static unsafe class CudaGraphs
             (torchCuda, torchPath!, [CaptureEndSymbol]), (torchCuda, torchPath!, [ReplaySymbol]),
                 (c10Cuda, c10Path!, StreamFromPoolSymbols),
             (c10Cuda, c10Path!, [GetCurrentStreamSymbol]), (c10Cuda, c10Path!, [SetCurrentStreamSymbol]),
+            (torchCuda, torchPath!, [PoolHandleSymbol]),
         };
         var addresses = new IntPtr[symbols.Length];
         for (int i = 0; i < symbols.Length; i++)
@@ -190,6 +206,7 @@ public static unsafe class CudaGraphs
             StreamFromPool = (delegate* unmanaged<byte, sbyte, CudaStream>)addresses[5],
             GetCurrentStream = (delegate* unmanaged<sbyte, CudaStream>)addresses[6],
             SetCurrentStream = (delegate* unmanaged<CudaStream, void>)addresses[7],
+            PoolHandle = (delegate* unmanaged<MemoryPool>)addresses[8],
             // optional: only our own kernels need it (CudaKernels says so when it is missing)
             StreamHandle = (delegate* unmanaged<CudaStream*, IntPtr>)LibTorchLibraries.Export(c10Cuda,
                 StreamHandleSymbol),
