@@ -5,7 +5,8 @@
 # threshold. Needs .device/ from `NO_ORT=1 bash bench/device/pack_cli_lean.sh bench/RetinaNet.Bench`.
 # Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts; SHORT=1 runs only the
 # per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left; AB=1 the levers
-# of 2026-12-03 against their absence, the whole command and the peer)
+# of 2026-12-03 against their absence, the whole command and the peer; FINAL=1 the warm-up A/B, whole commands, peers
+# and training's step with and without expandable segments)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -30,6 +31,11 @@ if [[ -n "${SHORT:-}" ]]; then
   e2e --batch 1 --graphs true | grep '"e2e"'
   python3 bench/shape_cost_peer.py; python3 bench/shape_cost_peer.py --channels-last
   exit
+fi
+if [[ -n "${FINAL:-}" ]]; then
+  # the warm-up while the checkpoint loads against none (the kernel cache filled by a first run), in turn
+  e2e --batch 8 > /dev/null
+  for i in 1 2; do e2e --batch 8 --warmup false; e2e --batch 8; done
 fi
 if [[ -n "${AB:-}" ]]; then
   # the levers of 2026-12-03 one at a time, each against its absence in the same call: the kernel cache (first batch,
@@ -57,6 +63,16 @@ whole() {
   echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" \
     | tee -a "$O/whole.txt"
 }
+if [[ -n "${FINAL:-}" ]]; then
+  peak peer --batch 8 --workers 8; peak whole --batch 8; peak whole --batch 8 --cuda-graphs
+  peak peer --batch 8 --workers 8; peak whole --batch 8
+  peak whole --batch 1 --cuda-graphs; peak whole --batch 1; peak peer --batch 1 --workers 8
+  for alloc in expandable_segments:False expandable_segments:True; do
+    PYTORCH_CUDA_ALLOC_CONF=$alloc peak timeout 300 $R train --batch 8 --precision bf16 --nhwc true --iters 30 \
+      > "$O/train_bench.log" 2>/dev/null; echo "training, $alloc:"; tail -n 2 "$O/train_bench.log" | cut -c1-250
+  done
+  exit
+fi
 if [[ -n "${AB:-}" ]]; then
   peak peer --batch 8 --workers 8; peak whole --batch 8; peak whole --batch 8 --cuda-graphs
   peak peer --batch 8 --workers 8; peak whole --batch 1 --cuda-graphs; peak whole --batch 1
