@@ -10,7 +10,6 @@ namespace RetinaNet.Bench;
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
 ///       [--graphs false] [--mode infer|loader|preloaded] [--new-shape-pixels N (default: the product's)]
-///       [--warmup true]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
 /// the folder's real shapes and thresholds, no loading).</summary>
 static class EndToEndBench
@@ -23,10 +22,7 @@ static class EndToEndBench
             prefetch = int.Parse(opt("prefetch", "3"));
         bool gpuDecode = opt("gpu-decode", "false") == "true", graphs = opt("graphs", "false") == "true";
         string mode = opt("mode", "infer");
-        var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch)
-        {
-            WarmUp = opt("warmup", "true") == "true",
-        };
+        var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch);
         using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
         var dataset = ImageInputs.Resolve(opt("images", "."));
         var o = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,

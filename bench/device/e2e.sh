@@ -6,7 +6,7 @@
 # Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts; SHORT=1 runs only the
 # per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left; AB=1 the levers
 # of 2026-12-03 against their absence, the whole command and the peer; FINAL=1 the warm-up A/B, whole commands, peers
-# and training's step with and without expandable segments)
+# and training's step with and without expandable segments; GRAPHS=1 --cuda-graphs against eager)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -63,6 +63,16 @@ whole() {
   echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" \
     | tee -a "$O/whole.txt"
 }
+if [[ -n "${GRAPHS:-}" ]]; then
+  # --cuda-graphs (graphs sharing one pool and one capture stream) against eager: peak memory, and the detections
+  # of all 1,024 images at score threshold 0 compared
+  for b in 1 8; do
+    peak whole --batch $b --cuda-graphs --score-threshold 0; mv /tmp/dets.json /tmp/graphs.json
+    peak whole --batch $b --score-threshold 0
+    python3 bench/compare_detections.py /tmp/dets.json /tmp/graphs.json
+  done
+  exit
+fi
 if [[ -n "${FINAL:-}" ]]; then
   peak peer --batch 8 --workers 8; peak whole --batch 8; peak whole --batch 8 --cuda-graphs
   peak peer --batch 8 --workers 8; peak whole --batch 8

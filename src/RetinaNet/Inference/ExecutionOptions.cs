@@ -16,9 +16,6 @@ public sealed record ExecutionOptions(Device Device, bool FullPrecision = false,
         fullPrecision || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
 
     public ScalarType? MixedPrecision => MixedPrecisionFor(Device, FullPrecision);
-
-    /// <summary>On a GPU, warm libtorch's convolutions up while the checkpoint loads (<see cref="GpuWarmup"/>).</summary>
-    public bool WarmUp { get; init; } = true;
 }
 
 /// <summary>Model files: checkpoints (.pth, .safetensors) run by TorchSharp, exports (.onnx, .plan, .engine) by ONNX
@@ -71,8 +68,6 @@ public sealed class CheckpointDetector : IDetector
     public static CheckpointDetector Load(string path, ExecutionOptions run,
         Func<InferenceConfig, InferenceConfig> settings)
     {
-        var warmup = run.WarmUp && run.Device.type == DeviceType.CUDA
-            ? GpuWarmup.Start(run.Device, run.MixedPrecision ?? ScalarType.Float32) : null;
         var model = Checkpoints.Checkpoint.Load(path).Model;
         try
         {
@@ -91,10 +86,6 @@ public sealed class CheckpointDetector : IDetector
         {
             model.Dispose();
             throw;
-        }
-        finally
-        {
-            warmup?.Join();
         }
     }
 
