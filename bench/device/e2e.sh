@@ -71,6 +71,10 @@ if [[ -n "${GRAPHS:-}" ]]; then
     peak whole --batch $b --score-threshold 0
     python3 bench/compare_detections.py /tmp/dets.json /tmp/graphs.json
   done
+  for alloc in expandable_segments:False expandable_segments:True; do
+    PYTORCH_CUDA_ALLOC_CONF=$alloc timeout 300 $R train --batch 8 --precision bf16 --nhwc true --iters 30 \
+      2>/dev/null | grep -o '"images_per_s": [0-9.]*' | sed "s/^/training, $alloc: /"
+  done
   exit
 fi
 if [[ -n "${FINAL:-}" ]]; then
@@ -79,7 +83,7 @@ if [[ -n "${FINAL:-}" ]]; then
   peak whole --batch 1 --cuda-graphs; peak whole --batch 1; peak peer --batch 1 --workers 8
   for alloc in expandable_segments:False expandable_segments:True; do
     PYTORCH_CUDA_ALLOC_CONF=$alloc peak timeout 300 $R train --batch 8 --precision bf16 --nhwc true --iters 30 \
-      > "$O/train_bench.log" 2>/dev/null; echo "training, $alloc:"; tail -n 2 "$O/train_bench.log" | cut -c1-250
+      > "$O/train_bench.log" 2>/dev/null; echo "training, $alloc:"; grep -o '"images_per_s": [0-9.]*' "$O/train_bench.log"
   done
   exit
 fi
