@@ -71,7 +71,7 @@ if [[ -n "${GRAPHS:-}" ]]; then
     peak whole --batch $b --score-threshold 0
     python3 bench/compare_detections.py /tmp/dets.json /tmp/graphs.json
   done
-  for alloc in expandable_segments:False expandable_segments:True; do
+  for alloc in ${TRAIN:+expandable_segments:False expandable_segments:True}; do
     PYTORCH_CUDA_ALLOC_CONF=$alloc timeout 300 $R train --batch 8 --precision bf16 --nhwc true --iters 30 \
       2>/dev/null | grep -o '"images_per_s": [0-9.]*' | sed "s/^/training, $alloc: /"
   done
