@@ -18,10 +18,8 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
     readonly GraphSlots slots = new(maxShapes);
     // one pool for all shapes: a replay's detections are copied out before the next replay, so the graphs can share
-    // their memory (the largest shape's, not the sum of all of them); one capture stream, so the captures' warm-ups
-    // reuse one stream's cached blocks
+    // their memory (the largest shape's, not the sum of all of them)
     readonly CudaGraphs.MemoryPool pool = CudaGraphs.NewPool();
-    readonly CudaGraphs.CudaStream stream = CudaGraphs.SideStream(deviceIndex);
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller and
     /// valid until the next call (which may free this shape's graph); null when this shape runs eagerly.</summary>
@@ -75,7 +73,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
             }
             foreach (var t in outputs) t.DetachFromDisposeScope();
             return outputs;
-        }, pool: pool, stream: stream);
+        }, pool: pool);
         return (input, graph);
     }
 
