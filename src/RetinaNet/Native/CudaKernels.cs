@@ -25,9 +25,9 @@ public readonly struct KernelArg
 /// (<see cref="Model.AffineReluKernel"/>). Their sources are .cu files next to those classes
 /// (<see cref="CudaSource"/>), compiled at run time by NVRTC for the card's architecture (once per machine:
 /// <see cref="KernelCache"/>) and launched through the CUDA driver API on libtorch's current stream, so they order
-/// with libtorch's kernels and are recorded by CUDA graph capture like them. Tensors pass as device addresses (they must be contiguous in the layout the kernel expects);
-/// everything else in this project stays on TorchSharp's API. <see cref="KernelOptions"/> says which of them run.
-/// </summary>
+/// with libtorch's kernels and are recorded by CUDA graph capture like them. Tensors pass as device addresses (they
+/// must be contiguous in the layout the kernel expects); everything else in this project stays on TorchSharp's API.
+/// <see cref="KernelOptions"/> says which of them run.</summary>
 public static unsafe class CudaKernels
 {
     static readonly string[] DriverNames = ["libcuda.so.1", "libcuda.so"];
@@ -165,7 +165,8 @@ public static unsafe class CudaKernels
         // no fused multiply-add contraction: the NMS overlap test must round as the tensor ops do
         string[] options = [$"--gpu-architecture=sm_{major}{minor}", "--std=c++17", "--fmad=false"];
         var key = KernelCache.Key(source, options, api.Compiler);
-        if (cache.Load(key) is byte[] cached && TryLoadModule(api, cached) is IntPtr fromCache) return (fromCache, true);
+        if (cache.Load(key) is byte[] cached && TryLoadModule(api, cached) is IntPtr fromCache)
+            return (fromCache, true);
         var cubin = CompileCubin(api, source, options, $"sm_{major}{minor}");
         cache.Store(key, cubin);
         return (TryLoadModule(api, cubin, throwOnError: true)!.Value, false);

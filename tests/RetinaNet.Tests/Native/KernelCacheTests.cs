@@ -37,7 +37,8 @@ public class KernelCacheTests
         Assert.Equal(Cubin, file[..Cubin.Length]);
         Assert.Equal(SHA256.HashData(Cubin), file[Cubin.Length..]);
         Assert.Equal(Cubin, cache.Load("k"));
-        Assert.Equal("k.cubin", Path.GetFileName(Assert.Single(Directory.GetFiles(cache.Directory!)))); // no temporaries
+        // no temporaries left
+        Assert.Equal("k.cubin", Path.GetFileName(Assert.Single(Directory.GetFiles(cache.Directory!))));
     }
 
     [Theory]

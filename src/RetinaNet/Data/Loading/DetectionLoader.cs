@@ -64,15 +64,12 @@ public static class DetectionLoader
     /// <summary>Plan of one in-order pass (inference, validation); entries repeated to even out shards are
     /// marked.</summary>
     public static Func<BatchPlan?> OnePass(ShardedSampler sampler, int batchSize)
-        => Plans(sampler.OnePass(batchSize));
+        => InTurn(sampler.OnePass(batchSize).Select(b => BatchPlan.Of(b)));
 
-    static Func<BatchPlan?> Plans(IEnumerable<ShardEntry[]> entries)
+    static Func<BatchPlan?> InTurn(IEnumerable<BatchPlan> plans)
     {
-        var batches = entries.GetEnumerator();
-        return () => batches.MoveNext()
-            ? new BatchPlan(batches.Current.Select(e => e.Index).ToArray(),
-            batches.Current.Select(e => e.IsPadding).ToArray(), null)
-            : null;
+        var batches = plans.GetEnumerator();
+        return () => batches.MoveNext() ? batches.Current : null;
     }
 
     /// <summary>One pass as <see cref="OnePass"/>, the shard's images batched by the padded shape of their resized
@@ -81,11 +78,8 @@ public static class DetectionLoader
     /// it.</summary>
     public static Func<BatchPlan?> OnePassByShape(ShardedSampler sampler, int batchSize,
         Func<int, (int Height, int Width)?> shape, long newShapePixels = 0)
-    {
-        var batches = ShapeBatches.Plan([.. sampler.OnePass(batchSize).SelectMany(b => b)], batchSize, shape,
-            newShapePixels).GetEnumerator();
-        return () => batches.MoveNext() ? batches.Current : null;
-    }
+        => InTurn(ShapeBatches.Plan([.. sampler.OnePass(batchSize).SelectMany(b => b)], batchSize, shape,
+            newShapePixels));
 
     /// <summary>The (height, width) an image is padded to after resizing to <paramref name="size"/> (at most
     /// <paramref name="maxSize"/>): from the sample's size when its annotations give one, else the size the decoder

@@ -5,7 +5,13 @@ namespace RetinaNet.Data.Loading;
 
 /// <summary>What to load next: dataset indices, which of them only pad the batch, the sampler state after it, and
 /// the smallest (height, width) to pad it to (null: its largest image decides).</summary>
-public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeState, (int Height, int Width)? Canvas = null);
+public sealed record BatchPlan(int[] Indices, bool[] Padding, object? ResumeState,
+    (int Height, int Width)? Canvas = null)
+{
+    /// <summary>The plan of a sampler's batch (no sampler state: one pass).</summary>
+    public static BatchPlan Of(ShardEntry[] batch, (int Height, int Width)? canvas = null)
+        => new(batch.Select(e => e.Index).ToArray(), batch.Select(e => e.IsPadding).ToArray(), null, canvas);
+}
 
 /// <summary>Loads batches ahead of the consumer on worker threads. The consumer thread alone asks
 /// <c>plan</c> for batches (so the sampler needs no locking) and keeps at most <c>prefetch</c> batches in flight:

@@ -27,7 +27,7 @@ public static class ShapeBatches
             var chunks = groups.Values.Select(g => g.Select(i => entries[i]).Chunk(batchSize).ToList()).ToList();
             var full = chunks.SelectMany(g => g.Where(b => b.Length == batchSize));
             var rest = chunks.SelectMany(g => g.Where(b => b.Length < batchSize)).SelectMany(b => b);
-            return [.. full.Concat(rest.Chunk(batchSize)).Select(b => Of(b, null))];
+            return [.. full.Concat(rest.Chunk(batchSize)).Select(b => BatchPlan.Of(b))];
         }
         var plans = new List<BatchPlan>();
         groups.Remove((int.MaxValue, int.MaxValue), out var unknown);
@@ -35,19 +35,21 @@ public static class ShapeBatches
         foreach (var (canvas, group) in groups.OrderBy(g => g.Key))
             foreach (var batch in group.Select(i => entries[i]).Chunk(batchSize))
             {
-                long fill = (batchSize - batch.Length) * Area(canvas);
-                plans.Add(Of(fill > 0 && fill <= newShapePixels
+                long fill = FillPixels(batch.Length, batchSize, canvas);
+                plans.Add(BatchPlan.Of(fill > 0 && fill <= newShapePixels
                     ? [.. batch, .. Enumerable.Repeat(batch[0] with { IsPadding = true }, batchSize - batch.Length)]
                     : batch, canvas));
             }
-        plans.AddRange((unknown ?? []).Select(i => entries[i]).Chunk(batchSize).Select(b => Of(b, null)));
+        plans.AddRange((unknown ?? []).Select(i => entries[i]).Chunk(batchSize).Select(b => BatchPlan.Of(b)));
         return plans;
     }
 
-    static BatchPlan Of(ShardEntry[] batch, (int Height, int Width)? canvas)
-        => new(batch.Select(e => e.Index).ToArray(), batch.Select(e => e.IsPadding).ToArray(), null, canvas);
-
     static long Area((int Height, int Width) s) => (long)s.Height * s.Width;
+
+    /// <summary>The pixels that fill the last batch of <paramref name="count"/> images of shape <paramref name="s"/>
+    /// to a whole one (0 when it is whole).</summary>
+    static long FillPixels(int count, int batchSize, (int, int) s)
+        => (batchSize - count % batchSize) % batchSize * Area(s);
 
     /// <summary>Pads a group into a larger one while that saves pixels (a shape's cost counted as
     /// <paramref name="newShapePixels"/>), the largest saving first.</summary>
@@ -55,7 +57,7 @@ public static class ShapeBatches
         long newShapePixels)
     {
         // the pixels a group's last batch costs beyond its images: filled, or run as a new (smaller) batch shape
-        long Tail(int count, (int, int) s) => Math.Min((batchSize - count % batchSize) % batchSize * Area(s),
+        long Tail(int count, (int, int) s) => Math.Min(FillPixels(count, batchSize, s),
             count % batchSize == 0 ? 0 : newShapePixels);
         while (true)
         {
