@@ -15,8 +15,10 @@ namespace RetinaNet.Tests.Checkpoints;
 /// <summary>Published checkpoints by name, served here from a local HTTP server on 127.0.0.1 (no internet): downloaded
 /// once into the cache and unpacked from their zip (<c>infer odtk:NAME</c> then detects what the file itself does), an
 /// interrupted download resumed with a range request, a checksum mismatch refused with nothing left behind.
-/// The catalogue's environment variables are process-wide: only these tests use them, one at a time.</summary>
-[Collection("model catalogue environment")]
+/// The catalogue's environment variables are process-wide, and one test compares two CPU inferences byte for byte,
+/// which a CPU training running beside it would put on other convolution kernels (<c>CpuNumerics.ExactGradients</c>
+/// switches oneDNN off for the whole process; equal to rounding only): these tests run alone.</summary>
+[Collection("global torch RNG")]
 public class ModelCatalogTests
 {
     /// <summary>Serves files by path with HTTP ranges; <see cref="CutAfter"/> makes the next full response stop after

@@ -77,9 +77,9 @@ public class KernelCacheTests
     }
 }
 
-/// <summary>Where the kernel cache lives; the variables are process-wide, so these run with the other tests that set
-/// the cache's variables.</summary>
-[Collection("model catalogue environment")]
+/// <summary>Where the kernel cache lives; the variables are process-wide, so this runs alone, as the model
+/// catalogue's tests (which set <c>RETINANET_CACHE</c> too) do.</summary>
+[Collection("global torch RNG")]
 public class KernelCacheFolderTests
 {
     [Fact]
