@@ -40,6 +40,8 @@ static class InferenceBench
         {
             ChunkedTopKLength = chunkedTopK ? KernelOptions.Default.ChunkedTopKLength : long.MaxValue,
             SuppressInGraph = opt("nms-in-graph", "false") == "true",
+            // --fused-conv true: norms folded into the convolutions, cuDNN's fused conv + bias (+ residual) + ReLU
+            FusedConvolutions = opt("fused-conv", "false") == "true",
         };
         using var model = new RetinaNetModel(config, kernelOptions);
         model.Initialize(seed: 0);
@@ -49,6 +51,7 @@ static class InferenceBench
             graphs = opt("graphs", "false") == "true";
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
         extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}"
+            + $", \"fused_conv\": {kernelOptions.FusedConvolutions.ToString().ToLowerInvariant()}"
             + (CudaKernels.Available || device.type != DeviceType.CUDA
                 ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();

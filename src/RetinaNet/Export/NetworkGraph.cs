@@ -53,23 +53,12 @@ sealed class NetworkGraph(GraphBuilder graph, RetinaNetModel model, DataType pre
     string Constant(string name, float[] values, bool scalar = false) => graph.HasValue(name) ? name
         : graph.Initializer(name, scalar ? OnnxTensors.Scalar(values[0], precision) : OnnxTensors.From(values));
 
-    /// <summary>The conv's weight and bias with the frozen batch norm after it folded in: W' = W * s (per output
-    /// channel), b' = b * s + t, with y = x * s + t the norm's affine map. Computed in float64, rounded once to
-    /// <c>precision</c>.</summary>
+    /// <summary>The conv's weight and bias with the frozen batch norm after it folded in
+    /// (<see cref="FrozenBatchNorm2d.Fold"/>, float64), rounded once to <c>precision</c>.</summary>
     (TensorProto Weight, TensorProto Bias) Fold(Conv2d conv, FrozenBatchNorm2d? norm)
     {
         using var scope = NewDisposeScope();
-        var weight = conv.weight!.detach().to(ScalarType.Float64);
-        var bias = conv.bias is { } b ? b.detach().to(ScalarType.Float64)
-            : zeros(weight.shape[0], ScalarType.Float64, weight.device);
-        if (norm is not null)
-        {
-            var buffers = norm.named_buffers().ToDictionary(n => n.name, n => n.buffer.detach().to(ScalarType.Float64));
-            var scale = buffers["weight"] * buffers["running_var"].Plus(Of(FrozenBatchNorm2d.Eps)).rsqrt();
-            var shift = buffers["bias"] - buffers["running_mean"] * scale;
-            weight = weight * scale.view(-1, 1, 1, 1);
-            bias = (bias * scale).Plus(shift);
-        }
+        var (weight, bias) = FrozenBatchNorm2d.Fold(conv, norm);
         return (OnnxTensors.From(weight, precision), OnnxTensors.From(bias, precision));
     }
 

@@ -18,6 +18,10 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable
     /// BCCD training diverge for us and for torchvision alike when it trained.</summary>
     public abstract IEnumerable<nn.Module> Stem { get; }
 
+    /// <summary>Convolutions followed by a frozen norm and a ReLU, which inference may fold into one call
+    /// (<see cref="FrozenBatchNorm2d.FoldInto"/>); none unless the body lists them.</summary>
+    public virtual IEnumerable<(TorchSharp.Modules.Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs => [];
+
     /// <summary>C3, C4, C5 as ONNX values, as <c>forward</c> computes them.</summary>
     public abstract string[] EmitOnnx(IOnnxEmitter g, string input);
 }

@@ -1,5 +1,6 @@
 using RetinaNet.Native;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
@@ -68,7 +69,46 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     {
         cachedScale?.Dispose(); cachedShift?.Dispose();
         cachedScale = cachedShift = null;
+        folded?.Dispose();
+        folded = null;
     }
+
+    FoldedConvolution? folded;
+
+    /// <summary>The weight and bias of <paramref name="conv"/> with <paramref name="norm"/> (the frozen norm after it,
+    /// or none) folded in: W' = W * s per output channel, b' = b * s + t, with y = x * s + t the norm's affine map.
+    /// In float64 from the stored statistics, for the caller to round once.</summary>
+    public static (Tensor Weight, Tensor Bias) Fold(Conv2d conv, FrozenBatchNorm2d? norm)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var weight = conv.weight!.detach().to(ScalarType.Float64);
+        var bias = conv.bias is { } b ? b.detach().to(ScalarType.Float64)
+            : zeros(weight.shape[0], ScalarType.Float64, weight.device);
+        if (norm is not null)
+        {
+            var buffers = norm.named_buffers().ToDictionary(n => n.name, n => n.buffer.detach().to(ScalarType.Float64));
+            var scale = buffers["weight"] * buffers["running_var"].Plus(Of(Eps)).rsqrt();
+            var shift = buffers["bias"] - buffers["running_mean"] * scale;
+            weight = weight * scale.view(-1, 1, 1, 1);
+            bias = (bias * scale).Plus(shift);
+        }
+        return (weight.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>For an inference-only model with <see cref="KernelOptions.FusedConvolutions"/>: folds this norm into
+    /// <paramref name="conv"/>, the convolution it follows, so that <see cref="Convolve"/> runs both (with the residual
+    /// and the ReLU) as one cuDNN call on a GPU. Before a conversion to bf16, as <see cref="CacheAffine"/>.</summary>
+    public void FoldInto(Conv2d conv)
+    {
+        folded?.Dispose();
+        folded = new FoldedConvolution(conv, this);
+    }
+
+    /// <summary><see cref="Apply"/> of <paramref name="conv"/>'s output on <paramref name="x"/>; one cuDNN call where
+    /// this norm was folded into it (<see cref="FoldInto"/>) and the call can run.</summary>
+    public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
+        relu && !calibrating && folded?.TryRun(x, residual) is { } y ? y : Apply(conv.call(x), relu, residual);
 
     protected override void Dispose(bool disposing)
     {

@@ -4,11 +4,18 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
+/// <summary>A block's convolutions each followed by a frozen norm and a ReLU (what <see cref="FoldedConvolution"/>
+/// fuses); the downsample, which has no ReLU, is not among them.</summary>
+interface IConvNormPairs
+{
+    IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs { get; }
+}
+
 // Convolutions run through call(), not forward(): call() runs forward hooks, which INT8 calibration uses to observe
 // every convolution's input (Export/Quantization/ActivationObserver).
 
 /// <summary>torchvision's BasicBlock (ResNet18/34), with frozen batch norm.</summary>
-sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
+sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IConvNormPairs
 {
     public const int Expansion = 1;
     readonly Conv2d conv1, conv2;
@@ -28,10 +35,12 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = bn1.Apply(conv1.call(x), relu: true);
+        var y = bn1.Convolve(conv1, x, relu: true);
         var identity = downsample is null ? x : downsample.forward(x);
-        return bn2.Apply(conv2.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
+        return bn2.Convolve(conv2, y, relu: true, residual: identity).MoveToOuterDisposeScope();
     }
+
+    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2)];
 
     public string EmitOnnx(IOnnxEmitter g, string input) =>
         EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);
@@ -47,7 +56,7 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
 
 /// <summary>torchvision's Bottleneck (ResNet50+, ResNeXt: stride on the 3x3 conv, "v1.5"), frozen batch
 /// norm.</summary>
-sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
+sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IConvNormPairs
 {
     public const int Expansion = 4;
     readonly Conv2d conv1, conv2, conv3;
@@ -71,11 +80,13 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = bn1.Apply(conv1.call(x), relu: true);
-        y = bn2.Apply(conv2.call(y), relu: true);
+        var y = bn1.Convolve(conv1, x, relu: true);
+        y = bn2.Convolve(conv2, y, relu: true);
         var identity = downsample is null ? x : downsample.forward(x);
-        return bn3.Apply(conv3.call(y), relu: true, residual: identity).MoveToOuterDisposeScope();
+        return bn3.Convolve(conv3, y, relu: true, residual: identity).MoveToOuterDisposeScope();
     }
+
+    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2), (conv3, bn3)];
 
     public string EmitOnnx(IOnnxEmitter g, string input)
     {
@@ -132,10 +143,14 @@ public sealed class ResNetBody : FeatureBody
     public override long[] Channels => channels;
     public override string[] UnusedTorchvisionPrefixes => ["fc."];
 
+    public override IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs =>
+        new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>()
+            .SelectMany(b => b.ConvNormPairs).Prepend((conv1, bn1));
+
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = maxpool.forward(bn1.Apply(conv1.call(x), relu: true));
+        var y = maxpool.forward(bn1.Convolve(conv1, x, relu: true));
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);

@@ -129,10 +129,14 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
 
     /// <summary>For a model that will only run inference from here on (infer owns it): every frozen batch norm fixes
     /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its
-    /// statistics.</summary>
+    /// statistics; with <see cref="Native.KernelOptions.FusedConvolutions"/> the norms that follow a convolution and
+    /// precede a ReLU are folded into it.</summary>
     public void PrepareForInference()
     {
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
+        if (!Kernels.FusedConvolutions) return;
+        foreach (var (_, fpn) in BackboneModules)
+            foreach (var (conv, norm) in fpn.Body.ConvNormPairs) norm.FoldInto(conv);
     }
 
     /// <summary>Stops gradients to the backbone bodies entirely (FPN and heads still train): a randomly initialised,

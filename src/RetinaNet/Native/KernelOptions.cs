@@ -41,6 +41,11 @@ public sealed record KernelOptions
     /// (<see cref="Model.FrozenNormReluFunction"/>). Only where <see cref="AffineRelu"/> is on.</summary>
     public bool AffineReluInTraining { get; init; } = true;
 
+    /// <summary>Inference only: every frozen batch norm followed by a ReLU folded into the convolution before it, and
+    /// convolution, bias, residual and ReLU run as one cuDNN call (<see cref="AtenOps"/>) instead of the convolution
+    /// and <see cref="Model.AffineReluKernel"/>. Off: not yet measured on a GPU (bench/NOTES.md).</summary>
+    public bool FusedConvolutions { get; init; }
+
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>
     public long ChunkedTopKLength { get; init; } = 1 << 18;

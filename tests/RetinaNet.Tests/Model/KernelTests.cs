@@ -212,6 +212,57 @@ public class KernelTests
         }
     }
 
+    /// <summary><see cref="KernelOptions.FusedConvolutions"/>: the backbone's features with every norm folded into
+    /// its convolution and cuDNN's fused calls, against libtorch's separate passes on the same weights, in float32
+    /// and in bf16 channels-last as `infer` runs; a forward hook on the convolutions shows the fused calls ran (they
+    /// bypass the modules).</summary>
+    [GpuTheory]
+    [InlineData("ResNet18FPN", false)]
+    [InlineData("ResNet50FPN", false)]
+    [InlineData("ResNet50FPN", true)]
+    public void FusedConvolutionsGiveLibtorchsFeatures(string backbone, bool bf16)
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(2);
+        var config = new DetectorConfig { Backbones = [backbone], Classes = 3 };
+        using var model = new RetinaNetModel(config, KernelOptions.Default with { FusedConvolutions = true });
+        model.Initialize(2);
+        foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>()) // statistics away from identity
+            using (no_grad())
+                foreach (var (name, buffer) in norm.named_buffers())
+                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
+                    else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
+        model.to(CUDA).eval();
+        using var libtorch = new RetinaNetModel(config, KernelOptions.Default with { AffineRelu = false });
+        libtorch.to(CUDA).eval();
+        StateDict.Load(libtorch, StateDict.Of(model), "the fused model");
+        var images = randn(2, 3, 128, 256).cuda();
+        model.PrepareForInference();
+        if (bf16)
+        {
+            model.to(ScalarType.BFloat16); Layouts.ToChannelsLast(model);
+            libtorch.to(ScalarType.BFloat16); Layouts.ToChannelsLast(libtorch);
+            images = Layouts.NhwcCopy(images.to(ScalarType.BFloat16));
+        }
+        int convCalls = 0;
+        var bodyConvs = model.BackboneModules.SelectMany(b => b.Backbone.Body.modules())
+            .OfType<TorchSharp.Modules.Conv2d>().ToList();
+        var hooks = bodyConvs.Select(c => c.register_forward_hook((_, _, y) => { convCalls++; return y; })).ToList();
+        using var noGrad = no_grad();
+        var reference = libtorch.Features(images);
+        var fused = model.Features(images);
+        foreach (var h in hooks) h.remove();
+        int pairs = model.BackboneModules.Sum(b => b.Backbone.Body.ConvNormPairs.Count());
+        Assert.True(pairs > 0);
+        Assert.Equal(bodyConvs.Count - pairs, convCalls); // only the downsamples ran as modules: the rest ran fused
+        for (int i = 0; i < fused.Length; i++)
+        {
+            var error = ((fused[i] - reference[i]).abs().max() / reference[i].abs().max()).item<float>();
+            // float32: TF32 convolutions one rounding apart; bf16: roundings of a deep network, as the fused norm's
+            Assert.True(error < (bf16 ? 5e-2 : 5e-3), $"level {i}: relative error {error}");
+        }
+    }
+
     [GpuTheory]
     [InlineData(ScalarType.Float32, true, true)]
     [InlineData(ScalarType.Float32, false, false)]

@@ -1,0 +1,66 @@
+using RetinaNet.Native;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Model;
+
+/// <summary>A convolution with the frozen batch norm after it folded in (weight × scale per output channel, the shift
+/// as bias), for inference on a GPU: cuDNN then runs convolution, bias, residual and ReLU as one call
+/// (<see cref="AtenOps"/>), where the convolution and our affine kernel take two passes over the output. Opt-in
+/// (<see cref="KernelOptions.FusedConvolutions"/>). Folded in float32 from the unrounded weights; converted once, at
+/// the first input, to the dtype and layout the model runs in.</summary>
+sealed class FoldedConvolution : IDisposable
+{
+    readonly long[] stride, padding, dilation;
+    readonly long groups;
+    readonly Lock gate = new();
+    Tensor weight, bias;
+    bool converted;
+
+    public FoldedConvolution(Conv2d conv, FrozenBatchNorm2d norm)
+    {
+        if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding folds a norm");
+        (stride, padding, dilation, groups) = (conv.stride, conv.padding, conv.dilation, conv.groups);
+        using var scope = NewDisposeScope();
+        var (w, b) = FrozenBatchNorm2d.Fold(conv, norm);
+        weight = w.to(ScalarType.Float32).DetachFromDisposeScope();
+        bias = b.to(ScalarType.Float32).DetachFromDisposeScope();
+    }
+
+    /// <summary>ReLU(conv(x) + shift (+ residual)) by cuDNN's fused call, or null where it cannot run (not a GPU, not
+    /// the dtype of the first input, a gradient wanted).</summary>
+    public Tensor? TryRun(Tensor x, Tensor? residual)
+    {
+        if (x.device_type != DeviceType.CUDA) return null;
+        var (w, b) = Converted(x);
+        if (w is null || b is null || !AtenOps.CanFuse(x, w, b, residual)) return null;
+        return residual is null ? AtenOps.ConvolutionRelu(x, w, b, stride, padding, dilation, groups)
+            : AtenOps.ConvolutionAddRelu(x, w, residual, b, stride, padding, dilation, groups);
+    }
+
+    (Tensor?, Tensor?) Converted(Tensor x)
+    {
+        lock (gate)
+        {
+            if (!converted)
+            {
+                if (weight.device_type != x.device_type || weight.device.index != x.device.index) return (null, null);
+                using var noGrad = no_grad();
+                var w = weight.to(x.dtype);
+                var channelsLast = Layouts.IsChannelsLast(x) ? Layouts.NhwcCopy(w) : w.contiguous();
+                if (!ReferenceEquals(channelsLast, w)) w.Dispose();
+                var b = bias.to(x.dtype);
+                weight.Dispose(); bias.Dispose();
+                (weight, bias, converted) = (channelsLast.DetachFromDisposeScope(), b.DetachFromDisposeScope(), true);
+            }
+            return weight.dtype == x.dtype ? (weight, bias) : (null, null);
+        }
+    }
+
+    public void Dispose()
+    {
+        weight.Dispose();
+        bias.Dispose();
+    }
+}
