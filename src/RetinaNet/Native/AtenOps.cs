@@ -56,9 +56,10 @@ public static unsafe class AtenOps
     public static Tensor Convolution(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding,
         long[] dilation, long groups)
     {
-        CheckShapes(input, weight, bias, groups);
-        if (!SameDevice(input, weight) || input.dtype != weight.dtype)
-            throw new ArgumentException("input and weight must share device and dtype");
+        CheckShapes(input, weight, bias, stride, padding, dilation, groups);
+        if (!SameDevice(input, weight) || input.dtype != weight.dtype || !input.is_floating_point()
+            || bias is not null && (!SameDevice(input, bias) || bias.dtype != input.dtype))
+            throw new ArgumentException("input, weight and bias must share a device and a floating dtype");
         var e = Require();
         long zero = 0;
         var outputPadding = new[] { zero, zero };
@@ -68,18 +69,24 @@ public static unsafe class AtenOps
             var slot = e.New(8);
             e.Convolution(slot, input.Handle, weight.Handle, &b, Array(s, stride), Array(p, padding), Array(d, dilation),
                 0, Array(o, outputPadding), &groups);
+            KeepAlive(input, weight, bias);
             return Tensor.UnsafeCreateTensor(slot);
         }
     }
 
     /// <summary>Whether <see cref="ConvolutionRelu"/> and <see cref="ConvolutionAddRelu"/> take these tensors:
-    /// CUDA, one floating dtype, 4-d, no gradient wanted (the fused operators have none).</summary>
+    /// CUDA, one floating dtype, 4-d, each at the start of its storage (cuDNN's engines want aligned data), no
+    /// gradient wanted (the fused operators have none). What this cannot rule out aborts the process instead of
+    /// throwing: cuDNN finding no engine for a shape (or bf16 before compute capability 8.0), running out of
+    /// memory.</summary>
     public static bool CanFuse(Tensor input, Tensor weight, Tensor bias, Tensor? residual = null) =>
         Available && input.device_type == DeviceType.CUDA && input.dim() == 4 && weight.dim() == 4
         && input.dtype is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16
         && weight.dtype == input.dtype && bias.dtype == input.dtype && SameDevice(input, weight)
         && SameDevice(input, bias) && bias.dim() == 1 && bias.shape[0] == weight.shape[0]
         && (residual is null || residual.dtype == input.dtype && SameDevice(input, residual))
+        && input.storage_offset() == 0 && weight.storage_offset() == 0 && bias.storage_offset() == 0
+        && (residual is null || residual.storage_offset() == 0)
         && !(is_grad_enabled() && (input.requires_grad || weight.requires_grad || bias.requires_grad
             || residual is { requires_grad: true }));
 
@@ -87,7 +94,7 @@ public static unsafe class AtenOps
     public static Tensor ConvolutionRelu(Tensor input, Tensor weight, Tensor bias, long[] stride, long[] padding,
         long[] dilation, long groups)
     {
-        CheckShapes(input, weight, bias, groups);
+        CheckShapes(input, weight, bias, stride, padding, dilation, groups);
         if (!CanFuse(input, weight, bias)) throw new ArgumentException("cuDNN's fused convolution does not take these");
         var e = Require();
         fixed (long* s = stride, p = padding, d = dilation)
@@ -96,6 +103,7 @@ public static unsafe class AtenOps
             var slot = e.New(8);
             e.ConvolutionRelu(slot, input.Handle, weight.Handle, &b, Array(s, stride), Array(p, padding),
                 Array(d, dilation), &groups);
+            KeepAlive(input, weight, bias);
             return Tensor.UnsafeCreateTensor(slot);
         }
     }
@@ -105,7 +113,7 @@ public static unsafe class AtenOps
     public static Tensor ConvolutionAddRelu(Tensor input, Tensor weight, Tensor residual, Tensor bias, long[] stride,
         long[] padding, long[] dilation, long groups)
     {
-        CheckShapes(input, weight, bias, groups);
+        CheckShapes(input, weight, bias, stride, padding, dilation, groups);
         if (!CanFuse(input, weight, bias, residual))
             throw new ArgumentException("cuDNN's fused convolution does not take these");
         long[] output = OutputShape(input, weight, stride, padding, dilation);
@@ -113,16 +121,17 @@ public static unsafe class AtenOps
             throw new ArgumentException($"residual [{string.Join(", ", residual.shape)}] is not the output's shape " +
                 $"[{string.Join(", ", output)}]");
         var e = Require();
-        // std::optional<c10::Scalar> left empty (alpha 1): the engaged flag sits after a 24-byte Scalar; 64 zero bytes
-        // cover it on every layout
-        var alpha = stackalloc byte[64];
-        new Span<byte>(alpha, 64).Clear();
+        // std::optional<c10::Scalar> left empty (alpha 1): the engaged flag sits after the 32-byte, 16-aligned Scalar
+        // (offset 32 in libtorch 2.10); 64 zero bytes cover it
+        var alpha = stackalloc Int128[4]; // 16-aligned
+        new Span<Int128>(alpha, 4).Clear();
         fixed (long* s = stride, p = padding, d = dilation)
         {
             var b = Optional(bias);
             var slot = e.New(8);
-            e.ConvolutionAddRelu(slot, input.Handle, weight.Handle, residual.Handle, alpha, &b, Array(s, stride),
-                Array(p, padding), Array(d, dilation), &groups);
+            e.ConvolutionAddRelu(slot, input.Handle, weight.Handle, residual.Handle, (byte*)alpha, &b,
+                Array(s, stride), Array(p, padding), Array(d, dilation), &groups);
+            KeepAlive(input, weight, bias, residual);
             return Tensor.UnsafeCreateTensor(slot);
         }
     }
@@ -135,7 +144,9 @@ public static unsafe class AtenOps
         (input.shape[3] + 2 * padding[1] - dilation[1] * (weight.shape[3] - 1) - 1) / stride[1] + 1,
     ];
 
-    static void CheckShapes(Tensor input, Tensor weight, Tensor? bias, long groups)
+    // what libtorch would refuse by throwing, which here would abort the process
+    static void CheckShapes(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation,
+        long groups)
     {
         if (input.dim() != 4 || weight.dim() != 4)
             throw new ArgumentException("a 2-d convolution takes 4-d input and weight");
@@ -144,13 +155,24 @@ public static unsafe class AtenOps
                 $"[{string.Join(", ", weight.shape)}] with {groups} group(s)");
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
             throw new ArgumentException("bias must have one value per output channel");
+        if (stride.Length != 2 || padding.Length != 2 || dilation.Length != 2)
+            throw new ArgumentException("stride, padding and dilation take two values");
+        if (stride.Any(v => v < 1) || padding.Any(v => v < 0) || dilation.Any(v => v < 1))
+            throw new ArgumentException("stride and dilation must be positive, padding not negative");
+        if (OutputShape(input, weight, stride, padding, dilation).Skip(2).Any(v => v < 1))
+            throw new ArgumentException($"a {weight.shape[2]}x{weight.shape[3]} kernel does not fit the padded " +
+                $"{input.shape[2]}x{input.shape[3]} input");
+    }
+
+    static void KeepAlive(params Tensor?[] tensors)
+    {
+        // the handles were read before the call: the tensors' finalizers must not free them during it
+        foreach (var t in tensors) GC.KeepAlive(t);
     }
 
     static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device.index == b.device.index;
 
-    static IntArray Array(long* data, long[] values) =>
-        values.Length == 2 ? new IntArray { Data = data, Length = 2 }
-            : throw new ArgumentException("stride, padding and dilation take two values");
+    static IntArray Array(long* data, long[] values) => new() { Data = data, Length = values.Length };
 
     // the tensor's TensorImpl pointer (the at::Tensor's only field), borrowed: the operator only reads it
     static OptionalTensor Optional(Tensor? t) =>

@@ -43,7 +43,8 @@ public sealed record KernelOptions
 
     /// <summary>Inference only: every frozen batch norm followed by a ReLU folded into the convolution before it, and
     /// convolution, bias, residual and ReLU run as one cuDNN call (<see cref="AtenOps"/>) instead of the convolution
-    /// and <see cref="Model.AffineReluKernel"/>. Off: not yet measured on a GPU (bench/NOTES.md).</summary>
+    /// and <see cref="Model.AffineReluKernel"/>. Off: not yet measured on a GPU (bench/NOTES.md), and a failure inside
+    /// cuDNN there (no engine for a shape, out of memory) aborts the process instead of throwing.</summary>
     public bool FusedConvolutions { get; init; }
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks

@@ -186,20 +186,10 @@ public class KernelTests
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(2);
-        using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 });
-        model.Initialize(2);
-        foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>()) // statistics away from identity
-            using (no_grad())
-            {
-                foreach (var (name, buffer) in norm.named_buffers())
-                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
-                    else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
-            }
-        model.to(CUDA).eval();
+        var (model, libtorch) = ModelAndLibtorchTwin(
+            new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }, KernelOptions.Default);
+        using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
-        using var libtorch = new RetinaNetModel(model.Config, KernelOptions.Default with { AffineRelu = false });
-        libtorch.to(CUDA).eval();
-        StateDict.Load(libtorch, StateDict.Of(model), "the fused model"); // the same weights, libtorch's passes
         using var noGrad = no_grad();
         var reference = libtorch.Features(images);
         model.PrepareForInference();
@@ -210,6 +200,25 @@ public class KernelTests
             // TF32 convolutions: one rounding apart feeds on
             Assert.True(error < 5e-3, $"level {i}: relative error {error}");
         }
+    }
+
+    /// <summary>A CUDA model with <paramref name="kernels"/>, frozen statistics away from identity, and its twin with
+    /// the same weights computing every norm with libtorch's passes.</summary>
+    static (RetinaNetModel Model, RetinaNetModel Libtorch) ModelAndLibtorchTwin(DetectorConfig config,
+        KernelOptions kernels)
+    {
+        var model = new RetinaNetModel(config, kernels);
+        model.Initialize(2);
+        foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>())
+            using (no_grad())
+                foreach (var (name, buffer) in norm.named_buffers())
+                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
+                    else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
+        model.to(CUDA).eval();
+        var libtorch = new RetinaNetModel(config, KernelOptions.Default with { AffineRelu = false });
+        libtorch.to(CUDA).eval();
+        StateDict.Load(libtorch, StateDict.Of(model), "the model with our kernels");
+        return (model, libtorch);
     }
 
     /// <summary><see cref="KernelOptions.FusedConvolutions"/>: the backbone's features with every norm folded into
@@ -224,18 +233,9 @@ public class KernelTests
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(2);
-        var config = new DetectorConfig { Backbones = [backbone], Classes = 3 };
-        using var model = new RetinaNetModel(config, KernelOptions.Default with { FusedConvolutions = true });
-        model.Initialize(2);
-        foreach (var norm in model.modules().OfType<FrozenBatchNorm2d>()) // statistics away from identity
-            using (no_grad())
-                foreach (var (name, buffer) in norm.named_buffers())
-                    if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
-                    else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
-        model.to(CUDA).eval();
-        using var libtorch = new RetinaNetModel(config, KernelOptions.Default with { AffineRelu = false });
-        libtorch.to(CUDA).eval();
-        StateDict.Load(libtorch, StateDict.Of(model), "the fused model");
+        var (model, libtorch) = ModelAndLibtorchTwin(new DetectorConfig { Backbones = [backbone], Classes = 3 },
+            KernelOptions.Default with { FusedConvolutions = true });
+        using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
         model.PrepareForInference();
         if (bf16)

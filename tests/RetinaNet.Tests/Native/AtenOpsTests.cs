@@ -92,6 +92,20 @@ public class AtenOpsTests
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), ones(3), [1, 1], [0, 0],
             [1, 1], 1));
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [1], [0, 0], [1, 1], 1));
+        // what libtorch would throw on (an abort from here): stride 0, negative padding, a kernel larger than the input,
+        // a bias of another dtype, integer tensors
+        Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [0, 1], [0, 0], [1, 1],
+            1));
+        Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [1, 1], [-1, 0],
+            [1, 1], 1));
+        Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 5, 5), null, [1, 1], [0, 0], [1, 1],
+            1));
+        Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), ones(2, ScalarType.Float64),
+            [1, 1], [0, 0], [1, 1], 1));
+        Assert.Throws<ArgumentException>(() => AtenOps.Convolution(ones(1, 3, 4, 4, ScalarType.Int64),
+            ones(2, 3, 1, 1, ScalarType.Int64), null, [1, 1], [0, 0], [1, 1], 1));
+        // the same kernel with enough padding fits
+        Assert.Equal([1L, 2, 4, 4], AtenOps.Convolution(x, ones(2, 3, 5, 5), null, [1, 1], [2, 2], [1, 1], 1).shape);
         // the fused operators are CUDA only: a CPU tensor is refused, never passed on to throw inside libtorch
         Assert.False(AtenOps.CanFuse(x, ones(2, 3, 1, 1), ones(2)));
         Assert.Throws<ArgumentException>(() => AtenOps.ConvolutionRelu(x, ones(2, 3, 1, 1), ones(2), [1, 1], [0, 0],
