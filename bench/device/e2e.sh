@@ -6,8 +6,8 @@
 # Usage on the device: bash bench/device/e2e.sh   (WORKERS overrides the batch-8 worker counts; SHORT=1 runs only the
 # per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left; AB=1 the levers
 # of 2026-12-03 against their absence, the whole command and the peer; FINAL=1 the warm-up A/B, whole commands, peers
-# and training's step with and without expandable segments; GRAPHS=1 --cuda-graphs against eager; FUSED=1 the fused
-# convolutions against our conv + affine kernel, the model alone, and PyTorch's own fused calls)
+# and training's step with and without expandable segments; GRAPHS=1 --cuda-graphs against eager; NEXT=1 the fused
+# convolutions and two batches in flight, each against its absence, and PyTorch's own fused calls)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -64,20 +64,25 @@ whole() {
   echo "infer $* whole_ms $(( ($(date +%s%N) - start) / 1000000 )): $(grep 'im/s' "$O/infer.log")" \
     | tee -a "$O/whole.txt"
 }
-if [[ -n "${FUSED:-}" ]]; then
-  # [w2 6/7] item 2: BN folded into cuDNN's fused conv + bias (+ residual) + ReLU (--fused-conv true) against our
-  # conv + affine kernel, the model alone at batch 8 and batch 1 (graphs), in turn; the peer at batch 8 AMP; then
-  # PyTorch's own fused calls and packed heads (bench/fused_conv_peer.py), so the prediction has a reference
+if [[ -n "${NEXT:-}" ]]; then
+  # the fourth session's levers, unmeasured when written, each against its absence in turn:
+  # item 2: BN folded into cuDNN's fused conv + bias (+ residual) + ReLU (--fused-conv true) against our conv + affine
+  # kernel, the model alone at batch 8 and batch 1 (graphs); the peer at batch 8 AMP
   b="$R infer --precision bf16 --convert true --nhwc true --height 800 --width 1216"
   for i in 1 2; do
     for f in false true; do
-      $b --batch 8 --parts false --fused-conv $f 2>/dev/null | tail -1 | tee -a "$O/fused.jsonl"
-      $b --batch 1 --graphs true --parts false --fused-conv $f 2>/dev/null | tail -1 | tee -a "$O/fused.jsonl"
+      $b --batch 8 --parts false --fused-conv $f 2>/dev/null | tail -1 | tee -a "$O/next.jsonl"
+      $b --batch 1 --graphs true --parts false --fused-conv $f 2>/dev/null | tail -1 | tee -a "$O/next.jsonl"
     done
-    python3 .device/peer_torchvision.py --mode infer --batch 8 --amp --score-thresh 0 | tee -a "$O/fused.jsonl"
+    python3 .device/peer_torchvision.py --mode infer --batch 8 --amp --score-thresh 0 | tee -a "$O/next.jsonl"
   done
-  $b --batch 8 --fused-conv true 2>/dev/null | tail -1 | tee -a "$O/fused.jsonl" # the parts, with the fused body
-  for bs in 8 1; do python3 bench/fused_conv_peer.py --batch $bs --shape 800x1216 | tee -a "$O/fused.jsonl"; done
+  $b --batch 8 --fused-conv true 2>/dev/null | tail -1 | tee -a "$O/next.jsonl" # the parts, with the fused body
+  # item 1: infer's loop with 2 batches in flight against 1 (the kernel cache filled by a first run), and the peer
+  e2e --batch 8 --mode job > /dev/null
+  for i in 1 2; do for n in 1 2; do e2e --batch 8 --mode job --in-flight $n; done; done
+  peer --batch 8 --workers 8
+  # PyTorch's own fused calls and packed heads, so item 2's predictions have a reference
+  for bs in 8 1; do python3 bench/fused_conv_peer.py --batch $bs --shape 800x1216 | tee -a "$O/next.jsonl"; done
   exit
 fi
 if [[ -n "${GRAPHS:-}" ]]; then

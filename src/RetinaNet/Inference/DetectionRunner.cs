@@ -52,19 +52,44 @@ public sealed class DetectionRunner : IDetector
 
     public void Dispose() { graphs?.Dispose(); anchors.Dispose(); }
 
-    public IReadOnlyList<ImageDetections> Detect(HostBatch host)
+    public IReadOnlyList<ImageDetections> Detect(HostBatch host) =>
+        host.Count == 0 ? [] : WithDetections(host, kept => ToDetections(kept, host));
+
+    /// <summary>On a GPU: everything queued, the detections' copy to pinned host memory too, and an event after it;
+    /// <see cref="PendingDetections.Collect"/> waits for that event only. Elsewhere (or without the driver's events)
+    /// the detection runs whole here.</summary>
+    public PendingDetections Submit(HostBatch host)
     {
-        if (host.Count == 0) return [];
+        if (host.Count == 0 || device.type != DeviceType.CUDA || !CudaEvent.Available)
+            return PendingDetections.Ready(Detect(host));
+        var (rows, shape) = WithDetections(host, kept => (
+            DetectionMapping.Rows(kept.Scores, kept.Boxes, kept.Classes, kept.Count)
+                .to(CPU, non_blocking: true).DetachFromDisposeScope(),
+            DetectionMapping.RowShape.Of(kept.Scores, kept.Boxes)));
+        var copied = CudaEvent.Record(device.index < 0 ? 0 : device.index);
+        return new PendingDetections(() =>
+        {
+            copied.Synchronize();
+            return DetectionMapping.FromRows(rows.data<double>().ToArray(), shape, host);
+        }, new Owned(rows, copied));
+    }
+
+    /// <summary><paramref name="use"/> of the batch's kept detections, on the device.</summary>
+    T WithDetections<T>(HostBatch host, Func<NmsResult, T> use)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var batch = DeviceBatch.From(host, device);
-        using (mixedPrecision is ScalarType dtype && weights == ScalarType.Float32
-            ? Autocast.Enable(device.type, dtype) : null)
-        {
-            var images = channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
-            using var kept = graphs?.Run(images) ?? Eager(images);
-            return ToDetections(kept, host);
-        }
+        using var autocast = mixedPrecision is ScalarType dtype && weights == ScalarType.Float32
+            ? Autocast.Enable(device.type, dtype) : null;
+        var images = channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
+        using var kept = graphs?.Run(images) ?? Eager(images);
+        return use(kept);
+    }
+
+    sealed class Owned(Tensor rows, CudaEvent copied) : IDisposable
+    {
+        public void Dispose() { copied.Dispose(); rows.Dispose(); }
     }
 
     NmsResult Eager(Tensor images)
@@ -97,16 +122,35 @@ public static class DetectionMapping
     public static IReadOnlyList<ImageDetections> ToImages(Tensor scoresTensor, Tensor boxesTensor, Tensor classesTensor,
         Tensor? countsTensor, HostBatch host)
     {
-        // one transfer (one wait) per batch: [B, D*(1 + K + 1) + 1] float64 rows of scores, boxes, classes, count
         using var scope = NewDisposeScope();
-        long b = scoresTensor.shape[0];
-        int d = (int)scoresTensor.shape[1], k = (int)boxesTensor.shape[2];
+        var rows = Rows(scoresTensor, boxesTensor, classesTensor, countsTensor).cpu().data<double>().ToArray();
+        return FromRows(rows, RowShape.Of(scoresTensor, boxesTensor), host);
+    }
+
+    /// <summary>Batch size, detections per image and values per box of a batch's detections.</summary>
+    public readonly record struct RowShape(long Batch, int Detections, int BoxValues)
+    {
+        public static RowShape Of(Tensor scores, Tensor boxes) =>
+            new(scores.shape[0], (int)scores.shape[1], (int)boxes.shape[2]);
+    }
+
+    /// <summary>One transfer (one wait) per batch: [B, D*(1 + K + 1) + 1] float64 rows of scores, boxes, classes and
+    /// the count, on the detections' device.</summary>
+    public static Tensor Rows(Tensor scores, Tensor boxes, Tensor classes, Tensor? counts)
+    {
+        using var scope = NewDisposeScope();
+        var (b, d, _) = RowShape.Of(scores, boxes);
         using var limit = ((double)d).ToScalar();
-        var count = countsTensor?.to(ScalarType.Float64).reshape(b, 1)
-            ?? full(b, 1, limit, dtype: ScalarType.Float64, device: scoresTensor.device);
-        var rows = cat([scoresTensor.to(ScalarType.Float64), boxesTensor.to(ScalarType.Float64).reshape(b, -1),
-                classesTensor.to(ScalarType.Float64), count], 1)
-            .cpu().data<double>().ToArray();
+        var count = counts?.to(ScalarType.Float64).reshape(b, 1)
+            ?? full(b, 1, limit, dtype: ScalarType.Float64, device: scores.device);
+        return cat([scores.to(ScalarType.Float64), boxes.to(ScalarType.Float64).reshape(b, -1),
+            classes.to(ScalarType.Float64), count], 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="Rows"/> on the host → per image.</summary>
+    public static IReadOnlyList<ImageDetections> FromRows(double[] rows, RowShape shape, HostBatch host)
+    {
+        var (b, d, k) = shape;
         int width = d * (k + 2) + 1;
         var scores = new float[b * d]; var boxes = new float[b * d * k]; var classes = new long[b * d];
         var counts = new long[b];

@@ -22,15 +22,65 @@ public interface IDetector : IDisposable
     /// polygons.</summary>
     bool Rotated => false;
     IReadOnlyList<ImageDetections> Detect(HostBatch host);
+
+    /// <summary>Starts <paramref name="host"/>'s detection and returns before its results reach the host where the
+    /// detector can (a GPU: the next batch is queued while this one runs); the batch stays alive until
+    /// <see cref="PendingDetections.Collect"/>. By default the detection runs here, whole.</summary>
+    PendingDetections Submit(HostBatch host) => PendingDetections.Ready(Detect(host));
+}
+
+/// <summary>A batch's detections on their way to the host (<see cref="IDetector.Submit"/>).</summary>
+public sealed class PendingDetections(Func<IReadOnlyList<ImageDetections>> collect, IDisposable? owned = null)
+    : IDisposable
+{
+    public static PendingDetections Ready(IReadOnlyList<ImageDetections> detections) => new(() => detections);
+
+    /// <summary>Waits for the batch's detections (in original coordinates, padding dropped).</summary>
+    public IReadOnlyList<ImageDetections> Collect() => collect();
+
+    public void Dispose() => owned?.Dispose();
 }
 
 public static class DetectorExtensions
 {
-    /// <summary>Every image of the loader's batches, in order.</summary>
-    public static IEnumerable<ImageDetections> Run(this IDetector detector, PrefetchingLoader loader)
+    /// <summary>Every image of the loader's batches, in order. With <paramref name="inFlight"/> above 1 that many
+    /// batches are submitted before the first one's results are awaited, so the device is not idle while the host
+    /// maps results and the loader hands over the next batch.</summary>
+    public static IEnumerable<ImageDetections> Run(this IDetector detector, PrefetchingLoader loader, int inFlight = 1)
+        => detector.Run(loader.Next, inFlight);
+
+    /// <summary>As above over the batches <paramref name="next"/> hands out until it returns null; each batch is
+    /// disposed once its detections are collected.</summary>
+    public static IEnumerable<ImageDetections> Run(this IDetector detector, Func<HostBatch?> next, int inFlight)
     {
-        while (loader.Next() is HostBatch host)
-            using (host)
-                foreach (var detections in detector.Detect(host)) yield return detections;
+        ArgumentOutOfRangeException.ThrowIfLessThan(inFlight, 1);
+        var queue = new Queue<(HostBatch Host, PendingDetections Pending)>();
+        bool exhausted = false;
+        try
+        {
+            while (true)
+            {
+                var host = queue.Count < inFlight && !exhausted ? next() : null;
+                exhausted |= host is null && queue.Count < inFlight;
+                if (host is not null)
+                {
+                    try { queue.Enqueue((host, detector.Submit(host))); }
+                    catch { host.Dispose(); throw; }
+                    if (queue.Count < inFlight) continue;
+                }
+                if (queue.Count == 0) yield break;
+                var (done, pending) = queue.Dequeue();
+                IReadOnlyList<ImageDetections> detections;
+                using (done)
+                using (pending)
+                    detections = pending.Collect();
+                foreach (var d in detections) yield return d;
+            }
+        }
+        finally
+        {
+            // an abandoned enumeration or a failure: what is still queued is released
+            foreach (var (host, pending) in queue) { pending.Dispose(); host.Dispose(); }
+        }
     }
 }

@@ -27,6 +27,11 @@ public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800
     /// (<see cref="ShapeBatches"/>); null: <see cref="InferenceJob.NewShapePixelsOnCuda"/> on a GPU, 0 (no cost) on the
     /// CPU.</summary>
     public long? NewShapePixels { get; init; }
+
+    /// <summary>Batches submitted to the detector before the oldest one's results are awaited
+    /// (<see cref="DetectorExtensions.Run"/>); 2 keeps a GPU busy while the host maps results and takes the next
+    /// batch. 1 (the default until measured on a GPU: bench/NOTES.md): one batch at a time.</summary>
+    public int BatchesInFlight { get; init; } = 1;
 }
 
 /// <summary>Detections for every image of a dataset, in COCO terms (original coordinates, category ids): what
@@ -140,7 +145,7 @@ public static class InferenceJob
         var results = new List<CocoDetection>();
         int done = 0;
         var clock = Stopwatch.StartNew();
-        foreach (var image in runner.Run(loader))
+        foreach (var image in runner.Run(loader, o.BatchesInFlight))
         {
             for (int j = 0; j < image.Count; j++)
             {

@@ -35,7 +35,7 @@ public static unsafe class CudaKernels
     public const string NvrtcVariable = "RETINANET_NVRTC";
     const int ComputeCapabilityMajor = 75, ComputeCapabilityMinor = 76;
 
-    sealed class Api
+    internal sealed class Api
     {
         public delegate* unmanaged<uint, int> Init;
         public delegate* unmanaged<int*, int, int> DeviceGet;
@@ -56,6 +56,10 @@ public static unsafe class CudaKernels
         public delegate* unmanaged<IntPtr, byte*, int> GetCubin;
         public delegate* unmanaged<IntPtr*, int> DestroyProgram;
         public delegate* unmanaged<int*, int*, int> Version;
+        public delegate* unmanaged<IntPtr*, uint, int> EventCreate;
+        public delegate* unmanaged<IntPtr, IntPtr, int> EventRecord;
+        public delegate* unmanaged<IntPtr, int> EventSynchronize;
+        public delegate* unmanaged<IntPtr, int> EventDestroy;
         public string NvrtcPath = "";
         /// <summary>NVRTC's version, part of a cached cubin's key.</summary>
         public string Compiler = "";
@@ -83,7 +87,7 @@ public static unsafe class CudaKernels
     public static bool Available => resolved.Value.Api is not null;
     public static string? MissingReason => resolved.Value.Missing;
 
-    static Api Require() => resolved.Value.Api
+    internal static Api Require() => resolved.Value.Api
         ?? throw new NotSupportedException($"CUDA kernels are unavailable: {MissingReason}");
 
     /// <summary>A compiled kernel of <paramref name="source"/> (compiled once per process and device, and once per
@@ -138,7 +142,7 @@ public static unsafe class CudaKernels
 
     /// <summary>libtorch's runtime makes the device's primary context current on the threads it runs on; a thread that
     /// has not touched the runtime yet gets it here.</summary>
-    static void EnsureContext(Api api, int deviceIndex)
+    internal static void EnsureContext(Api api, int deviceIndex)
     {
         IntPtr current;
         Check(api, api.CtxGetCurrent(&current), "cuCtxGetCurrent");
@@ -226,7 +230,7 @@ public static unsafe class CudaKernels
 
     static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s + "\0");
 
-    static void Check(Api api, int status, string call)
+    internal static void Check(Api api, int status, string call)
     {
         if (status == 0) return;
         byte* name = null;
@@ -309,6 +313,10 @@ public static unsafe class CudaKernels
             GetCubin = (delegate* unmanaged<IntPtr, byte*, int>)Get(nvrtc, "nvrtcGetCUBIN"),
             DestroyProgram = (delegate* unmanaged<IntPtr*, int>)Get(nvrtc, "nvrtcDestroyProgram"),
             Version = (delegate* unmanaged<int*, int*, int>)Get(nvrtc, "nvrtcVersion"),
+            EventCreate = (delegate* unmanaged<IntPtr*, uint, int>)Get(driver, "cuEventCreate"),
+            EventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)Get(driver, "cuEventRecord"),
+            EventSynchronize = (delegate* unmanaged<IntPtr, int>)Get(driver, "cuEventSynchronize"),
+            EventDestroy = (delegate* unmanaged<IntPtr, int>)Get(driver, "cuEventDestroy_v2"),
         };
         if (missing is not null) return (null, missing);
         int nvrtcMajor, nvrtcMinor;
