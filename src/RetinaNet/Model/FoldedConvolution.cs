@@ -32,7 +32,9 @@ sealed class FoldedConvolution : IDisposable
     /// the dtype of the first input, a gradient wanted).</summary>
     public Tensor? TryRun(Tensor x, Tensor? residual)
     {
-        if (x.device_type != DeviceType.CUDA) return null;
+        // grouped convolutions (ResNeXt) stay unfused: cuDNN's fused engines may have none for them, and a missing
+        // engine aborts the process (AtenOps)
+        if (x.device_type != DeviceType.CUDA || groups != 1) return null;
         var (w, b) = Converted(x);
         if (w is null || b is null || !AtenOps.CanFuse(x, w, b, residual)) return null;
         return residual is null ? AtenOps.ConvolutionRelu(x, w, b, stride, padding, dilation, groups)

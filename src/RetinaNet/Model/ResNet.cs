@@ -143,14 +143,15 @@ public sealed class ResNetBody : FeatureBody
     public override long[] Channels => channels;
     public override string[] UnusedTorchvisionPrefixes => ["fc."];
 
+    // the stem is not among them: cuDNN's fused engines want channels in multiples of 8, and its input has 3
     public override IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs =>
         new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>()
-            .SelectMany(b => b.ConvNormPairs).Prepend((conv1, bn1));
+            .SelectMany(b => b.ConvNormPairs);
 
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = maxpool.forward(bn1.Convolve(conv1, x, relu: true));
+        var y = maxpool.forward(bn1.Apply(conv1.call(x), relu: true));
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);

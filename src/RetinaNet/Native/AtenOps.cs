@@ -75,7 +75,7 @@ public static unsafe class AtenOps
     }
 
     /// <summary>Whether <see cref="ConvolutionRelu"/> and <see cref="ConvolutionAddRelu"/> take these tensors:
-    /// CUDA, one floating dtype, 4-d, each at the start of its storage (cuDNN's engines want aligned data), no
+    /// CUDA, one floating dtype, 4-d, channels in multiples of 8, each at the start of its storage, no
     /// gradient wanted (the fused operators have none). What this cannot rule out aborts the process instead of
     /// throwing: cuDNN finding no engine for a shape (or bf16 before compute capability 8.0), running out of
     /// memory.</summary>
@@ -85,6 +85,8 @@ public static unsafe class AtenOps
         && weight.dtype == input.dtype && bias.dtype == input.dtype && SameDevice(input, weight)
         && SameDevice(input, bias) && bias.dim() == 1 && bias.shape[0] == weight.shape[0]
         && (residual is null || residual.dtype == input.dtype && SameDevice(input, residual))
+        // tensor-core engines want channels in multiples of 8 (and aligned data): elsewhere cuDNN may find none
+        && input.shape[1] % 8 == 0 && weight.shape[0] % 8 == 0
         && input.storage_offset() == 0 && weight.storage_offset() == 0 && bias.storage_offset() == 0
         && (residual is null || residual.storage_offset() == 0)
         && !(is_grad_enabled() && (input.requires_grad || weight.requires_grad || bias.requires_grad
