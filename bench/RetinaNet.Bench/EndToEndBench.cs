@@ -9,9 +9,11 @@ namespace RetinaNet.Bench;
 /// <summary><c>retinanet infer</c>'s loop over a folder, its time split into waiting for the loader, the detector's
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
-///       [--graphs false] [--mode infer|loader|preloaded] [--new-shape-pixels N (default: the product's)]
+///       [--graphs false] [--mode infer|loader|preloaded|job|first] [--new-shape-pixels N (default: the product's)]
+///       [--in-flight 1]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
-/// the folder's real shapes and thresholds, no loading).</summary>
+/// the folder's real shapes and thresholds, no loading); job: infer's own loop (InferenceJob.Detect), --in-flight
+/// batches ahead; first: where the pass's first batch goes.</summary>
 static class EndToEndBench
 {
     public static void Run(Func<string, string, string> opt)
@@ -32,25 +34,9 @@ static class EndToEndBench
             BatchesInFlight = int.Parse(opt("in-flight", "1")),
         };
         double open = whole.Elapsed.TotalSeconds;
-        if (mode == "job")
-        {
-            // infer's own loop (InferenceJob.Detect), --in-flight batches submitted ahead: the whole pass timed, the
-            // first batch by the progress callback
-            var job = Stopwatch.StartNew();
-            double firstBatch = 0;
-            var found = InferenceJob.Detect(detector, dataset, o, Console.Error, (done, _, _) =>
-            {
-                if (done == 1) firstBatch = job.Elapsed.TotalMilliseconds;
-            });
-            double loop = job.Elapsed.TotalSeconds;
-            Console.WriteLine($"{{\"bench\": \"e2e\", \"mode\": \"job\", \"batch\": {batch}, "
-                + $"\"in_flight\": {o.BatchesInFlight}, \"workers\": {workers}, \"images\": {dataset.Count}, "
-                + $"\"loop_s\": {loop:F2}, \"images_per_s\": {dataset.Count / loop:F1}, "
-                + $"\"first_batch_ms\": {firstBatch:F1}, \"detections\": {found.Count}, "
-                + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}}}");
-            return;
-        }
+        if (mode == "job") { Job(detector, dataset, o, whole); return; }
         using var loader = InferenceJob.OnePassLoader(detector, dataset, o, Console.Error);
+        if (mode == "first") { FirstBatch(detector, loader, device, whole); return; }
         var clock = Stopwatch.StartNew();
         double wait = 0, detect = 0, map = 0, first = 0;
         int images = 0, batches = 0, padded = 0;
@@ -119,5 +105,61 @@ static class EndToEndBench
             + $"\"map_ms_per_batch\": {map / batches:F2}, \"mean_batch_mpixels\": {pixels / (double)batches / 1e6:F2}, "
             + $"\"detections\": {detections}, \"shapes\": {byShape.Count}, \"padding_entries\": {padded}, "
             + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}}}");
+    }
+
+    /// <summary>infer's own loop (InferenceJob.Detect) with o.BatchesInFlight batches submitted ahead: the whole pass
+    /// timed, the first batch's results by the progress callback.</summary>
+    static void Job(IDetector detector, DetectionDataset dataset, InferenceOptions o, Stopwatch whole)
+    {
+        var job = Stopwatch.StartNew();
+        double firstBatch = 0;
+        var found = InferenceJob.Detect(detector, dataset, o, Console.Error, (done, _, _) =>
+        {
+            if (done == 1) firstBatch = job.Elapsed.TotalMilliseconds;
+        });
+        double loop = job.Elapsed.TotalSeconds;
+        Console.WriteLine($"{{\"bench\": \"e2e\", \"mode\": \"job\", \"batch\": {o.Batch}, "
+            + $"\"in_flight\": {o.BatchesInFlight}, \"workers\": {o.Workers}, \"images\": {dataset.Count}, "
+            + $"\"loop_s\": {loop:F2}, \"images_per_s\": {dataset.Count / loop:F1}, "
+            + $"\"first_batch_ms\": {firstBatch:F1}, \"detections\": {found.Count}, "
+            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}}}");
+    }
+
+    /// <summary>Where a pass's first batch goes (item 1: ≈ 1 s of a 4 s loop), each step synchronised: cuDNN's first
+    /// convolution (its libraries and handle), the detector on one small image (every kernel's first use, the
+    /// algorithm choice for a small shape), the same again (what stays per call), then the pass's first real batch
+    /// and the same batch again.</summary>
+    static void FirstBatch(IDetector detector, PrefetchingLoader loader, Device device, Stopwatch whole)
+    {
+        double opened = whole.Elapsed.TotalMilliseconds;
+        var clock = Stopwatch.StartNew();
+        double Step(Action step)
+        {
+            var start = clock.Elapsed.TotalMilliseconds;
+            step();
+            if (device.type == TorchSharp.DeviceType.CUDA) cuda.synchronize(device);
+            return clock.Elapsed.TotalMilliseconds - start;
+        }
+        double cudnn = Step(() =>
+        {
+            using var scope = NewDisposeScope();
+            nn.functional.conv2d(ones(1, 8, 8, 8, device: device), ones(8, 8, 3, 3, device: device), padding: [1, 1]);
+        });
+        using var small = HostBatch.Collate([new PreparedImage(0, 0, new Data.Transforms.ImageWithBoxes(
+            zeros(3, 128, 128, ScalarType.Byte), [], []), 128, 128)], [false], 128,
+            pin: device.type == TorchSharp.DeviceType.CUDA);
+        double smallFirst = Step(() => detector.Detect(small)), smallAgain = Step(() => detector.Detect(small));
+        HostBatch? host = null;
+        double wait = Step(() => host = loader.Next());
+        using (host)
+        {
+            double first = host is null ? 0 : Step(() => detector.Detect(host));
+            double again = host is null ? 0 : Step(() => detector.Detect(host));
+            var shape = host is null ? "" : $"{host.Count}x{host.Pixels.shape[2]}x{host.Pixels.shape[3]}";
+            Console.WriteLine($"{{\"bench\": \"e2e-first\", \"open_ms\": {opened:F1}, "
+                + $"\"cudnn_first_conv_ms\": {cudnn:F1}, \"small_first_ms\": {smallFirst:F1}, "
+                + $"\"small_again_ms\": {smallAgain:F1}, \"loader_first_ms\": {wait:F1}, "
+                + $"\"batch_shape\": \"{shape}\", \"batch_first_ms\": {first:F1}, \"batch_again_ms\": {again:F1}}}");
+        }
     }
 }

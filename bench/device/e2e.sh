@@ -80,6 +80,8 @@ if [[ -n "${NEXT:-}" ]]; then
   # item 1: infer's loop with 2 batches in flight against 1 (the kernel cache filled by a first run), and the peer
   e2e --batch 8 --mode job > /dev/null
   for i in 1 2; do for n in 1 2; do e2e --batch 8 --mode job --in-flight $n; done; done
+  # where the first batch's ≈ 1 s goes: cuDNN's first convolution, the first small call, the first real batch
+  for i in 1 2; do e2e --batch 8 --mode first; done
   peer --batch 8 --workers 8
   # PyTorch's own fused calls and packed heads, so item 2's predictions have a reference
   for bs in 8 1; do python3 bench/fused_conv_peer.py --batch $bs --shape 800x1216 | tee -a "$O/next.jsonl"; done
