@@ -57,7 +57,8 @@ public sealed class DetectionRunner : IDetector
 
     /// <summary>On a GPU: everything queued, the detections' copy to pinned host memory too, and an event after it;
     /// <see cref="PendingDetections.Collect"/> waits for that event only. Elsewhere (or without the driver's events)
-    /// the detection runs whole here.</summary>
+    /// the detection runs whole here. Where the detection itself waits on the host (rotated NMS, the tensor-op NMS
+    /// without our kernel) the batches still come out right, without the overlap.</summary>
     public PendingDetections Submit(HostBatch host)
     {
         if (host.Count == 0 || device.type != DeviceType.CUDA || !CudaEvent.Available)
@@ -66,7 +67,16 @@ public sealed class DetectionRunner : IDetector
             DetectionMapping.Rows(kept.Scores, kept.Boxes, kept.Classes, kept.Count)
                 .to(CPU, non_blocking: true).DetachFromDisposeScope(),
             DetectionMapping.RowShape.Of(kept.Scores, kept.Boxes)));
-        var copied = CudaEvent.Record(device.index < 0 ? 0 : device.index);
+        CudaEvent copied;
+        try
+        {
+            copied = CudaEvent.Record(device.index < 0 ? 0 : device.index);
+        }
+        catch
+        {
+            rows.Dispose();
+            throw;
+        }
         return new PendingDetections(() =>
         {
             copied.Synchronize();

@@ -95,5 +95,6 @@ public sealed class CheckpointDetector : IDetector
     public bool Rotated => runner.Rotated;
     public (int Height, int Width)? InputSize => runner.InputSize;
     public IReadOnlyList<ImageDetections> Detect(Data.Loading.HostBatch host) => runner.Detect(host);
+    public PendingDetections Submit(Data.Loading.HostBatch host) => runner.Submit(host);
     public void Dispose() { runner.Dispose(); model.Dispose(); }
 }

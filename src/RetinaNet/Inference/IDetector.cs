@@ -25,7 +25,8 @@ public interface IDetector : IDisposable
 
     /// <summary>Starts <paramref name="host"/>'s detection and returns before its results reach the host where the
     /// detector can (a GPU: the next batch is queued while this one runs); the batch stays alive until
-    /// <see cref="PendingDetections.Collect"/>. By default the detection runs here, whole.</summary>
+    /// <see cref="PendingDetections.Collect"/>, which runs on the same thread, as every call to one detector. By
+    /// default the detection runs here, whole.</summary>
     PendingDetections Submit(HostBatch host) => PendingDetections.Ready(Detect(host));
 }
 
@@ -64,7 +65,9 @@ public static class DetectorExtensions
                 exhausted |= host is null && queue.Count < inFlight;
                 if (host is not null)
                 {
-                    try { queue.Enqueue((host, detector.Submit(host))); }
+                    // one at a time: the direct call, as before batches could be in flight
+                    try { queue.Enqueue((host, inFlight == 1 ? PendingDetections.Ready(detector.Detect(host))
+                        : detector.Submit(host))); }
                     catch { host.Dispose(); throw; }
                     if (queue.Count < inFlight) continue;
                 }

@@ -8,8 +8,9 @@ public sealed unsafe class CudaEvent : IDisposable
 {
     const uint DisableTiming = 2; // CU_EVENT_DISABLE_TIMING: the cheapest event, for waiting only
     IntPtr handle;
+    readonly int device;
 
-    CudaEvent(IntPtr handle) => this.handle = handle;
+    CudaEvent(IntPtr handle, int device) => (this.handle, this.device) = (handle, device);
 
     public static bool Available => CudaKernels.Available;
 
@@ -17,10 +18,13 @@ public sealed unsafe class CudaEvent : IDisposable
     public static CudaEvent Record(int deviceIndex)
     {
         var api = CudaKernels.Require();
+        // the device's context, not merely some context: the current stream's handle is null for the default stream,
+        // which means the current context's
+        CudaDevice.SetCurrent(deviceIndex);
         CudaKernels.EnsureContext(api, deviceIndex);
         IntPtr e;
         CudaKernels.Check(api, api.EventCreate(&e, DisableTiming), "cuEventCreate");
-        var recorded = new CudaEvent(e);
+        var recorded = new CudaEvent(e, deviceIndex);
         try
         {
             CudaKernels.Check(api, api.EventRecord(e, CudaGraphs.CurrentStreamHandle(deviceIndex)), "cuEventRecord");
@@ -38,13 +42,16 @@ public sealed unsafe class CudaEvent : IDisposable
     {
         ObjectDisposedException.ThrowIf(handle == IntPtr.Zero, this);
         var api = CudaKernels.Require();
+        CudaKernels.EnsureContext(api, device);
         CudaKernels.Check(api, api.EventSynchronize(handle), "cuEventSynchronize");
     }
 
     public void Dispose()
     {
         if (handle == IntPtr.Zero) return;
-        CudaKernels.Require().EventDestroy(handle);
+        var api = CudaKernels.Require();
+        CudaKernels.EnsureContext(api, device);
+        api.EventDestroy(handle);
         handle = IntPtr.Zero;
     }
 }

@@ -45,7 +45,6 @@ public class BatchesInFlightTests
         .ToList(), Enumerable.Repeat(false, count).ToList(), 8, pin: false);
 
     [Theory]
-    [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(9)]
@@ -87,6 +86,42 @@ public class BatchesInFlightTests
         Assert.Equal(3, handed);
         Assert.All(batches.Take(3), b => Assert.True(b.Pixels.IsInvalid));
         batches[3].Dispose();
+    }
+
+    /// <summary>A checkpoint's detector (what infer and the library run) hands Submit to its runner: the
+    /// interface's default would run every batch whole, and two in flight would be one at a time.</summary>
+    [Fact]
+    public void ACheckpointsDetectorSubmitsThroughItsRunner() =>
+        Assert.Equal(typeof(CheckpointDetector),
+            typeof(CheckpointDetector).GetMethod(nameof(IDetector.Submit), [typeof(HostBatch)])?.DeclaringType);
+
+    /// <summary>One at a time is the direct call, as before batches could be in flight: a detector's Submit is
+    /// not used.</summary>
+    [Fact]
+    public void OneInFlightCallsDetect()
+    {
+        var batches = new List<HostBatch> { Batch(0, 2), Batch(2, 1) };
+        int handed = 0;
+        var detector = new DirectDetector();
+        var ids = detector.Run(() => handed < batches.Count ? batches[handed++] : null, 1).Select(d => d.ImageId);
+        Assert.Equal([0L, 1, 2], ids);
+        Assert.Equal(2, detector.Detected);
+    }
+
+    sealed class DirectDetector : IDetector
+    {
+        public int Detected;
+        public int Classes => 1;
+        public (int Height, int Width)? InputSize => null;
+        public IReadOnlyList<Category> Categories => [];
+        public InferenceConfig Settings => new();
+        public PendingDetections Submit(HostBatch host) => throw new InvalidOperationException("Submit at 1");
+        public IReadOnlyList<ImageDetections> Detect(HostBatch host)
+        {
+            Detected++;
+            return host.ImageIds.Select(id => new ImageDetections(id, [], [], [])).ToList();
+        }
+        public void Dispose() { }
     }
 
     [Fact]
