@@ -20,7 +20,7 @@ public sealed unsafe class CudaEvent : IDisposable
         var api = CudaKernels.Require();
         // the device's context, not merely some context: the current stream's handle is null for the default stream,
         // which means the current context's
-        CudaDevice.SetCurrent(deviceIndex);
+        if (CudaDevice.MissingReason is null) CudaDevice.SetCurrent(deviceIndex);
         CudaKernels.EnsureContext(api, deviceIndex);
         IntPtr e;
         CudaKernels.Check(api, api.EventCreate(&e, DisableTiming), "cuEventCreate");
