@@ -67,8 +67,8 @@ public static unsafe class AtenOps
         {
             var b = Optional(bias);
             var slot = e.New(8);
-            e.Convolution(slot, input.Handle, weight.Handle, &b, Array(s, stride), Array(p, padding), Array(d, dilation),
-                0, Array(o, outputPadding), &groups);
+            e.Convolution(slot, input.Handle, weight.Handle, &b, Array(s, stride), Array(p, padding),
+                Array(d, dilation), 0, Array(o, outputPadding), &groups);
             KeepAlive(input, weight, bias);
             return Tensor.UnsafeCreateTensor(slot);
         }

@@ -128,7 +128,8 @@ public class ProcessGroupTests
         // rank 1 never comes
         var e = Assert.Throws<DistributedFailureException>(() => groups[0].AllReduce(ones(4), ReduceOp.Sum));
         Assert.Equal(1, e.FailedRank);
-        // the waited seconds depend on when the beat judges: over 1.5 s, later on a loaded machine (a CI run failed on exactly "2 s")
+        // the waited seconds depend on when the beat judges: over 1.5 s, later on a loaded machine (a CI run failed
+        // on exactly "2 s")
         var waited = Regex.Match(e.Message, @"kept the other ranks waiting at collective #2 for (\d+) s");
         Assert.True(waited.Success, e.Message);
         Assert.InRange(int.Parse(waited.Groups[1].Value), 2, 10);

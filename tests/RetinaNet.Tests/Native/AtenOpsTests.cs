@@ -92,8 +92,8 @@ public class AtenOpsTests
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), ones(3), [1, 1], [0, 0],
             [1, 1], 1));
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [1], [0, 0], [1, 1], 1));
-        // what libtorch would throw on (an abort from here): stride 0, negative padding, a kernel larger than the input,
-        // a bias of another dtype, integer tensors
+        // what libtorch would throw on (an abort from here): stride 0, negative padding, a kernel larger than the
+        // input, a bias of another dtype, integer tensors
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [0, 1], [0, 0], [1, 1],
             1));
         Assert.Throws<ArgumentException>(() => AtenOps.Convolution(x, ones(2, 3, 1, 1), null, [1, 1], [-1, 0],
