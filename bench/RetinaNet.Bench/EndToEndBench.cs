@@ -10,7 +10,7 @@ namespace RetinaNet.Bench;
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
 ///       [--graphs false] [--mode infer|loader|preloaded|job|first] [--new-shape-pixels N (default: the product's)]
-///       [--in-flight 1]
+///       [--in-flight 1] [--fused-conv false] [--shared-capture-stream false]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
 /// the folder's real shapes and thresholds, no loading); job: infer's own loop (InferenceJob.Detect), --in-flight
 /// batches ahead; first: where the pass's first batch goes.</summary>
@@ -24,7 +24,16 @@ static class EndToEndBench
             prefetch = int.Parse(opt("prefetch", "3"));
         bool gpuDecode = opt("gpu-decode", "false") == "true", graphs = opt("graphs", "false") == "true";
         string mode = opt("mode", "infer");
-        var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch);
+        bool fused = opt("fused-conv", "false") == "true",
+            sharedStream = opt("shared-capture-stream", "false") == "true";
+        var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch)
+        {
+            // --fused-conv, --shared-capture-stream: this session's unmeasured levers (KernelOptions)
+            Kernels = fused || sharedStream ? Native.KernelOptions.Default with
+            {
+                FusedConvolutions = fused, SharedCaptureStream = sharedStream,
+            } : null,
+        };
         using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
         var dataset = ImageInputs.Resolve(opt("images", "."));
         var o = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
@@ -34,9 +43,13 @@ static class EndToEndBench
             BatchesInFlight = int.Parse(opt("in-flight", "1")),
         };
         double open = whole.Elapsed.TotalSeconds;
-        if (mode == "job") { Job(detector, dataset, o, whole); return; }
+        // which levers ran, on every line this bench prints
+        string levers = $", \"fused_conv\": {fused.ToString().ToLowerInvariant()}, "
+            + $"\"shared_capture_stream\": {sharedStream.ToString().ToLowerInvariant()}, \"graphs\": "
+            + graphs.ToString().ToLowerInvariant();
+        if (mode == "job") { Job(detector, dataset, o, whole, levers); return; }
         using var loader = InferenceJob.OnePassLoader(detector, dataset, o, Console.Error);
-        if (mode == "first") { FirstBatch(detector, loader, device, whole); return; }
+        if (mode == "first") { FirstBatch(detector, loader, device, whole, levers); return; }
         var clock = Stopwatch.StartNew();
         double wait = 0, detect = 0, map = 0, first = 0;
         int images = 0, batches = 0, padded = 0;
@@ -104,12 +117,12 @@ static class EndToEndBench
             + $"\"wait_ms_per_batch\": {wait / batches:F2}, \"detect_ms_per_batch\": {detect / batches:F2}, "
             + $"\"map_ms_per_batch\": {map / batches:F2}, \"mean_batch_mpixels\": {pixels / (double)batches / 1e6:F2}, "
             + $"\"detections\": {detections}, \"shapes\": {byShape.Count}, \"padding_entries\": {padded}, "
-            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}}}");
+            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}{extra}{levers}}}");
     }
 
     /// <summary>infer's own loop (InferenceJob.Detect) with o.BatchesInFlight batches submitted ahead: the whole pass
     /// timed, the first batch's results by the progress callback.</summary>
-    static void Job(IDetector detector, DetectionDataset dataset, InferenceOptions o, Stopwatch whole)
+    static void Job(IDetector detector, DetectionDataset dataset, InferenceOptions o, Stopwatch whole, string levers)
     {
         var job = Stopwatch.StartNew();
         double firstBatch = 0;
@@ -122,14 +135,15 @@ static class EndToEndBench
             + $"\"in_flight\": {o.BatchesInFlight}, \"workers\": {o.Workers}, \"images\": {dataset.Count}, "
             + $"\"loop_s\": {loop:F2}, \"images_per_s\": {dataset.Count / loop:F1}, "
             + $"\"first_batch_ms\": {firstBatch:F1}, \"detections\": {found.Count}, "
-            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}}}");
+            + $"\"whole_s\": {whole.Elapsed.TotalSeconds:F2}{levers}}}");
     }
 
     /// <summary>Where a pass's first batch goes (item 1: ≈ 1 s of a 4 s loop), each step synchronised: cuDNN's first
     /// convolution (its libraries and handle), the detector on one small image (every kernel's first use, the
     /// algorithm choice for a small shape), the same again (what stays per call), then the pass's first real batch
     /// and the same batch again.</summary>
-    static void FirstBatch(IDetector detector, PrefetchingLoader loader, Device device, Stopwatch whole)
+    static void FirstBatch(IDetector detector, PrefetchingLoader loader, Device device, Stopwatch whole,
+        string levers)
     {
         double opened = whole.Elapsed.TotalMilliseconds;
         var clock = Stopwatch.StartNew();
@@ -159,7 +173,8 @@ static class EndToEndBench
             Console.WriteLine($"{{\"bench\": \"e2e-first\", \"open_ms\": {opened:F1}, "
                 + $"\"cudnn_first_conv_ms\": {cudnn:F1}, \"small_first_ms\": {smallFirst:F1}, "
                 + $"\"small_again_ms\": {smallAgain:F1}, \"loader_first_ms\": {wait:F1}, "
-                + $"\"batch_shape\": \"{shape}\", \"batch_first_ms\": {first:F1}, \"batch_again_ms\": {again:F1}}}");
+                + $"\"batch_shape\": \"{shape}\", \"batch_first_ms\": {first:F1}, \"batch_again_ms\": {again:F1}"
+                + $"{levers}}}");
         }
     }
 }

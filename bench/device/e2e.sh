@@ -82,6 +82,13 @@ if [[ -n "${NEXT:-}" ]]; then
   for i in 1 2; do for n in 1 2; do e2e --batch 8 --mode job --in-flight $n; done; done
   # where the first batch's ≈ 1 s goes: cuDNN's first convolution, the first small call, the first real batch
   for i in 1 2; do e2e --batch 8 --mode first; done
+  # item 2 in the loop: the fused convolutions against none; item 5: --cuda-graphs' peak memory with one capture
+  # stream for all shapes against a pooled stream each (eager's peak beside them)
+  for f in false true; do e2e --batch 8 --fused-conv $f; done
+  for b in 1 8; do
+    peak e2e --batch $b --graphs true; peak e2e --batch $b --graphs true --shared-capture-stream true
+    peak e2e --batch $b
+  done
   peer --batch 8 --workers 8
   # PyTorch's own fused calls and packed heads, so item 2's predictions have a reference
   for bs in 8 1; do python3 bench/fused_conv_peer.py --batch $bs --shape 800x1216 | tee -a "$O/next.jsonl"; done

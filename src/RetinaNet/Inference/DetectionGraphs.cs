@@ -18,8 +18,10 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
     readonly Dictionary<string, (Tensor Input, CudaGraphs.CapturedGraph Graph)> graphs = new();
     readonly GraphSlots slots = new(maxShapes);
     // one pool for all shapes: a replay's detections are copied out before the next replay, so the graphs can share
-    // their memory (the largest shape's, not the sum of all of them)
+    // their memory (the largest shape's, not the sum of all of them); with KernelOptions.SharedCaptureStream one
+    // capture stream as well, as torch.cuda.graph does
     readonly CudaGraphs.MemoryPool pool = CudaGraphs.NewPool();
+    readonly CudaGraphs.CudaStream? stream = kernels.SharedCaptureStream ? CudaGraphs.SideStream(deviceIndex) : null;
 
     /// <summary>Detections for <paramref name="images"/> (capturing first for a new shape), owned by the caller and
     /// valid until the next call (which may free this shape's graph); null when this shape runs eagerly.</summary>
@@ -73,7 +75,7 @@ public sealed class DetectionGraphs(Func<Tensor, Candidates> candidates, Inferen
             }
             foreach (var t in outputs) t.DetachFromDisposeScope();
             return outputs;
-        }, pool: pool);
+        }, pool: pool, stream: stream);
         return (input, graph);
     }
 

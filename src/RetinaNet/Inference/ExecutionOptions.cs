@@ -16,6 +16,10 @@ public sealed record ExecutionOptions(Device Device, bool FullPrecision = false,
         fullPrecision || device.type != DeviceType.CUDA ? null : ScalarType.BFloat16;
 
     public ScalarType? MixedPrecision => MixedPrecisionFor(Device, FullPrecision);
+
+    /// <summary>Our kernels and their choices for a checkpoint's model (benchmarks compare them); null: the
+    /// defaults.</summary>
+    public Native.KernelOptions? Kernels { get; init; }
 }
 
 /// <summary>Model files: checkpoints (.pth, .safetensors) run by TorchSharp, exports (.onnx, .plan, .engine) by ONNX
@@ -72,6 +76,7 @@ public sealed class CheckpointDetector : IDetector
         try
         {
             model.UseInferenceSettings(settings(model.Config.Inference));
+            if (run.Kernels is { } kernels) model.UseKernels(kernels);
             model.to(run.Device);
             model.PrepareForInference();
             if (run.MixedPrecision is ScalarType low)
@@ -90,6 +95,8 @@ public sealed class CheckpointDetector : IDetector
     }
 
     public InferenceConfig Settings => model.Config.Inference;
+    /// <summary>The kernels the model runs with (<see cref="ExecutionOptions.Kernels"/>, else the defaults).</summary>
+    public Native.KernelOptions Kernels => model.Kernels;
     public IReadOnlyList<Category> Categories => model.Config.Categories;
     public int Classes => runner.Classes;
     public bool Rotated => runner.Rotated;

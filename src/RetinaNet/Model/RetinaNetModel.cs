@@ -30,7 +30,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
 
     /// <summary>Which of our CUDA kernels this model's frozen batch norms, loss and post-processing run (the trainer
     /// and the detection runner read them here).</summary>
-    public Native.KernelOptions Kernels { get; }
+    public Native.KernelOptions Kernels { get; private set; }
 
     /// <summary>Post-processing settings are not weights: infer and export may change them per run.</summary>
     public void UseInferenceSettings(InferenceConfig settings)
@@ -58,8 +58,16 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         cls_head = MakeHead(config.Classes * anchors);
         box_head = MakeHead(config.BoxValues * anchors);
         RegisterComponents();
-        Kernels = kernels ?? Native.KernelOptions.Default;
-        foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.Kernels = Kernels;
+        UseKernels(kernels ?? Native.KernelOptions.Default);
+    }
+
+    /// <summary>Which of our kernels this model and what runs it use from now on (a loaded checkpoint's are the
+    /// defaults).</summary>
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Kernels))]
+    public void UseKernels(Native.KernelOptions kernels)
+    {
+        Kernels = kernels;
+        foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.Kernels = kernels;
     }
 
     public int Classes => Config.Classes;

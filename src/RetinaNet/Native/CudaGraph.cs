@@ -67,13 +67,16 @@ public static unsafe class CudaGraphs
     static Entry Require() => resolved.Value.Entry
         ?? throw new NotSupportedException($"CUDA graphs are unavailable: {MissingReason}");
 
-    /// <summary>Makes a pooled side stream of <paramref name="deviceIndex"/> current on this thread until
-    /// disposed.</summary>
-    public static IDisposable UseSideStream(int deviceIndex)
+    /// <summary>A stream of libtorch's pool for <paramref name="deviceIndex"/> (not the default stream).</summary>
+    public static CudaStream SideStream(int deviceIndex) => Require().StreamFromPool(0, (sbyte)deviceIndex);
+
+    /// <summary>Makes <paramref name="stream"/> (a pooled side stream of <paramref name="deviceIndex"/> when null)
+    /// current on this thread until disposed.</summary>
+    public static IDisposable UseSideStream(int deviceIndex, CudaStream? stream = null)
     {
         var e = Require();
         var previous = e.GetCurrentStream((sbyte)deviceIndex);
-        e.SetCurrentStream(e.StreamFromPool(0, (sbyte)deviceIndex));
+        e.SetCurrentStream(stream ?? e.StreamFromPool(0, (sbyte)deviceIndex));
         return new Restore(() => e.SetCurrentStream(previous));
     }
 
@@ -103,9 +106,11 @@ public static unsafe class CudaGraphs
     /// <c>.item()</c>, no copies from pageable memory) and must see the same shapes on every replay.
     /// <para>Graphs captured into one <paramref name="pool"/> (<see cref="NewPool"/>) share their memory: a replay
     /// may overwrite the outputs of the others, so each replay's outputs must be used before another graph of the
-    /// pool replays. Without a pool the graph gets its own.</para></summary>
+    /// pool replays. Without a pool the graph gets its own. The warm-up's memory stays cached on its
+    /// <paramref name="stream"/> (libtorch's allocator keeps freed blocks per stream): captures that share one
+    /// stream (<see cref="SideStream"/>) reuse it, where each new pooled stream would cache its own.</para></summary>
     public static CapturedGraph Capture(int deviceIndex, Func<Tensor[]> body, int warmup = 2,
-        MemoryPool? pool = null)
+        MemoryPool? pool = null, CudaStream? stream = null)
     {
         var e = Require();
         var graph = Marshal.AllocHGlobal(ObjectBytes);
@@ -116,7 +121,7 @@ public static unsafe class CudaGraphs
         try
         {
             cuda.synchronize(device);
-            using (UseSideStream(deviceIndex))
+            using (UseSideStream(deviceIndex, stream))
             {
                 for (int i = 0; i < warmup; i++)
                     foreach (var t in body()) t.Dispose();

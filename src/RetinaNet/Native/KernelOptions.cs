@@ -55,4 +55,10 @@ public sealed record KernelOptions
     /// too, or (default) runs the exact NMS eagerly after the replay. The eager one measured faster at batch 1
     /// (bench/RESULTS.md).</summary>
     public bool SuppressInGraph { get; init; }
+
+    /// <summary><see cref="Inference.DetectionGraphs"/> captures every shape on one side stream (what
+    /// <c>torch.cuda.graph</c> does) instead of a new pooled stream each: libtorch's allocator keeps freed blocks per
+    /// stream, so the captures' warm-ups would reuse one stream's. Off: not yet measured on a GPU
+    /// (bench/NOTES.md).</summary>
+    public bool SharedCaptureStream { get; init; }
 }

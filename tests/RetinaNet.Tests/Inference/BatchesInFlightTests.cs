@@ -95,6 +95,24 @@ public class BatchesInFlightTests
         Assert.Equal(typeof(CheckpointDetector),
             typeof(CheckpointDetector).GetMethod(nameof(IDetector.Submit), [typeof(HostBatch)])?.DeclaringType);
 
+    /// <summary>The kernel options a run asks for reach a checkpoint's model (the bench's A/B of this session's
+    /// levers goes through them); without any, the defaults.</summary>
+    [Fact]
+    public void ARunsKernelOptionsReachTheCheckpointsModel()
+    {
+        var path = Path.Combine(Paths.TempDir(), "m.pth");
+        using (var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 2 }))
+            RetinaNet.Checkpoints.Checkpoint.Save(path, model);
+        var asked = RetinaNet.Native.KernelOptions.Default with
+        {
+            FusedConvolutions = true, SharedCaptureStream = true,
+        };
+        using (var detector = CheckpointDetector.Load(path, new ExecutionOptions(CPU) { Kernels = asked }, s => s))
+            Assert.Equal(asked, detector.Kernels);
+        using (var detector = CheckpointDetector.Load(path, new ExecutionOptions(CPU), s => s))
+            Assert.Equal(RetinaNet.Native.KernelOptions.Default, detector.Kernels);
+    }
+
     /// <summary>One at a time is the direct call, as before batches could be in flight: a detector's Submit is
     /// not used.</summary>
     [Fact]

@@ -63,15 +63,19 @@ public class GpuTests
         }
     }
 
-    /// <summary>Two shapes, two graphs sharing one memory pool, replayed in turn: each replay's detections are the
-    /// eager ones, though the other shape's replay overwrote the pool in between.</summary>
-    [GpuFact]
-    public void ReplayedCudaGraphsGiveTheEagerDetections()
+    /// <summary>Two shapes, two graphs sharing one memory pool (and, where asked, one capture stream), replayed in
+    /// turn: each replay's detections are the eager ones, though the other shape's replay overwrote the pool in
+    /// between.</summary>
+    [GpuTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReplayedCudaGraphsGiveTheEagerDetections(bool sharedCaptureStream)
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(3);
         using var model = new RetinaNetModel(new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 4,
-            Inference = new InferenceConfig { ScoreThreshold = 0 } });
+            Inference = new InferenceConfig { ScoreThreshold = 0 } },
+            RetinaNet.Native.KernelOptions.Default with { SharedCaptureStream = sharedCaptureStream });
         model.Initialize(3);
         model.to(CUDA).eval();
         var g = new Generator(5);
