@@ -61,15 +61,13 @@ public static class DetectorExtensions
         {
             while (true)
             {
-                var host = queue.Count < inFlight && !exhausted ? next() : null;
-                exhausted |= host is null && queue.Count < inFlight;
-                if (host is not null)
+                while (!exhausted && queue.Count < inFlight)
                 {
+                    if (next() is not HostBatch host) { exhausted = true; break; }
                     // one at a time: the direct call, as before batches could be in flight
                     try { queue.Enqueue((host, inFlight == 1 ? PendingDetections.Ready(detector.Detect(host))
                         : detector.Submit(host))); }
                     catch { host.Dispose(); throw; }
-                    if (queue.Count < inFlight) continue;
                 }
                 if (queue.Count == 0) yield break;
                 var (done, pending) = queue.Dequeue();

@@ -21,6 +21,9 @@ sealed class FoldedConvolution : IDisposable
     public FoldedConvolution(Conv2d conv, FrozenBatchNorm2d norm)
     {
         if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding folds a norm");
+        // cuDNN's fused engines may have none for grouped convolutions (ResNeXt), and a missing engine aborts the
+        // process (AtenOps)
+        if (conv.groups != 1) throw new ArgumentException("a grouped convolution is not fused");
         (stride, padding, dilation, groups) = (conv.stride, conv.padding, conv.dilation, conv.groups);
         using var scope = NewDisposeScope();
         var (w, b) = FrozenBatchNorm2d.Fold(conv, norm);
@@ -32,9 +35,7 @@ sealed class FoldedConvolution : IDisposable
     /// the dtype of the first input, a gradient wanted).</summary>
     public Tensor? TryRun(Tensor x, Tensor? residual)
     {
-        // grouped convolutions (ResNeXt) stay unfused: cuDNN's fused engines may have none for them, and a missing
-        // engine aborts the process (AtenOps)
-        if (x.device_type != DeviceType.CUDA || groups != 1) return null;
+        if (x.device_type != DeviceType.CUDA) return null;
         var (w, b) = Converted(x);
         if (w is null || b is null || !AtenOps.CanFuse(x, w, b, residual)) return null;
         return residual is null ? AtenOps.ConvolutionRelu(x, w, b, stride, padding, dilation, groups)

@@ -143,10 +143,11 @@ public sealed class ResNetBody : FeatureBody
     public override long[] Channels => channels;
     public override string[] UnusedTorchvisionPrefixes => ["fc."];
 
-    // the stem is not among them: cuDNN's fused engines want channels in multiples of 8, and its input has 3
-    public override IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs =>
+    // what cuDNN's fused engines take: not the stem (they want channels in multiples of 8, its input has 3), not
+    // ResNeXt's grouped convolutions
+    public override IEnumerable<(Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs =>
         new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>()
-            .SelectMany(b => b.ConvNormPairs);
+            .SelectMany(b => b.ConvNormPairs).Where(p => p.Item1.groups == 1);
 
     public override Tensor[] forward(Tensor x)
     {

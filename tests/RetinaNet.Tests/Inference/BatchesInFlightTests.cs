@@ -14,16 +14,21 @@ namespace RetinaNet.Tests.Inference;
 /// direct ones.</summary>
 public class BatchesInFlightTests
 {
-    /// <summary>A detector whose one detection per image is the image's id, recording how many batches it holds.
-    /// </summary>
+    /// <summary>A detector whose one detection per image is the image's id, counting its direct and submitted calls
+    /// and how many submitted batches it holds.</summary>
     sealed class RecordingDetector : IDetector
     {
-        public int Outstanding, MostOutstanding, Submitted;
+        public int Outstanding, MostOutstanding, Submitted, Detected;
         public int Classes => 1;
         public (int Height, int Width)? InputSize => null;
         public IReadOnlyList<Category> Categories => [];
         public InferenceConfig Settings => new();
-        public IReadOnlyList<ImageDetections> Detect(HostBatch host) => throw new InvalidOperationException();
+
+        public IReadOnlyList<ImageDetections> Detect(HostBatch host)
+        {
+            Detected++;
+            return Ids(host);
+        }
 
         public PendingDetections Submit(HostBatch host)
         {
@@ -33,9 +38,12 @@ public class BatchesInFlightTests
             {
                 Assert.False(host.Pixels.IsInvalid, "a batch was released before its results were collected");
                 Outstanding--;
-                return host.ImageIds.Select(id => new ImageDetections(id, [1f], [0, 0, 1, 1], [0])).ToList();
+                return Ids(host);
             });
         }
+
+        static List<ImageDetections> Ids(HostBatch host) =>
+            host.ImageIds.Select(id => new ImageDetections(id, [1f], [0, 0, 1, 1], [0])).ToList();
 
         public void Dispose() { }
     }
@@ -57,6 +65,7 @@ public class BatchesInFlightTests
             .Select(d => d.ImageId).ToList();
         Assert.Equal(Enumerable.Range(0, 12).Select(i => (long)i), ids);
         Assert.Equal(5, detector.Submitted);
+        Assert.Equal(0, detector.Detected);
         Assert.Equal(Math.Min(inFlight, batches.Count), detector.MostOutstanding);
         Assert.Equal(0, detector.Outstanding);
         Assert.All(batches, b => Assert.True(b.Pixels.IsInvalid, "a batch was not released"));
@@ -120,26 +129,12 @@ public class BatchesInFlightTests
     {
         var batches = new List<HostBatch> { Batch(0, 2), Batch(2, 1) };
         int handed = 0;
-        var detector = new DirectDetector();
+        var detector = new RecordingDetector();
         var ids = detector.Run(() => handed < batches.Count ? batches[handed++] : null, 1).Select(d => d.ImageId);
         Assert.Equal([0L, 1, 2], ids);
         Assert.Equal(2, detector.Detected);
-    }
-
-    sealed class DirectDetector : IDetector
-    {
-        public int Detected;
-        public int Classes => 1;
-        public (int Height, int Width)? InputSize => null;
-        public IReadOnlyList<Category> Categories => [];
-        public InferenceConfig Settings => new();
-        public PendingDetections Submit(HostBatch host) => throw new InvalidOperationException("Submit at 1");
-        public IReadOnlyList<ImageDetections> Detect(HostBatch host)
-        {
-            Detected++;
-            return host.ImageIds.Select(id => new ImageDetections(id, [], [], [])).ToList();
-        }
-        public void Dispose() { }
+        Assert.Equal(0, detector.Submitted);
+        Assert.All(batches, b => Assert.True(b.Pixels.IsInvalid, "a batch was not released"));
     }
 
     [Fact]

@@ -45,6 +45,21 @@ public class NormFoldingTests
             $"max difference {(folded - expected).abs().max().item<double>()}");
     }
 
+    /// <summary>What a ResNet body offers to fold: every block convolution followed by a norm and a ReLU (two per
+    /// basic block, three per bottleneck), never the stem, and in ResNeXt not the grouped 3×3 ones.</summary>
+    [Theory]
+    [InlineData(new[] { 2, 2, 2, 2 }, false, 1, 16)]
+    [InlineData(new[] { 3, 4, 6, 3 }, true, 1, 48)]
+    [InlineData(new[] { 3, 4, 6, 3 }, true, 32, 32)]
+    public void TheBodyOffersItsUngroupedBlockConvolutions(int[] layers, bool bottleneck, long groups, int expected)
+    {
+        using var body = new ResNetBody(layers, bottleneck, groups, widthPerGroup: groups == 1 ? 64 : 4);
+        var pairs = body.ConvNormPairs.ToList();
+        Assert.Equal(expected, pairs.Count);
+        Assert.All(pairs, p => Assert.Equal(1, p.Conv.groups));
+        Assert.All(pairs, p => Assert.NotEqual(3, p.Conv.in_channels));
+    }
+
     [Fact]
     public void WithoutANormTheFoldIsTheConvolutionItself()
     {
