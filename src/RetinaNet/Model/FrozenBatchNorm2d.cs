@@ -106,7 +106,8 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary><see cref="Apply"/> of <paramref name="conv"/>'s output on <paramref name="x"/>; one cuDNN call where
-    /// this norm was folded into it (<see cref="FoldInto"/>; calibrating drops the fold) and the call can run.</summary>
+    /// this norm was folded into it (<see cref="FoldInto"/>; calibrating drops the fold) and the call can
+    /// run.</summary>
     public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
         relu && folded?.TryRun(x, residual) is { } y ? y : Apply(conv.call(x), relu, residual);
 
