@@ -9,11 +9,13 @@ namespace RetinaNet.Bench;
 /// <summary><c>retinanet infer</c>'s loop over a folder, its time split into waiting for the loader, the detector's
 /// call (copy to the device, forward, decode, NMS, the one transfer back) and mapping to COCO results.
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
-///       [--graphs false] [--mode infer|loader|preloaded|job|first] [--new-shape-pixels N (default: the product's)]
-///       [--in-flight 1] [--fused-conv false] [--shared-capture-stream false]
+///       [--graphs false] [--mode infer|loader|preloaded|job|first|eval]
+///       [--new-shape-pixels N (default: the product's)]
+///       [--in-flight 1] [--fused-conv true] [--shared-capture-stream true]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
 /// the folder's real shapes and thresholds, no loading); job: infer's own loop (InferenceJob.Detect), --in-flight
-/// batches ahead; first: where the pass's first batch goes.</summary>
+/// batches ahead; first: where the pass's first batch goes; eval: infer's job with --annotations A evaluated
+/// (--resize, --max-size as infer's).</summary>
 static class EndToEndBench
 {
     public static void Run(Func<string, string, string> opt)
@@ -24,19 +26,21 @@ static class EndToEndBench
             prefetch = int.Parse(opt("prefetch", "3"));
         bool gpuDecode = opt("gpu-decode", "false") == "true", graphs = opt("graphs", "false") == "true";
         string mode = opt("mode", "infer");
-        bool fused = opt("fused-conv", "false") == "true",
-            sharedStream = opt("shared-capture-stream", "false") == "true";
+        bool fused = opt("fused-conv", "true") == "true",
+            sharedStream = opt("shared-capture-stream", "true") == "true";
         var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch)
         {
-            // --fused-conv, --shared-capture-stream: this session's unmeasured levers (KernelOptions)
-            Kernels = fused || sharedStream ? Native.KernelOptions.Default with
+            // --fused-conv false, --shared-capture-stream false: the levers of 2026-12-03 against their absence
+            Kernels = Native.KernelOptions.Default with
             {
                 FusedConvolutions = fused, SharedCaptureStream = sharedStream,
-            } : null,
+            },
         };
         using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
         var dataset = ImageInputs.Resolve(opt("images", "."));
-        var o = new InferenceOptions(device, batch, detector.Settings.Resize, detector.Settings.MaxSize,
+        int resize = int.Parse(opt("resize", $"{detector.Settings.Resize}")),
+            maxSize = int.Parse(opt("max-size", $"{detector.Settings.MaxSize}"));
+        var o = new InferenceOptions(device, batch, resize, maxSize,
             run.MixedPrecision, workers, prefetch, GpuDecode: gpuDecode, CudaGraphs: graphs)
         {
             NewShapePixels = opt("new-shape-pixels", "") is { Length: > 0 } p ? long.Parse(p) : null,
@@ -48,6 +52,14 @@ static class EndToEndBench
             + $"\"shared_capture_stream\": {sharedStream.ToString().ToLowerInvariant()}, \"graphs\": "
             + graphs.ToString().ToLowerInvariant();
         if (mode == "job") { Job(detector, dataset, o, whole, levers); return; }
+        if (mode == "eval")
+        {
+            // infer's whole job with COCO evaluation, so a lever's accuracy is compared on a trained model
+            Console.WriteLine($"levers: {levers.TrimStart(',', ' ')}");
+            InferenceJob.Run(detector, new InferenceJobOptions(opt("model", ""), opt("images", "."),
+                opt("annotations", ""), [], "odtk", o), Console.Out, Console.Error);
+            return;
+        }
         using var loader = InferenceJob.OnePassLoader(detector, dataset, o, Console.Error);
         if (mode == "first") { FirstBatch(detector, loader, device, whole, levers); return; }
         var clock = Stopwatch.StartNew();

@@ -40,8 +40,9 @@ static class InferenceBench
         {
             ChunkedTopKLength = chunkedTopK ? KernelOptions.Default.ChunkedTopKLength : long.MaxValue,
             SuppressInGraph = opt("nms-in-graph", "false") == "true",
-            // --fused-conv true: norms folded into the convolutions, cuDNN's fused conv + bias (+ residual) + ReLU
-            FusedConvolutions = opt("fused-conv", "false") == "true",
+            // --fused-conv false: the convolutions, then our affine + ReLU kernel (the body) or the ReLU (the heads),
+            // instead of cuDNN's fused conv + bias (+ residual) + ReLU with the norms folded in
+            FusedConvolutions = kernels && opt("fused-conv", "true") == "true",
         };
         using var model = new RetinaNetModel(config, kernelOptions);
         model.Initialize(seed: 0);
@@ -81,7 +82,7 @@ static class InferenceBench
                     $"\"same_counts_and_classes\": {sameCounts.ToString().ToLowerInvariant()}, " +
                     $"\"max_score_diff\": {scoreDiff:E2}, \"max_box_diff\": {boxDiff:E2}}}";
             }
-            double forward = 0, features = 0, decode = 0, nms = 0; var stats = new NmsStats();
+            double forward = 0, features = 0, decode = 0, topK = 0, nms = 0; var stats = new NmsStats();
             // --parts false: end to end only (a clean peak-memory figure: the parts below keep their own tensors alive)
             if (opt("parts", "true") == "true" && !rotated) // the parts compare against the axis-aligned NMS
             {
@@ -107,6 +108,14 @@ static class InferenceBench
                     Candidates Decode() =>
                         Postprocess.Decode(heads, levels, config.Classes, inference, size, model.Kernels);
                     decode = Time(iters, () => Decode().Dispose(), device);
+                    // decode's per-level top-k alone (with the flattening of each level's logits it starts with)
+                    topK = Time(iters, () =>
+                    {
+                        using var levelScope = NewDisposeScope();
+                        foreach (var c in heads.ClassLogits)
+                            Postprocess.TopK(c.reshape(c.shape[0], -1),
+                                (int)Math.Min(inference.TopN, c.numel() / c.shape[0]), model.Kernels);
+                    }, device);
                     using var candidates = Decode();
                     nms = Time(iters, () => Postprocess.Suppress(candidates, inference, model.Kernels).Dispose(),
                         device);
@@ -131,7 +140,8 @@ static class InferenceBench
             }
             extra += $", \"detections\": {kept}, \"graphs\": {graphs.ToString().ToLowerInvariant()}, " +
                 $"\"forward_ms\": {forward:F2}, \"backbone_fpn_ms\": {features:F2}, \"decode_ms\": {decode:F2}, " +
-                $"\"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, \"nms_iterations\": {stats.Iterations}";
+                $"\"topk_ms\": {topK:F2}, \"nms_ms\": {nms:F2}, \"nms_blocks\": {stats.Blocks}, " +
+                $"\"nms_iterations\": {stats.Iterations}";
         }
         else
         {

@@ -73,7 +73,7 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         folded = null;
     }
 
-    FoldedConvolution? folded;
+    FusedConvolution? folded;
 
     /// <summary>The weight and bias of <paramref name="conv"/> with <paramref name="norm"/> (the frozen norm after it,
     /// or none) folded in: W' = W * s per output channel, b' = b * s + t, with y = x * s + t the norm's affine map.
@@ -102,7 +102,7 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     public void FoldInto(Conv2d conv)
     {
         folded?.Dispose();
-        folded = new FoldedConvolution(conv, this);
+        folded = new FusedConvolution(conv, this);
     }
 
     /// <summary><see cref="Apply"/> of <paramref name="conv"/>'s output on <paramref name="x"/>; one cuDNN call where

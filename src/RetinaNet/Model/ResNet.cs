@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
-/// <summary>A block's convolutions each followed by a frozen norm and a ReLU (what <see cref="FoldedConvolution"/>
+/// <summary>A block's convolutions each followed by a frozen norm and a ReLU (what <see cref="FusedConvolution"/>
 /// fuses); the downsample, which has no ReLU, is not among them.</summary>
 interface IConvNormPairs
 {

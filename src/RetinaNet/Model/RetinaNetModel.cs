@@ -25,6 +25,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
 
     readonly BackboneSet backbones;
     readonly Sequential cls_head, box_head;
+    // each head tower's conv + ReLU layers as single cuDNN calls, for inference (PrepareForInference)
+    FusedConvolution[]? fusedClassTower, fusedBoxTower;
 
     public DetectorConfig Config { get; private set; }
 
@@ -138,13 +140,33 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     /// <summary>For a model that will only run inference from here on (infer owns it): every frozen batch norm fixes
     /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its
     /// statistics; with <see cref="Native.KernelOptions.FusedConvolutions"/> the norms that follow a convolution and
-    /// precede a ReLU are folded into it.</summary>
+    /// precede a ReLU are folded into it, and each head tower's convolution + ReLU layers run as one call each.
+    /// </summary>
     public void PrepareForInference()
     {
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
+        DropFusedTowers();
         if (!Kernels.FusedConvolutions) return;
         foreach (var (_, fpn) in BackboneModules)
             foreach (var (conv, norm) in fpn.Body.ConvNormPairs) norm.FoldInto(conv);
+        fusedClassTower = FuseTower(cls_head);
+        fusedBoxTower = FuseTower(box_head);
+    }
+
+    // every convolution of a head but the last is followed by a ReLU (MakeHead)
+    static FusedConvolution[] FuseTower(Sequential head) =>
+        head.children().OfType<Conv2d>().SkipLast(1).Select(conv => new FusedConvolution(conv)).ToArray();
+
+    void DropFusedTowers()
+    {
+        foreach (var fused in (fusedClassTower ?? []).Concat(fusedBoxTower ?? [])) fused.Dispose();
+        fusedClassTower = fusedBoxTower = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) DropFusedTowers();
+        base.Dispose(disposing);
     }
 
     /// <summary>Stops gradients to the backbone bodies entirely (FPN and heads still train): a randomly initialised,
@@ -232,9 +254,25 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     {
         using var scope = NewDisposeScope();
         var features = Features(images);
-        var cls = features.Select(f => cls_head.forward(f).MoveToOuterDisposeScope()).ToArray();
-        var box = features.Select(f => box_head.forward(f).MoveToOuterDisposeScope()).ToArray();
+        var cls = features.Select(f => Head(cls_head, fusedClassTower, f).MoveToOuterDisposeScope()).ToArray();
+        var box = features.Select(f => Head(box_head, fusedBoxTower, f).MoveToOuterDisposeScope()).ToArray();
         return new HeadOutputs(cls, box);
+    }
+
+    /// <summary>A head on one level; with its tower fused, each convolution + ReLU as one cuDNN call where that can
+    /// run (else the convolution, then the ReLU in place).</summary>
+    static Tensor Head(Sequential head, FusedConvolution[]? tower, Tensor x)
+    {
+        if (tower is null) return head.forward(x);
+        var convs = head.children().OfType<Conv2d>().ToArray();
+        var y = x;
+        for (int i = 0; i < convs.Length; i++)
+        {
+            var next = i < tower.Length ? tower[i].TryRun(y, null) ?? convs[i].call(y).relu_() : convs[i].call(y);
+            if (!ReferenceEquals(y, x)) y.Dispose();
+            y = next;
+        }
+        return y;
     }
 
     /// <summary>Head outputs per level, as <see cref="forward"/>; a head's nodes are named per level.</summary>

@@ -15,7 +15,7 @@ public sealed record KernelOptions
     public static KernelOptions None { get; } = new()
     {
         Nms = false, TopK = false, Assign = false, FusedLosses = false, AffineRelu = false,
-        AffineReluInTraining = false,
+        AffineReluInTraining = false, FusedConvolutions = false,
     };
 
     /// <summary>Class-aware NMS by <see cref="Boxes.NmsKernel"/> instead of the tensor ops of
@@ -43,9 +43,10 @@ public sealed record KernelOptions
 
     /// <summary>Inference only: every frozen batch norm followed by a ReLU folded into the convolution before it, and
     /// convolution, bias, residual and ReLU run as one cuDNN call (<see cref="AtenOps"/>) instead of the convolution
-    /// and <see cref="Model.AffineReluKernel"/>. Off: not yet measured on a GPU (bench/NOTES.md), and a failure inside
-    /// cuDNN there (no engine for a shape, out of memory) aborts the process instead of throwing.</summary>
-    public bool FusedConvolutions { get; init; }
+    /// and <see cref="Model.AffineReluKernel"/>; the heads' convolution + ReLU layers likewise. A failure inside cuDNN
+    /// there (no engine for a shape, out of memory) aborts the process instead of throwing, so the calls run only on
+    /// inputs cuDNN's tensor-core engines take (<see cref="AtenOps.CanFuse"/>).</summary>
+    public bool FusedConvolutions { get; init; } = true;
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>
@@ -58,7 +59,6 @@ public sealed record KernelOptions
 
     /// <summary><see cref="Inference.DetectionGraphs"/> captures every shape on one side stream (what
     /// <c>torch.cuda.graph</c> does) instead of a new pooled stream each: libtorch's allocator keeps freed blocks per
-    /// stream, so the captures' warm-ups would reuse one stream's. Off: not yet measured on a GPU
-    /// (bench/NOTES.md).</summary>
-    public bool SharedCaptureStream { get; init; }
+    /// stream, so the captures' warm-ups reuse one stream's instead of each keeping its own.</summary>
+    public bool SharedCaptureStream { get; init; } = true;
 }

@@ -187,7 +187,8 @@ public class KernelTests
         using var scope = NewDisposeScope();
         torch.manual_seed(2);
         var (model, libtorch) = ModelAndLibtorchTwin(
-            new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 }, KernelOptions.Default);
+            new DetectorConfig { Backbones = ["ResNet18FPN"], Classes = 3 },
+            KernelOptions.Default with { FusedConvolutions = false });
         using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
         using var noGrad = no_grad();
@@ -200,6 +201,14 @@ public class KernelTests
             // TF32 convolutions: one rounding apart feeds on
             Assert.True(error < 5e-3, $"level {i}: relative error {error}");
         }
+    }
+
+    // the largest difference relative to the largest expected magnitude, in float32 whatever the tensors' dtype
+    static float RelativeError(Tensor got, Tensor expected)
+    {
+        using var scope = NewDisposeScope();
+        var (g, e) = (got.to(ScalarType.Float32), expected.to(ScalarType.Float32));
+        return ((g - e).abs().max() / e.abs().max()).item<float>();
     }
 
     /// <summary>A CUDA model with <paramref name="kernels"/>, frozen statistics away from identity, and its twin with
@@ -215,7 +224,8 @@ public class KernelTests
                     if (name is "running_var" or "weight") buffer.uniform_(0.5, 2);
                     else if (name is "running_mean" or "bias") buffer.uniform_(-0.5, 0.5);
         model.to(CUDA).eval();
-        var libtorch = new RetinaNetModel(config, KernelOptions.Default with { AffineRelu = false });
+        var libtorch = new RetinaNetModel(config,
+            KernelOptions.Default with { AffineRelu = false, FusedConvolutions = false });
         libtorch.to(CUDA).eval();
         StateDict.Load(libtorch, StateDict.Of(model), "the model with our kernels");
         return (model, libtorch);
@@ -223,8 +233,9 @@ public class KernelTests
 
     /// <summary><see cref="KernelOptions.FusedConvolutions"/>: the backbone's features with every norm folded into
     /// its convolution and cuDNN's fused calls, against libtorch's separate passes on the same weights, in float32
-    /// and in bf16 channels-last as `infer` runs; a forward hook on the convolutions shows the fused calls ran (they
-    /// bypass the modules).</summary>
+    /// and in bf16 channels-last as `infer` runs; then the heads' outputs, their towers' conv + ReLU fused too (in
+    /// bf16 against float32, beside libtorch's bf16 passes). A forward hook on the convolutions shows the fused calls
+    /// ran (they bypass the modules).</summary>
     [GpuTheory]
     [InlineData("ResNet18FPN", false)]
     [InlineData("ResNet50FPN", false)]
@@ -238,8 +249,10 @@ public class KernelTests
         using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
         model.PrepareForInference();
+        HeadOutputs? exact = null; // bf16: both paths are judged by their distance to libtorch's float32 heads
         if (bf16)
         {
+            using (no_grad()) exact = libtorch.forward(images);
             model.to(ScalarType.BFloat16); Layouts.ToChannelsLast(model);
             libtorch.to(ScalarType.BFloat16); Layouts.ToChannelsLast(libtorch);
             images = Layouts.NhwcCopy(images.to(ScalarType.BFloat16));
@@ -257,9 +270,34 @@ public class KernelTests
         Assert.Equal(bodyConvs.Count - pairs, convCalls); // only the downsamples ran as modules: the rest ran fused
         for (int i = 0; i < fused.Length; i++)
         {
-            var error = ((fused[i] - reference[i]).abs().max() / reference[i].abs().max()).item<float>();
+            var error = RelativeError(fused[i], reference[i]);
             // float32: TF32 convolutions one rounding apart; bf16: roundings of a deep network, as the fused norm's
             Assert.True(error < (bf16 ? 5e-2 : 5e-3), $"level {i}: relative error {error}");
+        }
+        // the heads: each tower's conv + ReLU layers fused, only its last convolution a module call per level
+        int headCalls = 0;
+        var headHooks = model.named_modules().Where(m => m.name.StartsWith("cls_head") || m.name.StartsWith("box_head"))
+            .Select(m => m.module).OfType<TorchSharp.Modules.Conv2d>()
+            .Select(c => c.register_forward_hook((_, _, y) => { headCalls++; return y; })).ToList();
+        using var heads = model.forward(images);
+        foreach (var h in headHooks) h.remove();
+        Assert.Equal(2 * fused.Length, headCalls);
+        using var referenceHeads = libtorch.forward(images);
+        using var __exact = exact;
+        Tensor[] All(HeadOutputs h) => h.ClassLogits.Concat(h.BoxDeltas).ToArray();
+        var (outputs, expected) = (All(heads), All(referenceHeads));
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            if (exact is null)
+            {
+                var error = RelativeError(outputs[i], expected[i]);
+                Assert.True(error < 5e-3, $"head output {i}: relative error {error}");
+                continue;
+            }
+            // five bf16 layers on features already a few % apart: each path's own rounding, so the fused one must
+            // come as close to float32 as libtorch's bf16 passes do
+            var (ours, theirs) = (RelativeError(outputs[i], All(exact)[i]), RelativeError(expected[i], All(exact)[i]));
+            Assert.True(ours <= 2 * theirs + 2e-3, $"head output {i}: {ours} from float32, libtorch's bf16 {theirs}");
         }
     }
 

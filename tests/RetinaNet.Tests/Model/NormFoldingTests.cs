@@ -13,7 +13,7 @@ public class NormFoldingTests
     [InlineData(false, 1)]
     [InlineData(true, 1)]
     [InlineData(false, 2)]
-    public void FoldedConvolutionEqualsConvolutionThenNorm(bool convBias, long groups)
+    public void FusedConvolutionEqualsConvolutionThenNorm(bool convBias, long groups)
     {
         using var scope = NewDisposeScope();
         var g = new Generator(5);

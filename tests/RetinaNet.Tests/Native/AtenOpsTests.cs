@@ -118,18 +118,18 @@ public class AtenOpsTests
     public void FusedConvolutionsEqualConvolutionBiasResidualAndRelu()
     {
         using var scope = NewDisposeScope();
-        var g = new Generator(3, CUDA);
-        // ungrouped only: the fused path is not asked to run grouped convolutions (FoldedConvolution)
+        var g = new Generator(3); // drawn on the CPU (TorchSharp 0.107 makes a CPU generator here), then moved
+        // ungrouped only: the fused path is not asked to run grouped convolutions (FusedConvolution)
         foreach (var (stride, size) in new (long, long)[] { (1, 3), (2, 3), (1, 1) })
         {
-            var x = Layouts.NhwcCopy(randn([2, 16, 20, 24], generator: g, device: CUDA).to(ScalarType.BFloat16));
-            var w = Layouts.NhwcCopy((randn([32, 16, size, size], generator: g, device: CUDA) * Of(0.1))
+            var x = Layouts.NhwcCopy(randn([2, 16, 20, 24], generator: g).cuda().to(ScalarType.BFloat16));
+            var w = Layouts.NhwcCopy((randn([32, 16, size, size], generator: g).cuda() * Of(0.1))
                 .to(ScalarType.BFloat16));
-            var b = randn([32], generator: g, device: CUDA).to(ScalarType.BFloat16);
+            var b = randn([32], generator: g).cuda().to(ScalarType.BFloat16);
             long[] s = [stride, stride], p = [size / 2, size / 2], d = [1, 1];
             var conv = nn.functional.conv2d(x.to(ScalarType.Float32), w.to(ScalarType.Float32), null, s, p, d, 1)
                 .Plus(b.to(ScalarType.Float32).view(1, -1, 1, 1));
-            var z = Layouts.NhwcCopy(randn(conv.shape, generator: g, device: CUDA).to(ScalarType.BFloat16));
+            var z = Layouts.NhwcCopy(randn(conv.shape, generator: g).cuda().to(ScalarType.BFloat16));
             using (no_grad())
             {
                 var relu = AtenOps.ConvolutionRelu(x, w, b, s, p, d, 1);

@@ -5,12 +5,13 @@ using static TorchSharp.torch;
 
 namespace RetinaNet.Model;
 
-/// <summary>A convolution with the frozen batch norm after it folded in (weight × scale per output channel, the shift
-/// as bias), for inference on a GPU: cuDNN then runs convolution, bias, residual and ReLU as one call
-/// (<see cref="AtenOps"/>), where the convolution and our affine kernel take two passes over the output. Opt-in
-/// (<see cref="KernelOptions.FusedConvolutions"/>). Folded in float32 from the unrounded weights; converted once, at
-/// the first input, to the dtype and layout the model runs in.</summary>
-sealed class FoldedConvolution : IDisposable
+/// <summary>A convolution followed by a ReLU, for inference on a GPU, run as one cuDNN call (convolution, bias,
+/// residual and ReLU; <see cref="AtenOps"/>) where the convolution and a separate pass over its output would take two:
+/// a body's convolution with the frozen batch norm after it folded in (weight × scale per output channel, the shift
+/// as bias), or a head's convolution with its own bias. <see cref="KernelOptions.FusedConvolutions"/> turns it on.
+/// Kept in float32 from the unrounded weights; converted once, at the first input, to the dtype and layout the model
+/// runs in.</summary>
+sealed class FusedConvolution : IDisposable
 {
     readonly long[] stride, padding, dilation;
     readonly long groups;
@@ -18,9 +19,11 @@ sealed class FoldedConvolution : IDisposable
     Tensor weight, bias;
     bool converted;
 
-    public FoldedConvolution(Conv2d conv, FrozenBatchNorm2d norm)
+    /// <summary><paramref name="conv"/> with <paramref name="norm"/>, the frozen norm after it (or none), folded
+    /// in.</summary>
+    public FusedConvolution(Conv2d conv, FrozenBatchNorm2d? norm = null)
     {
-        if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding folds a norm");
+        if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding is fused");
         // cuDNN's fused engines may have none for grouped convolutions (ResNeXt), and a missing engine aborts the
         // process (AtenOps)
         if (conv.groups != 1) throw new ArgumentException("a grouped convolution is not fused");
