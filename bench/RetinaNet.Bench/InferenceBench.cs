@@ -43,6 +43,8 @@ static class InferenceBench
             // --fused-conv false: the convolutions, then our affine + ReLU kernel (the body) or the ReLU (the heads),
             // instead of cuDNN's fused conv + bias (+ residual) + ReLU with the norms folded in
             FusedConvolutions = kernels && opt("fused-conv", "true") == "true",
+            // --folded-downsamples true: the downsamples' norms folded too (convolution with bias, no addcmul)
+            FoldedDownsamples = opt("folded-downsamples", "false") == "true",
         };
         using var model = new RetinaNetModel(config, kernelOptions);
         model.Initialize(seed: 0);
@@ -53,6 +55,7 @@ static class InferenceBench
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
         extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}"
             + $", \"fused_conv\": {kernelOptions.FusedConvolutions.ToString().ToLowerInvariant()}"
+            + $", \"folded_downsamples\": {kernelOptions.FoldedDownsamples.ToString().ToLowerInvariant()}"
             + (CudaKernels.Available || device.type != DeviceType.CUDA
                 ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();

@@ -22,6 +22,10 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable
     /// (<see cref="FrozenBatchNorm2d.FoldInto"/>); none unless the body lists them.</summary>
     public virtual IEnumerable<(TorchSharp.Modules.Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs => [];
 
+    /// <summary>Convolutions followed by a frozen norm and no ReLU (a residual block's downsample), which inference
+    /// may fold into one convolution with bias (<see cref="Native.KernelOptions.FoldedDownsamples"/>).</summary>
+    public virtual IEnumerable<(TorchSharp.Modules.Conv2d Conv, FrozenBatchNorm2d Norm)> DownsamplePairs => [];
+
     /// <summary>C3, C4, C5 as ONNX values, as <c>forward</c> computes them.</summary>
     public abstract string[] EmitOnnx(IOnnxEmitter g, string input);
 }

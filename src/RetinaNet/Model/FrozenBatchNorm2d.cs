@@ -109,7 +109,9 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     /// this norm was folded into it (<see cref="FoldInto"/>; calibrating drops the fold) and the call can
     /// run.</summary>
     public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
-        relu && folded?.TryRun(x, residual) is { } y ? y : Apply(conv.call(x), relu, residual);
+        folded?.TryRun(x, relu, residual) is { } y ? y
+        // without ReLU or residual (a downsample): this module's own forward, as a Sequential of the two runs it
+        : relu || residual is not null ? Apply(conv.call(x), relu, residual) : call(conv.call(x));
 
     protected override void Dispose(bool disposing)
     {

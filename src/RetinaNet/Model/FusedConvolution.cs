@@ -34,13 +34,15 @@ sealed class FusedConvolution : IDisposable
         bias = b.to(ScalarType.Float32).DetachFromDisposeScope();
     }
 
-    /// <summary>ReLU(conv(x) + shift (+ residual)) by cuDNN's fused call, or null where it cannot run (not a GPU, not
-    /// the dtype of the first input, a gradient wanted).</summary>
-    public Tensor? TryRun(Tensor x, Tensor? residual)
+    /// <summary>ReLU(conv(x) + shift (+ residual)) by cuDNN's fused call, or without <paramref name="relu"/> (and
+    /// no residual) conv(x) + shift as one convolution with bias; null where it cannot run (not a GPU, not the dtype
+    /// of the first input, a gradient wanted).</summary>
+    public Tensor? TryRun(Tensor x, bool relu, Tensor? residual)
     {
-        if (x.device_type != DeviceType.CUDA) return null;
+        if (x.device_type != DeviceType.CUDA || !relu && residual is not null) return null;
         var (w, b) = Converted(x);
         if (w is null || b is null || !AtenOps.CanFuse(x, w, b, residual)) return null;
+        if (!relu) return AtenOps.Convolution(x, w, b, stride, padding, dilation, groups);
         return residual is null ? AtenOps.ConvolutionRelu(x, w, b, stride, padding, dilation, groups)
             : AtenOps.ConvolutionAddRelu(x, w, residual, b, stride, padding, dilation, groups);
     }

@@ -5,10 +5,12 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>A block's convolutions each followed by a frozen norm and a ReLU (what <see cref="FusedConvolution"/>
-/// fuses); the downsample, which has no ReLU, is not among them.</summary>
+/// folds and runs as one call with the bias, residual and ReLU after it), and its downsample's, which has no
+/// ReLU.</summary>
 interface IConvNormPairs
 {
     IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs { get; }
+    IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair { get; }
 }
 
 // Convolutions run through call(), not forward(): call() runs forward hooks, which INT8 calibration uses to observe
@@ -36,11 +38,22 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
     {
         using var scope = NewDisposeScope();
         var y = bn1.Convolve(conv1, x, relu: true);
-        var identity = downsample is null ? x : downsample.forward(x);
+        var identity = Downsample(downsample, x);
         return bn2.Convolve(conv2, y, relu: true, residual: identity).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2)];
+    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair => Pair(downsample);
+
+    // a downsample is torchvision's Sequential(conv, norm)
+    internal static IEnumerable<(Conv2d, FrozenBatchNorm2d)> Pair(Sequential? downsample) =>
+        downsample?.children().ToArray() is [Conv2d conv, FrozenBatchNorm2d norm] ? [(conv, norm)] : [];
+
+    // the identity of a block that changes shape: its norm folded into the convolution where inference did so (the
+    // bias then added by cuDNN, no pass of its own), else the convolution and the norm as modules
+    internal static Tensor Downsample(Sequential? downsample, Tensor x) =>
+        downsample is null ? x : Pair(downsample).FirstOrDefault() is ({ } conv, { } norm)
+            ? norm.Convolve(conv, x, relu: false) : downsample.forward(x);
 
     public string EmitOnnx(IOnnxEmitter g, string input) =>
         EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);
@@ -82,11 +95,12 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
         using var scope = NewDisposeScope();
         var y = bn1.Convolve(conv1, x, relu: true);
         y = bn2.Convolve(conv2, y, relu: true);
-        var identity = downsample is null ? x : downsample.forward(x);
+        var identity = BasicBlock.Downsample(downsample, x);
         return bn3.Convolve(conv3, y, relu: true, residual: identity).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2), (conv3, bn3)];
+    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair => BasicBlock.Pair(downsample);
 
     public string EmitOnnx(IOnnxEmitter g, string input)
     {
@@ -146,8 +160,13 @@ public sealed class ResNetBody : FeatureBody
     // what cuDNN's fused engines take: not the stem (they want channels in multiples of 8, its input has 3), not
     // ResNeXt's grouped convolutions
     public override IEnumerable<(Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs =>
-        new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>()
-            .SelectMany(b => b.ConvNormPairs).Where(p => p.Item1.groups == 1);
+        Blocks.SelectMany(b => b.ConvNormPairs).Where(p => p.Item1.groups == 1);
+
+    public override IEnumerable<(Conv2d Conv, FrozenBatchNorm2d Norm)> DownsamplePairs =>
+        Blocks.SelectMany(b => b.DownsamplePair);
+
+    IEnumerable<IConvNormPairs> Blocks =>
+        new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>();
 
     public override Tensor[] forward(Tensor x)
     {

@@ -148,7 +148,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         DropFusedTowers();
         if (!Kernels.FusedConvolutions) return;
         foreach (var (_, fpn) in BackboneModules)
-            foreach (var (conv, norm) in fpn.Body.ConvNormPairs) norm.FoldInto(conv);
+            foreach (var (conv, norm) in fpn.Body.ConvNormPairs
+                .Concat(Kernels.FoldedDownsamples ? fpn.Body.DownsamplePairs : [])) norm.FoldInto(conv);
         fusedClassTower = FuseTower(cls_head);
         fusedBoxTower = FuseTower(box_head);
     }
@@ -268,7 +269,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         var y = x;
         for (int i = 0; i < convs.Length; i++)
         {
-            var next = i < tower.Length ? tower[i].TryRun(y, null) ?? convs[i].call(y).relu_() : convs[i].call(y);
+            var next = i < tower.Length ? tower[i].TryRun(y, relu: true, null) ?? convs[i].call(y).relu_() : convs[i].call(y);
             if (!ReferenceEquals(y, x)) y.Dispose();
             y = next;
         }

@@ -48,6 +48,11 @@ public sealed record KernelOptions
     /// inputs cuDNN's tensor-core engines take (<see cref="AtenOps.CanFuse"/>).</summary>
     public bool FusedConvolutions { get; init; } = true;
 
+    /// <summary>With <see cref="FusedConvolutions"/>: each residual block's downsample norm folded into its 1×1
+    /// convolution too, which cuDNN then runs with the bias in its epilogue instead of the convolution and libtorch's
+    /// addcmul over the output. Off: written and CPU-tested, not yet measured on a GPU (bench/NOTES.md).</summary>
+    public bool FoldedDownsamples { get; init; }
+
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>
     public long ChunkedTopKLength { get; init; } = 1 << 18;

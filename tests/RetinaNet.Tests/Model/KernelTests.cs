@@ -237,15 +237,16 @@ public class KernelTests
     /// bf16 against float32, beside libtorch's bf16 passes). A forward hook on the convolutions shows the fused calls
     /// ran (they bypass the modules).</summary>
     [GpuTheory]
-    [InlineData("ResNet18FPN", false)]
-    [InlineData("ResNet50FPN", false)]
-    [InlineData("ResNet50FPN", true)]
-    public void FusedConvolutionsGiveLibtorchsFeatures(string backbone, bool bf16)
+    [InlineData("ResNet18FPN", false, false)]
+    [InlineData("ResNet50FPN", false, false)]
+    [InlineData("ResNet50FPN", true, false)]
+    [InlineData("ResNet50FPN", true, true)]
+    public void FusedConvolutionsGiveLibtorchsFeatures(string backbone, bool bf16, bool foldedDownsamples)
     {
         using var scope = NewDisposeScope();
         torch.manual_seed(2);
         var (model, libtorch) = ModelAndLibtorchTwin(new DetectorConfig { Backbones = [backbone], Classes = 3 },
-            KernelOptions.Default with { FusedConvolutions = true });
+            KernelOptions.Default with { FusedConvolutions = true, FoldedDownsamples = foldedDownsamples });
         using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
         model.PrepareForInference();
@@ -267,7 +268,10 @@ public class KernelTests
         foreach (var h in hooks) h.remove();
         int pairs = model.BackboneModules.Sum(b => b.Backbone.Body.ConvNormPairs.Count());
         Assert.True(pairs > 0);
-        Assert.Equal(bodyConvs.Count - pairs, convCalls); // only the downsamples ran as modules: the rest ran fused
+        int downsamples = model.BackboneModules.Sum(b => b.Backbone.Body.DownsamplePairs.Count());
+        // the stem ran as a module, and the downsamples where they were not folded: the rest ran fused
+        Assert.Equal(1 + (foldedDownsamples ? 0 : downsamples), convCalls);
+        Assert.Equal(bodyConvs.Count, 1 + pairs + downsamples);
         for (int i = 0; i < fused.Length; i++)
         {
             var error = RelativeError(fused[i], reference[i]);

@@ -46,16 +46,22 @@ public class NormFoldingTests
     }
 
     /// <summary>What a ResNet body offers to fold: every block convolution followed by a norm and a ReLU (two per
-    /// basic block, three per bottleneck), never the stem, and in ResNeXt not the grouped 3×3 ones.</summary>
+    /// basic block, three per bottleneck), never the stem, and in ResNeXt not the grouped 3×3 ones; apart from them
+    /// each downsample (a 1×1 convolution: ResNet18's layers 2-4, a bottleneck body's four layers).</summary>
     [Theory]
-    [InlineData(new[] { 2, 2, 2, 2 }, false, 1, 16)]
-    [InlineData(new[] { 3, 4, 6, 3 }, true, 1, 48)]
-    [InlineData(new[] { 3, 4, 6, 3 }, true, 32, 32)]
-    public void TheBodyOffersItsUngroupedBlockConvolutions(int[] layers, bool bottleneck, long groups, int expected)
+    [InlineData(new[] { 2, 2, 2, 2 }, false, 1, 16, 3)]
+    [InlineData(new[] { 3, 4, 6, 3 }, true, 1, 48, 4)]
+    [InlineData(new[] { 3, 4, 6, 3 }, true, 32, 32, 4)]
+    public void TheBodyOffersItsUngroupedBlockConvolutions(int[] layers, bool bottleneck, long groups, int expected,
+        int downsamples)
     {
         using var body = new ResNetBody(layers, bottleneck, groups, widthPerGroup: groups == 1 ? 64 : 4);
+        var down = body.DownsamplePairs.ToList();
+        Assert.Equal(downsamples, down.Count);
+        Assert.All(down, p => Assert.Equal([1L, 1L], p.Conv.kernel_size));
         var pairs = body.ConvNormPairs.ToList();
         Assert.Equal(expected, pairs.Count);
+        Assert.Empty(pairs.Intersect(down));
         Assert.All(pairs, p => Assert.Equal(1, p.Conv.groups));
         Assert.All(pairs, p => Assert.NotEqual(3, p.Conv.in_channels));
     }

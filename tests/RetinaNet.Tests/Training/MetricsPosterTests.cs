@@ -17,6 +17,13 @@ public class MetricsPosterTests
         return port;
     }
 
+    // The poster's default timeout (2 s) is the product's; these tests give it and the server more, and run the server
+    // on a thread of its own: with training tests filling the thread pool on 2 cores, a pooled server got the request
+    // after the client had given up (seen once, locally)
+    static readonly TimeSpan LoadedMachine = TimeSpan.FromSeconds(30);
+
+    static Task Serve(Action serve) => Task.Factory.StartNew(serve, TaskCreationOptions.LongRunning);
+
     [Fact]
     public async Task Posts_one_json_body_per_metric()
     {
@@ -26,22 +33,23 @@ public class MetricsPosterTests
         listener.Prefixes.Add(prefix);
         listener.Start();
         var received = new List<(string Method, string? ContentType, string Body)>();
-        var server = Task.Run(async () =>
+        var server = Serve(() =>
         {
             for (int i = 0; i < 4; i++)
             {
-                var ctx = await listener.GetContextAsync();
+                var ctx = listener.GetContext();
                 using var reader = new StreamReader(ctx.Request.InputStream);
-                received.Add((ctx.Request.HttpMethod, ctx.Request.ContentType, await reader.ReadToEndAsync()));
+                received.Add((ctx.Request.HttpMethod, ctx.Request.ContentType, reader.ReadToEnd()));
                 ctx.Response.StatusCode = 200;
                 ctx.Response.Close();
             }
         });
 
-        using var poster = new MetricsPoster(new Uri(prefix), clockNs: () => 1_700_000_000_123_456_789L);
+        using var poster = new MetricsPoster(new Uri(prefix), LoadedMachine,
+            clockNs: () => 1_700_000_000_123_456_789L);
         var warnings = await poster.PostAsync(MetricsPoster.TrainingMetrics(0.123, 0.0456, 87.5, 0.01));
         Assert.Empty(warnings);
-        await server.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.WaitAsync(LoadedMachine);
 
         Assert.Equal(4, received.Count);
         string[] names = ["focal loss", "box loss", "im_s", "lr"];
@@ -78,15 +86,15 @@ public class MetricsPosterTests
         using var listener = new HttpListener();
         listener.Prefixes.Add(prefix);
         listener.Start();
-        var server = Task.Run(async () =>
+        var server = Serve(() =>
         {
-            var ctx = await listener.GetContextAsync();
+            var ctx = listener.GetContext();
             ctx.Response.StatusCode = 500;
             ctx.Response.Close();
         });
-        using var poster = new MetricsPoster(new Uri(prefix));
+        using var poster = new MetricsPoster(new Uri(prefix), LoadedMachine);
         var warnings = await poster.PostAsync([("lr", 0.01)]);
-        await server.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.WaitAsync(LoadedMachine);
         Assert.Contains("HTTP 500", Assert.Single(warnings));
     }
 
