@@ -146,7 +146,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     {
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
         DropFusedTowers();
-        if (!Kernels.FusedConvolutions) return;
+        // the fused calls run on a GPU only: elsewhere their float32 copies of the weights would be memory for nothing
+        if (!Kernels.FusedConvolutions || parameters().FirstOrDefault()?.device_type != DeviceType.CUDA) return;
         foreach (var (_, fpn) in BackboneModules)
             foreach (var (conv, norm) in fpn.Body.ConvNormPairs
                 .Concat(Kernels.FoldedDownsamples ? fpn.Body.DownsamplePairs : [])) norm.FoldInto(conv);
