@@ -270,7 +270,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         var y = x;
         for (int i = 0; i < convs.Length; i++)
         {
-            var next = i < tower.Length ? tower[i].TryRun(y, relu: true, null) ?? convs[i].call(y).relu_() : convs[i].call(y);
+            var next = i == tower.Length ? convs[i].call(y)
+                : tower[i].TryRun(y, relu: true, null) ?? convs[i].call(y).relu_();
             if (!ReferenceEquals(y, x)) y.Dispose();
             y = next;
         }
