@@ -32,7 +32,7 @@ static class EndToEndBench
         var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch)
         {
             // --fused-conv false, --shared-capture-stream false: the levers of 2026-12-03 against their absence;
-            // --folded-downsamples true: the fifth session's, unmeasured
+            // --folded-downsamples true: the fifth session's, not yet measured
             Kernels = Native.KernelOptions.Default with
             {
                 FusedConvolutions = fused, SharedCaptureStream = sharedStream, FoldedDownsamples = foldedDownsamples,

@@ -58,7 +58,8 @@ static class InferenceBench
             + $", \"folded_downsamples\": {kernelOptions.FoldedDownsamples.ToString().ToLowerInvariant()}"
             + (CudaKernels.Available || device.type != DeviceType.CUDA
                 ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
-        if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference();
+        // the fused weights in the run's precision and layout, as infer stores them (under autocast too)
+        if (mode == "infer" && opt("cache-affine", "true") == "true") model.PrepareForInference(dtype, nhwc);
         if (convert && dtype is ScalarType low) model.to(low);
         if (nhwc && mode == "infer") Layouts.ToChannelsLast(model);
         using var host = RandomBatch(batch, h, w, device.type == DeviceType.CUDA, rotated);

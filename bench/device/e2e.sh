@@ -65,7 +65,7 @@ whole() {
     | tee -a "$O/whole.txt"
 }
 if [[ -n "${NEXT:-}" ]]; then
-  # the fourth session's levers, unmeasured when written, each against its absence in turn:
+  # the fourth session's levers (measured in the fifth: bench/RESULTS.md), each against its absence in turn:
   # item 2: BN folded into cuDNN's fused conv + bias (+ residual) + ReLU (--fused-conv true) against our conv + affine
   # kernel, the model alone at batch 8 and batch 1 (graphs); the peer at batch 8 AMP
   b="$R infer --precision bf16 --convert true --nhwc true --height 800 --width 1216"
@@ -86,7 +86,7 @@ if [[ -n "${NEXT:-}" ]]; then
   # stream for all shapes against a pooled stream each (eager's peak beside them)
   for f in false true; do e2e --batch 8 --fused-conv $f; done
   for b in 1 8; do
-    peak e2e --batch $b --graphs true; peak e2e --batch $b --graphs true --shared-capture-stream true
+    peak e2e --batch $b --graphs true --shared-capture-stream false; peak e2e --batch $b --graphs true
     peak e2e --batch $b
   done
   peer --batch 8 --workers 8

@@ -78,7 +78,8 @@ public sealed class CheckpointDetector : IDetector
             model.UseInferenceSettings(settings(model.Config.Inference));
             if (run.Kernels is { } kernels) model.UseKernels(kernels);
             model.to(run.Device);
-            model.PrepareForInference();
+            // the conversion below: low-precision weights, channels-last
+            model.PrepareForInference(run.MixedPrecision, channelsLast: run.MixedPrecision is not null);
             if (run.MixedPrecision is ScalarType low)
             {
                 model.to(low);

@@ -30,7 +30,8 @@ public sealed record InferenceOptions(Device Device, int Batch, int Resize = 800
 
     /// <summary>Batches submitted to the detector before the oldest one's results are awaited
     /// (<see cref="DetectorExtensions.Run"/>); 2 keeps a GPU busy while the host maps results and takes the next
-    /// batch. 1 (the default until measured on a GPU: bench/NOTES.md): one batch at a time.</summary>
+    /// batch. 1 (the default: 2 measured no faster on an H200, whose host already keeps up; bench/NOTES.md): one
+    /// batch at a time.</summary>
     public int BatchesInFlight { get; init; } = 1;
 }
 

@@ -98,11 +98,12 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
 
     /// <summary>For an inference-only model with <see cref="KernelOptions.FusedConvolutions"/>: folds this norm into
     /// <paramref name="conv"/>, the convolution it follows, so that <see cref="Convolve"/> runs both (with the residual
-    /// and the ReLU) as one cuDNN call on a GPU. Before a conversion to bf16, as <see cref="CacheAffine"/>.</summary>
-    public void FoldInto(Conv2d conv)
+    /// and the ReLU) as one cuDNN call on a GPU, in <paramref name="dtype"/> (null: the convolution's) and channels-last
+    /// where asked: what the model will run in. Before a conversion to bf16, as <see cref="CacheAffine"/>.</summary>
+    public void FoldInto(Conv2d conv, ScalarType? dtype = null, bool channelsLast = false)
     {
         folded?.Dispose();
-        folded = new FusedConvolution(conv, this);
+        folded = new FusedConvolution(conv, this, dtype, channelsLast);
     }
 
     /// <summary><see cref="Apply"/> of <paramref name="conv"/>'s output on <paramref name="x"/>; one cuDNN call where
@@ -110,8 +111,15 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     /// run.</summary>
     public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
         folded?.TryRun(x, relu, residual) is { } y ? y
-        // without ReLU or residual (a downsample): this module's own forward, as a Sequential of the two runs it
-        : relu || residual is not null ? Apply(conv.call(x), relu, residual) : call(conv.call(x));
+        : relu || residual is not null ? Apply(conv.call(x), relu, residual) : Downsample(conv, x);
+
+    // without ReLU or residual (a downsample): the convolution, then this module's own forward, as the Sequential of
+    // the two ran them; the convolution's output freed at once, as the Sequential did
+    Tensor Downsample(Conv2d conv, Tensor x)
+    {
+        using var y = conv.call(x);
+        return call(y);
+    }
 
     protected override void Dispose(bool disposing)
     {

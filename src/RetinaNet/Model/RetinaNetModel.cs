@@ -25,6 +25,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
 
     readonly BackboneSet backbones;
     readonly Sequential cls_head, box_head;
+    readonly Conv2d[] classConvs, boxConvs; // the heads' convolutions, in order
     // each head tower's conv + ReLU layers as single cuDNN calls, for inference (PrepareForInference)
     FusedConvolution[]? fusedClassTower, fusedBoxTower;
 
@@ -59,6 +60,8 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         int anchors = config.Anchors.Count;
         cls_head = MakeHead(config.Classes * anchors);
         box_head = MakeHead(config.BoxValues * anchors);
+        classConvs = cls_head.children().OfType<Conv2d>().ToArray();
+        boxConvs = box_head.children().OfType<Conv2d>().ToArray();
         RegisterComponents();
         UseKernels(kernels ?? Native.KernelOptions.Default);
     }
@@ -140,24 +143,27 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     /// <summary>For a model that will only run inference from here on (infer owns it): every frozen batch norm fixes
     /// its float32 (scale, shift) now, on the model's device and before a conversion to bf16 rounds its
     /// statistics; with <see cref="Native.KernelOptions.FusedConvolutions"/> the norms that follow a convolution and
-    /// precede a ReLU are folded into it, and each head tower's convolution + ReLU layers run as one call each.
-    /// </summary>
-    public void PrepareForInference()
+    /// precede a ReLU are folded into it, and each head tower's convolution + ReLU layers run as one call each; those
+    /// fused weights are stored in <paramref name="dtype"/> (null: as the model is now) and channels-last where asked,
+    /// what the model will run in.</summary>
+    public void PrepareForInference(ScalarType? dtype = null, bool channelsLast = false)
     {
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
         DropFusedTowers();
-        // the fused calls run on a GPU only: elsewhere their float32 copies of the weights would be memory for nothing
-        if (!Kernels.FusedConvolutions || parameters().FirstOrDefault()?.device_type != DeviceType.CUDA) return;
+        // the fused calls run on a GPU only: elsewhere their copies of the weights would be memory for nothing
+        if (!Kernels.FusedConvolutions || !Native.AtenOps.Available
+            || parameters().FirstOrDefault()?.device_type != DeviceType.CUDA) return;
         foreach (var (_, fpn) in BackboneModules)
             foreach (var (conv, norm) in fpn.Body.ConvNormPairs
-                .Concat(Kernels.FoldedDownsamples ? fpn.Body.DownsamplePairs : [])) norm.FoldInto(conv);
-        fusedClassTower = FuseTower(cls_head);
-        fusedBoxTower = FuseTower(box_head);
+                .Concat(Kernels.FoldedDownsamples ? fpn.Body.DownsamplePairs : []))
+                norm.FoldInto(conv, dtype, channelsLast);
+        fusedClassTower = FuseTower(classConvs, dtype, channelsLast);
+        fusedBoxTower = FuseTower(boxConvs, dtype, channelsLast);
     }
 
     // every convolution of a head but the last is followed by a ReLU (MakeHead)
-    static FusedConvolution[] FuseTower(Sequential head) =>
-        head.children().OfType<Conv2d>().SkipLast(1).Select(conv => new FusedConvolution(conv)).ToArray();
+    static FusedConvolution[] FuseTower(Conv2d[] convs, ScalarType? dtype, bool channelsLast) =>
+        convs.SkipLast(1).Select(conv => new FusedConvolution(conv, null, dtype, channelsLast)).ToArray();
 
     void DropFusedTowers()
     {
@@ -256,26 +262,34 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     {
         using var scope = NewDisposeScope();
         var features = Features(images);
-        var cls = features.Select(f => Head(cls_head, fusedClassTower, f).MoveToOuterDisposeScope()).ToArray();
-        var box = features.Select(f => Head(box_head, fusedBoxTower, f).MoveToOuterDisposeScope()).ToArray();
+        var cls = features.Select(f => Head(cls_head, classConvs, fusedClassTower, f).MoveToOuterDisposeScope())
+            .ToArray();
+        var box = features.Select(f => Head(box_head, boxConvs, fusedBoxTower, f).MoveToOuterDisposeScope())
+            .ToArray();
         return new HeadOutputs(cls, box);
     }
 
     /// <summary>A head on one level; with its tower fused, each convolution + ReLU as one cuDNN call where that can
     /// run (else the convolution, then the ReLU in place).</summary>
-    static Tensor Head(Sequential head, FusedConvolution[]? tower, Tensor x)
+    static Tensor Head(Sequential head, Conv2d[] convs, FusedConvolution[]? tower, Tensor x)
     {
         if (tower is null) return head.forward(x);
-        var convs = head.children().OfType<Conv2d>().ToArray();
         var y = x;
         for (int i = 0; i < convs.Length; i++)
         {
-            var next = i == tower.Length ? convs[i].call(y)
-                : tower[i].TryRun(y, relu: true, null) ?? convs[i].call(y).relu_();
+            var next = i == tower.Length ? convs[i].call(y) : tower[i].TryRun(y, relu: true, null) ?? ConvRelu(i);
             if (!ReferenceEquals(y, x)) y.Dispose();
             y = next;
         }
         return y;
+
+        Tensor ConvRelu(int i)
+        {
+            var z = convs[i].call(y);
+            var rectified = z.relu_();
+            if (!ReferenceEquals(rectified, z)) rectified.Dispose(); // a second handle would keep z alive
+            return z;
+        }
     }
 
     /// <summary>Head outputs per level, as <see cref="forward"/>; a head's nodes are named per level.</summary>

@@ -40,7 +40,13 @@ static class GpuFacts
     static IEnumerable<Type> LoadableTypes()
     {
         try { return typeof(GpuFacts).Assembly.GetTypes(); }
-        catch (System.Reflection.ReflectionTypeLoadException e) { return e.Types.OfType<Type>(); }
+        catch (System.Reflection.ReflectionTypeLoadException e)
+        {
+            // named, so a GPU test class that fails to load for another reason is seen
+            foreach (var missing in e.LoaderExceptions.OfType<Exception>().Select(x => x.Message).Distinct())
+                Console.Error.WriteLine($"types not loaded: {missing}");
+            return e.Types.OfType<Type>();
+        }
     }
 
     public static int Run(string[] filters, bool anyFact = false)

@@ -78,6 +78,7 @@ public class GpuTests
             RetinaNet.Native.KernelOptions.Default with { SharedCaptureStream = sharedCaptureStream });
         model.Initialize(3);
         model.to(CUDA).eval();
+        model.PrepareForInference(); // as infer runs it: the fused convolutions inside the graphs
         var g = new Generator(5);
         using var wide = Batch(g, 256, 384);
         using var tall = Batch(g, 384, 256);

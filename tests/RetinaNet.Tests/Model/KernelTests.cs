@@ -249,7 +249,7 @@ public class KernelTests
             KernelOptions.Default with { FusedConvolutions = true, FoldedDownsamples = foldedDownsamples });
         using var _ = model; using var __ = libtorch;
         var images = randn(2, 3, 128, 256).cuda();
-        model.PrepareForInference();
+        model.PrepareForInference(bf16 ? ScalarType.BFloat16 : null, channelsLast: bf16);
         HeadOutputs? exact = null; // bf16: both paths are judged by their distance to libtorch's float32 heads
         if (bf16)
         {
