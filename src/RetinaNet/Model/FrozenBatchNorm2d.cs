@@ -110,16 +110,11 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
     /// this norm was folded into it (<see cref="FoldInto"/>; calibrating drops the fold) and the call can
     /// run.</summary>
     public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
-        folded?.TryRun(x, relu, residual) is { } y ? y
-        : relu || residual is not null ? Apply(conv.call(x), relu, residual) : Downsample(conv, x);
+        TryFolded(x, relu, residual) ?? Apply(conv.call(x), relu, residual);
 
-    // without ReLU or residual (a downsample): the convolution, then this module's own forward, as the Sequential of
-    // the two ran them; the convolution's output freed at once, as the Sequential did
-    Tensor Downsample(Conv2d conv, Tensor x)
-    {
-        using var y = conv.call(x);
-        return call(y);
-    }
+    /// <summary>The folded convolution (<see cref="FoldInto"/>) on <paramref name="x"/>, then + residual and ReLU where
+    /// asked, as one cuDNN call; null where this norm was not folded or the call cannot run.</summary>
+    public Tensor? TryFolded(Tensor x, bool relu, Tensor? residual = null) => folded?.TryRun(x, relu, residual);
 
     protected override void Dispose(bool disposing)
     {

@@ -50,10 +50,9 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
         downsample?.children().ToArray() is [Conv2d conv, FrozenBatchNorm2d norm] ? [(conv, norm)] : [];
 
     // the identity of a block that changes shape: its norm folded into the convolution where inference did so (the
-    // bias then added by cuDNN, no pass of its own), else the convolution and the norm as modules
-    internal static Tensor Downsample(Sequential? downsample, Tensor x) =>
-        downsample is null ? x : Pair(downsample).FirstOrDefault() is ({ } conv, { } norm)
-            ? norm.Convolve(conv, x, relu: false) : downsample.forward(x);
+    // bias then added by cuDNN, no pass of its own), else the Sequential as before
+    internal static Tensor Downsample(Sequential? downsample, Tensor x) => downsample is null ? x
+        : Pair(downsample).Select(p => p.Item2.TryFolded(x, relu: false)).FirstOrDefault() ?? downsample.forward(x);
 
     public string EmitOnnx(IOnnxEmitter g, string input) =>
         EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);

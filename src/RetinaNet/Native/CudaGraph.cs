@@ -76,7 +76,7 @@ public static unsafe class CudaGraphs
     {
         var e = Require();
         var previous = e.GetCurrentStream((sbyte)deviceIndex);
-        e.SetCurrentStream(stream ?? e.StreamFromPool(0, (sbyte)deviceIndex));
+        e.SetCurrentStream(stream ?? SideStream(deviceIndex));
         return new Restore(() => e.SetCurrentStream(previous));
     }
 
