@@ -17,6 +17,8 @@ sealed class FusedConvolution : IDisposable
     readonly long[] stride, padding, dilation;
     readonly long groups;
     readonly Tensor weight, bias;
+    // the layout asked for, not read back from the weight: a 1×1 kernel's NHWC copy has NCHW strides too
+    readonly bool channelsLast;
 
     /// <summary><paramref name="conv"/> with <paramref name="norm"/>, the frozen norm after it (or none), folded in,
     /// kept in <paramref name="dtype"/> (null: the convolution's own) and channels-last where asked.</summary>
@@ -27,6 +29,7 @@ sealed class FusedConvolution : IDisposable
         // process (AtenOps)
         if (conv.groups != 1) throw new ArgumentException("a grouped convolution is not fused");
         (stride, padding, dilation, groups) = (conv.stride, conv.padding, conv.dilation, conv.groups);
+        this.channelsLast = channelsLast;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (w, b) = FrozenBatchNorm2d.Fold(conv, norm);
@@ -42,8 +45,7 @@ sealed class FusedConvolution : IDisposable
     public Tensor? TryRun(Tensor x, bool relu, Tensor? residual)
     {
         if (x.device_type != DeviceType.CUDA || !relu && residual is not null) return null;
-        if (Layouts.IsChannelsLast(x) != Layouts.IsChannelsLast(weight)
-            || !AtenOps.CanFuse(x, weight, bias, residual)) return null;
+        if (Layouts.IsChannelsLast(x) != channelsLast || !AtenOps.CanFuse(x, weight, bias, residual)) return null;
         if (!relu) return AtenOps.Convolution(x, weight, bias, stride, padding, dilation, groups);
         return residual is null ? AtenOps.ConvolutionRelu(x, weight, bias, stride, padding, dilation, groups)
             : AtenOps.ConvolutionAddRelu(x, weight, residual, bias, stride, padding, dilation, groups);
