@@ -11,7 +11,7 @@ namespace RetinaNet.Bench;
 ///   RetinaNet.Bench e2e --model M --images DIR [--batch 8] [--workers 0] [--prefetch 3] [--gpu-decode false]
 ///       [--graphs false] [--mode infer|loader|preloaded|job|first|eval]
 ///       [--new-shape-pixels N (default: the product's)]
-///       [--in-flight 1] [--fused-conv true] [--shared-capture-stream true] [--folded-downsamples false]
+///       [--in-flight 1] [the kernel levers of Levers]
 /// loader: the loader alone; preloaded: 16 batches spread over the pass kept in memory and run 3 times (the model on
 /// the folder's real shapes and thresholds, no loading); job: infer's own loop (InferenceJob.Detect), --in-flight
 /// batches ahead; first: where the pass's first batch goes; eval: infer's job with --annotations A evaluated
@@ -26,17 +26,9 @@ static class EndToEndBench
             prefetch = int.Parse(opt("prefetch", "3"));
         bool gpuDecode = opt("gpu-decode", "false") == "true", graphs = opt("graphs", "false") == "true";
         string mode = opt("mode", "infer");
-        bool fused = opt("fused-conv", "true") == "true",
-            sharedStream = opt("shared-capture-stream", "true") == "true",
-            foldedDownsamples = opt("folded-downsamples", "false") == "true";
         var run = new ExecutionOptions(device, opt("precision", "bf16") == "fp32", graphs, batch)
         {
-            // --fused-conv false, --shared-capture-stream false: the levers of 2026-12-03 against their absence;
-            // --folded-downsamples true: the fifth session's, not yet measured
-            Kernels = Native.KernelOptions.Default with
-            {
-                FusedConvolutions = fused, SharedCaptureStream = sharedStream, FoldedDownsamples = foldedDownsamples,
-            },
+            Kernels = Levers.Apply(Native.KernelOptions.Default, opt),
         };
         using var detector = ModelFiles.Open(opt("model", ""), run, s => s, Console.Error);
         var dataset = ImageInputs.Resolve(opt("images", "."));
@@ -50,10 +42,7 @@ static class EndToEndBench
         };
         double open = whole.Elapsed.TotalSeconds;
         // which levers ran, on every line this bench prints
-        string levers = $", \"fused_conv\": {fused.ToString().ToLowerInvariant()}, "
-            + $"\"folded_downsamples\": {foldedDownsamples.ToString().ToLowerInvariant()}, "
-            + $"\"shared_capture_stream\": {sharedStream.ToString().ToLowerInvariant()}, \"graphs\": "
-            + graphs.ToString().ToLowerInvariant();
+        string levers = Levers.Json(run.Kernels) + $", \"graphs\": {graphs.ToString().ToLowerInvariant()}";
         if (mode == "job") { Job(detector, dataset, o, whole, levers); return; }
         if (mode == "eval")
         {

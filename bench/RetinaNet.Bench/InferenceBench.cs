@@ -36,16 +36,11 @@ static class InferenceBench
         // --kernels false: libtorch's top-k and the tensor-op NMS / focal loss instead of our CUDA kernels
         bool kernels = opt("kernels", "true") == "true" && CudaKernels.Available;
         bool chunkedTopK = opt("chunked-topk", "true") != "false";
-        var kernelOptions = (kernels ? KernelOptions.Default : KernelOptions.None) with
+        var kernelOptions = Levers.Apply((kernels ? KernelOptions.Default : KernelOptions.None) with
         {
             ChunkedTopKLength = chunkedTopK ? KernelOptions.Default.ChunkedTopKLength : long.MaxValue,
             SuppressInGraph = opt("nms-in-graph", "false") == "true",
-            // --fused-conv false: the convolutions, then our affine + ReLU kernel (the body) or the ReLU (the heads),
-            // instead of cuDNN's fused conv + bias (+ residual) + ReLU with the norms folded in
-            FusedConvolutions = kernels && opt("fused-conv", "true") == "true",
-            // --folded-downsamples true: the downsamples' norms folded too (convolution with bias, no addcmul)
-            FoldedDownsamples = opt("folded-downsamples", "false") == "true",
-        };
+        }, opt);
         using var model = new RetinaNetModel(config, kernelOptions);
         model.Initialize(seed: 0);
         model.to(device);
@@ -53,9 +48,7 @@ static class InferenceBench
         bool convert = opt("convert", "false") == "true", nhwc = opt("nhwc", "false") == "true",
             graphs = opt("graphs", "false") == "true";
         if (opt("cudnn-benchmark", "false") == "true") CudnnSettings.Benchmark = true;
-        extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}"
-            + $", \"fused_conv\": {kernelOptions.FusedConvolutions.ToString().ToLowerInvariant()}"
-            + $", \"folded_downsamples\": {kernelOptions.FoldedDownsamples.ToString().ToLowerInvariant()}"
+        extra0 = $", \"kernels\": {kernels.ToString().ToLowerInvariant()}" + Levers.Json(kernelOptions)
             + (CudaKernels.Available || device.type != DeviceType.CUDA
                 ? "" : $", \"kernels_missing\": \"{CudaKernels.MissingReason}\"");
         // the fused weights in the run's precision and layout, as infer stores them (under autocast too)

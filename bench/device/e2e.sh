@@ -7,7 +7,8 @@
 # per-shape timing at batch 8 and batch 1 with CUDA graphs, for a call with little device time left; AB=1 the levers
 # of 2026-12-03 against their absence, the whole command and the peer; FINAL=1 the warm-up A/B, whole commands, peers
 # and training's step with and without expandable segments; GRAPHS=1 --cuda-graphs against eager; NEXT=1 the fused
-# convolutions and two batches in flight, each against its absence, and PyTorch's own fused calls)
+# convolutions and two batches in flight, each against its absence, and PyTorch's own fused calls; LEVERS=1 the
+# sixth session's levers, none against all)
 set -uo pipefail
 export RETINANET_EXE=RetinaNet.Bench
 R="bash .device/on-device.sh"; D=.devdata/coco128; O=${OUT:-/tmp/out}; mkdir -p "$O"
@@ -52,6 +53,22 @@ if [[ -n "${AB:-}" ]]; then
   e2e --batch 8 --mode preloaded; e2e --batch 8 --mode preloaded --new-shape-pixels 0
   for i in 1 2; do e2e --batch 1 --new-shape-pixels 0; e2e --batch 1; done
   e2e --batch 1 --graphs true --new-shape-pixels 0; e2e --batch 1 --graphs true; e2e --batch 8 --graphs true
+fi
+if [[ -n "${LEVERS:-}" ]]; then
+  # the sixth session's levers in infer's folder loop (bench/device/levers.sh has the model alone): none against all,
+  # in turn with the peer, at batch 8 and at batch 1 with CUDA graphs (the kernel cache filled by a first run)
+  NONE="--folded-downsamples false --maxpool-kernel false --nhwc-decode false"
+  ALL="--folded-downsamples true --maxpool-kernel true --nhwc-decode true"
+  e2e --batch 8 > /dev/null
+  for i in 1 2; do
+    e2e --batch 8 $NONE; e2e --batch 8 $ALL
+    timeout 300 python3 bench/peer_folder.py --images $F --amp --batch 8 --workers 8 2>>"$O/peer.err" \
+      | tee -a "$O/peer.jsonl"
+  done
+  for i in 1 2; do e2e --batch 1 --graphs true $NONE; e2e --batch 1 --graphs true $ALL; done
+  timeout 300 python3 bench/peer_folder.py --images $F --amp --batch 1 --workers 8 2>>"$O/peer.err" \
+    | tee -a "$O/peer.jsonl"
+  exit
 fi
 peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch

@@ -33,8 +33,11 @@ public static class Postprocess
         {
             var cls = heads.ClassLogits[level];
             long batch = cls.shape[0], h = cls.shape[2], w = cls.shape[3], hw = h * w;
-            // top-n on the logits (sigmoid is monotonic): only the n winners per image get a sigmoid, in fp32
-            var logits = cls.reshape(batch, -1); // index ((a*C + c)*H + y)*W + x
+            // top-n on the logits (sigmoid is monotonic): only the n winners per image get a sigmoid, in fp32;
+            // channels-last logits copied to NCHW by our kernel, the box values read where they lie
+            bool inPlace = (kernels ?? KernelOptions.Default).ChannelsLastDecode && NchwCopyKernel.CanRun(cls)
+                && Layouts.IsDenseNhwc(heads.BoxDeltas[level]);
+            var logits = (inPlace ? NchwCopyKernel.Run(cls) : cls).reshape(batch, -1); // ((a*C + c)*H + y)*W + x
             int k = (int)Math.Min(config.TopN, logits.shape[1]);
             var (topLogits, index) = TopK(logits, k, kernels);
             var top = topLogits.to(ScalarType.Float32).sigmoid();
@@ -42,10 +45,7 @@ public static class Postprocess
             var anchorIndex = index.div(perAnchor, rounding_mode: RoundingMode.floor);
             var classIndex = index.div(area, rounding_mode: RoundingMode.floor).remainder(classCount);
             var pixel = index.remainder(area);
-            // Box channel a*K + j at pixel p sits at flat index (a*K + j)*HW + p.
-            var deltaIndex = (anchorIndex * valueCount * area).Plus(pixel).unsqueeze(-1)
-                .Plus(Arange(values, ScalarType.Int64, cls.device) * area).reshape(batch, -1);
-            var deltas = heads.BoxDeltas[level].reshape(batch, -1).gather(1, deltaIndex).view(batch, k, values);
+            var deltas = BoxDeltas(heads.BoxDeltas[level], anchorIndex, pixel, values, inPlace);
             var anchorBoxes = anchors.PerLevel[level].index_select(0, (anchorIndex * area).Plus(pixel).flatten())
                 .view(batch, k, 4);
             var limit = (inputSize.W, inputSize.H);
@@ -59,6 +59,28 @@ public static class Postprocess
         foreach (var t in new[] { result.Scores, result.Boxes, result.Classes, result.Valid })
             t.MoveToOuterDisposeScope();
         return result;
+    }
+
+    /// <summary>The box head's values [B, K, values] at the candidates' anchors and pixels: box channel a·values + j
+    /// at pixel p lies at (a·values + j)·HW + p, or channels-last (<paramref name="inPlace"/>) at
+    /// p·A·values + a·values + j, gathered there without a copy of the whole level.</summary>
+    static Tensor BoxDeltas(Tensor boxes, Tensor anchorIndex, Tensor pixel, int values, bool inPlace)
+    {
+        long batch = boxes.shape[0], channels = boxes.shape[1], hw = boxes.shape[2] * boxes.shape[3];
+        long k = anchorIndex.shape[1];
+        using Scalar valueCount = values.ToScalar(), area = hw.ToScalar(), perPixel = channels.ToScalar();
+        using var offsets = Arange(values, ScalarType.Int64, boxes.device);
+        if (inPlace)
+        {
+            using var first = (pixel * perPixel).Plus(anchorIndex * valueCount).unsqueeze(-1);
+            using var at = first.Plus(offsets).reshape(batch, -1);
+            using var memory = boxes.permute(0, 2, 3, 1).reshape(batch, -1);
+            return memory.gather(1, at).view(batch, k, values);
+        }
+        using var start = (anchorIndex * valueCount * area).Plus(pixel).unsqueeze(-1);
+        using var index = start.Plus(offsets * area).reshape(batch, -1);
+        using var flat = boxes.reshape(batch, -1);
+        return flat.gather(1, index).view(batch, k, values);
     }
 
     /// <summary>The k largest values per row of <paramref name="x"/> [B, N] and their indices, in descending order

@@ -7,6 +7,10 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable
 {
     protected FeatureBody(string name) : base(name) { }
 
+    /// <summary>Which of our kernels the body may run (the model sets its own options here,
+    /// <see cref="RetinaNetModel.UseKernels"/>).</summary>
+    public Native.KernelOptions Kernels { get; internal set; } = Native.KernelOptions.Default;
+
     /// <summary>Channels of C3, C4, C5.</summary>
     public abstract long[] Channels { get; }
 
@@ -22,9 +26,9 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable
     /// (<see cref="FrozenBatchNorm2d.FoldInto"/>); none unless the body lists them.</summary>
     public virtual IEnumerable<(TorchSharp.Modules.Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs => [];
 
-    /// <summary>Convolutions followed by a frozen norm and no ReLU (a residual block's downsample), which inference
-    /// may fold into one convolution with bias (<see cref="Native.KernelOptions.FoldedDownsamples"/>).</summary>
-    public virtual IEnumerable<(TorchSharp.Modules.Conv2d Conv, FrozenBatchNorm2d Norm)> DownsamplePairs => [];
+    /// <summary>Residual blocks' downsamples with their blocks' last convolutions, which inference may run as one
+    /// join (<see cref="FoldedJoin"/>, <see cref="Native.KernelOptions.FoldedDownsamples"/>).</summary>
+    public virtual IEnumerable<DownsampleJoin> DownsampleJoins => [];
 
     /// <summary>C3, C4, C5 as ONNX values, as <c>forward</c> computes them.</summary>
     public abstract string[] EmitOnnx(IOnnxEmitter g, string input);

@@ -70,10 +70,12 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         cachedScale?.Dispose(); cachedShift?.Dispose();
         cachedScale = cachedShift = null;
         folded?.Dispose();
-        folded = null;
+        joined?.Dispose();
+        (folded, joined) = (null, null);
     }
 
     FusedConvolution? folded;
+    FoldedJoin? joined;
 
     /// <summary>The weight and bias of <paramref name="conv"/> with <paramref name="norm"/> (the frozen norm after it,
     /// or none) folded in: W' = W * s per output channel, b' = b * s + t, with y = x * s + t the norm's affine map.
@@ -106,15 +108,26 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         folded = new FusedConvolution(conv, this, dtype, channelsLast);
     }
 
+    /// <summary>For an inference-only model with <see cref="KernelOptions.FoldedDownsamples"/>: this norm follows
+    /// <paramref name="last"/>, its residual block's last convolution, whose identity is <paramref name="down"/> with
+    /// <paramref name="downNorm"/>; both run as one join (<see cref="FoldedJoin"/>, <see cref="TryJoined"/>).</summary>
+    public void JoinDownsample(Conv2d last, Conv2d down, FrozenBatchNorm2d downNorm, ScalarType? dtype,
+        bool channelsLast)
+    {
+        joined?.Dispose();
+        joined = new FoldedJoin(last, this, down, downNorm, dtype, channelsLast);
+    }
+
+    /// <summary>ReLU(this norm of the last convolution of <paramref name="y"/> + the downsample of
+    /// <paramref name="x"/>) as the join's two cuDNN calls; null where the downsample was not joined or a call cannot
+    /// run.</summary>
+    public Tensor? TryJoined(Tensor y, Tensor x) => joined?.TryRun(y, x);
+
     /// <summary><see cref="Apply"/> of <paramref name="conv"/>'s output on <paramref name="x"/>; one cuDNN call where
     /// this norm was folded into it (<see cref="FoldInto"/>; calibrating drops the fold) and the call can
     /// run.</summary>
     public Tensor Convolve(Conv2d conv, Tensor x, bool relu, Tensor? residual = null) =>
-        TryFolded(x, relu, residual) ?? Apply(conv.call(x), relu, residual);
-
-    /// <summary>The folded convolution (<see cref="FoldInto"/>) on <paramref name="x"/>, then + residual and ReLU where
-    /// asked, as one cuDNN call; null where this norm was not folded or the call cannot run.</summary>
-    public Tensor? TryFolded(Tensor x, bool relu, Tensor? residual = null) => folded?.TryRun(x, relu, residual);
+        folded?.TryRun(x, relu, residual) ?? Apply(conv.call(x), relu, residual);
 
     protected override void Dispose(bool disposing)
     {

@@ -8,21 +8,25 @@ namespace RetinaNet.Model;
 /// <summary>A convolution followed by a ReLU, for inference on a GPU, run as one cuDNN call (convolution, bias,
 /// residual and ReLU; <see cref="AtenOps"/>) where the convolution and a separate pass over its output would take two:
 /// a body's convolution with the frozen batch norm after it folded in (weight × scale per output channel, the shift
-/// as bias), or a head's convolution with its own bias; without a ReLU, a downsample's convolution with its norm
-/// folded in, cuDNN adding the bias. <see cref="KernelOptions.FusedConvolutions"/> turns it on. Folded in float64 from
-/// the unrounded weights, then stored once in the dtype and layout the model will run in: converting at the first
-/// input instead could free the float32 copy on one stream while a graph's warm-up on another still read it.</summary>
+/// as bias), or a head's convolution with its own bias; without a ReLU and a bias, a downsample's convolution with its
+/// norm's scale folded in (<see cref="FoldedJoin"/>). <see cref="KernelOptions.FusedConvolutions"/> turns it on.
+/// Folded in float64 from the unrounded weights, then stored once in the dtype and layout the model will run in:
+/// converting at the first input instead could free the float32 copy on one stream while a graph's warm-up on another
+/// still read it.</summary>
 sealed class FusedConvolution : IDisposable
 {
     readonly long[] stride, padding, dilation;
     readonly long groups;
-    readonly Tensor weight, bias;
+    readonly Tensor weight;
+    readonly Tensor? bias;
     // the layout asked for, not read back from the weight: a 1×1 kernel's NHWC copy has NCHW strides too
     readonly bool channelsLast;
 
     /// <summary><paramref name="conv"/> with <paramref name="norm"/>, the frozen norm after it (or none), folded in,
-    /// kept in <paramref name="dtype"/> (null: the convolution's own) and channels-last where asked.</summary>
-    public FusedConvolution(Conv2d conv, FrozenBatchNorm2d? norm, ScalarType? dtype, bool channelsLast)
+    /// kept in <paramref name="dtype"/> (null: the convolution's own) and channels-last where asked; with
+    /// <paramref name="extraBias"/> (float64) added to the bias, or with no bias at all.</summary>
+    public FusedConvolution(Conv2d conv, FrozenBatchNorm2d? norm, ScalarType? dtype, bool channelsLast,
+        Tensor? extraBias = null, bool withBias = true)
     {
         if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding is fused");
         // cuDNN's fused engines may have none for grouped convolutions (ResNeXt), and a missing engine aborts the
@@ -33,19 +37,26 @@ sealed class FusedConvolution : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (w, b) = FrozenBatchNorm2d.Fold(conv, norm);
+        if (extraBias is not null) b = b.Plus(extraBias);
         var type = dtype ?? conv.weight!.dtype;
         w = w.to(type);
         weight = (channelsLast ? Layouts.NhwcCopy(w) : w.contiguous()).DetachFromDisposeScope();
-        bias = b.to(type).DetachFromDisposeScope();
+        bias = withBias ? b.to(type).DetachFromDisposeScope() : null;
     }
 
-    /// <summary>ReLU(conv(x) + shift (+ residual)) by cuDNN's fused call, or without <paramref name="relu"/> (and
-    /// no residual) conv(x) + shift as one convolution with bias; null where it cannot run (not a GPU, another dtype,
-    /// device or layout than the stored weights', a gradient wanted).</summary>
-    public Tensor? TryRun(Tensor x, bool relu, Tensor? residual)
+    /// <summary>ReLU(conv(x) + bias (+ residual)) by cuDNN's fused call, or without <paramref name="relu"/> (and
+    /// no residual) conv(x) (+ bias) as one convolution; null where it cannot run (<see cref="CanRun"/>).</summary>
+    public Tensor? TryRun(Tensor x, bool relu, Tensor? residual) =>
+        CanRun(x, relu, residual) ? Run(x, relu, residual) : null;
+
+    /// <summary>Not where: not a GPU, another dtype, device or layout than the stored weights', a gradient wanted, a
+    /// residual without a ReLU.</summary>
+    public bool CanRun(Tensor x, bool relu, Tensor? residual) =>
+        x.device_type == DeviceType.CUDA && (relu || residual is null) && Layouts.IsChannelsLast(x) == channelsLast
+        && AtenOps.CanFuse(x, weight, bias, residual);
+
+    public Tensor Run(Tensor x, bool relu, Tensor? residual)
     {
-        if (x.device_type != DeviceType.CUDA || !relu && residual is not null) return null;
-        if (Layouts.IsChannelsLast(x) != channelsLast || !AtenOps.CanFuse(x, weight, bias, residual)) return null;
         if (!relu) return AtenOps.Convolution(x, weight, bias, stride, padding, dilation, groups);
         return residual is null ? AtenOps.ConvolutionRelu(x, weight, bias, stride, padding, dilation, groups)
             : AtenOps.ConvolutionAddRelu(x, weight, residual, bias, stride, padding, dilation, groups);
@@ -54,6 +65,39 @@ sealed class FusedConvolution : IDisposable
     public void Dispose()
     {
         weight.Dispose();
-        bias.Dispose();
+        bias?.Dispose();
+    }
+}
+
+/// <summary>A residual block's last convolution (norm folded, + identity, ReLU) together with its downsample: the
+/// downsample's norm scale folded into its 1×1 convolution and its shift added to the last convolution's bias instead,
+/// so the downsample runs as a bare convolution and cuDNN adds both shifts in the fused call's epilogue: no pass of
+/// its own for the downsample's norm or bias. Both run or neither (the block then runs as before).</summary>
+sealed class FoldedJoin : IDisposable
+{
+    readonly FusedConvolution last, down;
+
+    public FoldedJoin(Conv2d lastConv, FrozenBatchNorm2d lastNorm, Conv2d downConv, FrozenBatchNorm2d downNorm,
+        ScalarType? dtype, bool channelsLast)
+    {
+        using var scope = NewDisposeScope();
+        var (_, shift) = FrozenBatchNorm2d.Fold(downConv, downNorm);
+        down = new FusedConvolution(downConv, downNorm, dtype, channelsLast, withBias: false);
+        last = new FusedConvolution(lastConv, lastNorm, dtype, channelsLast, extraBias: shift);
+    }
+
+    /// <summary>ReLU(last(<paramref name="y"/>) + down(<paramref name="x"/>)) with both norms; null where either call
+    /// cannot run.</summary>
+    public Tensor? TryRun(Tensor y, Tensor x)
+    {
+        if (!down.CanRun(x, relu: false, null) || !last.CanRun(y, relu: true, null)) return null;
+        using var identity = down.Run(x, relu: false, null);
+        return last.Run(y, relu: true, identity);
+    }
+
+    public void Dispose()
+    {
+        last.Dispose();
+        down.Dispose();
     }
 }

@@ -5,13 +5,18 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>A block's convolutions each followed by a frozen norm and a ReLU (what <see cref="FusedConvolution"/>
-/// folds and runs as one call with the bias, residual and ReLU after it), and its downsample's, which has no
-/// ReLU.</summary>
+/// folds and runs as one call with the bias, residual and ReLU after it), and its downsample joined to its last
+/// convolution (<see cref="FoldedJoin"/>), where it has one.</summary>
 interface IConvNormPairs
 {
     IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs { get; }
-    IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair { get; }
+    IEnumerable<DownsampleJoin> DownsampleJoins { get; }
 }
+
+/// <summary>A residual block's downsample (a 1×1 convolution and its frozen norm, no ReLU) and the block's last
+/// convolution and norm, whose output the downsample's is added to before the ReLU.</summary>
+public readonly record struct DownsampleJoin(Conv2d Conv, FrozenBatchNorm2d Norm, Conv2d Last,
+    FrozenBatchNorm2d LastNorm);
 
 // Convolutions run through call(), not forward(): call() runs forward hooks, which INT8 calibration uses to observe
 // every convolution's input (Export/Quantization/ActivationObserver).
@@ -38,21 +43,21 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
     {
         using var scope = NewDisposeScope();
         var y = bn1.Convolve(conv1, x, relu: true);
-        var identity = Downsample(downsample, x);
-        return bn2.Convolve(conv2, y, relu: true, residual: identity).MoveToOuterDisposeScope();
+        return Join(bn2, conv2, y, x, downsample).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2)];
-    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair => Pair(downsample);
+    public IEnumerable<DownsampleJoin> DownsampleJoins => Joins(downsample, conv2, bn2);
 
     // a downsample is torchvision's Sequential(conv, norm)
-    internal static IEnumerable<(Conv2d, FrozenBatchNorm2d)> Pair(Sequential? downsample) =>
-        downsample?.children().ToArray() is [Conv2d conv, FrozenBatchNorm2d norm] ? [(conv, norm)] : [];
+    internal static IEnumerable<DownsampleJoin> Joins(Sequential? downsample, Conv2d last, FrozenBatchNorm2d norm) =>
+        downsample?.children().ToArray() is [Conv2d conv, FrozenBatchNorm2d down] ? [new(conv, down, last, norm)] : [];
 
-    // the identity of a block that changes shape: its norm folded into the convolution where inference did so (the
-    // bias then added by cuDNN, no pass of its own), else the Sequential as before
-    internal static Tensor Downsample(Sequential? downsample, Tensor x) => downsample is null ? x
-        : Pair(downsample).Select(p => p.Item2.TryFolded(x, relu: false)).FirstOrDefault() ?? downsample.forward(x);
+    // the end of a block: ReLU(norm(last(y)) + identity), the identity x or its downsample; as one join where
+    // inference joined them (FoldedJoin), else the downsample's Sequential and the last convolution's own call
+    internal static Tensor Join(FrozenBatchNorm2d norm, Conv2d last, Tensor y, Tensor x, Sequential? downsample) =>
+        (downsample is null ? null : norm.TryJoined(y, x))
+        ?? norm.Convolve(last, y, relu: true, residual: downsample is null ? x : downsample.forward(x));
 
     public string EmitOnnx(IOnnxEmitter g, string input) =>
         EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);
@@ -94,12 +99,11 @@ sealed class Bottleneck : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
         using var scope = NewDisposeScope();
         var y = bn1.Convolve(conv1, x, relu: true);
         y = bn2.Convolve(conv2, y, relu: true);
-        var identity = BasicBlock.Downsample(downsample, x);
-        return bn3.Convolve(conv3, y, relu: true, residual: identity).MoveToOuterDisposeScope();
+        return BasicBlock.Join(bn3, conv3, y, x, downsample).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<(Conv2d, FrozenBatchNorm2d)> ConvNormPairs => [(conv1, bn1), (conv2, bn2), (conv3, bn3)];
-    public IEnumerable<(Conv2d, FrozenBatchNorm2d)> DownsamplePair => BasicBlock.Pair(downsample);
+    public IEnumerable<DownsampleJoin> DownsampleJoins => BasicBlock.Joins(downsample, conv3, bn3);
 
     public string EmitOnnx(IOnnxEmitter g, string input)
     {
@@ -119,6 +123,8 @@ public sealed class ResNetBody : FeatureBody
     readonly long[] channels;
 
     public override IEnumerable<nn.Module> Stem => [conv1, layer1];
+
+    const int PoolKernel = 3, PoolStride = 2, PoolPadding = 1;
 
     public ResNetBody(int[] layers, bool bottleneck, long groups = 1, long widthPerGroup = 64) : base("ResNet")
     {
@@ -144,7 +150,7 @@ public sealed class ResNetBody : FeatureBody
         }
         conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
         bn1 = new FrozenBatchNorm2d(64);
-        maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
+        maxpool = nn.MaxPool2d(PoolKernel, stride: PoolStride, padding: PoolPadding);
         layer1 = MakeLayer(64, layers[0], 1);
         layer2 = MakeLayer(128, layers[1], 2);
         layer3 = MakeLayer(256, layers[2], 2);
@@ -161,8 +167,7 @@ public sealed class ResNetBody : FeatureBody
     public override IEnumerable<(Conv2d Conv, FrozenBatchNorm2d Norm)> ConvNormPairs =>
         Blocks.SelectMany(b => b.ConvNormPairs).Where(p => p.Item1.groups == 1);
 
-    public override IEnumerable<(Conv2d Conv, FrozenBatchNorm2d Norm)> DownsamplePairs =>
-        Blocks.SelectMany(b => b.DownsamplePair);
+    public override IEnumerable<DownsampleJoin> DownsampleJoins => Blocks.SelectMany(b => b.DownsampleJoins);
 
     IEnumerable<IConvNormPairs> Blocks =>
         new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>();
@@ -170,13 +175,16 @@ public sealed class ResNetBody : FeatureBody
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = maxpool.forward(bn1.Apply(conv1.call(x), relu: true));
+        var y = Pool(bn1.Apply(conv1.call(x), relu: true));
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);
         var c5 = layer4.forward(c4);
         return [c3.MoveToOuterDisposeScope(), c4.MoveToOuterDisposeScope(), c5.MoveToOuterDisposeScope()];
     }
+
+    Tensor Pool(Tensor x) => Kernels.MaxPool && MaxPoolKernel.CanRun(x)
+        ? MaxPoolKernel.Run(x, PoolKernel, PoolStride, PoolPadding) : maxpool.forward(x);
 
     public override string[] EmitOnnx(IOnnxEmitter g, string input)
     {

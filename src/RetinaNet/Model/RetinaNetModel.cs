@@ -73,6 +73,7 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
     {
         Kernels = kernels;
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.Kernels = kernels;
+        foreach (var body in modules().OfType<FeatureBody>()) body.Kernels = kernels;
     }
 
     public int Classes => Config.Classes;
@@ -154,9 +155,12 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         if (!Kernels.FusedConvolutions || !Native.AtenOps.Available
             || parameters().FirstOrDefault()?.device_type != DeviceType.CUDA) return;
         foreach (var (_, fpn) in BackboneModules)
-            foreach (var (conv, norm) in fpn.Body.ConvNormPairs
-                .Concat(Kernels.FoldedDownsamples ? fpn.Body.DownsamplePairs : []))
-                norm.FoldInto(conv, dtype, channelsLast);
+        {
+            foreach (var (conv, norm) in fpn.Body.ConvNormPairs) norm.FoldInto(conv, dtype, channelsLast);
+            if (!Kernels.FoldedDownsamples) continue;
+            foreach (var join in fpn.Body.DownsampleJoins)
+                join.LastNorm.JoinDownsample(join.Last, join.Conv, join.Norm, dtype, channelsLast);
+        }
         fusedClassTower = FuseTower(classConvs, dtype, channelsLast);
         fusedBoxTower = FuseTower(boxConvs, dtype, channelsLast);
     }

@@ -79,21 +79,22 @@ public static unsafe class AtenOps
     /// gradient wanted (the fused operators have none). What this cannot rule out aborts the process instead of
     /// throwing: cuDNN finding no engine for a shape (or bf16 before compute capability 8.0), running out of
     /// memory.</summary>
-    public static bool CanFuse(Tensor input, Tensor weight, Tensor bias, Tensor? residual = null) =>
+    public static bool CanFuse(Tensor input, Tensor weight, Tensor? bias, Tensor? residual = null) =>
         Available && input.device_type == DeviceType.CUDA && input.dim() == 4 && weight.dim() == 4
         && input.dtype is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16
-        && weight.dtype == input.dtype && bias.dtype == input.dtype && SameDevice(input, weight)
-        && SameDevice(input, bias) && bias.dim() == 1 && bias.shape[0] == weight.shape[0]
+        && weight.dtype == input.dtype && SameDevice(input, weight)
+        && (bias is null || bias.dtype == input.dtype && SameDevice(input, bias) && bias.dim() == 1
+            && bias.shape[0] == weight.shape[0] && bias.storage_offset() == 0)
         && (residual is null || residual.dtype == input.dtype && SameDevice(input, residual))
         // tensor-core engines want channels in multiples of 8 (and aligned data): elsewhere cuDNN may find none
         && input.shape[1] % 8 == 0 && weight.shape[0] % 8 == 0
-        && input.storage_offset() == 0 && weight.storage_offset() == 0 && bias.storage_offset() == 0
+        && input.storage_offset() == 0 && weight.storage_offset() == 0
         && (residual is null || residual.storage_offset() == 0)
-        && !(is_grad_enabled() && (input.requires_grad || weight.requires_grad || bias.requires_grad
+        && !(is_grad_enabled() && (input.requires_grad || weight.requires_grad || bias is { requires_grad: true }
             || residual is { requires_grad: true }));
 
     /// <summary>ReLU(conv(input, weight) + bias) as one cuDNN call (<c>at::cudnn_convolution_relu</c>).</summary>
-    public static Tensor ConvolutionRelu(Tensor input, Tensor weight, Tensor bias, long[] stride, long[] padding,
+    public static Tensor ConvolutionRelu(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding,
         long[] dilation, long groups)
     {
         CheckShapes(input, weight, bias, stride, padding, dilation, groups);
@@ -112,7 +113,7 @@ public static unsafe class AtenOps
 
     /// <summary>ReLU(conv(input, weight) + residual + bias) as one cuDNN call (<c>at::cudnn_convolution_add_relu</c>,
     /// alpha 1); <paramref name="residual"/> has the output's shape.</summary>
-    public static Tensor ConvolutionAddRelu(Tensor input, Tensor weight, Tensor residual, Tensor bias, long[] stride,
+    public static Tensor ConvolutionAddRelu(Tensor input, Tensor weight, Tensor residual, Tensor? bias, long[] stride,
         long[] padding, long[] dilation, long groups)
     {
         CheckShapes(input, weight, bias, stride, padding, dilation, groups);

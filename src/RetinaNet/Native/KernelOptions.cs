@@ -25,6 +25,11 @@ public sealed record KernelOptions
     /// <summary>Decode's per-level top-k by <see cref="Inference.TopKKernel"/> instead of libtorch's topk.</summary>
     public bool TopK { get; init; } = true;
 
+    /// <summary>Decode of channels-last bf16/fp16 head outputs (what `infer` runs on a GPU): the class logits copied to
+    /// NCHW by <see cref="Inference.NchwCopyKernel"/> instead of libtorch's strided copy, the box values gathered where
+    /// they lie instead of copied. The same candidates. Off until measured on a GPU (bench/NOTES.md).</summary>
+    public bool ChannelsLastDecode { get; init; }
+
     /// <summary>Training's anchor matching by <see cref="Boxes.AssignKernel"/> instead of the tensor ops of
     /// <see cref="Boxes.TargetAssigner"/>.</summary>
     public bool Assign { get; init; } = true;
@@ -49,9 +54,14 @@ public sealed record KernelOptions
     public bool FusedConvolutions { get; init; } = true;
 
     /// <summary>With <see cref="FusedConvolutions"/>: each residual block's downsample norm folded into its 1×1
-    /// convolution too, which cuDNN then runs with the bias in its epilogue instead of the convolution and libtorch's
-    /// addcmul over the output. Off: written and CPU-tested, not yet measured on a GPU (bench/NOTES.md).</summary>
+    /// convolution, its shift into the bias of the block's last fused call (<see cref="Model.FoldedJoin"/>), instead
+    /// of the downsample's convolution and libtorch's addcmul over its output. Off until measured on a GPU
+    /// (bench/NOTES.md).</summary>
     public bool FoldedDownsamples { get; init; }
+
+    /// <summary>The stem's max pooling of NHWC bf16/fp16 activations by <see cref="Model.MaxPoolKernel"/> instead of
+    /// libtorch's. Off until measured on a GPU (bench/NOTES.md).</summary>
+    public bool MaxPool { get; init; }
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>

@@ -100,6 +100,51 @@ public class KernelTests
         }
     }
 
+    /// <summary>The NCHW copy kernel against libtorch's contiguous copy of the same channels-last values: equal bits,
+    /// with channel and pixel counts off the 32×32 tiles.</summary>
+    [GpuTheory]
+    [InlineData(ScalarType.BFloat16, 2, 720, 13, 19)]
+    [InlineData(ScalarType.Float16, 3, 36, 5, 7)]
+    [InlineData(ScalarType.BFloat16, 1, 8, 1, 1)]
+    public void NchwCopyKernelEqualsLibtorchsContiguousCopy(ScalarType dtype, int b, int c, int h, int w)
+    {
+        using var scope = NewDisposeScope();
+        var x = Layouts.NhwcCopy(randn(b, c, h, w, generator: new Generator(9)).to(dtype).cuda());
+        var ours = NchwCopyKernel.Run(x);
+        Assert.True(ours.is_contiguous());
+        Assert.Equal(x.shape, ours.shape);
+        var expected = x.contiguous();
+        // float32 holds every bf16/fp16 value exactly
+        Assert.True(ours.to(ScalarType.Float32).eq(expected.to(ScalarType.Float32)).all().item<bool>(), "same values");
+    }
+
+    /// <summary>Decode of channels-last head outputs read where they lie gives the candidates of the same outputs
+    /// copied to NCHW, exactly (boxes gathered from the channels-last box values too).</summary>
+    [GpuFact]
+    public void DecodeOfChannelsLastHeadsReadInPlaceEqualsTheCopiedOnes()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(31);
+        const int classes = 8, anchors = 9;
+        long[][] sizes = [[24, 40], [12, 20], [6, 10]];
+        var cls = sizes.Select(s => ((randn(2, anchors * classes, s[0], s[1], generator: g) * Of(3)).round() / Of(3))
+            .to(ScalarType.BFloat16).cuda()).ToArray();
+        var box = sizes.Select(s => (randn(2, anchors * 4, s[0], s[1], generator: g) * Of(0.2))
+            .to(ScalarType.BFloat16).cuda()).ToArray();
+        using var generator = new RetinaNet.Boxes.AnchorGenerator(new RetinaNet.Boxes.AnchorConfig());
+        var anchorSet = generator.For(192, 320, sizes.Select(s => (s[0], s[1])).ToArray(), cls[0].device);
+        var config = new InferenceConfig { ScoreThreshold = 0.05, TopN = 500 };
+        using var copied = Postprocess.Decode(new HeadOutputs(cls, box), anchorSet, classes, config, (320, 192),
+            KernelOptions.Default with { ChannelsLastDecode = false });
+        using var inPlace = Postprocess.Decode(new HeadOutputs(cls.Select(Layouts.NhwcCopy).ToArray(),
+            box.Select(Layouts.NhwcCopy).ToArray()), anchorSet, classes, config, (320, 192),
+            KernelOptions.Default with { ChannelsLastDecode = true });
+        Assert.True(copied.Scores.eq(inPlace.Scores).all().item<bool>(), "scores");
+        Assert.True(copied.Classes.eq(inPlace.Classes).all().item<bool>(), "classes");
+        Assert.True(copied.Boxes.eq(inPlace.Boxes).all().item<bool>(), "boxes");
+        Assert.True(copied.Valid.eq(inPlace.Valid).all().item<bool>(), "valid");
+    }
+
     static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
     [GpuTheory]
@@ -268,7 +313,7 @@ public class KernelTests
         foreach (var h in hooks) h.remove();
         int pairs = model.BackboneModules.Sum(b => b.Backbone.Body.ConvNormPairs.Count());
         Assert.True(pairs > 0);
-        int downsamples = model.BackboneModules.Sum(b => b.Backbone.Body.DownsamplePairs.Count());
+        int downsamples = model.BackboneModules.Sum(b => b.Backbone.Body.DownsampleJoins.Count());
         // the stem ran as a module, and the downsamples where they were not folded: the rest ran fused
         Assert.Equal(1 + (foldedDownsamples ? 0 : downsamples), convCalls);
         Assert.Equal(bodyConvs.Count, 1 + pairs + downsamples);
@@ -304,6 +349,34 @@ public class KernelTests
             var (ours, theirs) = (RelativeError(outputs[i], float32[i]), RelativeError(expected[i], float32[i]));
             Assert.True(ours <= 2 * theirs + 2e-3, $"head output {i}: {ours} from float32, libtorch's bf16 {theirs}");
         }
+    }
+
+    /// <summary>The max-pool kernel against libtorch's max_pool2d on the same NHWC input: exactly the same values
+    /// (a max is exact), at the image border (the padding skipped) and where a window holds a NaN or only
+    /// -inf.</summary>
+    [GpuTheory]
+    [InlineData(ScalarType.BFloat16, 3, 2, 1, 17, 30)] // the stem's pooling, odd sizes
+    [InlineData(ScalarType.Float16, 3, 2, 1, 8, 9)]
+    [InlineData(ScalarType.BFloat16, 2, 2, 0, 12, 7)]
+    [InlineData(ScalarType.BFloat16, 3, 1, 1, 5, 6)]
+    public void MaxPoolKernelEqualsLibtorchsMaxPool(ScalarType dtype, int kernel, int stride, int padding, int h, int w)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(23);
+        var x = randn(3, 24, h, w, generator: g);
+        x[0, 3, 1, 2] = tensor(float.NaN);
+        x[1, 5, 0, 0] = tensor(float.NegativeInfinity);
+        x[2, 8] = tensor(float.NegativeInfinity); // whole windows of -inf
+        var input = Layouts.NhwcCopy(x.to(dtype).cuda());
+        var ours = MaxPoolKernel.Run(input, kernel, stride, padding);
+        var expected = nn.functional.max_pool2d(input, kernel, stride, padding);
+        Assert.Equal(expected.shape, ours.shape);
+        Assert.True(Layouts.IsDenseNhwc(ours));
+        var a = ours.to(ScalarType.Float32).cpu().contiguous();
+        var b = expected.to(ScalarType.Float32).cpu().contiguous();
+        Assert.True(a.isnan().eq(b.isnan()).all().item<bool>(), "NaN where libtorch's pooling has NaN");
+        Assert.True(a.nan_to_num(0).eq(b.nan_to_num(0)).all().item<bool>(), "the values equal libtorch's");
+        Assert.True(b.isnan().any().item<bool>() && b.isinf().any().item<bool>(), "the test has its NaN and -inf");
     }
 
     [GpuTheory]

@@ -56,12 +56,15 @@ public class NormFoldingTests
         int downsamples)
     {
         using var body = new ResNetBody(layers, bottleneck, groups, widthPerGroup: groups == 1 ? 64 : 4);
-        var down = body.DownsamplePairs.ToList();
+        var down = body.DownsampleJoins.ToList();
         Assert.Equal(downsamples, down.Count);
         Assert.All(down, p => Assert.Equal([1L, 1L], p.Conv.kernel_size));
         var pairs = body.ConvNormPairs.ToList();
         Assert.Equal(expected, pairs.Count);
-        Assert.Empty(pairs.Intersect(down));
+        Assert.Empty(pairs.Intersect(down.Select(d => (d.Conv, d.Norm))));
+        // a downsample joins its block's last convolution, one of the pairs
+        Assert.All(down, d => Assert.Contains((d.Last, d.LastNorm), pairs));
+        Assert.Equal(downsamples, down.Select(d => d.Last).Distinct().Count());
         Assert.All(pairs, p => Assert.Equal(1, p.Conv.groups));
         Assert.All(pairs, p => Assert.NotEqual(3, p.Conv.in_channels));
     }

@@ -1,0 +1,31 @@
+using RetinaNet.Model;
+using RetinaNet.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RetinaNet.Inference;
+
+/// <summary>A contiguous NCHW copy of channels-last bf16/fp16 values (the class logits decode reads in NCHW order),
+/// transposed through shared-memory tiles. libtorch's copy of the permuted view reads one strided value per thread and
+/// was one of the larger passes of a batch-8 call (bench/NOTES.md).</summary>
+public static class NchwCopyKernel
+{
+    static readonly string Source = CudaSource.Load("NchwCopyKernel.cu");
+
+    public static bool CanRun(Tensor x) =>
+        x.device_type == DeviceType.CUDA && x.dtype is ScalarType.BFloat16 or ScalarType.Float16
+        && Layouts.IsDenseNhwc(x) && x.storage_offset() == 0 && x.shape[0] <= 65535 && CudaKernels.Available;
+
+    /// <summary>x [B, C, H, W] (dense channels-last) as a new contiguous tensor of the same values.</summary>
+    public static Tensor Run(Tensor x)
+    {
+        if (!CanRun(x)) throw new ArgumentException("takes dense channels-last bf16/fp16 values on a GPU");
+        long batch = x.shape[0], channels = x.shape[1], hw = x.shape[2] * x.shape[3];
+        var output = empty(x.shape, x.dtype, x.device);
+        if (output.numel() == 0) return output;
+        int device = x.device.index < 0 ? 0 : x.device.index;
+        CudaKernels.Get(Source, "nchw_copy16", device).Launch(
+            ((int)((hw + 31) / 32), (int)((channels + 31) / 32), (int)batch), (32, 8), 0, x, output, (int)channels, hw);
+        return output;
+    }
+}
