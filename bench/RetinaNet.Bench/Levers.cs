@@ -3,17 +3,18 @@ using RetinaNet.Native;
 namespace RetinaNet.Bench;
 
 /// <summary>The kernel levers every model bench takes, each measured against its absence in one call:
-/// --fused-conv and --shared-capture-stream (on by default, as the product), --folded-downsamples,
-/// --maxpool-kernel and --nhwc-decode (off until measured).</summary>
+/// --fused-conv, --shared-capture-stream, --folded-downsamples, --maxpool-kernel and --nhwc-decode, each by
+/// default as the product runs it.</summary>
 static class Levers
 {
     public static KernelOptions Apply(KernelOptions options, Func<string, string, string> opt) => options with
     {
         FusedConvolutions = options.FusedConvolutions && opt("fused-conv", "true") == "true",
         SharedCaptureStream = opt("shared-capture-stream", "true") == "true",
-        FoldedDownsamples = opt("folded-downsamples", "false") == "true",
-        MaxPool = options.AffineRelu && opt("maxpool-kernel", "false") == "true",
-        ChannelsLastDecode = options.TopK && opt("nhwc-decode", "false") == "true",
+        FoldedDownsamples = opt("folded-downsamples", Bool(KernelOptions.Default.FoldedDownsamples)) == "true",
+        MaxPool = options.AffineRelu && opt("maxpool-kernel", Bool(KernelOptions.Default.MaxPool)) == "true",
+        ChannelsLastDecode = options.TopK
+            && opt("nhwc-decode", Bool(KernelOptions.Default.ChannelsLastDecode)) == "true",
     };
 
     /// <summary>Which levers ran, as JSON members after a comma (on every line a bench prints).</summary>

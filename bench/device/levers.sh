@@ -12,12 +12,7 @@ R="bash .device/on-device.sh"; D=.devdata; O=${OUT:-/tmp/out}; mkdir -p "$O"
 ITERS=${1:-1500}
 NONE="--folded-downsamples false --maxpool-kernel false --nhwc-decode false"
 ALL="--folded-downsamples true --maxpool-kernel true --nhwc-decode true"
-{ nvidia-smi --query-gpu=name --format=csv,noheader; echo "cores $(nproc)"; date -u; } | tee "$O/machine.txt"
-$R train /tmp/bccd.pth --backbone ResNet18FPN --classes 3 --batch 8 --jitter 480 480 --resize 480 --iters $ITERS \
-  --milestones $((ITERS*2/3)) $((ITERS*13/15)) --warmup $((ITERS/5)) --lr 0.0025 --seed 0 \
-  --annotations $D/bccd/annotations/train.json --images $D/bccd/images \
-  --backbone-weights $D/resnet18-imagenet-fp16.safetensors > "$O/train.log" 2>&1
-tail -1 "$O/train.log"
+bash bench/device/train_bccd.sh $ITERS
 for precision in fp32 bf16; do
   for levers in "$NONE" "$ALL"; do
     $R e2e --mode eval --model /tmp/bccd.pth --images $D/bccd/images --annotations $D/bccd/annotations/val.json \

@@ -15,7 +15,8 @@ public sealed record KernelOptions
     public static KernelOptions None { get; } = new()
     {
         Nms = false, TopK = false, Assign = false, FusedLosses = false, AffineRelu = false,
-        AffineReluInTraining = false, FusedConvolutions = false,
+        AffineReluInTraining = false, FusedConvolutions = false, FoldedDownsamples = false, MaxPool = false,
+        ChannelsLastDecode = false,
     };
 
     /// <summary>Class-aware NMS by <see cref="Boxes.NmsKernel"/> instead of the tensor ops of
@@ -27,8 +28,8 @@ public sealed record KernelOptions
 
     /// <summary>Decode of channels-last bf16/fp16 head outputs (what `infer` runs on a GPU): the class logits copied to
     /// NCHW by <see cref="Inference.NchwCopyKernel"/> instead of libtorch's strided copy, the box values gathered where
-    /// they lie instead of copied. The same candidates. Off until measured on a GPU (bench/NOTES.md).</summary>
-    public bool ChannelsLastDecode { get; init; }
+    /// they lie instead of copied. The same candidates (bench/NOTES.md).</summary>
+    public bool ChannelsLastDecode { get; init; } = true;
 
     /// <summary>Training's anchor matching by <see cref="Boxes.AssignKernel"/> instead of the tensor ops of
     /// <see cref="Boxes.TargetAssigner"/>.</summary>
@@ -55,13 +56,12 @@ public sealed record KernelOptions
 
     /// <summary>With <see cref="FusedConvolutions"/>: each residual block's downsample norm folded into its 1×1
     /// convolution, its shift into the bias of the block's last fused call (<see cref="Model.FoldedJoin"/>), instead
-    /// of the downsample's convolution and libtorch's addcmul over its output. Off until measured on a GPU
-    /// (bench/NOTES.md).</summary>
-    public bool FoldedDownsamples { get; init; }
+    /// of the downsample's convolution and libtorch's addcmul over its output.</summary>
+    public bool FoldedDownsamples { get; init; } = true;
 
     /// <summary>The stem's max pooling of NHWC bf16/fp16 activations by <see cref="Model.MaxPoolKernel"/> instead of
-    /// libtorch's. Off until measured on a GPU (bench/NOTES.md).</summary>
-    public bool MaxPool { get; init; }
+    /// libtorch's (bench/NOTES.md).</summary>
+    public bool MaxPool { get; init; } = true;
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>

@@ -105,7 +105,7 @@ public class KernelTests
     [GpuTheory]
     [InlineData(ScalarType.BFloat16, 2, 720, 13, 19)]
     [InlineData(ScalarType.Float16, 3, 36, 5, 7)]
-    [InlineData(ScalarType.BFloat16, 1, 8, 1, 1)]
+    [InlineData(ScalarType.BFloat16, 1, 8, 2, 3)] // a P7-sized map (1×1 has no layout to tell: decode copies it)
     public void NchwCopyKernelEqualsLibtorchsContiguousCopy(ScalarType dtype, int b, int c, int h, int w)
     {
         using var scope = NewDisposeScope();
