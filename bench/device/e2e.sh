@@ -54,6 +54,7 @@ if [[ -n "${AB:-}" ]]; then
   for i in 1 2; do e2e --batch 1 --new-shape-pixels 0; e2e --batch 1; done
   e2e --batch 1 --graphs true --new-shape-pixels 0; e2e --batch 1 --graphs true; e2e --batch 8 --graphs true
 fi
+peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 if [[ -n "${LEVERS:-}" ]]; then
   # the sixth session's levers in infer's folder loop (bench/device/levers.sh has the model alone): none against all,
   # in turn with the peer, at batch 8 and at batch 1 with CUDA graphs (the kernel cache filled by a first run)
@@ -62,15 +63,12 @@ if [[ -n "${LEVERS:-}" ]]; then
   e2e --batch 8 > /dev/null
   for i in 1 2; do
     e2e --batch 8 $NONE; e2e --batch 8 $ALL
-    timeout 300 python3 bench/peer_folder.py --images $F --amp --batch 8 --workers 8 2>>"$O/peer.err" \
-      | tee -a "$O/peer.jsonl"
+    peer --batch 8 --workers 8
   done
   for i in 1 2; do e2e --batch 1 --graphs true $NONE; e2e --batch 1 --graphs true $ALL; done
-  timeout 300 python3 bench/peer_folder.py --images $F --amp --batch 1 --workers 8 2>>"$O/peer.err" \
-    | tee -a "$O/peer.jsonl"
+  peer --batch 1 --workers 8
   exit
 fi
-peer() { timeout 300 python3 bench/peer_folder.py --images $F --amp "$@" 2>>"$O/peer.err" | tee -a "$O/peer.jsonl"; }
 # the command a user runs, timed from outside; the app called directly (on-device.sh spends seconds importing torch
 # to find its libraries)
 torch_lib=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__) + "/lib")')

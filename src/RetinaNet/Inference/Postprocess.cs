@@ -27,8 +27,7 @@ public static class Postprocess
         var valid = new List<Tensor>();
         bool rotated = anchors.CornersPerLevel is not null;
         int values = rotated ? 6 : 4; // box head outputs per anchor
-        using Scalar threshold = config.ScoreThreshold.ToScalar(), classCount = classes.ToScalar(),
-            valueCount = values.ToScalar();
+        using Scalar threshold = config.ScoreThreshold.ToScalar(), classCount = classes.ToScalar();
         for (int level = 0; level < heads.ClassLogits.Length; level++)
         {
             var cls = heads.ClassLogits[level];

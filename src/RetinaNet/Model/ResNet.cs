@@ -56,8 +56,7 @@ sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable<string>, IC
     // the end of a block: ReLU(norm(last(y)) + identity), the identity x or its downsample; as one join where
     // inference joined them (FoldedJoin), else the downsample's Sequential and the last convolution's own call
     internal static Tensor Join(FrozenBatchNorm2d norm, Conv2d last, Tensor y, Tensor x, Sequential? downsample) =>
-        (downsample is null ? null : norm.TryJoined(y, x))
-        ?? norm.Convolve(last, y, relu: true, residual: downsample is null ? x : downsample.forward(x));
+        norm.TryJoined(y, x) ?? norm.Convolve(last, y, relu: true, residual: downsample?.forward(x) ?? x);
 
     public string EmitOnnx(IOnnxEmitter g, string input) =>
         EmitJoin(g, this, g.Conv(g.Relu(g.Conv(input, conv1, bn1)), conv2, bn2), input, downsample);
