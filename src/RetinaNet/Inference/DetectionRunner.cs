@@ -89,12 +89,24 @@ public sealed class DetectionRunner : IDetector
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        using var batch = DeviceBatch.From(host, device);
         using var autocast = mixedPrecision is ScalarType dtype && weights == ScalarType.Float32
             ? Autocast.Enable(device.type, dtype) : null;
-        var images = channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
+        var images = Images(host);
         using var kept = graphs?.Run(images) ?? Eager(images);
         return use(kept);
+    }
+
+    /// <summary>The batch as the model takes it: in its weights' dtype and layout; for a channels-last model on a GPU
+    /// in one pass of <see cref="InputKernel"/> where it runs (the same values as <see cref="DeviceBatch.From"/>'s).</summary>
+    Tensor Images(HostBatch host)
+    {
+        if (channelsLast && model.Kernels.InputKernel && !host.HasColor)
+        {
+            var pixels = host.Pixels.to(device, non_blocking: true);
+            if (InputKernel.CanRun(pixels, weights)) return InputKernel.Run(pixels, host.Sizes, weights);
+        }
+        using var batch = DeviceBatch.From(host, device);
+        return channelsLast ? Layouts.NhwcCopy(batch.Images.to(weights)) : batch.Images.to(weights);
     }
 
     sealed class Owned(Tensor rows, CudaEvent copied) : IDisposable
@@ -111,7 +123,7 @@ public sealed class DetectionRunner : IDetector
     /// <summary>Forward and per-level decode: every step before NMS.</summary>
     Candidates Candidates(Tensor images)
     {
-        using var heads = model.forward(images);
+        using var heads = model.Forward(images, deferClassBias: model.Kernels.ClassBiasInCopy);
         var levels = anchors.For(images.shape[2], images.shape[3], heads);
         return Postprocess.Decode(heads, levels, model.Config.Classes, model.Config.Inference,
             (images.shape[3], images.shape[2]), model.Kernels);

@@ -36,7 +36,10 @@ public static class Postprocess
             // channels-last logits copied to NCHW by our kernel, the box values read where they lie
             bool inPlace = (kernels ?? KernelOptions.Default).ChannelsLastDecode && NchwCopyKernel.CanRun(cls)
                 && Layouts.IsDenseNhwc(heads.BoxDeltas[level]);
-            var logits = (inPlace ? NchwCopyKernel.Run(cls) : cls).reshape(batch, -1); // ((a*C + c)*H + y)*W + x
+            // a deferred class bias is added here, by the copy or as the head would have added it
+            var logits = (inPlace ? NchwCopyKernel.Run(cls, heads.ClassBias)
+                : heads.ClassBias is { } bias ? cls.Plus(bias.view(1, -1, 1, 1)) : cls)
+                .reshape(batch, -1); // ((a*C + c)*H + y)*W + x
             int k = (int)Math.Min(config.TopN, logits.shape[1]);
             var (topLogits, index) = TopK(logits, k, kernels);
             var top = topLogits.to(ScalarType.Float32).sigmoid();

@@ -9,10 +9,11 @@ namespace RetinaNet.Inference;
 /// among the values that still tie with the k-th on the bits fixed so far, until the k-th largest value itself is
 /// known; then the values above it and the first of those equal to it (lowest index first, so the result is
 /// deterministic) are written out in index order and sorted. For P3's 11 M logits per image this replaces
-/// a selection that libtorch's top-k does in many more passes.</summary>
+/// a selection that libtorch's top-k does in many more passes. Each thread reads 16 consecutive values (16-byte loads
+/// where the row allows), and a chunk with nothing to write skips the last pass (bench/NOTES.md).</summary>
 public static class TopKKernel
 {
-    const int Chunk = 4096, Threads = 256;
+    const int Chunk = 4096, Threads = 256, Bins = 256;
 
     public static bool CanRun(Tensor x) =>
         x.device_type == DeviceType.CUDA && x.dim() == 2 && x.is_contiguous() && x.shape[1] <= int.MaxValue
@@ -35,27 +36,36 @@ public static class TopKKernel
         var prefix = zeros(rows, dtype: ScalarType.Int32, device: x.device);
         using var wanted = k.ToScalar();
         var remaining = full(rows, wanted, dtype: ScalarType.Int32, device: x.device);
-        var hist = zeros(shifts.Length, rows, 256, dtype: ScalarType.Int32, device: x.device);
+        var hist = zeros(shifts.Length, rows, Bins, dtype: ScalarType.Int32, device: x.device);
         var histogram = CudaKernels.Get(Source, $"topk_histogram_{type}", device);
         var choose = CudaKernels.Get(Source, "topk_choose", device);
+        int aligned = Aligned(x) ? 1 : 0;
         for (int pass = 0; pass < shifts.Length; pass++)
         {
             var h = hist[pass];
-            histogram.Launch((chunks, (int)rows), Threads, 0, x, n, prefix, shifts[pass], h);
-            choose.Launch((int)rows, 1, 0, h, prefix, remaining, shifts[pass]);
+            histogram.Launch((chunks, (int)rows), Threads, 0, x, n, aligned, prefix, shifts[pass], h);
+            choose.Launch((int)rows, Bins, 0, h, prefix, remaining, shifts[pass]);
         }
         var above = empty(rows, chunks, dtype: ScalarType.Int32, device: x.device);
         var equal = empty(rows, chunks, dtype: ScalarType.Int32, device: x.device);
-        CudaKernels.Get(Source, $"topk_count_{type}", device).Launch((chunks, (int)rows), Threads, 0, x, n, prefix,
-            chunks, above, equal);
+        CudaKernels.Get(Source, $"topk_count_{type}", device).Launch((chunks, (int)rows), Threads, 0, x, n, aligned,
+            prefix, chunks, above, equal);
         var aboveBefore = (above.cumsum(1, type: ScalarType.Int32) - above).contiguous();
         var equalBefore = (equal.cumsum(1, type: ScalarType.Int32) - equal).contiguous();
         var values = empty(rows, k, dtype: ScalarType.Float32, device: x.device);
         var indices = empty(rows, k, dtype: ScalarType.Int64, device: x.device);
         CudaKernels.Get(Source, $"topk_collect_{type}", device).Launch((chunks, (int)rows), Threads, 0,
-            x, n, prefix, remaining, k, chunks, aboveBefore, equalBefore, values, indices);
+            x, n, aligned, prefix, remaining, k, chunks, above, equal, aboveBefore, equalBefore, values, indices);
         // collected in index order: a stable descending sort leaves ties by lower index
         var (sortedValues, order) = values.sort(dim: 1, descending: true, stable: true);
         return (sortedValues.MoveToOuterDisposeScope(), indices.gather(1, order).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Whether every row starts on a 16-byte boundary, so its runs of 16 values load 16 bytes at a
+    /// time.</summary>
+    static bool Aligned(Tensor x)
+    {
+        long size = x.element_size();
+        return x.shape[1] * size % 16 == 0 && (long)TensorMemory.DataPointer(x) % 16 == 0;
     }
 }

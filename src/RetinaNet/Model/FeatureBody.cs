@@ -30,6 +30,11 @@ public abstract class FeatureBody : nn.Module<Tensor, Tensor[]>, IOnnxExportable
     /// join (<see cref="FoldedJoin"/>, <see cref="Native.KernelOptions.FoldedDownsamples"/>).</summary>
     public virtual IEnumerable<DownsampleJoin> DownsampleJoins => [];
 
+    /// <summary>For an inference-only model on a GPU: prepares the stem to run as one fused call where the body has
+    /// such a form (<see cref="SpaceToDepthStem"/>), in <paramref name="dtype"/> and channels-last; drops it
+    /// otherwise.</summary>
+    public virtual void PrepareStem(ScalarType dtype, bool channelsLast) { }
+
     /// <summary>C3, C4, C5 as ONNX values, as <c>forward</c> computes them.</summary>
     public abstract string[] EmitOnnx(IOnnxEmitter g, string input);
 }

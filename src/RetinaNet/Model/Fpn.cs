@@ -43,8 +43,8 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
         using var scope = NewDisposeScope();
         var c = features.forward(x);
         var p5 = lateral5.call(c[2]);
-        var p4 = lateral4.call(c[1]).Plus_(UpsampleTo(p5, c[1]));
-        var p3 = lateral3.call(c[0]).Plus_(UpsampleTo(p4, c[0]));
+        var p4 = TopDown(lateral4, c[1], p5);
+        var p3 = TopDown(lateral3, c[0], p4);
         var p6 = pyramid6.call(c[2]);
         var p7 = pyramid7.call(nn.functional.relu(p6));
         Tensor[] levels = [smooth3.call(p3), smooth4.call(p4), smooth5.call(p5), p6, p7];
@@ -62,6 +62,25 @@ public sealed class Fpn : nn.Module<Tensor, Tensor[]>, IOnnxExportable<string[]>
         var p6 = g.Conv(c[2], pyramid6);
         var p7 = g.Conv(g.Relu(p6, $"{path}.p6.relu"), pyramid7);
         return [g.Conv(p3, smooth3), g.Conv(p4, smooth4), g.Conv(p5, smooth5), p6, p7];
+    }
+
+    /// <summary>For a model that only runs inference from here on: whether the top-down sums run as one pass each on
+    /// a GPU (<see cref="FpnMergeKernel"/>, <see cref="Native.KernelOptions.FpnMerge"/>); it bypasses the lateral
+    /// convolutions' module calls (and their hooks), so only a prepared model takes it.</summary>
+    public bool MergeKernel { get; internal set; }
+
+    // lateral(fine) + the coarser level upsampled to it
+    Tensor TopDown(Conv2d lateral, Tensor fine, Tensor coarse)
+    {
+        if (MergeKernel && lateral.bias is { } bias && fine.device_type == DeviceType.CUDA
+            && Layouts.IsDenseNhwc(fine) && fine.dtype == bias.dtype)
+        {
+            var merged = nn.functional.conv2d(fine, lateral.weight!, null, lateral.stride, lateral.padding,
+                lateral.dilation);
+            if (FpnMergeKernel.CanRun(merged, bias, coarse)) return FpnMergeKernel.RunInPlace(merged, bias, coarse);
+            return merged.Plus_(bias.view(1, -1, 1, 1)).Plus_(UpsampleTo(coarse, fine)); // as the module adds it
+        }
+        return lateral.call(fine).Plus_(UpsampleTo(coarse, fine));
     }
 
     // Nearest 2x upsampling (ODTK: interpolate(scale_factor=2)), sized to the finer map so odd sizes still add up.

@@ -27,21 +27,36 @@ sealed class FusedConvolution : IDisposable
     /// <paramref name="extraBias"/> (float64) added to the bias, or with no bias at all.</summary>
     public FusedConvolution(Conv2d conv, FrozenBatchNorm2d? norm, ScalarType? dtype, bool channelsLast,
         Tensor? extraBias = null, bool withBias = true)
+        : this(Folded(conv, norm, extraBias), conv.stride, conv.padding!, conv.dilation, dtype ?? conv.weight!.dtype,
+            channelsLast, withBias)
+    {
+    }
+
+    /// <summary>A convolution of already folded float64 <paramref name="folded"/> weight and bias (disposed here),
+    /// stored in <paramref name="dtype"/>.</summary>
+    public FusedConvolution((Tensor Weight, Tensor Bias) folded, long[] stride, long[] padding, long[] dilation,
+        ScalarType dtype, bool channelsLast, bool withBias = true)
+    {
+        (this.stride, this.padding, this.dilation, groups) = (stride, padding, dilation, 1);
+        this.channelsLast = channelsLast;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var w = folded.Weight.to(dtype);
+        weight = (channelsLast ? Layouts.NhwcCopy(w) : w.contiguous()).DetachFromDisposeScope();
+        bias = withBias ? folded.Bias.to(dtype).DetachFromDisposeScope() : null;
+        folded.Weight.Dispose();
+        folded.Bias.Dispose();
+    }
+
+    static (Tensor Weight, Tensor Bias) Folded(Conv2d conv, FrozenBatchNorm2d? norm, Tensor? extraBias)
     {
         if (conv.padding is null) throw new ArgumentException("only a convolution with explicit padding is fused");
         // cuDNN's fused engines may have none for grouped convolutions (ResNeXt), and a missing engine aborts the
         // process (AtenOps)
         if (conv.groups != 1) throw new ArgumentException("a grouped convolution is not fused");
-        (stride, padding, dilation, groups) = (conv.stride, conv.padding, conv.dilation, conv.groups);
-        this.channelsLast = channelsLast;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         var (w, b) = FrozenBatchNorm2d.Fold(conv, norm);
-        if (extraBias is not null) b = b.Plus(extraBias);
-        var type = dtype ?? conv.weight!.dtype;
-        w = w.to(type);
-        weight = (channelsLast ? Layouts.NhwcCopy(w) : w.contiguous()).DetachFromDisposeScope();
-        bias = withBias ? b.to(type).DetachFromDisposeScope() : null;
+        if (extraBias is null) return (w, b);
+        using (b) return (w, b.Plus(extraBias));
     }
 
     /// <summary>ReLU(conv(x) + bias (+ residual)) by cuDNN's fused call, or without <paramref name="relu"/> (and

@@ -120,6 +120,7 @@ public sealed class ResNetBody : FeatureBody
     readonly MaxPool2d maxpool;
     readonly Sequential layer1, layer2, layer3, layer4;
     readonly long[] channels;
+    SpaceToDepthStem? packedStem;
 
     public override IEnumerable<nn.Module> Stem => [conv1, layer1];
 
@@ -171,10 +172,25 @@ public sealed class ResNetBody : FeatureBody
     IEnumerable<IConvNormPairs> Blocks =>
         new[] { layer1, layer2, layer3, layer4 }.SelectMany(l => l.children()).OfType<IConvNormPairs>();
 
+    public override void PrepareStem(ScalarType dtype, bool channelsLast)
+    {
+        packedStem?.Dispose();
+        packedStem = Kernels.SpaceToDepthStem && channelsLast && dtype is ScalarType.BFloat16 or ScalarType.Float16
+            && SpaceToDepthStem.Fits(conv1) ? new SpaceToDepthStem(conv1, bn1, dtype) : null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) packedStem?.Dispose();
+        base.Dispose(disposing);
+    }
+
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = Pool(bn1.Apply(conv1.call(x), relu: true));
+        // the packed stem holds the norm as it was folded: a calibrating norm takes the module path
+        var stem = (bn1.Calibrating ? null : packedStem?.TryRun(x)) ?? bn1.Apply(conv1.call(x), relu: true);
+        var y = Pool(stem);
         y = layer1.forward(y);
         var c3 = layer2.forward(y);
         var c4 = layer3.forward(c3);

@@ -6,8 +6,10 @@ using static TorchSharp.torch;
 namespace RetinaNet.Model;
 
 /// <summary>Raw head outputs per pyramid level: classification logits [B, A*C, H, W] (channel a*C + c)
-/// and box deltas [B, A*K, H, W] (channel a*K + k; K = 4, or 6 for rotated boxes), ODTK's layout.</summary>
-public sealed record HeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas) : IDisposable
+/// and box deltas [B, A*K, H, W] (channel a*K + k; K = 4, or 6 for rotated boxes), ODTK's layout. Where
+/// <c>ClassBias</c> is set (<see cref="RetinaNetModel.Forward"/> asked to defer it), the logits still lack that
+/// per-channel bias [A*C], which their reader adds; it is the class head's own parameter, not owned here.</summary>
+public sealed record HeadOutputs(Tensor[] ClassLogits, Tensor[] BoxDeltas, Tensor? ClassBias = null) : IDisposable
 {
     public void Dispose()
     {
@@ -152,8 +154,14 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         foreach (var norm in modules().OfType<FrozenBatchNorm2d>()) norm.CacheAffine();
         DropFusedTowers();
         // the fused calls run on a GPU only: elsewhere their copies of the weights would be memory for nothing
-        if (!Kernels.FusedConvolutions || !Native.AtenOps.Available
-            || parameters().FirstOrDefault()?.device_type != DeviceType.CUDA) return;
+        bool fuse = Kernels.FusedConvolutions && Native.AtenOps.Available
+            && parameters().FirstOrDefault()?.device_type == DeviceType.CUDA;
+        foreach (var (_, fpn) in BackboneModules)
+        {
+            fpn.Body.PrepareStem(dtype ?? parameters().First().dtype, channelsLast && fuse);
+            fpn.MergeKernel = Kernels.FpnMerge && channelsLast && fuse;
+        }
+        if (!fuse) return;
         foreach (var (_, fpn) in BackboneModules)
         {
             foreach (var (conv, norm) in fpn.Body.ConvNormPairs) norm.FoldInto(conv, dtype, channelsLast);
@@ -262,26 +270,36 @@ public sealed class RetinaNetModel : nn.Module<Tensor, HeadOutputs>,
         return BackboneModules.SelectMany(b => b.Backbone.forward(images)).ToArray();
     }
 
-    public override HeadOutputs forward(Tensor images)
+    public override HeadOutputs forward(Tensor images) => Forward(images, deferClassBias: false);
+
+    /// <summary><see cref="forward"/>; with <paramref name="deferClassBias"/>, in a model whose class tower is fused
+    /// (<see cref="PrepareForInference"/>), the class head's last convolution runs without its bias and the outputs
+    /// carry it (<see cref="HeadOutputs.ClassBias"/>) for decode to add while it copies the logits.</summary>
+    public HeadOutputs Forward(Tensor images, bool deferClassBias)
     {
         using var scope = NewDisposeScope();
         var features = Features(images);
-        var cls = features.Select(f => Head(cls_head, classConvs, fusedClassTower, f).MoveToOuterDisposeScope())
-            .ToArray();
-        var box = features.Select(f => Head(box_head, boxConvs, fusedBoxTower, f).MoveToOuterDisposeScope())
-            .ToArray();
-        return new HeadOutputs(cls, box);
+        var classBias = deferClassBias && fusedClassTower is not null ? classConvs[^1].bias : null;
+        var cls = features.Select(f => Head(cls_head, classConvs, fusedClassTower, f, classBias is not null)
+            .MoveToOuterDisposeScope()).ToArray();
+        var box = features.Select(f => Head(box_head, boxConvs, fusedBoxTower, f, withoutLastBias: false)
+            .MoveToOuterDisposeScope()).ToArray();
+        return new HeadOutputs(cls, box, classBias);
     }
 
     /// <summary>A head on one level; with its tower fused, each convolution + ReLU as one cuDNN call where that can
-    /// run (else the convolution, then the ReLU in place).</summary>
-    static Tensor Head(Sequential head, Conv2d[] convs, FusedConvolution[]? tower, Tensor x)
+    /// run (else the convolution, then the ReLU in place), and the last convolution without its bias where
+    /// asked.</summary>
+    static Tensor Head(Sequential head, Conv2d[] convs, FusedConvolution[]? tower, Tensor x, bool withoutLastBias)
     {
         if (tower is null) return head.forward(x);
         var y = x;
         for (int i = 0; i < convs.Length; i++)
         {
-            var next = i == tower.Length ? convs[i].call(y) : tower[i].TryRun(y, relu: true, null) ?? ConvRelu(i);
+            var next = i < tower.Length ? tower[i].TryRun(y, relu: true, null) ?? ConvRelu(i)
+                : withoutLastBias ? nn.functional.conv2d(y, convs[i].weight!, null, convs[i].stride,
+                    convs[i].padding, convs[i].dilation)
+                : convs[i].call(y);
             if (!ReferenceEquals(y, x)) y.Dispose();
             y = next;
         }

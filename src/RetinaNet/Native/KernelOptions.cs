@@ -16,7 +16,8 @@ public sealed record KernelOptions
     {
         Nms = false, TopK = false, Assign = false, FusedLosses = false, AffineRelu = false,
         AffineReluInTraining = false, FusedConvolutions = false, FoldedDownsamples = false, MaxPool = false,
-        ChannelsLastDecode = false,
+        ChannelsLastDecode = false, SpaceToDepthStem = false, InputKernel = false,
+        FpnMerge = false, ClassBiasInCopy = false,
     };
 
     /// <summary>Class-aware NMS by <see cref="Boxes.NmsKernel"/> instead of the tensor ops of
@@ -62,6 +63,25 @@ public sealed record KernelOptions
     /// <summary>The stem's max pooling of NHWC bf16/fp16 activations by <see cref="Model.MaxPoolKernel"/> instead of
     /// libtorch's (bench/NOTES.md).</summary>
     public bool MaxPool { get; init; } = true;
+
+    /// <summary>With <see cref="FusedConvolutions"/>, a channels-last bf16/fp16 ResNet's stem as a 4×4 convolution over
+    /// the input's 2×2 blocks, norm folded and ReLU fused (<see cref="Model.SpaceToDepthStem"/>), instead of the 7×7
+    /// convolution over 3 channels and a norm + ReLU pass (bench/NOTES.md).</summary>
+    public bool SpaceToDepthStem { get; init; } = true;
+
+    /// <summary>Inference of a channels-last model: the batch normalised, padding zeroed, cast and laid out NHWC in one
+    /// pass by <see cref="Inference.InputKernel"/> instead of libtorch's eight (the same values).</summary>
+    public bool InputKernel { get; init; } = true;
+
+    /// <summary>Inference of a bf16/fp16 channels-last model prepared for it: each FPN top-down sum (lateral bias,
+    /// nearest upsampling, add) as one pass of <see cref="Model.FpnMergeKernel"/> instead of libtorch's three (the
+    /// same values).</summary>
+    public bool FpnMerge { get; init; } = true;
+
+    /// <summary>With <see cref="ChannelsLastDecode"/> and the heads' towers fused: the class head's last convolution
+    /// runs without its bias, which the NCHW copy of the logits adds (<see cref="Inference.NchwCopyKernel"/>) instead of
+    /// a pass of its own over the largest output of the call (the same values).</summary>
+    public bool ClassBiasInCopy { get; init; } = true;
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks
     /// (<see cref="Inference.Postprocess.TopK"/>); <c>long.MaxValue</c>: one selection per row.</summary>
