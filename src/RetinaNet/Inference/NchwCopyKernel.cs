@@ -23,7 +23,7 @@ public static class NchwCopyKernel
     {
         if (!CanRun(x)) throw new ArgumentException("takes dense channels-last bf16/fp16 values on a GPU");
         long batch = x.shape[0], channels = x.shape[1], hw = x.shape[2] * x.shape[3];
-        if (bias is not null && (bias.dtype != x.dtype || bias.device != x.device || bias.numel() != channels
+        if (bias is not null && (bias.dtype != x.dtype || !AtenOps.SameDevice(bias, x) || bias.numel() != channels
             || !bias.is_contiguous()))
             throw new ArgumentException($"the bias must be {channels} contiguous values of the input's dtype and device");
         var output = empty(x.shape, x.dtype, x.device);

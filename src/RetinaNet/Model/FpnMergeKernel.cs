@@ -18,8 +18,8 @@ public static class FpnMergeKernel
     /// GPU, no gradient wanted.</summary>
     public static bool CanRun(Tensor lateral, Tensor bias, Tensor coarse) =>
         lateral.device_type == DeviceType.CUDA && lateral.dtype is ScalarType.BFloat16 or ScalarType.Float16
-        && coarse.dtype == lateral.dtype && bias.dtype == lateral.dtype && lateral.device == coarse.device
-        && bias.device == lateral.device && Layouts.IsDenseNhwc(lateral) && Layouts.IsDenseNhwc(coarse)
+        && coarse.dtype == lateral.dtype && bias.dtype == lateral.dtype && AtenOps.SameDevice(lateral, coarse)
+        && AtenOps.SameDevice(bias, lateral) && Layouts.IsDenseNhwc(lateral) && Layouts.IsDenseNhwc(coarse)
         && lateral.storage_offset() == 0 && coarse.storage_offset() == 0 && bias.is_contiguous()
         && lateral.shape[0] == coarse.shape[0] && lateral.shape[1] == coarse.shape[1] && lateral.shape[1] % 8 == 0
         && bias.numel() == lateral.shape[1]
