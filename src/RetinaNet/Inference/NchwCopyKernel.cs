@@ -29,9 +29,10 @@ public static class NchwCopyKernel
         var output = empty(x.shape, x.dtype, x.device);
         if (output.numel() == 0) return output;
         int device = x.device.index < 0 ? 0 : x.device.index;
-        string name = bias is null ? "nchw_copy16" : $"nchw_copy_bias_{CudaKernels.TypeSuffix(x)}";
+        var kernel = bias is null ? CudaKernels.Get(Source, "nchw_copy16", device)
+            : CudaKernels.Get(Source, $"nchw_copy_bias_{CudaKernels.TypeSuffix(x)}", device);
         KernelArg biasArg = bias is null ? 0L : bias;
-        CudaKernels.Get(Source, name, device).Launch(((int)((hw + 31) / 32), (int)((channels + 31) / 32), (int)batch),
+        kernel.Launch(((int)((hw + 31) / 32), (int)((channels + 31) / 32), (int)batch),
             (32, 8), 0, x, output, biasArg, (int)channels, hw);
         return output;
     }

@@ -3,6 +3,7 @@ using RetinaNet.Inference;
 using RetinaNet.Model;
 using TorchSharp;
 using Xunit;
+using static RetinaNet.Native.Scalars;
 using static TorchSharp.torch;
 
 namespace RetinaNet.Tests.Model;
@@ -81,6 +82,6 @@ public class SpaceToDepthStemTests
         var (a, e) = (ours.to(ScalarType.Float32).cpu(), expected.to(ScalarType.Float32).cpu());
         Assert.True(a.eq(e).all().item<bool>(), $"{a.ne(e).sum().item<long>()} values differ");
         Assert.True(a.signbit().eq(e.signbit()).all().item<bool>(), "the zeros' signs differ");
-        Assert.True(expected.eq(0).any().item<bool>() && expected.lt(0).any().item<bool>(), "padding and negatives");
+        Assert.True(expected.eq(Of(0)).any().item<bool>() && expected.lt(Of(0)).any().item<bool>(), "padding and negatives");
     }
 }
