@@ -97,7 +97,8 @@ public sealed class DetectionRunner : IDetector
     }
 
     /// <summary>The batch as the model takes it: in its weights' dtype and layout; for a channels-last model on a GPU
-    /// in one pass of <see cref="InputKernel"/> where it runs (the same values as <see cref="DeviceBatch.From"/>'s).</summary>
+    /// in one pass of <see cref="InputKernel"/> where it runs (the same values as
+    /// <see cref="DeviceBatch.From"/>'s).</summary>
     Tensor Images(HostBatch host)
     {
         if (channelsLast && model.Kernels.InputKernel && !host.HasColor)

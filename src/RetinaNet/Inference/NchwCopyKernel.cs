@@ -25,7 +25,8 @@ public static class NchwCopyKernel
         long batch = x.shape[0], channels = x.shape[1], hw = x.shape[2] * x.shape[3];
         if (bias is not null && (bias.dtype != x.dtype || !AtenOps.SameDevice(bias, x) || bias.numel() != channels
             || !bias.is_contiguous()))
-            throw new ArgumentException($"the bias must be {channels} contiguous values of the input's dtype and device");
+            throw new ArgumentException(
+                $"the bias must be {channels} contiguous values of the input's dtype and device");
         var output = empty(x.shape, x.dtype, x.device);
         if (output.numel() == 0) return output;
         int device = x.device.index < 0 ? 0 : x.device.index;

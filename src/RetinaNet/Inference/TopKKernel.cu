@@ -2,7 +2,11 @@
 #define THREADS 256
 #define RUN 16 // CHUNK / THREADS: each thread reads 16 consecutive values of its chunk
 #define FULL 0xffffffffu
-__device__ __forceinline__ unsigned key_of(float f) { unsigned u = __float_as_uint(f); return (u & 0x80000000u) ? ~u : (u | 0x80000000u); }
+__device__ __forceinline__ unsigned key_of(float f)
+{
+    unsigned u = __float_as_uint(f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
 
 // A thread's 16 values (positions first .. first + 15 of the row at base), zero past end: as 16-byte loads where
 // the row is aligned to them and the run is whole, else one at a time. Returns how many lie before end.
@@ -143,7 +147,11 @@ extern "C" __global__ void topk_collect_##NAME(const void* x, long long n, int a
         if (j >= count) continue;                                                                                   \
         if (key > threshold)                                                                                        \
         {                                                                                                           \
-            if (pos < strictly) { values[(long long)row * k + pos] = v[j]; indices[(long long)row * k + pos] = first + j; } \
+            if (pos < strictly)                                                                                     \
+            {                                                                                                       \
+                values[(long long)row * k + pos] = v[j];                                                            \
+                indices[(long long)row * k + pos] = first + j;                                                      \
+            }                                                                                                       \
             pos++;                                                                                                  \
         }                                                                                                           \
         else if (key == threshold)                                                                                  \

@@ -173,7 +173,8 @@ public static unsafe class AtenOps
         foreach (var t in tensors) GC.KeepAlive(t);
     }
 
-    internal static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device.index == b.device.index;
+    internal static bool SameDevice(Tensor a, Tensor b) =>
+        a.device_type == b.device_type && a.device.index == b.device.index;
 
     static IntArray Array(long* data, long[] values) => new() { Data = data, Length = values.Length };
 

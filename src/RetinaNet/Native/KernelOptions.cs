@@ -79,8 +79,8 @@ public sealed record KernelOptions
     public bool FpnMerge { get; init; } = true;
 
     /// <summary>With <see cref="ChannelsLastDecode"/> and the heads' towers fused: the class head's last convolution
-    /// runs without its bias, which the NCHW copy of the logits adds (<see cref="Inference.NchwCopyKernel"/>) instead of
-    /// a pass of its own over the largest output of the call (the same values).</summary>
+    /// runs without its bias, which the NCHW copy of the logits adds (<see cref="Inference.NchwCopyKernel"/>) instead
+    /// of a pass of its own over the largest output of the call (the same values).</summary>
     public bool ClassBiasInCopy { get; init; } = true;
 
     /// <summary>Without the top-k kernel, rows longer than this are searched in chunks

@@ -9,7 +9,8 @@ using static TorchSharp.torch;
 namespace RetinaNet.Tests.Model;
 
 /// <summary>The stem rearranged over 2×2 blocks (<see cref="SpaceToDepthStem"/>) and the one-pass input
-/// (<see cref="InputKernel"/>), against libtorch's 7×7 convolution and <see cref="DeviceBatch.From"/>'s passes.</summary>
+/// (<see cref="InputKernel"/>), against libtorch's 7×7 convolution and <see cref="DeviceBatch.From"/>'s
+/// passes.</summary>
 public class SpaceToDepthStemTests
 {
     /// <summary>The blocks by tensor ops, written out here: two blocks (4 pixels) of zeros before, one (2 pixels)
@@ -82,6 +83,7 @@ public class SpaceToDepthStemTests
         var (a, e) = (ours.to(ScalarType.Float32).cpu(), expected.to(ScalarType.Float32).cpu());
         Assert.True(a.eq(e).all().item<bool>(), $"{a.ne(e).sum().item<long>()} values differ");
         Assert.True(a.signbit().eq(e.signbit()).all().item<bool>(), "the zeros' signs differ");
-        Assert.True(expected.eq(Of(0)).any().item<bool>() && expected.lt(Of(0)).any().item<bool>(), "padding and negatives");
+        Assert.True(expected.eq(Of(0)).any().item<bool>() && expected.lt(Of(0)).any().item<bool>(),
+            "padding and negatives");
     }
 }
