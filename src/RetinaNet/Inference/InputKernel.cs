@@ -10,7 +10,7 @@ namespace RetinaNet.Inference;
 /// eight passes over the batch, some of them strided (bench/NOTES.md). The same values, bit for bit.</summary>
 public static class InputKernel
 {
-    const int Threads = 256, MaxBlocks = 65535;
+    const int Threads = 256;
 
     static readonly string Source = CudaKernels.ValueAccess + CudaSource.Load("InputKernel.cu");
 
@@ -34,7 +34,7 @@ public static class InputKernel
         var output = nhwc.permute(0, 3, 1, 2);
         long count = batch * height * width;
         if (count == 0) return output;
-        int blocks = (int)Math.Max(1, Math.Min((count + Threads - 1) / Threads, MaxBlocks));
+        int blocks = CudaKernels.GridStrideBlocks(count, Threads);
         int device = pixels.device.index < 0 ? 0 : pixels.device.index;
         var (mean, std) = (DeviceBatch.Mean, DeviceBatch.Std);
         CudaKernels.Get(Source, $"image_input_{CudaKernels.TypeSuffix(output)}", device).Launch(blocks, Threads, 0,

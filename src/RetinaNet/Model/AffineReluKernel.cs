@@ -10,7 +10,7 @@ namespace RetinaNet.Model;
 /// in bf16. NHWC bf16/fp16 activations (what `infer` runs) go 8 channels per 16-byte load.</summary>
 public static class AffineReluKernel
 {
-    const int Threads = 256, MaxBlocks = 65535;
+    const int Threads = 256;
 
     public static bool CanRun(Tensor x, Tensor? residual) =>
         x.device_type == DeviceType.CUDA && x.dim() == 4 && (x.is_contiguous() || Layouts.IsDenseNhwc(x))
@@ -63,7 +63,7 @@ public static class AffineReluKernel
         string type = CudaKernels.TypeSuffix(x);
         bool vectorised = !x.is_contiguous() && x.dtype != ScalarType.Float32 && x.shape[1] % 8 == 0;
         long count = vectorised ? x.numel() / 8 : x.numel();
-        int blocks = (int)Math.Max(1, Math.Min((count + Threads - 1) / Threads, MaxBlocks));
+        int blocks = CudaKernels.GridStrideBlocks(count, Threads);
         return (type, vectorised, blocks, count);
     }
 }

@@ -10,7 +10,7 @@ namespace RetinaNet.Model;
 /// values (bench/NOTES.md). The same values, bit for bit.</summary>
 public static class FpnMergeKernel
 {
-    const int Threads = 256, MaxBlocks = 65535;
+    const int Threads = 256;
 
     static readonly string Source = CudaKernels.ValueAccess + CudaSource.Load("FpnMergeKernel.cu");
 
@@ -33,7 +33,7 @@ public static class FpnMergeKernel
         long batch = lateral.shape[0], channels = lateral.shape[1], height = lateral.shape[2], width = lateral.shape[3];
         long vectors = batch * height * width * channels / 8;
         if (vectors == 0) return lateral;
-        int blocks = (int)Math.Max(1, Math.Min((vectors + Threads - 1) / Threads, MaxBlocks));
+        int blocks = CudaKernels.GridStrideBlocks(vectors, Threads);
         int device = lateral.device.index < 0 ? 0 : lateral.device.index;
         // libtorch's scale for an output size without a scale factor: input / output, in float
         float scaleY = (float)coarse.shape[2] / height, scaleX = (float)coarse.shape[3] / width;

@@ -16,7 +16,7 @@ namespace RetinaNet.Model;
 sealed class FusedConvolution : IDisposable
 {
     readonly long[] stride, padding, dilation;
-    readonly long groups;
+    const long Groups = 1; // grouped convolutions are not fused (Folded)
     readonly Tensor weight;
     readonly Tensor? bias;
     // the layout asked for, not read back from the weight: a 1×1 kernel's NHWC copy has NCHW strides too
@@ -37,7 +37,7 @@ sealed class FusedConvolution : IDisposable
     public FusedConvolution((Tensor Weight, Tensor Bias) folded, long[] stride, long[] padding, long[] dilation,
         ScalarType dtype, bool channelsLast, bool withBias = true)
     {
-        (this.stride, this.padding, this.dilation, groups) = (stride, padding, dilation, 1);
+        (this.stride, this.padding, this.dilation) = (stride, padding, dilation);
         this.channelsLast = channelsLast;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -72,9 +72,9 @@ sealed class FusedConvolution : IDisposable
 
     public Tensor Run(Tensor x, bool relu, Tensor? residual)
     {
-        if (!relu) return AtenOps.Convolution(x, weight, bias, stride, padding, dilation, groups);
-        return residual is null ? AtenOps.ConvolutionRelu(x, weight, bias, stride, padding, dilation, groups)
-            : AtenOps.ConvolutionAddRelu(x, weight, residual, bias, stride, padding, dilation, groups);
+        if (!relu) return AtenOps.Convolution(x, weight, bias, stride, padding, dilation, Groups);
+        return residual is null ? AtenOps.ConvolutionRelu(x, weight, bias, stride, padding, dilation, Groups)
+            : AtenOps.ConvolutionAddRelu(x, weight, residual, bias, stride, padding, dilation, Groups);
     }
 
     public void Dispose()

@@ -10,7 +10,7 @@ namespace RetinaNet.Model;
 /// included.</summary>
 public static class MaxPoolKernel
 {
-    const int Threads = 256, MaxBlocks = 65535;
+    const int Threads = 256;
 
     static readonly string Source = CudaKernels.ValueAccess + CudaSource.Load("MaxPoolKernel.cu");
 
@@ -30,7 +30,7 @@ public static class MaxPoolKernel
         using var nhwc = empty([batch, outHeight, outWidth, channels], x.dtype, x.device);
         var output = nhwc.permute(0, 3, 1, 2);
         long vectors = output.numel() / 8;
-        int blocks = (int)Math.Max(1, Math.Min((vectors + Threads - 1) / Threads, MaxBlocks));
+        int blocks = CudaKernels.GridStrideBlocks(vectors, Threads);
         int device = x.device.index < 0 ? 0 : x.device.index;
         CudaKernels.Get(Source, $"max_pool8_{CudaKernels.TypeSuffix(x)}", device).Launch(blocks, Threads, 0, x, output,
             vectors, (int)(channels / 8), (int)height, (int)width, (int)outHeight, (int)outWidth, kernel, stride,

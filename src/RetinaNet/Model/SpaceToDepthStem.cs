@@ -14,7 +14,7 @@ namespace RetinaNet.Model;
 /// zero), and the block input carries two blocks of zeros before and one after.</summary>
 public sealed class SpaceToDepthStem : IDisposable
 {
-    const int Threads = 256, MaxBlocks = 65535, BlockChannels = 16;
+    const int Threads = 256, BlockChannels = 16;
 
     static readonly string Source = CudaSource.Load("SpaceToDepthStem.cu");
 
@@ -73,7 +73,7 @@ public sealed class SpaceToDepthStem : IDisposable
         using var nhwc = empty([batch, outHeight, outWidth, BlockChannels], x.dtype, x.device);
         var output = nhwc.permute(0, 3, 1, 2);
         long count = batch * outHeight * outWidth;
-        int blocks = (int)Math.Max(1, Math.Min((count + Threads - 1) / Threads, MaxBlocks));
+        int blocks = CudaKernels.GridStrideBlocks(count, Threads);
         int device = x.device.index < 0 ? 0 : x.device.index;
         CudaKernels.Get(Source, "space_to_depth16", device).Launch(blocks, Threads, 0, x, output, (int)height,
             (int)width, (int)outHeight, (int)outWidth, count);

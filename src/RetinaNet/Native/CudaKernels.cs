@@ -84,6 +84,11 @@ public static unsafe class CudaKernels
         _ => throw new ArgumentException($"our kernels take float32, bf16 or fp16 values, not {x.dtype}"),
     };
 
+    /// <summary>Blocks of <paramref name="threads"/> for a grid-stride loop over <paramref name="items"/>: enough
+    /// for one item a thread, at least one, at most the 65,535 a one-dimensional grid is kept to here.</summary>
+    public static int GridStrideBlocks(long items, int threads) =>
+        (int)Math.Max(1, Math.Min((items + threads - 1) / threads, 65535));
+
     public static bool Available => resolved.Value.Api is not null;
     public static string? MissingReason => resolved.Value.Missing;
 
